@@ -1,0 +1,190 @@
+"""Bring a lab up and down, and look inside it."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from labctl.cli.output import console, user_errors
+from labctl.render.compose import COMPOSE_FILE, render_compose
+from labctl.render.plan import LabPlan
+from labctl.render.templating import render as render_template
+from labctl.runtime import containers as ctr
+from labctl.runtime import project
+from labctl.runtime.engine import LabError, client
+from labctl.spec.loader import load_lab
+from labctl.spec.models import Role
+
+DEFAULT_LAB = "practica4"
+
+LabArg = typer.Argument(DEFAULT_LAB, help="Lab name (labs/<name>) or path to a lab.yaml.")
+InstanceOpt = typer.Option(None, "--instance", "-i", help="Name of this lab instance (default: the lab's name).")
+ExerciseOpt = typer.Option(None, "--exercise", "-e", help="Bring up the lab variant of this exercise.")
+
+
+def _instance(lab_name: str, instance: str | None) -> str:
+    return instance or lab_name
+
+
+def _hosts_text(plan: LabPlan) -> str:
+    from labctl.render.configs import resolver_ip
+
+    return render_template("host/hosts.j2", instance=plan.instance, resolver_ip=resolver_ip(plan.lab), containers=plan.containers)
+
+
+def _print_lab(plan: LabPlan) -> None:
+    table = Table(title=f"lab {plan.instance}" + (f" — exercise {plan.exercise}" if plan.exercise else ""))
+    for column in ("service", "hostname", "IP", "ports"):
+        table.add_column(column)
+    for c in plan.containers:
+        ports = ", ".join(f"{name} {port}" for name, port in c.ports.items())
+        table.add_row(c.service, c.hostname, c.ip, ports)
+    console.print(table)
+    for name, svc in plan.lab.by_role(Role.mail).items():
+        accounts = Table(title=f"Thunderbird settings ({svc.hostname}, no SSL, normal password)")
+        for column in ("address", "user", "password", "incoming", "outgoing (SMTP)"):
+            accounts.add_column(column)
+        for domain in svc.mail_domains:
+            for a in plan.lab.mail_domains[domain].accounts:
+                accounts.add_row(f"{a.user}@{domain}", a.user, a.password, f"POP3 {svc.ports.pop3} / IMAP {svc.ports.imap}", f"{svc.ports.smtp} (submission {svc.ports.submission})")
+        console.print(accounts)
+    console.print(f"Host gateway: {plan.lab.network.gateway}. Name resolution from the host, either line:")
+    console.print(_hosts_text(plan), highlight=False, markup=False)
+
+
+def up(
+    lab: str = LabArg,
+    exercise: Optional[str] = ExerciseOpt,
+    instance: Optional[str] = InstanceOpt,
+    timeout: float = typer.Option(project.READY_TIMEOUT, help="Seconds to wait for every service to answer."),
+) -> None:
+    """Create the lab's network and containers and wait until every service answers."""
+    with user_errors():
+        spec = load_lab(lab, exercise)
+        name = _instance(spec.name, instance)
+        with console.status(f"bringing up {name}…"):
+            result = project.up(client(), spec, name, exercise, timeout=timeout)
+        if result.changed:
+            console.print(f"[green]lab {name} is up[/] in {result.seconds:.1f} s (created {len(result.created)}, started {len(result.started)}, unchanged {len(result.unchanged)})")
+        else:
+            console.print(f"lab {name} is already up; nothing changed")
+        _print_lab(project.prepare(spec, name, exercise))
+
+
+def down(
+    lab: str = LabArg,
+    instance: Optional[str] = InstanceOpt,
+    keep_data: bool = typer.Option(False, "--keep-data", help="Keep the mailboxes and mail queue volumes."),
+) -> None:
+    """Remove everything the lab created (found by its labels)."""
+    with user_errors():
+        name = _instance(Path(lab).name if os.sep in lab else lab, instance)
+        result = project.down(client(), name, keep_data=keep_data)
+        if not (result.containers or result.networks or result.volumes or result.kept_volumes):
+            console.print(f"lab {name} is not up; nothing to remove")
+            return
+        kept = f", kept {len(result.kept_volumes)} volume(s)" if result.kept_volumes else ""
+        console.print(f"removed {result.containers} container(s), {result.networks} network(s), {result.volumes} volume(s){kept}")
+
+
+def status(
+    lab: str = LabArg,
+    instance: Optional[str] = InstanceOpt,
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """The lab's containers and their state."""
+    with user_errors():
+        name = _instance(lab, instance)
+        rows = project.status(client(), name)
+        if as_json:
+            print(json.dumps({"lab": name, "services": [asdict(r) for r in rows]}, indent=2))
+            return
+        if not rows:
+            console.print(f"lab {name} is not up")
+            raise typer.Exit(1)
+        table = Table(title=f"lab {name}")
+        for column in ("service", "container", "state", "IP", "image"):
+            table.add_column(column)
+        for r in rows:
+            colour = "green" if r.state == "running" else "red"
+            table.add_row(r.service, r.name, f"[{colour}]{r.state}[/]", r.ip, r.image)
+        console.print(table)
+
+
+def _container(name: str, service: str):
+    found = ctr.find_containers(client(), name)
+    if service not in found:
+        raise LabError(f"lab {name} has no service {service!r} running (services: {', '.join(sorted(found)) or 'none'})")
+    return found[service]
+
+
+def logs(
+    service: str = typer.Argument(..., help="Service name, e.g. mail."),
+    lab: str = typer.Option(DEFAULT_LAB, "--lab"),
+    instance: Optional[str] = InstanceOpt,
+    tail: int = typer.Option(200, help="Lines from the end."),
+) -> None:
+    """The service's log (its container's output)."""
+    with user_errors():
+        container = _container(_instance(lab, instance), service)
+        print(container.logs(tail=tail).decode(errors="replace"), end="")
+
+
+def exec_(
+    service: str = typer.Argument(..., help="Service name, e.g. client."),
+    command: list[str] = typer.Argument(..., help="Command to run (after --)."),
+    lab: str = typer.Option(DEFAULT_LAB, "--lab"),
+    instance: Optional[str] = InstanceOpt,
+) -> None:
+    """Run a command inside a service's container."""
+    with user_errors():
+        container = _container(_instance(lab, instance), service)
+        code, output = container.exec_run(command, demux=False)
+        print(output.decode(errors="replace"), end="")
+        raise typer.Exit(code)
+
+
+def shell(
+    service: str = typer.Argument("client", help="Service name (default: the client with the students' tools)."),
+    lab: str = typer.Option(DEFAULT_LAB, "--lab"),
+    instance: Optional[str] = InstanceOpt,
+) -> None:
+    """An interactive shell inside a service's container."""
+    with user_errors():
+        container = _container(_instance(lab, instance), service)
+    # Interactive TTYs are the docker CLI's job; hand over to it.
+    os.execvp("docker", ["docker", "exec", "-it", container.name, "/bin/bash"])
+
+
+def render(
+    lab: str = LabArg,
+    exercise: Optional[str] = ExerciseOpt,
+    instance: Optional[str] = InstanceOpt,
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder to write into (default: the lab's state folder)."),
+    compose: bool = typer.Option(False, "--compose", help="Also write a docker-compose.yml that runs the same containers."),
+) -> None:
+    """Render every configuration file of the lab without starting anything."""
+    with user_errors():
+        spec = load_lab(lab, exercise)
+        name = _instance(spec.name, instance)
+        plan = project.prepare(spec, name, exercise, target=out)
+        console.print(f"rendered {spec.name} into {plan.config_dir}")
+        if compose:
+            path = plan.config_dir / COMPOSE_FILE
+            path.write_text(render_compose(plan), encoding="utf-8")
+            console.print(f"wrote {path}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(up)
+    app.command()(down)
+    app.command()(status)
+    app.command()(logs)
+    app.command("exec", context_settings={"allow_interspersed_args": False})(exec_)
+    app.command()(shell)
+    app.command()(render)

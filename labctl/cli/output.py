@@ -1,0 +1,30 @@
+"""Console output and the one place where errors become exit codes."""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import typer
+from rich.console import Console
+
+from labctl.runtime.engine import LabError
+from labctl.spec.loader import LabSpecError
+
+console = Console()
+err_console = Console(stderr=True)
+
+EXIT_RUNTIME = 1
+EXIT_SPEC = 2
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn labctl's own errors into one red line and a non-zero exit, no traceback."""
+    try:
+        yield
+    except LabSpecError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_SPEC) from None
+    except LabError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_RUNTIME) from None

@@ -1,0 +1,112 @@
+"""Every configuration file a lab's services need, rendered from templates/."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Callable
+
+from labctl.render.templating import render
+from labctl.spec.models import Lab, Role, Service
+
+# Where the mail container keeps its state (one volume): Maildirs, spool, log.
+MAIL_DATA_DIR = "/var/lib/labctl-mail"
+MAILDIR_ROOT = f"{MAIL_DATA_DIR}/maildirs"
+# Where each service's rendered folder is mounted inside its container.
+CONFIG_MOUNT = "/etc/labctl"
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    path: PurePosixPath  # relative to the lab's config folder
+    content: str
+
+
+def resolver_ip(lab: Lab) -> str:
+    return str(lab.services[lab.resolver].ip)
+
+
+def config_mount(role: Role) -> str:
+    return f"{CONFIG_MOUNT}/{role.value}"
+
+
+def _dns(lab: Lab, name: str, svc: Service) -> list[RenderedFile]:
+    base = PurePosixPath(name)
+    files = [
+        RenderedFile(
+            base / "named.conf",
+            render(
+                "dns/named.conf.j2",
+                service=name,
+                hostname=svc.hostname,
+                recursion=svc.recursion,
+                allow_transfer=svc.allow_transfer,
+                zones=svc.zones,
+            ),
+        )
+    ]
+    if svc.recursion:
+        files.append(RenderedFile(base / "root.hints", render("dns/root.hints.j2", resolver_ip=resolver_ip(lab))))
+    for zone in svc.zones:
+        files.append(RenderedFile(base / f"db.{zone}", render("dns/zone.db.j2", zone=zone, z=lab.zones[zone])))
+    return files
+
+
+def mail_accounts(lab: Lab, svc: Service) -> list[dict[str, str]]:
+    return [
+        {"address": f"{a.user}@{domain}", "user": a.user, "domain": domain, "password": a.password}
+        for domain in svc.mail_domains
+        for a in lab.mail_domains[domain].accounts
+    ]
+
+
+def _mail(lab: Lab, name: str, svc: Service) -> list[RenderedFile]:
+    base = PurePosixPath(name)
+    first = lab.mail_domains[svc.mail_domains[0]]
+    context = dict(
+        service=name,
+        hostname=svc.hostname,
+        banner=first.banner or f"{svc.hostname} ESMTP labctl",
+        domains=svc.mail_domains,
+        default_domain=svc.mail_domains[0],
+        accounts=mail_accounts(lab, svc),
+        ports=svc.ports,
+        size_limit=first.size_limit,
+        data_dir=MAIL_DATA_DIR,
+        maildir_root=MAILDIR_ROOT,
+        resolver_ip=resolver_ip(lab),
+        tls=None,
+    )
+    return [
+        RenderedFile(base / "dovecot.conf", render("mail/dovecot.conf.j2", **context)),
+        RenderedFile(base / "users", render("mail/users.j2", **context)),
+        RenderedFile(base / "mta.yaml", render("mail/mta.yaml.j2", **context)),
+    ]
+
+
+def _web(lab: Lab, name: str, svc: Service) -> list[RenderedFile]:
+    base = PurePosixPath(name)
+    context = dict(service=name, hostname=svc.hostname, ip=str(svc.ip), web=lab.web)
+    return [
+        RenderedFile(base / "nginx.conf", render("web/nginx.conf.j2", **context)),
+        RenderedFile(base / "site" / "index.html", render("web/index.html.j2", **context)),
+    ]
+
+
+RENDERERS: dict[Role, Callable[[Lab, str, Service], list[RenderedFile]]] = {
+    Role.dns: _dns,
+    Role.mail: _mail,
+    Role.web: _web,
+}
+
+RESOLV_CONF = PurePosixPath("resolv.conf")
+
+
+def render_configs(lab: Lab) -> list[RenderedFile]:
+    """All files of the lab, per service folder, plus the shared resolv.conf."""
+    resolver = lab.services[lab.resolver]
+    files = [RenderedFile(RESOLV_CONF, render("host/resolv.conf.j2", resolver_ip=resolver_ip(lab), search_domain=resolver.zones[0]))]
+    for name, svc in lab.services.items():
+        renderer = RENDERERS.get(svc.role)
+        if renderer:
+            files.extend(renderer(lab, name, svc))
+    return files

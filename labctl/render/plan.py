@@ -1,0 +1,142 @@
+"""The lab as concrete Docker objects: one plan that both the SDK runtime and
+the docker-compose file are made from, so the two can never drift apart."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from labctl.render.configs import MAIL_DATA_DIR, RESOLV_CONF, RenderedFile, config_mount
+from labctl.spec.models import Lab, Role, Service
+
+IMAGE_PREFIX = "labctl"
+LABEL_LAB = "labctl.lab"
+LABEL_SERVICE = "labctl.service"
+LABEL_EXERCISE = "labctl.exercise"
+LABEL_CONFIG_HASH = "labctl.config-hash"
+
+# The ports students reach, per role, as (name, port) for tables and probes.
+ROLE_PORTS: dict[Role, tuple[str, ...]] = {
+    Role.dns: ("dns",),
+    Role.mail: ("smtp", "submission", "pop3", "imap"),
+    Role.web: ("http",),
+    Role.client: (),
+}
+
+
+@dataclass(frozen=True)
+class Mount:
+    source: str  # host path (bind) or volume name
+    target: str
+    read_only: bool = True
+    volume: bool = False
+
+
+@dataclass(frozen=True)
+class ContainerPlan:
+    service: str
+    role: Role
+    name: str
+    image: str
+    hostname: str
+    ip: str
+    mounts: tuple[Mount, ...]
+    labels: dict[str, str]
+    ports: dict[str, int]
+    sysctls: dict[str, str] = field(default_factory=dict)
+    cap_add: tuple[str, ...] = ()
+    command: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class NetworkPlan:
+    name: str
+    subnet: str
+    gateway: str
+    bridge: str
+    labels: dict[str, str]
+
+
+@dataclass(frozen=True)
+class LabPlan:
+    instance: str
+    lab: Lab
+    exercise: str | None
+    network: NetworkPlan
+    containers: tuple[ContainerPlan, ...]
+    volumes: dict[str, dict[str, str]]  # name -> labels
+    config_dir: Path
+
+    def container(self, service: str) -> ContainerPlan:
+        for c in self.containers:
+            if c.service == service:
+                return c
+        raise KeyError(service)
+
+
+def image_name(role: Role | str) -> str:
+    role_name = role.value if isinstance(role, Role) else role
+    return f"{IMAGE_PREFIX}/{role_name}:latest"
+
+
+def bridge_name(instance: str) -> str:
+    # Linux interface names are at most 15 characters; a stable name lets the
+    # capture sidecar and students find the lab's interface (Wireshark).
+    digest = hashlib.sha1(instance.encode()).hexdigest()[:8]
+    return f"lab-{digest}"
+
+
+def _ports(svc: Service) -> dict[str, int]:
+    if svc.role is Role.mail:
+        return {name: getattr(svc.ports, name) for name in ROLE_PORTS[Role.mail]}
+    return {Role.dns: {"dns": 53}, Role.web: {"http": 80}}.get(svc.role, {})
+
+
+def _config_hash(service: str, svc: Service, files: list[RenderedFile]) -> str:
+    digest = hashlib.sha256(svc.model_dump_json().encode())
+    for f in sorted(files, key=lambda f: str(f.path)):
+        if f.path.parts[0] == service or f.path == RESOLV_CONF:
+            digest.update(str(f.path).encode() + b"\0" + f.content.encode())
+    return digest.hexdigest()[:16]
+
+
+def plan_lab(lab: Lab, instance: str, config_dir: Path, files: list[RenderedFile], exercise: str | None = None) -> LabPlan:
+    base_labels = {LABEL_LAB: instance}
+    if exercise:
+        base_labels[LABEL_EXERCISE] = exercise
+    volumes: dict[str, dict[str, str]] = {}
+    containers = []
+    for name, svc in lab.services.items():
+        mounts = [Mount(str(config_dir / RESOLV_CONF), "/etc/resolv.conf")]
+        if svc.role is not Role.client:
+            mounts.append(Mount(str(config_dir / name), config_mount(svc.role)))
+        sysctls: dict[str, str] = {}
+        if svc.role is Role.mail:
+            volume = f"{instance}-{name}-data"
+            volumes[volume] = dict(base_labels)
+            mounts.append(Mount(volume, MAIL_DATA_DIR, read_only=False, volume=True))
+            # The MTA runs unprivileged yet binds 25/587.
+            sysctls["net.ipv4.ip_unprivileged_port_start"] = "0"
+        labels = {**base_labels, LABEL_SERVICE: name, LABEL_CONFIG_HASH: _config_hash(name, svc, files)}
+        containers.append(
+            ContainerPlan(
+                service=name,
+                role=svc.role,
+                name=f"{instance}-{name}",
+                image=image_name(svc.role),
+                hostname=svc.hostname,
+                ip=str(svc.ip),
+                mounts=tuple(mounts),
+                labels=labels,
+                ports=_ports(svc),
+                sysctls=sysctls,
+            )
+        )
+    network = NetworkPlan(
+        name=f"{instance}-{lab.network.name}",
+        subnet=str(lab.network.subnet),
+        gateway=str(lab.network.gateway),
+        bridge=bridge_name(instance),
+        labels=dict(base_labels),
+    )
+    return LabPlan(instance, lab, exercise, network, tuple(containers), volumes, config_dir)

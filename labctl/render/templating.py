@@ -1,0 +1,34 @@
+"""The jinja2 environment every rendered file comes from."""
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import jinja2
+
+from labctl.paths import TEMPLATES_DIR
+
+
+def zone_txt(value: str) -> str:
+    """A TXT value as a zone-file string (quoted, escaped, split at 255 bytes)."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    chunks = [escaped[i : i + 255] for i in range(0, len(escaped), 255)] or [""]
+    return " ".join(f'"{chunk}"' for chunk in chunks)
+
+
+@functools.cache
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+        undefined=jinja2.StrictUndefined,
+        autoescape=jinja2.select_autoescape(["html", "svg"]),
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["zone_txt"] = zone_txt
+    return env
+
+
+def render(template: str, **context: Any) -> str:
+    return environment().get_template(template).render(**context)

@@ -1,0 +1,174 @@
+"""A lab instance on the engine: bring it up, tear it down, report its state.
+
+Everything labctl creates carries the label labctl.lab=<instance>; that label,
+never a name pattern, is how a lab's objects are found again.
+"""
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from docker import DockerClient
+from docker.errors import NotFound
+
+from labctl.paths import lab_state_dir
+from labctl.render.configs import render_configs
+from labctl.render.plan import LABEL_CONFIG_HASH, LABEL_EXERCISE, LABEL_LAB, LabPlan, plan_lab
+from labctl.render.writer import write_configs
+from labctl.runtime import containers as ctr
+from labctl.runtime.engine import LabError
+from labctl.runtime.network import ensure_network, find_networks
+from labctl.runtime.readiness import wait_ready
+from labctl.spec.models import Lab
+
+READY_TIMEOUT = 30.0
+
+
+@dataclass
+class UpResult:
+    created: list[str] = field(default_factory=list)
+    started: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.started)
+
+
+@dataclass
+class DownResult:
+    containers: int = 0
+    networks: int = 0
+    volumes: int = 0
+    kept_volumes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ServiceStatus:
+    service: str
+    name: str
+    state: str
+    ip: str
+    image: str
+    exercise: str | None
+
+
+def config_dir(instance: str) -> Path:
+    return lab_state_dir(instance) / "config"
+
+
+def prepare(lab: Lab, instance: str, exercise: str | None = None, target: Path | None = None) -> LabPlan:
+    """Render the lab's configuration (into its state folder unless `target`) and plan its containers."""
+    files = render_configs(lab)
+    target = (target or config_dir(instance)).resolve()
+    write_configs(files, target)
+    return plan_lab(lab, instance, target, files, exercise)
+
+
+def _parallel(fn, items) -> list:
+    items = list(items)
+    if not items:
+        return []
+    with ThreadPoolExecutor(max_workers=len(items)) as pool:
+        return list(pool.map(fn, items))
+
+
+def up(engine: DockerClient, lab: Lab, instance: str, exercise: str | None = None, timeout: float = READY_TIMEOUT) -> UpResult:
+    began = time.monotonic()
+    existing = ctr.find_containers(engine, instance)
+    running_exercise = next((c.labels.get(LABEL_EXERCISE) for c in existing.values()), None)
+    if existing and running_exercise != exercise:
+        now = f"exercise {running_exercise}" if running_exercise else "the reference network"
+        raise LabError(f"lab {instance!r} is running {now}; run 'labctl down' first (or use another --instance)")
+    plan = prepare(lab, instance, exercise)
+    ctr.check_images(engine, plan.containers)
+
+    result = UpResult()
+    made: list = []  # objects this call created, removed again if it fails
+    fresh_lab = not existing
+    try:
+        network, net_created = ensure_network(engine, plan.network)
+        if net_created:
+            made.append(network)
+        for volume, labels in plan.volumes.items():
+            try:
+                engine.volumes.get(volume)
+            except NotFound:
+                made.append(engine.volumes.create(volume, labels=labels))
+
+        to_start = []
+        for c in plan.containers:
+            current = existing.get(c.service)
+            if current is not None and current.labels.get(LABEL_CONFIG_HASH) == c.labels[LABEL_CONFIG_HASH]:
+                if current.status == "running":
+                    result.unchanged.append(c.service)
+                    continue
+                to_start.append(current)
+                result.started.append(c.service)
+                continue
+            if current is not None:
+                ctr.remove(current)
+            created = ctr.create(engine, c, plan.network.name)
+            made.append(created)
+            to_start.append(created)
+            result.created.append(c.service)
+        _parallel(ctr.start, to_start)
+
+        ids = {c.labels[ctr.LABEL_SERVICE]: c.id for c in to_start}
+        wait_ready(
+            plan,
+            timeout,
+            alive=lambda service: ctr.death_reason(engine, ids[service]) if service in ids else None,
+        )
+    except BaseException:
+        # Leave nothing half-started; data volumes that existed before stay.
+        if fresh_lab:
+            down(engine, instance, keep_data=False)
+        else:
+            for obj in reversed(made):
+                _remove_quietly(obj)
+        raise
+    result.seconds = time.monotonic() - began
+    return result
+
+
+def _remove_quietly(obj) -> None:
+    try:
+        obj.remove(force=True) if hasattr(obj, "status") else obj.remove()
+    except NotFound:
+        pass
+
+
+def down(engine: DockerClient, instance: str, keep_data: bool = False) -> DownResult:
+    result = DownResult()
+    found = list(ctr.find_containers(engine, instance).values())
+    _parallel(ctr.remove, found)
+    result.containers = len(found)
+    for net in find_networks(engine, instance):
+        net.remove()
+        result.networks += 1
+    for volume in engine.volumes.list(filters={"label": f"{LABEL_LAB}={instance}"}):
+        if keep_data:
+            result.kept_volumes.append(volume.name)
+        else:
+            volume.remove(force=True)
+            result.volumes += 1
+    return result
+
+
+def status(engine: DockerClient, instance: str) -> list[ServiceStatus]:
+    rows = []
+    for service, c in sorted(ctr.find_containers(engine, instance).items()):
+        nets = c.attrs["NetworkSettings"]["Networks"]
+        ip = next((n.get("IPAMConfig", {}) or {}).get("IPv4Address") or n.get("IPAddress", "") for n in nets.values()) if nets else ""
+        rows.append(ServiceStatus(service, c.name, c.status, ip, c.attrs["Config"]["Image"], c.labels.get(LABEL_EXERCISE)))
+    return rows
+
+
+def instances(engine: DockerClient) -> list[str]:
+    """Every lab instance that has containers on this engine."""
+    found = engine.containers.list(all=True, filters={"label": LABEL_LAB})
+    return sorted({c.labels[LABEL_LAB] for c in found})

@@ -1,0 +1,83 @@
+"""Load a lab definition from YAML into the typed model, with one-line errors."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from labctl.paths import LABS_DIR
+from labctl.spec.models import Lab
+
+LAB_FILE = "lab.yaml"
+
+
+class LabSpecError(Exception):
+    """A lab definition is wrong: the message names the file, the field and what was expected."""
+
+
+def lab_file(lab: str | Path) -> Path:
+    """A lab is named (labs/<name>/lab.yaml) or given as a folder or a file path."""
+    path = Path(lab)
+    if path.is_dir():
+        return path / LAB_FILE
+    if path.suffix in (".yaml", ".yml"):
+        return path
+    return LABS_DIR / str(lab) / LAB_FILE
+
+
+def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """Overlay wins; mappings merge key by key, everything else is replaced."""
+    merged = copy.deepcopy(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _describe(error: dict[str, Any]) -> str:
+    field = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] in ("missing", "extra_forbidden"):
+        return f"{field}: {message.lower()}"
+    return f"{field}: {message} (got {error.get('input')!r})" if "input" in error and not isinstance(error["input"], dict) else f"{field}: {message}"
+
+
+def read_raw(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise LabSpecError(f"{path}: no such lab file (expected labs/<name>/{LAB_FILE} or a path to one)")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise LabSpecError(f"{path}:{where} not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, dict):
+        raise LabSpecError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def validate(raw: dict[str, Any], source: Path) -> Lab:
+    try:
+        return Lab.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise LabSpecError(f"{source}: {_describe(first)}") from None
+
+
+def load_lab(lab: str | Path, exercise: str | None = None) -> Lab:
+    """Load a lab; with an exercise, its variant is merged over the reference lab first."""
+    path = lab_file(lab)
+    raw = read_raw(path)
+    base = validate(raw, path)
+    if exercise is None:
+        return base
+    if exercise not in base.exercises:
+        known = ", ".join(base.exercises) or "none"
+        raise LabSpecError(f"{path}: exercises: no exercise {exercise!r} (known: {known})")
+    variant = base.exercises[exercise].variant
+    return validate(deep_merge(raw, variant), path) if variant else base
