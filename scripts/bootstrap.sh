@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Everything a fresh machine (Debian bookworm, as root) needs before labctl
+# runs: host tools, the Python package, a Docker engine and the lab images.
+# Idempotent: a second run only checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Host tools: the engine, debootstrap for the base image, and the clients the
+# tests and students use from the host (tshark/tcpdump for captures, swaks, dig).
+need=()
+for pair in dockerd:docker.io debootstrap:debootstrap tshark:tshark tcpdump:tcpdump swaks:swaks dig:bind9-dnsutils docker-compose:docker-compose; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair##*:}")
+done
+if [ "${#need[@]}" -gt 0 ]; then
+  echo "bootstrap: installing ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+python3 -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -v -e 'Running pip as' -e 'is ignored' >&2 || true
+
+scripts/ensure-docker.sh
+labctl images build

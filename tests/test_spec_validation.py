@@ -1,0 +1,115 @@
+"""A bad lab file gets one line naming the file, the field and what was expected."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from labctl.cli import app
+from labctl.spec.loader import LabSpecError, lab_file, load_lab
+
+REFERENCE = yaml.safe_load(lab_file("practica4").read_text(encoding="utf-8"))
+
+
+def _write(tmp_path: Path, data) -> Path:
+    path = tmp_path / "lab.yaml"
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def _mutated(**changes):
+    import copy
+
+    data = copy.deepcopy(REFERENCE)
+    for dotted, value in changes.items():
+        node = data
+        keys = dotted.split("__")
+        for key in keys[:-1]:
+            node = node[key] if not isinstance(node, list) else node[int(key)]
+        if value is KeyError:
+            del node[keys[-1]]
+        else:
+            node[keys[-1]] = value
+    return data
+
+
+BAD_LABS = [
+    (_mutated(network__subnet="172.28.0.0/33"), "network.subnet: "),
+    (_mutated(network__gateway="10.0.0.1"), "network: gateway 10.0.0.1 is not inside subnet 172.28.0.0/24"),
+    (_mutated(services__mail__ip="10.1.1.1"), "services.mail.ip: 10.1.1.1 is not inside 172.28.0.0/24"),
+    (_mutated(services__mail__ip="172.28.0.29"), "services.mail.ip: 172.28.0.29 is already used by service 'dns-redes'"),
+    (_mutated(services__http__ip="172.28.0.1"), "services.http.ip: 172.28.0.1 is reserved"),
+    (_mutated(services__mail__role="smtp"), "services.mail.role: Input should be 'dns', 'mail', 'web' or 'client'"),
+    (_mutated(services__mail__ports__smtp=70000), "services.mail.ports.smtp: Input should be less than or equal to 65535"),
+    (_mutated(services__mail__colour="blue"), "services.mail.colour: extra inputs are not permitted"),
+    (_mutated(services__mail__mail_domains=["nowhere.example"]), "services.mail.mail_domains: no domain 'nowhere.example' under 'mail_domains'"),
+    (_mutated(services__dns_redes=None), "services.dns_redes"),
+    (_mutated(resolver="http"), "resolver: 'http' is not a dns service of this lab"),
+    (_mutated(zones__redes_unlp_edu_ar=None), "zones.redes_unlp_edu_ar"),
+    (_mutated(network=KeyError), "network: field required"),
+]
+
+
+@pytest.mark.parametrize(("data", "expected"), BAD_LABS, ids=[e for _, e in BAD_LABS])
+def test_bad_lab_is_one_clear_line(tmp_path, data, expected):
+    path = _write(tmp_path, data)
+    with pytest.raises(LabSpecError) as err:
+        load_lab(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: ")
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_bad_record_names_the_record(tmp_path):
+    data = _mutated()
+    data["zones"]["redes.unlp.edu.ar"]["records"][2] = {"name": "@", "type": "MX", "value": "mail"}
+    with pytest.raises(LabSpecError, match=r"zones\.redes\.unlp\.edu\.ar\.records\.2: an MX record needs 'priority'"):
+        load_lab(_write(tmp_path, data))
+
+
+def test_bad_a_record_value(tmp_path):
+    data = _mutated()
+    data["zones"]["redes.unlp.edu.ar"]["records"][4]["value"] = "not-an-ip"
+    with pytest.raises(LabSpecError, match=r"records\.4: .*IPv4"):
+        load_lab(_write(tmp_path, data))
+
+
+def test_invalid_yaml_names_the_line(tmp_path):
+    with pytest.raises(LabSpecError, match=r"lab\.yaml: line 2 not valid YAML"):
+        load_lab(_write(tmp_path, "name: x\n  bad: [\n"))
+
+
+def test_missing_lab_file():
+    with pytest.raises(LabSpecError, match="no such lab file"):
+        load_lab("no-such-lab")
+
+
+def test_unknown_exercise():
+    with pytest.raises(LabSpecError, match="exercises: no exercise '99'"):
+        load_lab("practica4", exercise="99")
+
+
+def test_cli_bad_lab_exits_2_and_starts_nothing(tmp_path, engine):
+    from labctl.runtime.project import instances
+
+    before = instances(engine)
+    path = _write(tmp_path, _mutated(services__mail__ip="10.1.1.1"))
+    result = CliRunner().invoke(app, ["up", str(path)])
+    assert result.exit_code == 2
+    assert "services.mail.ip" in result.output
+    assert instances(engine) == before
+
+
+def test_reference_lab_matches_course_network():
+    lab = load_lab("practica4")
+    assert str(lab.network.subnet) == "172.28.0.0/24" and str(lab.network.gateway) == "172.28.0.1"
+    ips = {name: str(s.ip) for name, s in lab.services.items()}
+    assert ips["dns-redes"] == "172.28.0.29"
+    assert ips["dns-practica-redes"] == "172.28.0.120"
+    assert ips["http"] == "172.28.0.50"
+    assert ips["mail"] == "172.28.0.90"
+    users = {a.user: a.password for a in lab.mail_domains["redes.unlp.edu.ar"].accounts}
+    assert users["alumnopop"] == "alumnopoppass" and users["alumnoimap"] == "alumnoimappass"
