@@ -96,10 +96,14 @@ def test_compose_file_runs_the_same_plan(lab, tmp_path):
     assert mail["networks"]["simunet"]["ipv4_address"] == "172.28.0.90"
     assert mail["sysctls"]["net.ipv4.ip_unprivileged_port_start"] == "0"
     assert compose["networks"]["simunet"]["ipam"]["config"][0] == {"subnet": "172.28.0.0/24", "gateway": "172.28.0.1"}
+    capture = compose["services"]["capture"]
+    assert capture["network_mode"] == "host" and capture["cap_add"] == ["NET_RAW", "NET_ADMIN"]
+    assert "privileged" not in capture
+    captures = str(plan.container("capture").mounts[0].source)
     for service in compose["services"].values():
         for volume in service["volumes"]:
             source = volume.split(":")[0]
-            assert source.startswith(str(tmp_path)) or source in plan.volumes
+            assert source.startswith(str(tmp_path)) or source in plan.volumes or source == captures
 
 
 def test_render_cli_writes_files_and_starts_nothing(tmp_path, engine):

@@ -43,7 +43,7 @@ def _print_lab(plan: LabPlan) -> None:
         table.add_column(column)
     for c in plan.containers:
         ports = ", ".join(f"{name} {port}" for name, port in c.ports.items())
-        table.add_row(c.service, c.hostname, c.ip, ports)
+        table.add_row(c.service, c.hostname if c.ip else "", c.ip or f"host network ({plan.network.bridge})", ports)
     console.print(table)
     for name, svc in plan.lab.by_role(Role.mail).items():
         accounts = Table(title=f"Thunderbird settings ({svc.hostname}, no SSL, normal password)")

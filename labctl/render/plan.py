@@ -21,7 +21,11 @@ ROLE_PORTS: dict[Role, tuple[str, ...]] = {
     Role.mail: ("smtp", "submission", "pop3", "imap"),
     Role.web: ("http",),
     Role.client: (),
+    Role.capture: (),
 }
+CAPTURE_SERVICE = "capture"
+CAPTURE_MOUNT = "/captures"
+CAPTURE_FILE = "lab.pcap"
 
 
 @dataclass(frozen=True)
@@ -39,13 +43,14 @@ class ContainerPlan:
     name: str
     image: str
     hostname: str
-    ip: str
+    ip: str  # empty for the host-network capture sidecar
     mounts: tuple[Mount, ...]
     labels: dict[str, str]
     ports: dict[str, int]
     sysctls: dict[str, str] = field(default_factory=dict)
     cap_add: tuple[str, ...] = ()
     command: tuple[str, ...] | None = None
+    network_mode: str | None = None  # None: the lab network at `ip`
 
 
 @dataclass(frozen=True)
@@ -100,12 +105,44 @@ def _config_hash(service: str, svc: Service, files: list[RenderedFile]) -> str:
     return digest.hexdigest()[:16]
 
 
-def plan_lab(lab: Lab, instance: str, config_dir: Path, files: list[RenderedFile], exercise: str | None = None) -> LabPlan:
+def _capture(lab: Lab, instance: str, captures_dir: Path, labels: dict[str, str]) -> ContainerPlan:
+    """tcpdump on the lab's bridge, in the host's network namespace: it sees what
+    Wireshark on 172.28.0.1 sees, host <-> container traffic included."""
+    cfg = lab.capture
+    command = (
+        "-i", bridge_name(instance),
+        "-n", "-U",  # packet-buffered: files are readable while the capture runs
+        "-s", str(cfg.snaplen),
+        "-C", str(cfg.file_size_mb),
+        "-W", str(cfg.files),
+        "-Z", "root",  # keep writing to the root-owned bind mount
+        "-w", f"{CAPTURE_MOUNT}/{CAPTURE_FILE}",
+    )
+    digest = hashlib.sha256(cfg.model_dump_json().encode() + instance.encode()).hexdigest()[:16]
+    return ContainerPlan(
+        service=CAPTURE_SERVICE,
+        role=Role.capture,
+        name=f"{instance}-{CAPTURE_SERVICE}",
+        image=image_name(Role.capture),
+        hostname=CAPTURE_SERVICE,
+        ip="",
+        mounts=(Mount(str(captures_dir), CAPTURE_MOUNT, read_only=False),),
+        labels={**labels, LABEL_SERVICE: CAPTURE_SERVICE, LABEL_CONFIG_HASH: digest},
+        ports={},
+        cap_add=("NET_RAW", "NET_ADMIN"),
+        command=command,
+        network_mode="host",
+    )
+
+
+def plan_lab(lab: Lab, instance: str, config_dir: Path, files: list[RenderedFile], exercise: str | None = None, captures_dir: Path | None = None) -> LabPlan:
     base_labels = {LABEL_LAB: instance}
     if exercise:
         base_labels[LABEL_EXERCISE] = exercise
     volumes: dict[str, dict[str, str]] = {}
     containers = []
+    if lab.capture.enabled:
+        containers.append(_capture(lab, instance, captures_dir or config_dir.parent / "captures", base_labels))
     for name, svc in lab.services.items():
         mounts = [Mount(str(config_dir / RESOLV_CONF), "/etc/resolv.conf")]
         if svc.role is not Role.client:

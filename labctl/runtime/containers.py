@@ -1,6 +1,8 @@
 """Create, start, inspect and remove the lab's containers through the SDK."""
 from __future__ import annotations
 
+import time
+
 from docker import DockerClient
 from docker.errors import APIError, ImageNotFound, NotFound
 from docker.models.containers import Container
@@ -34,18 +36,18 @@ def create(engine: DockerClient, plan: ContainerPlan, network: str) -> Container
     ]
     host_config = api.create_host_config(
         mounts=mounts,
-        network_mode=network,
+        network_mode=plan.network_mode or network,
         sysctls=plan.sysctls or None,
         cap_add=list(plan.cap_add) or None,
         init=True,
     )
-    networking = api.create_networking_config({network: api.create_endpoint_config(ipv4_address=plan.ip)})
+    networking = None if plan.network_mode else api.create_networking_config({network: api.create_endpoint_config(ipv4_address=plan.ip)})
     try:
         created = api.create_container(
             plan.image,
             command=list(plan.command) if plan.command else None,
             name=plan.name,
-            hostname=plan.hostname,
+            hostname=None if plan.network_mode else plan.hostname,
             labels=plan.labels,
             host_config=host_config,
             networking_config=networking,
@@ -60,6 +62,19 @@ def start(container: Container) -> None:
         container.start()
     except APIError as exc:
         raise LabError(f"cannot start container {container.name!r}: {exc.explanation or exc}") from None
+
+
+def wait_for_log(container: Container, marker: bytes, timeout: float) -> None:
+    """Wait until the container has printed `marker` (its own word that it is ready)."""
+    deadline = time.monotonic() + timeout
+    while marker not in container.logs():
+        container.reload()
+        if container.status not in ("running", "created"):
+            last = container.logs(tail=1).decode(errors="replace").strip()
+            raise LabError(f"container {container.name!r} exited before it was ready: {last}")
+        if time.monotonic() > deadline:
+            raise LabError(f"container {container.name!r} did not say {marker.decode()!r} within {timeout:.0f} s")
+        time.sleep(0.05)
 
 
 def remove(container: Container) -> None:

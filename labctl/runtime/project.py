@@ -13,9 +13,9 @@ from pathlib import Path
 from docker import DockerClient
 from docker.errors import NotFound
 
-from labctl.paths import lab_state_dir
+from labctl.paths import captures_dir, lab_state_dir
 from labctl.render.configs import render_configs
-from labctl.render.plan import LABEL_CONFIG_HASH, LABEL_EXERCISE, LABEL_LAB, LabPlan, plan_lab
+from labctl.render.plan import CAPTURE_SERVICE, LABEL_CONFIG_HASH, LABEL_EXERCISE, LABEL_LAB, LabPlan, plan_lab
 from labctl.render.writer import write_configs
 from labctl.runtime import containers as ctr
 from labctl.runtime.engine import LabError
@@ -24,6 +24,7 @@ from labctl.runtime.readiness import wait_ready
 from labctl.spec.models import Lab
 
 READY_TIMEOUT = 30.0
+CAPTURE_READY = b"listening on"  # what tcpdump prints once it captures
 
 
 @dataclass
@@ -65,7 +66,9 @@ def prepare(lab: Lab, instance: str, exercise: str | None = None, target: Path |
     files = render_configs(lab)
     target = (target or config_dir(instance)).resolve()
     write_configs(files, target)
-    return plan_lab(lab, instance, target, files, exercise)
+    captures = captures_dir(instance).resolve()
+    captures.mkdir(parents=True, exist_ok=True)
+    return plan_lab(lab, instance, target, files, exercise, captures)
 
 
 def _parallel(fn, items) -> list:
@@ -115,7 +118,12 @@ def up(engine: DockerClient, lab: Lab, instance: str, exercise: str | None = Non
             made.append(created)
             to_start.append(created)
             result.created.append(c.service)
-        _parallel(ctr.start, to_start)
+        # The capture starts first, so the services' startup traffic is in it.
+        first = [c for c in to_start if c.labels[ctr.LABEL_SERVICE] == CAPTURE_SERVICE]
+        _parallel(ctr.start, first)
+        for c in first:
+            ctr.wait_for_log(c, CAPTURE_READY, timeout)
+        _parallel(ctr.start, [c for c in to_start if c not in first])
 
         ids = {c.labels[ctr.LABEL_SERVICE]: c.id for c in to_start}
         wait_ready(

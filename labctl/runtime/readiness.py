@@ -72,8 +72,9 @@ def _wait_one(plan: LabPlan, container: ContainerPlan, deadline: float, alive: C
 def wait_ready(plan: LabPlan, timeout: float, alive: Callable[[str], str | None]) -> None:
     """Probe every service in parallel; `alive` says why a container has died, if it has."""
     deadline = time.monotonic() + timeout
-    with ThreadPoolExecutor(max_workers=len(plan.containers)) as pool:
-        results = {c.service: pool.submit(_wait_one, plan, c, deadline, alive) for c in plan.containers}
+    probed = [c for c in plan.containers if c.network_mode is None]
+    with ThreadPoolExecutor(max_workers=len(probed)) as pool:
+        results = {c.service: pool.submit(_wait_one, plan, c, deadline, alive) for c in probed}
     failures = {name: f.result() for name, f in results.items() if f.result()}
     if failures:
         detail = "; ".join(f"{name}: {why}" for name, why in failures.items())

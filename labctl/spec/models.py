@@ -26,6 +26,7 @@ class Role(str, Enum):
     mail = "mail"
     web = "web"
     client = "client"
+    capture = "capture"  # added by labctl to every lab, never declared as a service
 
 
 class Network(Model):
@@ -96,7 +97,10 @@ class Record(Model):
         if self.type != "MX" and self.priority is not None:
             raise ValueError(f"'priority' is only for MX records, not {self.type}")
         if self.type == "A":
-            IPv4Address(self.value)
+            try:
+                IPv4Address(self.value)
+            except ValueError:
+                raise ValueError(f"an A record needs an IPv4 address as value, got {self.value!r}") from None
         return self
 
 
@@ -120,6 +124,15 @@ class MailDomain(Model):
 class Web(Model):
     title: str
     body: str
+
+
+class Capture(Model):
+    """The capture sidecar: tcpdump on the lab bridge, as a ring of pcap files."""
+
+    enabled: bool = True
+    file_size_mb: int = Field(20, ge=1, le=10_000)
+    files: int = Field(10, ge=1, le=1000)
+    snaplen: int = Field(0, ge=0, le=262144)  # 0: whole packets
 
 
 class Check(Model):
@@ -149,14 +162,17 @@ class Lab(Model):
     zones: dict[str, Zone] = {}
     mail_domains: dict[str, MailDomain] = {}
     web: Web | None = None
+    capture: Capture = Capture()
     exercises: dict[str, Exercise] = {}
 
     @field_validator("services")
     @classmethod
     def _service_names(cls, services: dict[str, Service]) -> dict[str, Service]:
-        for name in services:
+        for name, svc in services.items():
             if not re.match(SERVICE_NAME_PATTERN, name):
                 raise ValueError(f"service name {name!r} must be lower-case letters, digits and '-'")
+            if svc.role is Role.capture:
+                raise ValueError(f"service {name!r}: the capture sidecar is added by labctl; configure it under 'capture'")
         return services
 
     @model_validator(mode="after")
