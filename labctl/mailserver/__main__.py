@@ -1,0 +1,27 @@
+"""python3 -m labctl.mailserver --config /etc/labctl/mta.yaml"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from .config import ConfigError, load_config
+from .server import serve
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python3 -m labctl.mailserver",
+                                     description="The e-mail lab's MTA/MSA.")
+    parser.add_argument("--config", default="/etc/labctl/mta.yaml", help="YAML configuration file")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except ConfigError as error:
+        print(f"labctl-mta: {error}", file=sys.stderr)
+        return 2
+    asyncio.run(serve(config))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""Parsing of SMTP paths and the decision whether an address is ours.
+
+The relay decision is deliberately strict: an address counts as local only when
+its local part is a plain dot-atom (no quoting, no '%', '!' or '@' that some
+MTAs treat as routing) and its domain is literally one of the local domains.
+Everything else is "remote", which an unauthenticated client may not use.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_DOT_ATOM = re.compile(rf"{_ATOM}(?:\.{_ATOM})*\Z")
+_QUOTED = re.compile(r'"(?:[^"\\\r\n]|\\.)*"\Z')
+_DOMAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.?\Z")
+_ADDRESS_LITERAL = re.compile(r"\[[^\[\]\\]+\]\Z")
+# Characters that some MTAs interpret as routing inside a local part.
+_ROUTING_CHARS = set('%!@"\\')
+
+
+class AddressError(ValueError):
+    """The path is not valid RFC 5321 syntax."""
+
+
+@dataclass(frozen=True)
+class Path:
+    address: str  # "" for the null reverse-path <>
+    params: str  # the ESMTP parameters after the path
+
+
+def _split_mailbox(mailbox: str) -> tuple[str, str]:
+    """Split at the '@' that is not inside a quoted local part."""
+    if mailbox.startswith('"'):
+        end = mailbox.find('"@', 1)
+        while end != -1 and not _QUOTED.match(mailbox[: end + 1]):
+            end = mailbox.find('"@', end + 1)
+        if end == -1:
+            raise AddressError("bad quoted local part")
+        return mailbox[: end + 1], mailbox[end + 2 :]
+    local, at, domain = mailbox.rpartition("@")
+    if not at:
+        raise AddressError("missing domain")
+    return local, domain
+
+
+def validate_mailbox(mailbox: str) -> str:
+    local, domain = _split_mailbox(mailbox)
+    if not (_DOT_ATOM.match(local) or _QUOTED.match(local)):
+        raise AddressError("bad local part")
+    if not (_DOMAIN.match(domain) or _ADDRESS_LITERAL.match(domain)):
+        raise AddressError("bad domain")
+    return mailbox
+
+
+def parse_path(argument: str, *, allow_null: bool) -> Path:
+    """Parse '<mailbox> params' as it follows 'MAIL FROM:' or 'RCPT TO:'.
+
+    Brackets are optional (Postfix accepts that too); a source route
+    '@a,@b:' is dropped, as RFC 5321 section 4.1.1.3 tells servers to do.
+    """
+    argument = argument.strip()
+    if argument.startswith("<"):
+        in_quotes, end = False, -1
+        for i, char in enumerate(argument):
+            if char == '"' and argument[i - 1] != "\\":
+                in_quotes = not in_quotes
+            elif char == ">" and not in_quotes:
+                end = i
+                break
+        if end == -1:
+            raise AddressError("missing '>'")
+        mailbox, params = argument[1:end], argument[end + 1 :]
+        if params and not params.startswith(" "):
+            raise AddressError("garbage after '>'")
+    else:
+        mailbox, _, params = argument.partition(" ")
+    if mailbox.startswith("@"):
+        route, colon, mailbox = mailbox.partition(":")
+        if not colon or not all(hop.startswith("@") and _DOMAIN.match(hop[1:]) for hop in route.split(",")):
+            raise AddressError("bad source route")
+    if not mailbox:
+        if not allow_null:
+            raise AddressError("null address not allowed here")
+        return Path("", params.strip())
+    return Path(validate_mailbox(mailbox), params.strip())
+
+
+def domain_of(address: str) -> str:
+    return _split_mailbox(address)[1].lower()
+
+
+def local_part_of(address: str) -> str:
+    return _split_mailbox(address)[0]
+
+
+def local_mailbox(address: str, local_domains: list[str]) -> str | None:
+    """The local part to deliver to if `address` is plainly one of ours, else None."""
+    local, domain = _split_mailbox(address)
+    if domain.lower() not in local_domains:
+        return None
+    if _ROUTING_CHARS & set(local) or not _DOT_ATOM.match(local):
+        return None
+    return local.lower()

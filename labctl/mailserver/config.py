@@ -1,0 +1,169 @@
+"""The MTA's YAML configuration, loaded into plain dataclasses.
+
+The mail image only has Debian's python3-yaml, so validation is done by hand:
+every problem becomes a ConfigError that names the file and the field.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+LISTENER_KINDS = ("mta", "msa")
+
+
+class ConfigError(Exception):
+    """A configuration problem, phrased as one line naming file and field."""
+
+
+@dataclass(frozen=True)
+class Account:
+    address: str
+    user: str
+    password: str
+
+
+@dataclass(frozen=True)
+class Listener:
+    name: str
+    host: str
+    port: int
+    kind: str  # "mta": local delivery only; "msa": AUTH, may relay
+
+
+@dataclass(frozen=True)
+class Retry:
+    initial: float = 5
+    max_interval: float = 300
+    give_up_after: float = 3600
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    command: float = 300
+    data: float = 600
+
+
+@dataclass(frozen=True)
+class Config:
+    hostname: str
+    banner: str
+    local_domains: list[str]
+    accounts: list[Account]
+    listeners: list[Listener]
+    spool_dir: str
+    maildir_root: str
+    log_file: str
+    size_limit: int = 10240000
+    max_recipients: int = 100
+    resolvers: list[str] = field(default_factory=list)
+    resolver_port: int = 53  # lets tests point the MX lookups at a stub server
+    relay_port: int = 25
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    retry: Retry = field(default_factory=Retry)
+    timeouts: Timeouts = field(default_factory=Timeouts)
+
+    def is_local_domain(self, domain: str) -> bool:
+        return domain.lower() in self.local_domains
+
+    def account_for_local_part(self, local_part: str) -> Account | None:
+        """The account whose mailbox a local address delivers to."""
+        wanted = local_part.lower()
+        for account in self.accounts:
+            if account.address.split("@", 1)[0].lower() == wanted:
+                return account
+        return None
+
+    def account_for_login(self, login: str) -> Account | None:
+        """Users log in with their user name or their full address."""
+        wanted = login.lower()
+        for account in self.accounts:
+            if wanted in (account.user.lower(), account.address.lower()):
+                return account
+        return None
+
+
+def _expect(value: Any, kind: type | tuple, where: str) -> Any:
+    if isinstance(value, bool) and kind in (int, float, (int, float)):
+        raise ConfigError(f"{where}: expected a number, got {value!r}")
+    if not isinstance(value, kind):
+        names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+        raise ConfigError(f"{where}: expected {names}, got {value!r}")
+    return value
+
+
+def _build(cls: type, raw: Any, where: str) -> Any:
+    """Build dataclass `cls` from a mapping, checking names, presence and types."""
+    _expect(raw, dict, where)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(f"{where}.{unknown[0]}: unknown field")
+    values = {}
+    for name, spec in fields.items():
+        if name not in raw:
+            if spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"{where}.{name}: required field missing")
+            continue
+        values[name] = _convert(spec.type, raw[name], f"{where}.{name}")
+    return cls(**values)
+
+
+def _convert(type_name: str, value: Any, where: str) -> Any:
+    nested = {"Retry": Retry, "Timeouts": Timeouts}
+    if type_name in nested:
+        return _build(nested[type_name], value, where)
+    if type_name == "str":
+        return _expect(value, str, where)
+    if type_name == "str | None":
+        return None if value is None else _expect(value, str, where)
+    if type_name == "int":
+        return _expect(value, int, where)
+    if type_name == "float":
+        return float(_expect(value, (int, float), where))
+    if type_name == "list[str]":
+        return [_expect(item, str, f"{where}[{i}]") for i, item in enumerate(_expect(value, list, where))]
+    item_cls = {"list[Account]": Account, "list[Listener]": Listener}[type_name]
+    return [_build(item_cls, item, f"{where}[{i}]") for i, item in enumerate(_expect(value, list, where))]
+
+
+def _check_semantics(config: Config) -> None:
+    if not config.listeners:
+        raise ConfigError("listeners: at least one listener is needed")
+    for i, listener in enumerate(config.listeners):
+        if listener.kind not in LISTENER_KINDS:
+            raise ConfigError(f"listeners[{i}].kind: must be one of {', '.join(LISTENER_KINDS)}")
+        if not 0 <= listener.port <= 65535:
+            raise ConfigError(f"listeners[{i}].port: out of range")
+    for i, account in enumerate(config.accounts):
+        if "@" not in account.address:
+            raise ConfigError(f"accounts[{i}].address: not an e-mail address")
+    if (config.tls_cert is None) != (config.tls_key is None):
+        raise ConfigError("tls_key: tls_cert and tls_key must be set together")
+    if config.size_limit <= 0:
+        raise ConfigError("size_limit: must be positive")
+    if config.max_recipients <= 0:
+        raise ConfigError("max_recipients: must be positive")
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate the YAML file; raise ConfigError('<file>: <field>: ...')."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read: {error.strerror}") from error
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: invalid YAML: {str(error).splitlines()[0]}") from error
+    try:
+        config = _build(Config, raw, "config")
+        config = dataclasses.replace(config, local_domains=[d.lower() for d in config.local_domains])
+        _check_semantics(config)
+    except ConfigError as error:
+        message = str(error).removeprefix("config.").removeprefix("config: ")
+        raise ConfigError(f"{path}: {message}") from None
+    return config

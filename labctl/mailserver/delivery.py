@@ -1,0 +1,216 @@
+"""The delivery worker: an asyncio task that empties the spool.
+
+Local recipients go into Maildirs, remote ones are grouped by domain and
+relayed, one connection per domain and queue run. Every attempt is logged and
+its result saved to the spool before anything that depends on it happens, so
+that a restart continues exactly where the crash left off.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+
+from . import dsn, maildir
+from .addresses import domain_of, local_mailbox
+from .config import Config
+from .eventlog import EventLog
+from .headers import delivery_headers
+from .relay import DestinationError, Outcome, Parcel, mail_exchangers, send_batch
+from .spool import DEFERRED, DELIVERED, FAILED, RELAYED, QueuedMessage, Recipient, Spool
+
+LOCAL_DELIVERY_CONCURRENCY = 8
+
+
+class DeliveryWorker:
+    def __init__(self, config: Config, spool: Spool, events: EventLog):
+        self.config = config
+        self.spool = spool
+        self.events = events
+        self.messages: dict[str, QueuedMessage] = {}
+        self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._in_flight: set[int] = set()  # id() of recipients being attempted now
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task] = set()
+        self._local_slots = asyncio.Semaphore(LOCAL_DELIVERY_CONCURRENCY)
+
+    # --- what the SMTP side calls ----------------------------------------------------
+
+    def add(self, message: QueuedMessage) -> None:
+        self.messages[message.queue_id] = message
+        self._wake.set()
+
+    def queue_run(self, domain: str) -> None:
+        """ETRN: retry now every message with a recipient waiting in `domain` (all if '')."""
+        for message in self.messages.values():
+            if any(not r.is_final and (not domain or domain_of(r.address) == domain) for r in message.recipients):
+                message.next_attempt = 0
+        self._wake.set()
+
+    # --- the loop ---------------------------------------------------------------------
+
+    async def run(self) -> None:
+        for message in await asyncio.to_thread(self.spool.load_all):
+            self.messages[message.queue_id] = message
+        try:
+            while True:
+                self._wake.clear()
+                now = time.time()
+                next_due = self._start_due_attempts(now)
+                timeout = None if next_due is None else max(0.0, next_due - now)
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+                except asyncio.TimeoutError:
+                    pass
+        finally:
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _start_due_attempts(self, now: float) -> float | None:
+        """Start delivery tasks for everything due; return when the next thing falls due."""
+        next_due = None
+        by_domain: dict[str, list[tuple[QueuedMessage, list[Recipient]]]] = defaultdict(list)
+        for message in list(self.messages.values()):
+            if message.next_attempt > now:
+                next_due = message.next_attempt if next_due is None else min(next_due, message.next_attempt)
+                continue
+            waiting = [r for r in message.recipients if not r.is_final and id(r) not in self._in_flight]
+            self._in_flight.update(id(r) for r in waiting)
+            local = [r for r in waiting if self._is_local(r)]
+            if local:
+                self._spawn(self._deliver_locally(message, local))
+            remote: dict[str, list[Recipient]] = defaultdict(list)
+            for recipient in waiting:
+                if not self._is_local(recipient):
+                    remote[domain_of(recipient.address)].append(recipient)
+            for domain, recipients in remote.items():
+                by_domain[domain].append((message, recipients))
+        for domain, items in by_domain.items():
+            self._spawn(self._relay(domain, items))
+        return next_due
+
+    def _spawn(self, coroutine) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _is_local(self, recipient: Recipient) -> bool:
+        return local_mailbox(recipient.address, self.config.local_domains) is not None
+
+    # --- attempts -----------------------------------------------------------------------
+
+    async def _deliver_locally(self, message: QueuedMessage, recipients: list[Recipient]) -> None:
+        async with self._local_slots:
+            content = await asyncio.to_thread(self.spool.content, message.queue_id)
+            notices = []
+            for recipient in recipients:
+                outcome = await asyncio.to_thread(self._store_in_maildir, message, recipient, content)
+                notices.append(self._record(message, recipient, outcome, via="maildir"))
+        await self._settle(message, recipients, notices)
+
+    def _store_in_maildir(self, message: QueuedMessage, recipient: Recipient, content: bytes) -> Outcome:
+        account = self.config.account_for_local_part(local_mailbox(recipient.address, self.config.local_domains))
+        if account is None:  # the account was removed since the message was accepted
+            return Outcome(550, "550 5.1.1 User unknown in local recipient table", "5.1.1")
+        domain = domain_of(account.address)
+        # Deterministic name: a crash-and-retry finds the earlier copy (see maildir.py).
+        name = f"{int(message.arrival)}.Q{message.queue_id}R{message.recipients.index(recipient)}.{self.config.hostname}"
+        headers = delivery_headers(mail_from=message.mail_from, original_to=recipient.address,
+                                   delivered_to=account.address)
+        try:
+            fresh = maildir.deliver(maildir.maildir_path(self.config.maildir_root, domain, account.user),
+                                    name, headers + content)
+        except OSError as error:
+            return Outcome(451, f"451 4.3.0 cannot write to maildir: {error}", "4.3.0")
+        return Outcome(250, "250 2.0.0 delivered to maildir" + ("" if fresh else " (already there)"), "2.0.0")
+
+    async def _relay(self, domain: str, items: list[tuple[QueuedMessage, list[Recipient]]]) -> None:
+        try:
+            hosts = await mail_exchangers(domain, self.config.resolvers, self.config.resolver_port)
+        except DestinationError as error:
+            outcomes = {id(r): error.outcome for _, recipients in items for r in recipients}
+            hosts = []
+        else:
+            parcels = [Parcel(m, recipients, await asyncio.to_thread(self.spool.content, m.queue_id))
+                       for m, recipients in items]
+            self.events.write("relay_connect", domain=domain, hosts=hosts, port=self.config.relay_port,
+                              queue_ids=[m.queue_id for m, _ in items])
+            outcomes = await asyncio.to_thread(send_batch, hosts, self.config.relay_port, self.config.hostname,
+                                               parcels, self.config.timeouts.command)
+        for message, recipients in items:
+            notices = [self._record(message, r, outcomes[id(r)], via="smtp") for r in recipients]
+            await self._settle(message, recipients, notices)
+
+    def _record(self, message: QueuedMessage, recipient: Recipient, outcome: Outcome, *, via: str) -> str | None:
+        """Apply one attempt's outcome; return the DSN action it calls for, if any."""
+        recipient.attempts += 1
+        recipient.reason = outcome.text
+        recipient.status_code = outcome.enhanced
+        recipient.remote_mta = outcome.remote_mta
+        if outcome.success:
+            recipient.status = DELIVERED if via == "maildir" else RELAYED
+        else:
+            recipient.status = FAILED if outcome.permanent else DEFERRED
+        self.events.write("delivery", queue_id=message.queue_id, recipient=recipient.address, via=via,
+                          status=recipient.status, reply=outcome.text, attempt=recipient.attempts,
+                          remote_has_dsn=outcome.remote_has_dsn)
+        action = {DELIVERED: dsn.DELIVERED, RELAYED: dsn.RELAYED, FAILED: dsn.FAILED,
+                  DEFERRED: dsn.DELAYED}[recipient.status]
+        if recipient.status == RELAYED and outcome.remote_has_dsn:
+            return None  # a relay that announced DSN takes over success notices (RFC 3461 5.2.2)
+        return action if dsn.wants_notice(recipient, action) else None
+
+    # --- after an attempt ---------------------------------------------------------------------
+
+    def _backoff(self, message: QueuedMessage) -> float:
+        attempts = max(r.attempts for r in message.recipients if r.status == DEFERRED)
+        return min(self.config.retry.initial * 2 ** (attempts - 1), self.config.retry.max_interval)
+
+    async def _settle(self, message: QueuedMessage, recipients: list[Recipient], notices: list[str | None]) -> None:
+        """Persist the attempt's results, send the DSNs they call for, forget finished mail."""
+        now = time.time()
+        if now - message.arrival >= self.config.retry.give_up_after:
+            for i, recipient in enumerate(recipients):
+                if recipient.status == DEFERRED:
+                    recipient.status = FAILED
+                    recipient.reason += f" (gave up after {int(now - message.arrival)}s in the queue)"
+                    notices[i] = dsn.FAILED if dsn.wants_notice(recipient, dsn.FAILED) else None
+        if any(r.status == DEFERRED for r in message.recipients):
+            message.next_attempt = now + self._backoff(message)
+        async with self._locks[message.queue_id]:
+            await self._send_notices(message, list(zip(recipients, notices)), now)
+            if message.is_done:
+                await asyncio.to_thread(self.spool.remove, message.queue_id)
+                self.messages.pop(message.queue_id, None)
+                self._locks.pop(message.queue_id, None)
+            else:
+                await asyncio.to_thread(self.spool.save_state, message)
+        for recipient in recipients:
+            self._in_flight.discard(id(recipient))
+        self._wake.set()
+
+    async def _send_notices(self, message: QueuedMessage, notices: list[tuple[Recipient, str | None]],
+                            now: float) -> None:
+        by_action: dict[str, list[Recipient]] = defaultdict(list)
+        for recipient, action in notices:
+            if action == dsn.DELAYED and message.delay_notified:
+                continue
+            if action:
+                by_action[action].append(recipient)
+        if message.is_dsn or not message.mail_from or not by_action:
+            return  # RFC 3461 6.2: never notify about a notification
+        content = await asyncio.to_thread(self.spool.content, message.queue_id)
+        for action, notified in by_action.items():
+            notice = QueuedMessage(
+                queue_id=dsn.dsn_queue_id(message, action, notified), mail_from="",
+                recipients=[Recipient(message.mail_from, notify=["NEVER"])], arrival=now, size=0,
+                helo=self.config.hostname, is_dsn=True)
+            body = dsn.build_dsn(message, notified, action, content, hostname=self.config.hostname, now=now)
+            notice.size = len(body)
+            if await asyncio.to_thread(self.spool.store, notice, body):
+                self.events.write("dsn_queued", queue_id=notice.queue_id, about=message.queue_id,
+                                  action=action, recipients=[r.address for r in notified])
+                self.add(notice)
+            if action == dsn.DELAYED:
+                message.delay_notified = True

@@ -1,0 +1,108 @@
+"""Delivery status notifications: RFC 3461 semantics, RFC 3464 format."""
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+
+from .headers import rfc5322_date
+from .spool import QueuedMessage, Recipient
+
+FAILED, DELAYED, DELIVERED, RELAYED = "failed", "delayed", "delivered", "relayed"
+_NOTIFY_FOR_ACTION = {FAILED: "FAILURE", DELAYED: "DELAY", DELIVERED: "SUCCESS", RELAYED: "SUCCESS"}
+_SUBJECTS = {
+    FAILED: "Undelivered Mail Returned to Sender",
+    DELAYED: "Delayed Mail (still being retried)",
+    DELIVERED: "Successful Mail Delivery Report",
+    RELAYED: "Successful Mail Delivery Report",
+}
+
+
+def xtext_decode(value: str) -> str:
+    return re.sub(r"\+([0-9A-F]{2})", lambda m: chr(int(m[1], 16)), value)
+
+
+def wants_notice(recipient: Recipient, action: str) -> bool:
+    """Whether the sender asked for a DSN of this kind (RFC 3461 4.1).
+
+    Without NOTIFY, failures are reported and nothing else, as Postfix does.
+    """
+    if recipient.notify is None:
+        return action == FAILED
+    return _NOTIFY_FOR_ACTION[action] in recipient.notify
+
+
+def dsn_queue_id(message: QueuedMessage, action: str, recipients: list[Recipient]) -> str:
+    """Deterministic, so a crash-and-retry re-queues the same DSN instead of a second one."""
+    key = "|".join([message.queue_id, action] + [r.address for r in recipients])
+    return hashlib.sha1(key.encode()).hexdigest()[:10].upper()
+
+
+def _recipient_fields(recipient: Recipient, action: str) -> list[str]:
+    fields = []
+    if recipient.orcpt:
+        addr_type, _, address = recipient.orcpt.partition(";")
+        fields.append(f"Original-Recipient: {addr_type}; {xtext_decode(address)}")
+    fields.append(f"Final-Recipient: rfc822; {recipient.address}")
+    fields.append(f"Action: {action}")
+    fields.append(f"Status: {recipient.status_code or ('5.0.0' if action == FAILED else '2.0.0')}")
+    if recipient.remote_mta:
+        fields.append(f"Remote-MTA: dns; {recipient.remote_mta}")
+    if recipient.reason:
+        fields.append(f"Diagnostic-Code: smtp; {recipient.reason}")
+    return fields
+
+
+def _returned_content(message: QueuedMessage, action: str, original: bytes) -> tuple[str, bytes]:
+    """RET=FULL returns the message, RET=HDRS the header; by default only failures carry it all."""
+    full = message.ret == "FULL" or (message.ret is None and action == FAILED)
+    if full:
+        return "message/rfc822", original
+    header, _, _ = original.partition(b"\r\n\r\n")
+    return "text/rfc822-headers", header + b"\r\n"
+
+
+def build_dsn(message: QueuedMessage, recipients: list[Recipient], action: str,
+              original: bytes, *, hostname: str, now: float) -> bytes:
+    """A multipart/report DSN to the envelope sender of `message`."""
+    boundary = f"{message.queue_id}.{secrets.token_hex(6)}/{hostname}"
+    explanation = {
+        FAILED: "I'm sorry to have to inform you that your message could not\r\n"
+                "be delivered to one or more recipients.",
+        DELAYED: "Your message could not be delivered yet to one or more recipients.\r\n"
+                 "Delivery will be retried; you do not need to resend it.",
+        DELIVERED: "Your message was successfully delivered to the destination(s) listed below.",
+        RELAYED: "Your message was relayed to the destination(s) listed below, which do\r\n"
+                 "not offer delivery notifications.",
+    }[action]
+    per_message = [f"Reporting-MTA: dns; {hostname}", f"X-Labctl-Queue-ID: {message.queue_id}"]
+    if message.envid:
+        per_message.append(f"Original-Envelope-Id: {xtext_decode(message.envid)}")
+    per_message.append(f"Arrival-Date: {rfc5322_date(message.arrival)}")
+    status_blocks = ["\r\n".join(per_message)] + ["\r\n".join(_recipient_fields(r, action)) for r in recipients]
+    human = [f"This is the mail system at host {hostname}.", "", explanation, ""]
+    human += [f"<{r.address}>: {r.reason or action}" for r in recipients]
+    returned_type, returned = _returned_content(message, action, original)
+    head = "\r\n".join([
+        f"From: MAILER-DAEMON@{hostname} (Mail Delivery System)",
+        f"To: {message.mail_from}",
+        f"Subject: {_SUBJECTS[action]}",
+        f"Date: {rfc5322_date(now)}",
+        f"Message-Id: <{dsn_queue_id(message, action, recipients)}@{hostname}>",
+        "Auto-Submitted: auto-replied",
+        "MIME-Version: 1.0",
+        f'Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary="{boundary}"',
+        "Content-Transfer-Encoding: 8bit",
+    ])
+    parts = [
+        "Content-Description: Notification\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n"
+        + "\r\n".join(human) + "\r\n",
+        "Content-Description: Delivery report\r\nContent-Type: message/delivery-status\r\n\r\n"
+        + "\r\n\r\n".join(status_blocks) + "\r\n",
+        f"Content-Description: Original message\r\nContent-Type: {returned_type}\r\n\r\n",
+    ]
+    body = b""
+    for part in parts[:-1]:
+        body += f"--{boundary}\r\n{part}\r\n".encode()
+    body += f"--{boundary}\r\n{parts[-1]}".encode() + returned + f"\r\n--{boundary}--\r\n".encode()
+    return (head + "\r\n\r\nThis is a MIME-encapsulated message.\r\n\r\n").encode() + body

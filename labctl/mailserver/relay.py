@@ -1,0 +1,192 @@
+"""Outbound SMTP: finding a domain's mail exchangers and handing mail to them.
+
+One call of `send_batch` carries every queued message for one destination
+over a single connection (MAIL/RCPT/DATA repeated), as Postfix's smtp(8) does.
+It uses blocking smtplib and runs in a worker thread.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+import smtplib
+from dataclasses import dataclass
+
+import dns.asyncresolver
+import dns.exception
+import dns.resolver
+
+from .spool import QueuedMessage, Recipient
+
+_ENHANCED = re.compile(r"([245]\.\d{1,3}\.\d{1,3})\s*")
+
+
+@dataclass
+class Outcome:
+    """What happened to one recipient in one attempt."""
+    code: int  # SMTP reply code; 4xx also for our own temporary failures
+    text: str
+    enhanced: str
+    remote_mta: str = ""
+    remote_has_dsn: bool = False
+
+    @property
+    def permanent(self) -> bool:
+        return self.code >= 500
+
+    @property
+    def success(self) -> bool:
+        return 200 <= self.code < 300
+
+
+def outcome_from_reply(code: int, text: bytes | str, remote_mta: str, remote_has_dsn: bool = False) -> Outcome:
+    text = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+    text = " ".join(text.split())
+    match = _ENHANCED.match(text)
+    enhanced = match[1] if match else f"{str(code)[0]}.0.0"
+    return Outcome(code, f"{code} {text}", enhanced, remote_mta, remote_has_dsn)
+
+
+class DestinationError(Exception):
+    """No usable mail exchanger; `outcome` says whether to retry."""
+
+    def __init__(self, outcome: Outcome):
+        super().__init__(outcome.text)
+        self.outcome = outcome
+
+
+def _fail(code: int, enhanced: str, text: str) -> DestinationError:
+    return DestinationError(Outcome(code, text, enhanced))
+
+
+def _make_resolver(nameservers: list[str], port: int) -> dns.asyncresolver.Resolver:
+    if not nameservers:
+        return dns.asyncresolver.Resolver()
+    resolver = dns.asyncresolver.Resolver(configure=False)
+    resolver.nameservers = nameservers
+    resolver.port = port
+    resolver.lifetime = 10
+    return resolver
+
+
+async def mail_exchangers(domain: str, nameservers: list[str], port: int) -> list[str]:
+    """IP addresses to try for `domain`, best MX first (RFC 5321 5.1)."""
+    if domain.startswith("[") and domain.endswith("]"):
+        literal = domain[1:-1].removeprefix("IPv6:")
+        try:
+            return [str(ipaddress.ip_address(literal))]
+        except ValueError:
+            raise _fail(550, "5.1.2", f"bad address literal {domain}") from None
+    resolver = _make_resolver(nameservers, port)
+    try:
+        answer = await resolver.resolve(domain, "MX")
+        records = sorted(answer, key=lambda r: r.preference)
+        if len(records) == 1 and records[0].exchange.to_text() == ".":
+            raise _fail(556, "5.1.10", f"Domain {domain} does not accept mail (null MX, RFC 7505)")
+        names = [r.exchange.to_text(omit_final_dot=True) for r in records]
+    except dns.resolver.NoAnswer:
+        names = [domain]  # no MX: the domain itself is the implicit MX
+    except dns.resolver.NXDOMAIN:
+        raise _fail(550, "5.1.2", f"Host or domain name not found: {domain}") from None
+    except dns.exception.DNSException as error:
+        raise _fail(451, "4.4.3", f"Host or domain name lookup failed: {domain}: {error}") from None
+    addresses: list[str] = []
+    lookup_trouble = None
+    for name in names:
+        try:
+            addresses += [r.address for r in await resolver.resolve(name, "A")]
+        except (dns.resolver.NoAnswer, dns.resolver.NXDOMAIN):
+            continue
+        except dns.exception.DNSException as error:
+            lookup_trouble = error
+    if not addresses:
+        raise _fail(451, "4.4.3", f"No address for the mail exchangers of {domain}"
+                    + (f": {lookup_trouble}" if lookup_trouble else ""))
+    return addresses
+
+
+@dataclass
+class Parcel:
+    """One queued message and those of its recipients that go to this destination."""
+    message: QueuedMessage
+    recipients: list[Recipient]
+    content: bytes
+
+
+def _connect(hosts: list[str], port: int, helo: str, timeout: float) -> smtplib.SMTP:
+    errors = []
+    for host in hosts:
+        try:
+            client = smtplib.SMTP(host, port, local_hostname=helo, timeout=timeout)
+            client.ehlo()
+            return client
+        except (OSError, smtplib.SMTPException) as error:
+            errors.append(f"{host}:{port}: {error}")
+    raise _fail(451, "4.4.1", "connect failed: " + "; ".join(errors))
+
+
+def _mail_options(client: smtplib.SMTP, message: QueuedMessage) -> list[str]:
+    options = [f"SIZE={message.size}"] if client.has_extn("size") else []
+    if client.has_extn("8bitmime"):
+        options.append("BODY=8BITMIME")
+    if client.has_extn("dsn"):
+        if message.ret:
+            options.append(f"RET={message.ret}")
+        if message.envid:
+            options.append(f"ENVID={message.envid}")
+    return options
+
+
+def _rcpt_options(client: smtplib.SMTP, recipient: Recipient) -> list[str]:
+    if not client.has_extn("dsn"):
+        return []
+    options = [f"NOTIFY={','.join(recipient.notify)}"] if recipient.notify else []
+    orcpt = recipient.orcpt or f"rfc822;{recipient.address}"
+    options.append(f"ORCPT={orcpt}")
+    return options
+
+
+def _send_one(client: smtplib.SMTP, parcel: Parcel, remote: str, results: dict[int, Outcome]) -> None:
+    has_dsn = client.has_extn("dsn")
+    code, text = client.mail(parcel.message.mail_from, _mail_options(client, parcel.message))
+    if code != 250:
+        for recipient in parcel.recipients:
+            results[id(recipient)] = outcome_from_reply(code, text, remote)
+        client.rset()
+        return
+    accepted = []
+    for recipient in parcel.recipients:
+        code, text = client.rcpt(recipient.address, _rcpt_options(client, recipient))
+        if code in (250, 251):
+            accepted.append(recipient)  # its outcome is the reply to the data
+        else:
+            results[id(recipient)] = outcome_from_reply(code, text, remote)
+    if not accepted:
+        client.rset()
+        return
+    try:
+        code, text = client.data(parcel.content)
+    except smtplib.SMTPDataError as error:
+        code, text = error.smtp_code, error.smtp_error
+    for recipient in accepted:
+        results[id(recipient)] = outcome_from_reply(code, text, remote, has_dsn)
+
+
+def send_batch(hosts: list[str], port: int, helo: str, parcels: list[Parcel], timeout: float) -> dict[int, Outcome]:
+    """Deliver `parcels` over one connection; the outcome per recipient, keyed by id(recipient)."""
+    results: dict[int, Outcome] = {}
+    try:
+        client = _connect(hosts, port, helo, timeout)
+    except DestinationError as error:
+        return {id(r): error.outcome for p in parcels for r in p.recipients}
+    remote = f"{client.sock.getpeername()[0]}" if client.sock else hosts[0]
+    try:
+        for parcel in parcels:
+            _send_one(client, parcel, remote, results)
+        client.quit()
+    except (OSError, smtplib.SMTPException) as error:
+        lost = Outcome(451, f"lost connection with {remote}: {error}", "4.4.2", remote)
+        for parcel in parcels:
+            for recipient in parcel.recipients:
+                results.setdefault(id(recipient), lost)
+    return results
+

@@ -1,0 +1,74 @@
+"""Wiring: the listeners, the spool, the delivery worker and the log in one process."""
+from __future__ import annotations
+
+import asyncio
+import signal
+import ssl
+
+from .config import Config
+from .delivery import DeliveryWorker
+from .eventlog import EventLog
+from .session import LabSMTP
+from .spool import QueuedMessage, Spool
+
+
+class MailService:
+    """What the SMTP sessions share; also the aiosmtpd 'handler' object."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.events = EventLog(config.log_file)
+        self.spool = Spool(config.spool_dir)
+        self.worker = DeliveryWorker(config, self.spool, self.events)
+        self.ports: dict[str, int] = {}  # listener name -> bound port (useful with port 0)
+        self._servers: list[asyncio.AbstractServer] = []
+        self._worker_task: asyncio.Task | None = None
+
+    async def accept(self, message: QueuedMessage, content: bytes) -> None:
+        """Queue durably (the caller replies 250 only after this returns), then wake the worker."""
+        await asyncio.to_thread(self.spool.store, message, content)
+        self.worker.add(message)
+
+    def queue_run(self, domain: str) -> None:
+        self.worker.queue_run(domain)
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        if not self.config.tls_cert:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.config.tls_cert, self.config.tls_key)
+        return context
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        tls_context = self._tls_context()
+        for listener in self.config.listeners:
+            server = await loop.create_server(
+                lambda listener=listener: LabSMTP(self, listener, tls_context),
+                host=listener.host, port=listener.port, reuse_address=True)
+            self._servers.append(server)
+            self.ports[listener.name] = server.sockets[0].getsockname()[1]
+            self.events.write("listening", listener=listener.name, host=listener.host,
+                              port=self.ports[listener.name], kind=listener.kind)
+        self._worker_task = loop.create_task(self.worker.run())
+
+    async def stop(self) -> None:
+        for server in self._servers:
+            server.close()
+            await server.wait_closed()
+        if self._worker_task is not None:
+            self._worker_task.cancel()
+            await asyncio.gather(self._worker_task, return_exceptions=True)
+        self.events.close()
+
+
+async def serve(config: Config) -> None:
+    """Run until SIGTERM or SIGINT."""
+    service = MailService(config)
+    await service.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    await service.stop()

@@ -1,0 +1,587 @@
+"""The SMTP dialogue, as an aiosmtpd SMTP subclass.
+
+aiosmtpd gives us the transport, STARTTLS, the AUTH machinery and the
+session/envelope objects. We replace what it lacks or does differently from
+the course's Postfix: the command loop (line limits, error counting, a 421 on
+timeout, a log of every line), enhanced status codes on every reply, the
+ESMTP parameters of SIZE/BODY/DSN, the relay policy, BDAT (RFC 3030), ETRN
+(RFC 1985), and a DATA reader where only <CRLF>.<CRLF> ends the message.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import secrets
+import time
+from typing import TYPE_CHECKING
+
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword
+
+from .addresses import AddressError, local_mailbox, parse_path
+from .headers import received_header
+from .replies import with_enhanced_code
+from .spool import QueuedMessage, Recipient, new_queue_id
+
+if TYPE_CHECKING:
+    from .config import Listener
+    from .server import MailService
+
+# RFC 5321 4.5.3.1.4-6: 512 octets for a command line (we allow extensions up
+# to a full text line) and 1000 for a text line, both counting the CRLF; one
+# more for the dot that transparency may add.
+LINE_LIMIT = 1001
+HARD_ERROR_LIMIT = 20  # as Postfix's smtpd_hard_error_limit
+CHUNK_READ = 65536
+NOTIFY_VALUES = {"SUCCESS", "FAILURE", "DELAY"}
+
+
+class LabEnvelope(Envelope):
+    """aiosmtpd's envelope plus the ESMTP parameters and a BDAT buffer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mail_from = None  # "" is the null sender, so None means "no MAIL yet"
+        self.recipients: list[Recipient] = []
+        self.ret: str | None = None
+        self.envid: str | None = None
+        self.chunks = bytearray()
+        self.chunking = False  # a BDAT has been accepted in this transaction
+
+
+def parse_esmtp_params(text: str) -> dict[str, str | None]:
+    """'SIZE=123 BODY=8BITMIME' -> {'SIZE': '123', 'BODY': '8BITMIME'}; keys upper-cased."""
+    params: dict[str, str | None] = {}
+    for word in text.split():
+        key, eq, value = word.partition("=")
+        if not key.isascii() or not key.replace("-", "").isalnum() or (eq and not value):
+            raise ValueError(word)
+        params[key.upper()] = value if eq else None
+    return params
+
+
+def _is_xtext(value: str) -> bool:
+    """RFC 3461 xtext: printable ASCII except '+' and '=', with '+XX' escapes."""
+    i = 0
+    while i < len(value):
+        char = value[i]
+        if char == "+":
+            if len(value) < i + 3 or not all(c in "0123456789ABCDEF" for c in value[i + 1:i + 3]):
+                return False
+            i += 3
+            continue
+        if not ("!" <= char <= "~") or char == "=":
+            return False
+        i += 1
+    return True
+
+
+class LabSMTP(SMTP):
+    def __init__(self, service: MailService, listener: Listener, tls_context=None):
+        config = service.config
+        super().__init__(
+            service,
+            hostname=config.hostname,
+            data_size_limit=config.size_limit,
+            tls_context=tls_context,
+            timeout=config.timeouts.command,
+            # The course logs in over plaintext; AUTH is offered on the MSA only.
+            auth_require_tls=False,
+            authenticator=self._check_password,
+        )
+        # 1.4.4 keeps command_size_limits on the class; ours must not leak between sessions.
+        self.command_size_limits = {}
+        self.service = service
+        self.config = config
+        self.listener = listener
+        self.session_id = secrets.token_hex(4)
+        self.errors = 0
+
+    # --- plumbing: lines, replies, log, timeouts ---------------------------------
+
+    def _log(self, event: str, **fields) -> None:
+        self.service.events.write(event, session=self.session_id, **fields)
+
+    async def push(self, status) -> None:
+        """Every reply goes through here: enhanced code added, logged, written."""
+        if isinstance(status, bytes):
+            status = status.decode("ascii", "replace")
+        status = with_enhanced_code(status)
+        if status[:1] in ("4", "5"):
+            self.errors += 1
+        await self._write_reply(status)
+
+    async def _write_reply(self, status: str) -> None:
+        self._log("reply", line=status)
+        self._writer.write(status.encode("ascii", "replace") + b"\r\n")
+        await self._writer.drain()
+
+    def _timeout_cb(self) -> None:
+        # aiosmtpd just drops the connection; say why first (RFC 5321 4.2.3/4.5.3.2).
+        if self.transport is not None:
+            reply = f"421 4.4.2 {self.config.hostname} Error: timeout exceeded"
+            self._log("reply", line=reply)
+            self.transport.write(reply.encode() + b"\r\n")
+        super()._timeout_cb()
+
+    async def _read_line(self, separator: bytes = b"\n") -> bytes | None:
+        """One line including its end, or None if it was over LINE_LIMIT (then skipped whole)."""
+        try:
+            return await self._reader.readuntil(separator)
+        except asyncio.LimitOverrunError as error:
+            await self._reader.readexactly(error.consumed)
+        while True:
+            try:
+                await self._reader.readuntil(separator)
+                return None
+            except asyncio.LimitOverrunError as error:
+                await self._reader.readexactly(error.consumed)
+
+    def connection_made(self, transport) -> None:
+        starting_tls = self._original_transport is not None and self.transport is not None
+        if not starting_tls:
+            self._log("connect", listener=self.listener.name, kind=self.listener.kind,
+                      peer=list(transport.get_extra_info("peername") or ())[:2])
+        super().connection_made(transport)
+        if starting_tls:
+            # Plaintext pipelined behind STARTTLS must not be taken as encrypted
+            # commands (CVE-2021-38371 class); aiosmtpd 1.4.4 does not discard it.
+            self._reader._buffer.clear()
+
+    def connection_lost(self, error) -> None:
+        self._log("disconnect")
+        super().connection_lost(error)
+
+    async def _handle_client(self) -> None:
+        await self._write_reply(f"220 {self.config.banner}")
+        while self.transport is not None:
+            self._reset_timeout()
+            try:
+                line = await self._read_line()
+            except (ConnectionError, asyncio.IncompleteReadError):
+                break
+            if line is None:
+                self._log("command", line="<overlong line>")
+                await self.push("500 5.5.2 Error: line too long")
+            else:
+                await self._dispatch(line.rstrip(b"\r\n"))
+            if self.errors >= HARD_ERROR_LIMIT and self.transport is not None:
+                await self.push(f"421 4.7.0 {self.config.hostname} Error: too many errors")
+                self.transport.close()
+
+    async def _dispatch(self, line: bytes) -> None:
+        verb, _, rest = line.partition(b" ")
+        if verb.upper() == b"AUTH" and rest.strip().count(b" "):
+            self._log("command", line=f"AUTH {rest.split()[0].decode('ascii', 'replace')} <redacted>")
+        else:
+            self._log("command", line=line.decode("ascii", "replace"))
+        if not line or b"\0" in line or not line.isascii():
+            await self.push("500 5.5.2 Error: bad syntax")
+            return
+        method = self._smtp_methods.get(verb.decode().upper())
+        if method is None:
+            await self.push("502 5.5.2 Error: command not recognized")
+            return
+        try:
+            await method(rest.decode().strip() or None)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            if self.transport is not None:
+                self.transport.close()
+        except Exception as error:  # a bug must cost one reply, not the session
+            self._log("internal_error", error=repr(error))
+            await self.push("451 4.3.0 Error: internal error")
+
+    # --- session state -------------------------------------------------------------
+
+    def _create_envelope(self) -> LabEnvelope:
+        return LabEnvelope()
+
+    @property
+    def _authenticated_account(self):
+        return self.session.auth_data if self.session.authenticated else None
+
+    def _protocol_name(self) -> str:
+        """RFC 3848 'with' keyword for the Received: field."""
+        if not self.session.extended_smtp:
+            return "SMTP"
+        return "ESMTP" + ("S" if self._tls_protocol else "") + ("A" if self.session.authenticated else "")
+
+    async def _need_helo(self) -> bool:
+        if not self.session.host_name:
+            await self.push("503 5.5.1 Error: send HELO/EHLO first")
+            return True
+        return False
+
+    # --- greeting, TLS and AUTH ------------------------------------------------------
+
+    async def smtp_HELO(self, hostname: str | None) -> None:
+        if not hostname:
+            await self.push("501 5.5.4 Syntax: HELO hostname")
+            return
+        self._set_rset_state()
+        self.session.extended_smtp = False
+        self.session.host_name = hostname
+        await self._write_reply(f"250 {self.config.hostname}")
+
+    async def smtp_EHLO(self, hostname: str | None) -> None:
+        if not hostname:
+            await self.push("501 5.5.4 Syntax: EHLO hostname")
+            return
+        self._set_rset_state()
+        self.session.extended_smtp = True
+        self.session.host_name = hostname
+        keywords = [self.config.hostname, "PIPELINING", f"SIZE {self.config.size_limit}", "VRFY", "ETRN"]
+        if self.tls_context and not self._tls_protocol:
+            keywords.append("STARTTLS")
+        if self.listener.kind == "msa":
+            keywords.append("AUTH PLAIN LOGIN")
+        keywords += ["ENHANCEDSTATUSCODES", "8BITMIME", "DSN", "CHUNKING"]
+        for keyword in keywords[:-1]:
+            await self._write_reply(f"250-{keyword}")
+        await self._write_reply(f"250 {keywords[-1]}")
+
+    async def smtp_STARTTLS(self, arg: str | None) -> None:
+        if self._tls_protocol:
+            await self.push("554 5.5.1 Error: TLS already active")
+            return
+        await super().smtp_STARTTLS(arg)
+
+    async def smtp_AUTH(self, arg: str | None) -> None:
+        if self.listener.kind != "msa":
+            await self.push("503 5.5.1 Error: authentication not enabled")
+            return
+        if self.envelope.mail_from is not None:
+            await self.push("503 5.5.1 Error: MAIL transaction in progress")
+            return
+        if arg:
+            # RFC 4954: mechanism names are case-insensitive; aiosmtpd compares them as given.
+            mechanism, _, rest = arg.partition(" ")
+            arg = f"{mechanism.upper()} {rest}".strip()
+        await super().smtp_AUTH(arg)
+
+    def _check_password(self, server, session, envelope, mechanism: str, auth_data: LoginPassword) -> AuthResult:
+        login = auth_data.login.decode("utf-8", "replace")
+        account = self.config.account_for_login(login)
+        password_ok = account is not None and secrets.compare_digest(
+            account.password.encode(), auth_data.password)
+        self._log("auth", mechanism=mechanism, login=login, success=password_ok)
+        if not password_ok:
+            return AuthResult(success=False, handled=False)
+        return AuthResult(success=True, auth_data=account)
+
+    async def challenge_auth(self, challenge, encode_to_b64: bool = True, log_client_response: bool = False):
+        """As aiosmtpd's, but with the RFC 4954 line limit and without logging secrets."""
+        if isinstance(challenge, str):
+            challenge = challenge.encode()
+        encoded = base64.b64encode(challenge) if encode_to_b64 else challenge
+        await self._write_reply("334 " + encoded.decode())
+        self._reset_timeout()
+        line = await self._read_line()
+        self._log("command", line="<auth response redacted>")
+        if line is None:
+            await self.push("500 5.5.6 Authentication Exchange line is too long")
+            return MISSING
+        blob = line.strip()
+        if blob == b"*":
+            await self.push("501 5.7.0 Authentication aborted")
+            return MISSING
+        try:
+            return base64.b64decode(blob, validate=True)
+        except binascii.Error:
+            await self.push("501 5.5.2 Can't decode base64")
+            return MISSING
+
+    # --- the mail transaction ----------------------------------------------------------
+
+    async def smtp_MAIL(self, arg: str | None) -> None:
+        if await self._need_helo():
+            return
+        if self.listener.kind == "msa" and not self.session.authenticated:
+            await self.push("530 5.7.0 Authentication required")
+            return
+        if self.envelope.mail_from is not None:
+            await self.push("503 5.5.1 Error: nested MAIL command")
+            return
+        if not arg or arg[:5].upper() != "FROM:":
+            await self.push("501 5.5.4 Syntax: MAIL FROM:<address>")
+            return
+        try:
+            path = parse_path(arg[5:], allow_null=True)
+        except AddressError:
+            await self.push("501 5.1.7 Bad sender address syntax")
+            return
+        try:
+            params = parse_esmtp_params(path.params)
+        except ValueError as error:
+            await self.push(f"501 5.5.4 Bad MAIL parameter syntax: {error}")
+            return
+        if params and not self.session.extended_smtp:
+            await self.push("501 5.5.4 Syntax: MAIL FROM:<address> (parameters need EHLO)")
+            return
+        problem = self._mail_params_problem(params)
+        if problem:
+            await self.push(problem)
+            return
+        account = self._authenticated_account
+        if account is not None and path.address.lower() != account.address.lower():
+            await self.push(f"553 5.7.1 <{path.address}>: Sender address rejected: "
+                            f"not owned by user {account.user}")
+            return
+        self.envelope.mail_from = path.address
+        self.envelope.ret = params.get("RET")
+        self.envelope.envid = params.get("ENVID")
+        self._log("mail_from", address=path.address, params=params)
+        await self.push("250 2.1.0 Ok")
+
+    def _mail_params_problem(self, params: dict[str, str | None]) -> str | None:
+        for key, value in params.items():
+            if key == "SIZE":
+                if not value or not value.isdigit():
+                    return "501 5.5.4 Bad SIZE parameter"
+                if int(value) > self.config.size_limit:
+                    return "552 5.3.4 Message size exceeds fixed limit"
+            elif key == "BODY":
+                if (value or "").upper() not in ("7BIT", "8BITMIME"):
+                    return "501 5.5.4 Unsupported BODY parameter"
+            elif key == "RET":
+                if (value or "").upper() not in ("FULL", "HDRS"):
+                    return "501 5.5.4 Bad RET parameter"
+                params[key] = value.upper()
+            elif key == "ENVID":
+                if not value or len(value) > 100 or not _is_xtext(value):
+                    return "501 5.5.4 Bad ENVID parameter"
+            elif key != "AUTH":  # RFC 4954 AUTH=<mailbox> is accepted and ignored
+                return f"555 5.5.4 Unsupported option: {key}"
+        return None
+
+    async def smtp_RCPT(self, arg: str | None) -> None:
+        if await self._need_helo():
+            return
+        if self.envelope.mail_from is None:
+            await self.push("503 5.5.1 Error: need MAIL command")
+            return
+        if not arg or arg[:3].upper() != "TO:":
+            await self.push("501 5.5.4 Syntax: RCPT TO:<address>")
+            return
+        try:
+            path = parse_path(arg[3:], allow_null=False)
+        except AddressError:
+            await self.push("501 5.1.3 Bad recipient address syntax")
+            return
+        try:
+            params = parse_esmtp_params(path.params)
+            notify, orcpt = self._dsn_rcpt_params(params)
+        except ValueError as error:
+            await self.push(f"501 5.5.4 Bad RCPT parameter: {error}")
+            return
+        if len(self.envelope.recipients) >= self.config.max_recipients:
+            await self.push("452 4.5.3 Error: too many recipients")
+            return
+        refusal = self._recipient_refusal(path.address)
+        if refusal:
+            await self.push(refusal)
+            return
+        if all(r.address.lower() != path.address.lower() for r in self.envelope.recipients):
+            self.envelope.recipients.append(Recipient(path.address, notify=notify, orcpt=orcpt))
+            self.envelope.rcpt_tos.append(path.address)
+        self._log("rcpt_to", address=path.address, params=params)
+        await self.push("250 2.1.5 Ok")
+
+    @staticmethod
+    def _dsn_rcpt_params(params: dict[str, str | None]) -> tuple[list[str] | None, str | None]:
+        notify = orcpt = None
+        for key, value in params.items():
+            if key == "NOTIFY":
+                notify = (value or "").upper().split(",")
+                if notify != ["NEVER"] and not set(notify) <= NOTIFY_VALUES:
+                    raise ValueError(f"NOTIFY={value}")
+            elif key == "ORCPT":
+                addr_type, semicolon, address = (value or "").partition(";")
+                if not semicolon or not addr_type or not _is_xtext(address):
+                    raise ValueError(f"ORCPT={value}")
+                orcpt = value
+            else:
+                raise ValueError(f"unsupported option {key}")
+        return notify, orcpt
+
+    def _recipient_refusal(self, address: str) -> str | None:
+        """Postfix's reject for `address`, or None when we take it."""
+        local = local_mailbox(address, self.config.local_domains)
+        if local is None:
+            return None if self.session.authenticated else f"554 5.7.1 <{address}>: Relay access denied"
+        if self.config.account_for_local_part(local) is None:
+            return (f"550 5.1.1 <{address}>: Recipient address rejected: "
+                    "User unknown in local recipient table")
+        return None
+
+    async def smtp_RSET(self, arg: str | None) -> None:
+        if arg:
+            await self.push("501 5.5.4 Syntax: RSET")
+            return
+        self._set_rset_state()
+        await self.push("250 2.0.0 Ok")
+
+    async def smtp_NOOP(self, arg: str | None) -> None:
+        await self.push("250 2.0.0 Ok")
+
+    async def smtp_VRFY(self, arg: str | None) -> None:
+        if not arg:
+            await self.push("501 5.5.4 Syntax: VRFY address")
+            return
+        if "@" not in arg and self.config.local_domains:  # a bare user name, as students type it
+            arg = f"{arg.strip('<>')}@{self.config.local_domains[0]}"
+        try:
+            address = parse_path(arg, allow_null=False).address
+        except AddressError:
+            await self.push("501 5.1.3 Bad recipient address syntax")
+            return
+        refusal = self._recipient_refusal(address)
+        if refusal:
+            await self.push(refusal)
+            return
+        local = local_mailbox(address, self.config.local_domains)
+        if local is None:
+            await self.push("252 2.0.0 Cannot VRFY remote user, but will attempt delivery")
+            return
+        await self.push(f"252 2.0.0 {local}")
+
+    async def smtp_ETRN(self, arg: str | None) -> None:
+        if await self._need_helo():
+            return
+        if self.envelope.mail_from is not None:
+            await self.push("503 5.5.1 Error: MAIL transaction in progress")
+            return
+        if not arg:
+            await self.push("501 5.5.4 Syntax: ETRN domain")
+            return
+        domain = arg.lstrip("@#").lower()
+        self._log("etrn", domain=domain)
+        self.service.queue_run(domain)
+        await self.push("250 2.0.0 Queuing started")
+
+    # --- message content: DATA and BDAT --------------------------------------------------
+
+    def _transaction_problem(self) -> str | None:
+        if not self.session.host_name:
+            return "503 5.5.1 Error: send HELO/EHLO first"
+        if self.envelope.mail_from is None:
+            return "503 5.5.1 Error: need MAIL command"
+        if not self.envelope.recipients:
+            return "503 5.5.1 Error: need RCPT command"
+        return None
+
+    async def smtp_DATA(self, arg: str | None) -> None:
+        problem = self._transaction_problem()
+        if problem is None and self.envelope.chunking:
+            problem = "503 5.5.1 Error: DATA after BDAT in the same transaction"
+        if problem is None and arg:
+            problem = "501 5.5.4 Syntax: DATA"
+        if problem:
+            await self.push(problem)
+            return
+        await self._write_reply("354 End data with <CR><LF>.<CR><LF>")
+        content, problem = await self._receive_dot_terminated()
+        if problem:
+            self._set_rset_state()
+            await self.push(problem)
+            return
+        await self._queue(content)
+
+    async def _receive_dot_terminated(self) -> tuple[bytes, str | None]:
+        """Read DATA to the terminating line and undo dot-stuffing.
+
+        Only CRLF ends a line, so '<LF>.<CR><LF>' or '<CR>.<CR><LF>' cannot end
+        the message early (SMTP smuggling); a message containing a bare CR or
+        LF is refused instead. The whole input is consumed before any
+        error reply so the client and server stay in step (RFC 5321 4.2.5).
+        """
+        lines: list[bytes] = []
+        size = 0
+        problem = None
+        while True:
+            self._reset_timeout(self.config.timeouts.data)
+            line = await self._read_line(b"\r\n")
+            if line == b".\r\n":
+                break
+            if line is None:
+                problem = problem or "500 5.5.2 Error: message line too long (see RFC 5321 4.5.3.1.6)"
+                continue
+            if problem:
+                continue
+            body = line[:-2]
+            if b"\n" in body or b"\r" in body:
+                problem = "550 5.5.2 Error: bare <CR> or <LF> in message data (only <CR><LF> ends a line)"
+            elif b"\0" in body:
+                problem = "550 5.6.0 Error: NUL character in message data"
+            size += len(line)
+            if size > self.config.size_limit:
+                problem = "552 5.3.4 Error: message file too big"
+            lines.append(line[1:] if line.startswith(b".") else line)
+        if problem:
+            return b"", problem
+        return b"".join(lines), None
+
+    async def smtp_BDAT(self, arg: str | None) -> None:
+        words = (arg or "").split()
+        if not 1 <= len(words) <= 2 or not words[0].isdigit() or (len(words) == 2 and words[1].upper() != "LAST"):
+            await self.push("501 5.5.4 Syntax: BDAT count [LAST]")
+            return
+        size, last = int(words[0]), len(words) == 2
+        problem = self._transaction_problem()
+        room = self.config.size_limit - len(self.envelope.chunks)
+        chunk = await self._read_chunk(size, keep=problem is None and size <= room)
+        if problem is None and size > room:
+            problem = "552 5.3.4 Error: message file too big"
+        if problem is None and b"\0" in chunk:
+            problem = "550 5.6.0 Error: NUL character in message data"
+        if problem:
+            # RFC 3030 section 3: a failed chunk ends the transaction.
+            self._set_rset_state()
+            await self.push(problem)
+            return
+        self.envelope.chunking = True
+        self.envelope.chunks += chunk
+        if last:
+            await self._queue(bytes(self.envelope.chunks))
+        else:
+            await self.push(f"250 2.0.0 Ok: {size} octets received")
+
+    async def _read_chunk(self, size: int, *, keep: bool) -> bytes:
+        """Read exactly `size` octets; discard them as they come when not kept (size abuse)."""
+        parts = []
+        remaining = size
+        while remaining:
+            self._reset_timeout(self.config.timeouts.data)
+            part = await self._reader.read(min(remaining, CHUNK_READ))
+            if not part:
+                raise asyncio.IncompleteReadError(b"", remaining)
+            remaining -= len(part)
+            if keep:
+                parts.append(part)
+        return b"".join(parts)
+
+    async def _queue(self, content: bytes) -> None:
+        envelope = self.envelope
+        queue_id = new_queue_id()
+        now = time.time()
+        peer_ip = self.session.peer[0] if self.session.peer else ""
+        trace = received_header(
+            helo=self.session.host_name, client_ip=peer_ip, hostname=self.config.hostname,
+            protocol=self._protocol_name(), queue_id=queue_id,
+            recipients=[r.address for r in envelope.recipients], timestamp=now)
+        account = self._authenticated_account
+        message = QueuedMessage(
+            queue_id=queue_id, mail_from=envelope.mail_from, recipients=envelope.recipients,
+            arrival=now, size=len(content), client_ip=peer_ip, helo=self.session.host_name,
+            auth_user=account.user if account else "", ret=envelope.ret, envid=envelope.envid,
+            is_dsn=envelope.mail_from == "")
+        self._set_post_data_state()
+        try:
+            await self.service.accept(message, trace + content)
+        except OSError as error:
+            self._log("queue_error", error=str(error))
+            await self.push("451 4.3.0 Error: queue file write error")
+            return
+        self._log("queued", queue_id=queue_id, mail_from=message.mail_from,
+                  recipients=[r.address for r in message.recipients], size=message.size)
+        await self.push(f"250 2.0.0 Ok: queued as {queue_id}")
