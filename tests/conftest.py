@@ -16,6 +16,12 @@ TEST_LABEL = "labctl.test"
 
 
 @pytest.fixture(scope="session")
+def test_label() -> str:
+    """Label for containers and networks a test makes itself; removed at session end."""
+    return TEST_LABEL
+
+
+@pytest.fixture(scope="session")
 def engine():
     """The Docker engine. No engine is a failure, never a skip: CI has one."""
     from labctl.runtime.engine import client

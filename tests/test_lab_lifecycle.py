@@ -7,7 +7,6 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from conftest import TEST_LABEL
 from labctl.cli import app
 from labctl.runtime import project
 from labctl.runtime.engine import LabError
@@ -74,9 +73,9 @@ def test_up_then_down_leaves_nothing(engine, tmp_path, clean):
     clean.append("mini")
     lab = load_lab(mini_lab(tmp_path))
     result = project.up(engine, lab, "mini")
-    assert sorted(result.created) == ["dns", "mail", "web"]
+    assert sorted(result.created) == ["capture", "dns", "mail", "web"]
     found = leftovers(engine, "mini")
-    assert len(found["containers"]) == 3 and found["networks"] == ["mini-mininet"] and found["volumes"] == ["mini-mail-data"]
+    assert len(found["containers"]) == 4 and found["networks"] == ["mini-mininet"] and found["volumes"] == ["mini-mail-data"]
     down = CliRunner().invoke(app, ["down", "mini"])
     assert down.exit_code == 0, down.output
     assert leftovers(engine, "mini") == NOTHING
@@ -106,15 +105,15 @@ def test_two_instances_are_isolated(engine, tmp_path, clean):
     project.up(engine, load_lab(other_dir / "lab.yaml"), "mini-b")
     project.down(engine, "mini-a")
     assert leftovers(engine, "mini-a") == NOTHING
-    assert len(leftovers(engine, "mini-b")["containers"]) == 3
+    assert len(leftovers(engine, "mini-b")["containers"]) == 4
 
 
-def test_subnet_clash_is_named_and_nothing_is_left(engine, tmp_path, clean):
+def test_subnet_clash_is_named_and_nothing_is_left(engine, test_label, tmp_path, clean):
     clean.append("mini")
     blocker = engine.networks.create(
         "labctl-test-blocker",
         ipam={"Driver": "default", "Config": [{"Subnet": SUBNET}]},
-        labels={TEST_LABEL: "clash"},
+        labels={test_label: "clash"},
         internal=True,
     )
     try:
@@ -131,7 +130,7 @@ def test_missing_image_is_named_and_nothing_is_started(engine, tmp_path, clean, 
     from labctl.render import plan
 
     monkeypatch.setattr(plan, "IMAGE_PREFIX", "labctl-absent")
-    with pytest.raises(LabError, match=r"missing image\(s\) labctl-absent/dns:latest.*run 'labctl images build'"):
+    with pytest.raises(LabError, match=r"missing image\(s\) labctl-absent/capture:latest, labctl-absent/dns:latest.*: run 'labctl images build'"):
         project.up(engine, load_lab(mini_lab(tmp_path)), "mini")
     assert leftovers(engine, "mini") == NOTHING
 

@@ -10,7 +10,6 @@ import yaml
 from testcontainers.core.container import DockerContainer
 from typer.testing import CliRunner
 
-from conftest import TEST_LABEL
 from labctl.cli import app
 from labctl.render.compose import render_compose
 from labctl.render.configs import render_configs
@@ -127,7 +126,7 @@ def test_rerender_rewrites_only_changes_and_drops_stale(tmp_path, lab):
     assert not (tmp_path / "stale.conf").exists()
 
 
-def test_zones_pass_named_checkzone(lab, tmp_path, engine):
+def test_zones_pass_named_checkzone(lab, tmp_path, engine, test_label):
     """The real BIND tool in the real dns image checks every rendered zone."""
     prepare(lab, "practica4", target=tmp_path)
     zones = [(zone, f"{name}/db.{zone}") for name, svc in lab.services.items() for zone in svc.zones]
@@ -135,7 +134,7 @@ def test_zones_pass_named_checkzone(lab, tmp_path, engine):
         DockerContainer("labctl/dns:latest")
         .with_command("sleep infinity")
         .with_volume_mapping(str(tmp_path), "/zones", "ro")
-        .with_kwargs(labels={TEST_LABEL: "render"})
+        .with_kwargs(labels={test_label: "render"})
     )
     with container:
         wrapped = container.get_wrapped_container()
