@@ -60,6 +60,8 @@ def parse_path(argument: str, *, allow_null: bool) -> Path:
     '@a,@b:' is dropped, as RFC 5321 section 4.1.1.3 tells servers to do.
     """
     argument = argument.strip()
+    if not argument:
+        raise AddressError("empty path")
     if argument.startswith("<"):
         in_quotes, end = False, -1
         for i, char in enumerate(argument):

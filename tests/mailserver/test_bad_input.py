@@ -1,0 +1,133 @@
+"""Malformed and hostile input: each gets its standard reply and the session goes on."""
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from .conftest import IMAP, POP, RawClient, RunningServer, make_config, maildir_files, raw_session, wait_for
+
+
+def start_data(client: RawClient) -> None:
+    assert client.command(f"MAIL FROM:<{POP}>") == "250 2.1.0 Ok"
+    assert client.command(f"RCPT TO:<{IMAP}>") == "250 2.1.5 Ok"
+    assert client.command("DATA").startswith("354 ")
+
+
+def test_overlong_command_line(server):
+    with raw_session(server.smtp_port) as client:
+        assert client.command("NOOP " + "x" * 5000) == "500 5.5.2 Error: line too long"
+        assert client.command("NOOP") == "250 2.0.0 Ok"
+
+
+def test_overlong_auth_exchange_line(server):
+    with raw_session(server.submission_port) as client:
+        assert client.command("AUTH PLAIN").startswith("334")
+        assert client.command("A" * 3000) == "500 5.5.6 Authentication Exchange line is too long"
+        token = base64.b64encode(b"\0alumnopop\0alumnopoppass").decode()
+        assert client.command(f"AUTH PLAIN {token}") == "235 2.7.0 Authentication successful"
+
+
+def test_overlong_data_line_refused_after_the_data(server):
+    with raw_session(server.smtp_port) as client:
+        start_data(client)
+        client.send(b"Subject: x\r\n\r\n" + b"a" * 5000 + b"\r\n.\r\n")
+        assert client.reply().startswith("500 5.5.2 Error: message line too long")
+        assert client.command("NOOP") == "250 2.0.0 Ok"
+
+
+@pytest.mark.parametrize("smuggled", [b"\n.\r\n", b"\r.\r\n", b"\r\n.\n", b"\n.\n"])
+def test_no_smtp_smuggling(server, smuggled):
+    """A fake end-of-data followed by a second transaction must not create a second message."""
+    second = f"MAIL FROM:<{POP}>\r\nRCPT TO:<{POP}>\r\nDATA\r\nSubject: smuggled\r\n\r\nevil\r\n".encode()
+    with raw_session(server.smtp_port) as client:
+        start_data(client)
+        client.send(b"Subject: carrier\r\n\r\nhello" + smuggled + second + b".\r\n")
+        reply = client.reply()
+        assert reply == "550 5.5.2 Error: bare <CR> or <LF> in message data (only <CR><LF> ends a line)"
+        assert client.command("NOOP") == "250 2.0.0 Ok"  # no pending replies: nothing was run as a command
+        # The session is usable and an honest message goes through.
+        start_data(client)
+        assert client.command("Subject: honest\r\n\r\nok\r\n.").startswith("250 2.0.0 Ok: queued as ")
+    wait_for(lambda: maildir_files(server.config, "alumnoimap"))
+    assert maildir_files(server.config, "alumnopop") == []
+
+
+def test_nul_bytes(server):
+    with raw_session(server.smtp_port) as client:
+        assert client.command("NOOP\0") == "500 5.5.2 Error: bad syntax"
+        start_data(client)
+        assert client.command("Subject: x\r\n\r\na\0b\r\n.") == "550 5.6.0 Error: NUL character in message data"
+        assert client.command("NOOP") == "250 2.0.0 Ok"
+
+
+def test_unknown_and_empty_commands(server):
+    with raw_session(server.smtp_port) as client:
+        assert client.command("XYZZY") == "502 5.5.2 Error: command not recognized"
+        assert client.command("") == "500 5.5.2 Error: bad syntax"
+        assert client.command("NOOP") == "250 2.0.0 Ok"
+
+
+def test_out_of_sequence_commands(server):
+    with raw_session(server.smtp_port, ehlo=False) as client:
+        assert client.command(f"MAIL FROM:<{POP}>") == "503 5.5.1 Error: send HELO/EHLO first"
+        assert client.command("HELO client") == "250 mail.redes.unlp.edu.ar"
+        assert client.command(f"RCPT TO:<{IMAP}>") == "503 5.5.1 Error: need MAIL command"
+        assert client.command("DATA") == "503 5.5.1 Error: need MAIL command"
+        assert client.command(f"MAIL FROM:<{POP}>") == "250 2.1.0 Ok"
+        assert client.command(f"MAIL FROM:<{POP}>") == "503 5.5.1 Error: nested MAIL command"
+        assert client.command("DATA") == "503 5.5.1 Error: need RCPT command"
+        assert client.command("ETRN redes.unlp.edu.ar") == "503 5.5.1 Error: MAIL transaction in progress"
+        assert client.command(f"RCPT TO:<{IMAP}>") == "250 2.1.5 Ok"
+
+
+def test_too_many_recipients(tmp_path):
+    with RunningServer(make_config(tmp_path, max_recipients=2)) as server:
+        with raw_session(server.smtp_port) as client:
+            client.command(f"MAIL FROM:<{POP}>")
+            assert client.command(f"RCPT TO:<{IMAP}>") == "250 2.1.5 Ok"
+            assert client.command(f"RCPT TO:<{POP}>") == "250 2.1.5 Ok"
+            assert client.command(f"RCPT TO:<{POP}>") == "452 4.5.3 Error: too many recipients"
+            assert client.command("DATA").startswith("354")
+            assert client.command("Subject: x\r\n\r\ny\r\n.").startswith("250 2.0.0 Ok: queued")
+
+
+def test_idle_client_gets_421_and_is_disconnected(tmp_path):
+    config = make_config(tmp_path, timeouts=make_config(tmp_path).timeouts.__class__(command=0.3, data=0.3))
+    with RunningServer(config) as server:
+        with raw_session(server.smtp_port) as client:
+            assert client.reply() == "421 4.4.2 mail.redes.unlp.edu.ar Error: timeout exceeded"
+            with pytest.raises(ConnectionError):
+                client.line()
+        # A client trickling a command slower than the timeout is cut off the same way.
+        with raw_session(server.smtp_port) as client:
+            client.send(b"NO")
+            assert client.reply() == "421 4.4.2 mail.redes.unlp.edu.ar Error: timeout exceeded"
+        # And one that stalls in the middle of DATA.
+        with raw_session(server.smtp_port) as client:
+            start_data(client)
+            client.send(b"Subject: slow\r\n")
+            assert client.reply() == "421 4.4.2 mail.redes.unlp.edu.ar Error: timeout exceeded"
+        with raw_session(server.smtp_port) as client:  # the server goes on
+            assert client.command("NOOP") == "250 2.0.0 Ok"
+    assert maildir_files(config, "alumnoimap") == []
+
+
+def test_bad_address_syntax(server):
+    with raw_session(server.smtp_port) as client:
+        assert client.command("MAIL FROM:<no-at-sign>") == "501 5.1.7 Bad sender address syntax"
+        assert client.command("MAIL FROM:") == "501 5.1.7 Bad sender address syntax"
+        assert client.command("MAIL TO:<x@y.z>") == "501 5.5.4 Syntax: MAIL FROM:<address>"
+        assert client.command("MAIL FROM:<>") == "250 2.1.0 Ok"
+        assert client.command("RCPT TO:<>") == "501 5.1.3 Bad recipient address syntax"
+        assert client.command("RCPT TO:<a@b@c>") == "501 5.1.3 Bad recipient address syntax"
+
+
+def test_too_many_errors_end_the_session(server):
+    with raw_session(server.smtp_port) as client:
+        for _ in range(19):
+            assert client.command("BOGUS").startswith("502")
+        assert client.command("BOGUS") == "502 5.5.2 Error: command not recognized"
+        assert client.reply() == "421 4.7.0 mail.redes.unlp.edu.ar Error: too many errors"
+    with raw_session(server.smtp_port) as client:
+        assert client.command("NOOP") == "250 2.0.0 Ok"

@@ -1,0 +1,48 @@
+"""An unauthenticated client must not get mail relayed, however the address is dressed up."""
+from __future__ import annotations
+
+import pytest
+
+from .conftest import POP, maildir_files, raw_session, wait_for
+
+DENIED = [
+    "user@elsewhere.example",
+    "user%elsewhere.example@redes.unlp.edu.ar",  # percent hack
+    "elsewhere.example!user@redes.unlp.edu.ar",  # bang path (UUCP)
+    '"user@elsewhere.example"@redes.unlp.edu.ar',  # quoted local part hiding a domain
+    '"user%elsewhere.example"@redes.unlp.edu.ar',
+    "@redes.unlp.edu.ar:user@elsewhere.example",  # source route ending off-site
+    "@redes.unlp.edu.ar,@mail.redes.unlp.edu.ar:user@elsewhere.example",
+    "alumnopop@redes.unlp.edu.ar.",  # trailing dot: not literally our domain
+    "alumnopop@elsewhere.example.",
+    "user@[1.2.3.4]",  # address literal
+    "alumnopop@[127.0.0.1]",
+    "USER@ELSEWHERE.EXAMPLE",
+    "alumnopop@redes.unlp.edu.ar@elsewhere.example",
+    "alumnopop@sub.redes.unlp.edu.ar",
+]
+
+
+@pytest.mark.parametrize("address", DENIED)
+def test_relay_attempt_refused(server, address):
+    with raw_session(server.smtp_port) as client:
+        assert client.command("MAIL FROM:<attacker@evil.example>") == "250 2.1.0 Ok"
+        reply = client.command(f"RCPT TO:<{address}>")
+        # A source route is dropped before the check, so the reply names the final mailbox.
+        denied = reply.startswith("554 5.7.1 <") and reply.endswith(">: Relay access denied")
+        assert denied or reply == "501 5.1.3 Bad recipient address syntax"
+        assert client.command("DATA") == "503 5.5.1 Error: need RCPT command"
+
+
+@pytest.mark.parametrize("address, user", [
+    ("ALUMNOPOP@REDES.UNLP.EDU.AR", "alumnopop"),  # case does not matter for local mail
+    ("@elsewhere.example:alumnopop@redes.unlp.edu.ar", "alumnopop"),  # route ignored, final hop is us
+])
+def test_odd_but_local_addresses_are_delivered_locally(server, address, user):
+    with raw_session(server.smtp_port) as client:
+        client.command("MAIL FROM:<attacker@evil.example>")
+        assert client.command(f"RCPT TO:<{address}>") == "250 2.1.5 Ok"
+        client.command("DATA")
+        assert client.command("Subject: local\r\n\r\nx\r\n.").startswith("250 2.0.0 Ok: queued")
+    [path] = wait_for(lambda: maildir_files(server.config, user))
+    assert f"Delivered-To: {POP}" in path.read_text()
