@@ -143,6 +143,7 @@ class DnsStub:
 
     def __init__(self):
         self.records: dict[tuple[str, int], list[str]] = {}
+        self.failing = False  # answer SERVFAIL to everything, like a broken resolver
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
@@ -163,7 +164,9 @@ class DnsStub:
             question = query.question[0]
             name = question.name.to_text().lower()
             values = self.records.get((name, question.rdtype))
-            if values:
+            if self.failing:
+                response.set_rcode(dns.rcode.SERVFAIL)
+            elif values:
                 response.answer.append(dns.rrset.from_text_list(name, 60, "IN", question.rdtype, values))
             elif not any(key[0] == name for key in self.records):
                 response.set_rcode(dns.rcode.NXDOMAIN)

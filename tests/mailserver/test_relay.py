@@ -1,0 +1,115 @@
+"""MSA -> MX lookup -> remote MTA -> Maildir, with two servers and a DNS stub on loopback."""
+from __future__ import annotations
+
+import json
+import smtplib
+from dataclasses import replace
+
+import pytest
+
+from labctl.mailserver.config import Account, Listener, Retry
+
+from .conftest import POP, RunningServer, make_config, maildir_files, raw_session, wait_for
+
+REMOTE = "remote.example"
+
+
+def events(config, kind):
+    with open(config.log_file) as handle:
+        return [e for e in map(json.loads, handle) if e["event"] == kind]
+
+
+@pytest.fixture
+def remote_mta(tmp_path, dns_stub):
+    """The MX of remote.example: another instance of our server, MTA listener only."""
+    dns_stub.set(REMOTE, "MX", ["20 backup.remote.example.", "10 mx.remote.example."])
+    dns_stub.set("mx.remote.example", "A", ["127.0.0.1"])
+    dns_stub.set("backup.remote.example", "A", ["127.0.0.2"])  # never used: the lower preference answers
+    config = make_config(tmp_path / "remote", hostname=f"mx.{REMOTE}", local_domains=[REMOTE],
+                         accounts=[Account(f"user@{REMOTE}", "user", "pw"), Account(f"other@{REMOTE}", "other", "pw")],
+                         listeners=[Listener("smtp", "127.0.0.1", 0, "mta")])
+    with RunningServer(config) as server:
+        yield server
+
+
+def sending_server(tmp_path, dns_stub, remote_mta, **overrides):
+    config = make_config(tmp_path / "local", resolver_port=dns_stub.port, relay_port=remote_mta.smtp_port)
+    return RunningServer(replace(config, **overrides))
+
+
+def submit(server, recipients, subject="hello", **options):
+    client = smtplib.SMTP("127.0.0.1", server.submission_port)
+    client.login("alumnopop", "alumnopoppass")
+    client.sendmail(POP, recipients, f"Subject: {subject}\r\n\r\nbody of {subject}\r\n".encode(), **options)
+    client.quit()
+
+
+def test_submission_is_relayed_to_the_mx_and_delivered(tmp_path, dns_stub, remote_mta):
+    with sending_server(tmp_path, dns_stub, remote_mta) as local:
+        submit(local, [f"user@{REMOTE}"])
+        [path] = wait_for(lambda: maildir_files(remote_mta.config, "user", REMOTE))
+        text = path.read_text()
+        assert f"Return-Path: <{POP}>\nX-Original-To: user@{REMOTE}\nDelivered-To: user@{REMOTE}\n" in text
+        assert text.count("Received: from ") == 2
+        assert "by mail.redes.unlp.edu.ar (labctl) with ESMTPA id" in text
+        assert "Received: from mail.redes.unlp.edu.ar (unknown [127.0.0.1])" in text
+        wait_for(lambda: not local.service.worker.messages)
+
+
+def test_several_messages_share_one_connection(tmp_path, dns_stub, remote_mta):
+    dns_stub.failing = True  # hold the mail in the queue first
+    with sending_server(tmp_path, dns_stub, remote_mta) as local:
+        for n in range(3):
+            submit(local, [f"user@{REMOTE}", f"other@{REMOTE}"], subject=f"m{n}")
+        wait_for(lambda: len(events(local.config, "delivery")) == 6)
+        assert {e["status"] for e in events(local.config, "delivery")} == {"deferred"}
+        dns_stub.failing = False
+        with raw_session(local.smtp_port) as client:
+            assert client.command(f"ETRN {REMOTE}") == "250 2.0.0 Queuing started"
+        wait_for(lambda: len(maildir_files(remote_mta.config, "user", REMOTE)) == 3
+                 and len(maildir_files(remote_mta.config, "other", REMOTE)) == 3)
+    [batch] = events(local.config, "relay_connect")
+    assert len(batch["queue_ids"]) == 3
+    assert len(events(remote_mta.config, "connect")) == 1
+    assert len(events(remote_mta.config, "queued")) == 3
+
+
+def test_4xx_reply_is_retried_with_backoff(tmp_path, dns_stub, remote_mta):
+    # The remote takes one recipient per transaction; the second RCPT gets 452 4.5.3.
+    remote_mta.service.config = replace(remote_mta.config, max_recipients=1)
+    with sending_server(tmp_path, dns_stub, remote_mta, retry=Retry(initial=0.2, max_interval=1, give_up_after=60)) as local:
+        submit(local, [f"user@{REMOTE}", f"other@{REMOTE}"])
+        wait_for(lambda: maildir_files(remote_mta.config, "user", REMOTE) and maildir_files(remote_mta.config, "other", REMOTE))
+    attempts = [(e["recipient"], e["status"]) for e in events(local.config, "delivery")]
+    assert attempts[:2] == [(f"user@{REMOTE}", "relayed"), (f"other@{REMOTE}", "deferred")]
+    assert attempts[2:] == [(f"other@{REMOTE}", "relayed")]
+    assert maildir_files(local.config, "alumnopop") == []  # no bounce
+
+
+def test_5xx_reply_bounces_with_a_dsn(tmp_path, dns_stub, remote_mta):
+    with sending_server(tmp_path, dns_stub, remote_mta) as local:
+        submit(local, [f"nobody@{REMOTE}", f"user@{REMOTE}"], subject="half wrong", mail_options=["ENVID=q1"],
+               rcpt_options=["NOTIFY=FAILURE"])
+        [bounce] = wait_for(lambda: maildir_files(local.config, "alumnopop"))
+        wait_for(lambda: maildir_files(remote_mta.config, "user", REMOTE))
+    text = bounce.read_text()
+    assert "Return-Path: <>" in text
+    assert "Subject: Undelivered Mail Returned to Sender" in text
+    assert "Original-Envelope-Id: q1" in text
+    assert (f"Final-Recipient: rfc822; nobody@{REMOTE}\nAction: failed\nStatus: 5.1.1\n"
+            "Remote-MTA: dns; 127.0.0.1\nDiagnostic-Code: smtp; 550 5.1.1 <nobody@remote.example>") in text
+    assert f"user@{REMOTE}" not in text.split("Content-Type: message/delivery-status")[1].split("Original message")[0]
+    assert "Content-Type: message/rfc822" in text and "body of half wrong" in text
+
+
+def test_null_mx_and_giving_up_bounce(tmp_path, dns_stub, remote_mta):
+    dns_stub.set("nullmx.example", "MX", ["0 ."])
+    dns_stub.set("down.example", "MX", ["10 mx.remote.example."])
+    overrides = dict(relay_port=1, retry=Retry(initial=0.1, max_interval=0.2, give_up_after=0.5))
+    with sending_server(tmp_path, dns_stub, remote_mta, **overrides) as local:
+        submit(local, ["someone@nullmx.example"], subject="null")
+        submit(local, ["someone@down.example"], subject="down")
+        wait_for(lambda: len(maildir_files(local.config, "alumnopop")) == 2)
+        texts = [p.read_text() for p in maildir_files(local.config, "alumnopop")]
+    assert any("Status: 5.1.10" in t and "null MX" in t for t in texts)
+    assert any("Action: failed\nStatus: 4.4.1" in t and "gave up after" in t for t in texts)
