@@ -1,0 +1,91 @@
+"""Benchmark: cold `labctl up` of a lab (images present) until every service
+answers, `labctl down`, and the running lab's memory (sum of container RSS),
+side by side with docker-compose v1 running the rendered compose file.
+
+    python3 bench/bench_lab.py [--lab practica4] [--runs 3]
+
+Prints figures; asserts nothing about speed.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from labctl.render.compose import COMPOSE_FILE, render_compose
+from labctl.render.plan import LABEL_LAB
+from labctl.runtime import project
+from labctl.runtime.engine import client
+from labctl.runtime.readiness import wait_ready
+from labctl.spec.loader import load_lab
+
+
+def lab_rss_mb(engine, instance: str) -> float:
+    """Sum of the resident memory of the lab's containers (cgroup rss, or usage - cache)."""
+    total = 0
+    for container in engine.containers.list(filters={"label": f"{LABEL_LAB}={instance}"}):
+        memory = container.stats(stream=False)["memory_stats"]
+        stats = memory.get("stats", {})
+        total += stats.get("rss", stats.get("anon", memory.get("usage", 0) - stats.get("cache", 0)))
+    return total / 2**20
+
+
+def run_labctl(engine, lab, instance: str) -> dict[str, float]:
+    began = time.monotonic()
+    project.up(engine, lab, instance)
+    up = time.monotonic() - began
+    time.sleep(2)  # let the services settle before reading memory
+    rss = lab_rss_mb(engine, instance)
+    began = time.monotonic()
+    project.down(engine, instance)
+    return {"up": up, "down": time.monotonic() - began, "rss": rss}
+
+
+def run_compose(engine, lab, instance: str, workdir: Path) -> dict[str, float]:
+    plan = project.prepare(lab, instance, target=workdir)
+    compose_file = workdir / COMPOSE_FILE
+    compose_file.write_text(render_compose(plan), encoding="utf-8")
+    cmd = ["docker-compose", "-f", str(compose_file), "-p", instance]
+    began = time.monotonic()
+    subprocess.run([*cmd, "up", "-d"], check=True, capture_output=True)
+    wait_ready(plan, project.READY_TIMEOUT, alive=lambda service: None)
+    up = time.monotonic() - began
+    time.sleep(2)
+    rss = lab_rss_mb(engine, instance)
+    began = time.monotonic()
+    subprocess.run([*cmd, "down", "-v"], check=True, capture_output=True)
+    return {"up": up, "down": time.monotonic() - began, "rss": rss}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lab", default="practica4")
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+
+    engine = client()
+    lab = load_lab(args.lab)
+    instance = lab.name
+    project.down(engine, instance)
+    results: dict[str, list[dict[str, float]]] = {"labctl": [], "docker-compose": []}
+    with tempfile.TemporaryDirectory(prefix="bench-compose-") as tmp:
+        for _ in range(args.runs):
+            results["labctl"].append(run_labctl(engine, lab, instance))
+            results["docker-compose"].append(run_compose(engine, lab, instance, Path(tmp)))
+
+    print(f"lab {args.lab}: {len(project.prepare(lab, instance).containers)} containers, {args.runs} runs each, median")
+    print(f"{'':16}{'up (s)':>10}{'down (s)':>10}{'RSS (MB)':>10}")
+    medians = {}
+    for tool, runs in results.items():
+        medians[tool] = {k: statistics.median(r[k] for r in runs) for k in ("up", "down", "rss")}
+        m = medians[tool]
+        print(f"{tool:16}{m['up']:>10.2f}{m['down']:>10.2f}{m['rss']:>10.1f}")
+    ours, peer = medians["labctl"], medians["docker-compose"]
+    print(f"{'labctl/compose':16}{ours['up'] / peer['up']:>10.2f}{ours['down'] / peer['down']:>10.2f}{ours['rss'] / peer['rss']:>10.2f}")
+
+
+if __name__ == "__main__":
+    main()
