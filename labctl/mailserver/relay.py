@@ -55,7 +55,7 @@ class DestinationError(Exception):
 
 
 def _fail(code: int, enhanced: str, text: str) -> DestinationError:
-    return DestinationError(Outcome(code, text, enhanced))
+    return DestinationError(Outcome(code, f"{code} {enhanced} {text}", enhanced))
 
 
 def _make_resolver(nameservers: list[str], port: int) -> dns.asyncresolver.Resolver:
@@ -184,7 +184,7 @@ def send_batch(hosts: list[str], port: int, helo: str, parcels: list[Parcel], ti
             _send_one(client, parcel, remote, results)
         client.quit()
     except (OSError, smtplib.SMTPException) as error:
-        lost = Outcome(451, f"lost connection with {remote}: {error}", "4.4.2", remote)
+        lost = Outcome(451, f"451 4.4.2 lost connection with {remote}: {error}", "4.4.2", remote)
         for parcel in parcels:
             for recipient in parcel.recipients:
                 results.setdefault(id(recipient), lost)
