@@ -113,3 +113,17 @@ def test_reference_lab_matches_course_network():
     assert ips["mail"] == "172.28.0.90"
     users = {a.user: a.password for a in lab.mail_domains["redes.unlp.edu.ar"].accounts}
     assert users["alumnopop"] == "alumnopoppass" and users["alumnoimap"] == "alumnoimappass"
+
+
+def test_relocate_moves_every_address_of_the_lab():
+    lab = load_lab("practica4", subnet="172.29.7.0/24")
+    assert str(lab.network.subnet) == "172.29.7.0/24" and str(lab.network.gateway) == "172.29.7.1"
+    assert str(lab.services["mail"].ip) == "172.29.7.90"
+    a_records = {r.name: r.value for r in lab.zones["redes.unlp.edu.ar"].records if r.type == "A"}
+    assert a_records["mail"] == "172.29.7.90" and a_records["ns1.practica"] == "172.29.7.120"
+    assert lab.zones["redes.unlp.edu.ar"].records[-1].value == "172.29.7.121"
+
+
+def test_relocate_needs_the_same_prefix():
+    with pytest.raises(LabSpecError, match=r"network\.subnet: --subnet must be a /24 like the lab's 172\.28\.0\.0/24, got 10\.9\.0\.0/16"):
+        load_lab("practica4", subnet="10.9.0.0/16")

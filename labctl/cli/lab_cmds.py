@@ -25,6 +25,7 @@ DEFAULT_LAB = "practica4"
 LabArg = typer.Argument(DEFAULT_LAB, help="Lab name (labs/<name>) or path to a lab.yaml.")
 InstanceOpt = typer.Option(None, "--instance", "-i", help="Name of this lab instance (default: the lab's name).")
 ExerciseOpt = typer.Option(None, "--exercise", "-e", help="Bring up the lab variant of this exercise.")
+SubnetOpt = typer.Option(None, "--subnet", help="Move the whole lab to this subnet (one instance per student).")
 
 
 def _instance(lab_name: str, instance: str | None) -> str:
@@ -61,11 +62,12 @@ def up(
     lab: str = LabArg,
     exercise: Optional[str] = ExerciseOpt,
     instance: Optional[str] = InstanceOpt,
+    subnet: Optional[str] = SubnetOpt,
     timeout: float = typer.Option(project.READY_TIMEOUT, help="Seconds to wait for every service to answer."),
 ) -> None:
     """Create the lab's network and containers and wait until every service answers."""
     with user_errors():
-        spec = load_lab(lab, exercise)
+        spec = load_lab(lab, exercise, subnet)
         name = _instance(spec.name, instance)
         with console.status(f"bringing up {name}…"):
             result = project.up(client(), spec, name, exercise, timeout=timeout)
@@ -165,12 +167,13 @@ def render(
     lab: str = LabArg,
     exercise: Optional[str] = ExerciseOpt,
     instance: Optional[str] = InstanceOpt,
+    subnet: Optional[str] = SubnetOpt,
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder to write into (default: the lab's state folder)."),
     compose: bool = typer.Option(False, "--compose", help="Also write a docker-compose.yml that runs the same containers."),
 ) -> None:
     """Render every configuration file of the lab without starting anything."""
     with user_errors():
-        spec = load_lab(lab, exercise)
+        spec = load_lab(lab, exercise, subnet)
         name = _instance(spec.name, instance)
         plan = project.prepare(spec, name, exercise, target=out)
         console.print(f"rendered {spec.name} into {plan.config_dir}")

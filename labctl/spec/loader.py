@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from labctl.paths import LABS_DIR
 from labctl.spec.models import Lab
+from labctl.spec.relocate import relocate
 
 LAB_FILE = "lab.yaml"
 
@@ -69,15 +70,20 @@ def validate(raw: dict[str, Any], source: Path) -> Lab:
         raise LabSpecError(f"{source}: {_describe(first)}") from None
 
 
-def load_lab(lab: str | Path, exercise: str | None = None) -> Lab:
-    """Load a lab; with an exercise, its variant is merged over the reference lab first."""
+def load_lab(lab: str | Path, exercise: str | None = None, subnet: str | None = None) -> Lab:
+    """Load a lab; with an exercise, its variant is merged over the reference lab
+    first; with a subnet, the whole lab is moved there."""
     path = lab_file(lab)
     raw = read_raw(path)
     base = validate(raw, path)
-    if exercise is None:
-        return base
-    if exercise not in base.exercises:
-        known = ", ".join(base.exercises) or "none"
-        raise LabSpecError(f"{path}: exercises: no exercise {exercise!r} (known: {known})")
-    variant = base.exercises[exercise].variant
-    return validate(deep_merge(raw, variant), path) if variant else base
+    if exercise is not None:
+        if exercise not in base.exercises:
+            known = ", ".join(base.exercises) or "none"
+            raise LabSpecError(f"{path}: exercises: no exercise {exercise!r} (known: {known})")
+        raw = deep_merge(raw, base.exercises[exercise].variant)
+    if subnet is not None:
+        try:
+            raw = relocate(raw, subnet)
+        except ValueError as exc:
+            raise LabSpecError(f"{path}: network.subnet: {exc}") from None
+    return validate(raw, path)
