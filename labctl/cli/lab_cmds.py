@@ -118,7 +118,9 @@ def status(
         console.print(table)
 
 
-def _container(name: str, service: str):
+def service_container(lab: str, instance: str | None, service: str):
+    """The running container of one service of a lab instance."""
+    name = _instance(lab, instance)
     found = ctr.find_containers(client(), name)
     if service not in found:
         raise LabError(f"lab {name} has no service {service!r} running (services: {', '.join(sorted(found)) or 'none'})")
@@ -133,7 +135,7 @@ def logs(
 ) -> None:
     """The service's log (its container's output)."""
     with user_errors():
-        container = _container(_instance(lab, instance), service)
+        container = service_container(lab, instance, service)
         print(container.logs(tail=tail).decode(errors="replace"), end="")
 
 
@@ -145,7 +147,7 @@ def exec_(
 ) -> None:
     """Run a command inside a service's container."""
     with user_errors():
-        container = _container(_instance(lab, instance), service)
+        container = service_container(lab, instance, service)
         code, output = container.exec_run(command, demux=False)
         print(output.decode(errors="replace"), end="")
         raise typer.Exit(code)
@@ -158,7 +160,7 @@ def shell(
 ) -> None:
     """An interactive shell inside a service's container."""
     with user_errors():
-        container = _container(_instance(lab, instance), service)
+        container = service_container(lab, instance, service)
     # Interactive TTYs are the docker CLI's job; hand over to it.
     os.execvp("docker", ["docker", "exec", "-it", container.name, "/bin/bash"])
 

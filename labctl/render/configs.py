@@ -6,6 +6,7 @@ from pathlib import PurePosixPath
 from typing import Callable
 
 from labctl.render.templating import render
+from labctl.render.tls import TlsPair
 from labctl.spec.models import Lab, Role, Service
 
 # Where the mail container keeps its state (one volume): Maildirs, spool, log.
@@ -29,7 +30,7 @@ def config_mount(role: Role) -> str:
     return f"{CONFIG_MOUNT}/{role.value}"
 
 
-def _dns(lab: Lab, name: str, svc: Service) -> list[RenderedFile]:
+def _dns(lab: Lab, name: str, svc: Service, tls: TlsPair | None) -> list[RenderedFile]:
     base = PurePosixPath(name)
     files = [
         RenderedFile(
@@ -59,8 +60,12 @@ def mail_accounts(lab: Lab, svc: Service) -> list[dict[str, str]]:
     ]
 
 
-def _mail(lab: Lab, name: str, svc: Service) -> list[RenderedFile]:
+TLS_DIR = "tls"
+
+
+def _mail(lab: Lab, name: str, svc: Service, tls: TlsPair | None) -> list[RenderedFile]:
     base = PurePosixPath(name)
+    mounted = f"{config_mount(Role.mail)}/{TLS_DIR}"
     first = lab.mail_domains[svc.mail_domains[0]]
     context = dict(
         service=name,
@@ -74,16 +79,19 @@ def _mail(lab: Lab, name: str, svc: Service) -> list[RenderedFile]:
         data_dir=MAIL_DATA_DIR,
         maildir_root=MAILDIR_ROOT,
         resolver_ip=resolver_ip(lab),
-        tls=None,
+        tls={"cert": f"{mounted}/cert.pem", "key": f"{mounted}/key.pem"} if tls else None,
     )
-    return [
+    files = [
         RenderedFile(base / "dovecot.conf", render("mail/dovecot.conf.j2", **context)),
         RenderedFile(base / "users", render("mail/users.j2", **context)),
         RenderedFile(base / "mta.yaml", render("mail/mta.yaml.j2", **context)),
     ]
+    if tls:
+        files += [RenderedFile(base / TLS_DIR / "cert.pem", tls.cert), RenderedFile(base / TLS_DIR / "key.pem", tls.key)]
+    return files
 
 
-def _web(lab: Lab, name: str, svc: Service) -> list[RenderedFile]:
+def _web(lab: Lab, name: str, svc: Service, tls: TlsPair | None) -> list[RenderedFile]:
     base = PurePosixPath(name)
     context = dict(service=name, hostname=svc.hostname, ip=str(svc.ip), web=lab.web)
     return [
@@ -92,7 +100,7 @@ def _web(lab: Lab, name: str, svc: Service) -> list[RenderedFile]:
     ]
 
 
-RENDERERS: dict[Role, Callable[[Lab, str, Service], list[RenderedFile]]] = {
+RENDERERS: dict[Role, Callable[[Lab, str, Service, TlsPair | None], list[RenderedFile]]] = {
     Role.dns: _dns,
     Role.mail: _mail,
     Role.web: _web,
@@ -101,12 +109,13 @@ RENDERERS: dict[Role, Callable[[Lab, str, Service], list[RenderedFile]]] = {
 RESOLV_CONF = PurePosixPath("resolv.conf")
 
 
-def render_configs(lab: Lab) -> list[RenderedFile]:
-    """All files of the lab, per service folder, plus the shared resolv.conf."""
+def render_configs(lab: Lab, tls: dict[str, TlsPair] | None = None) -> list[RenderedFile]:
+    """All files of the lab, per service folder, plus the shared resolv.conf.
+    `tls` holds the certificate of each service that offers TLS (by service name)."""
     resolver = lab.services[lab.resolver]
     files = [RenderedFile(RESOLV_CONF, render("host/resolv.conf.j2", resolver_ip=resolver_ip(lab), search_domain=resolver.zones[0]))]
     for name, svc in lab.services.items():
         renderer = RENDERERS.get(svc.role)
         if renderer:
-            files.extend(renderer(lab, name, svc))
+            files.extend(renderer(lab, name, svc, (tls or {}).get(name)))
     return files

@@ -16,12 +16,13 @@ from docker.errors import NotFound
 from labctl.paths import captures_dir, lab_state_dir
 from labctl.render.configs import render_configs
 from labctl.render.plan import CAPTURE_SERVICE, LABEL_CONFIG_HASH, LABEL_EXERCISE, LABEL_LAB, LabPlan, plan_lab
+from labctl.render.tls import server_pair
 from labctl.render.writer import write_configs
 from labctl.runtime import containers as ctr
 from labctl.runtime.engine import LabError
 from labctl.runtime.network import ensure_network, find_networks
 from labctl.runtime.readiness import wait_ready
-from labctl.spec.models import Lab
+from labctl.spec.models import Lab, Role
 
 READY_TIMEOUT = 30.0
 CAPTURE_READY = b"listening on"  # what tcpdump prints once it captures
@@ -63,7 +64,9 @@ def config_dir(instance: str) -> Path:
 
 def prepare(lab: Lab, instance: str, exercise: str | None = None, target: Path | None = None) -> LabPlan:
     """Render the lab's configuration (into its state folder unless `target`) and plan its containers."""
-    files = render_configs(lab)
+    tls_dir = lab_state_dir(instance) / "tls"
+    tls = {name: server_pair(tls_dir, lab.name, name, svc.hostname) for name, svc in lab.by_role(Role.mail).items()}
+    files = render_configs(lab, tls)
     target = (target or config_dir(instance)).resolve()
     write_configs(files, target)
     captures = captures_dir(instance).resolve()

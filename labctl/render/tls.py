@@ -1,0 +1,79 @@
+"""A per-lab certificate authority and one certificate per mail service.
+
+Made once and kept in the lab's state folder, so re-rendering yields the same
+files (a second `up` changes nothing) and a student imports the CA into
+Thunderbird only once (`ca.pem`).
+"""
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+CA_CERT = "ca.pem"
+CA_KEY = "ca.key"
+VALIDITY = datetime.timedelta(days=825)
+
+
+@dataclass(frozen=True)
+class TlsPair:
+    cert: str  # PEM
+    key: str  # PEM
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    path.write_bytes(data)
+    path.chmod(0o600)
+
+
+def _certificate(subject: str, issuer: x509.Name, public_key, signing_key, *, ca: bool, hostnames: list[str]) -> x509.Certificate:
+    now = datetime.datetime.now(datetime.timezone.utc)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + VALIDITY)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=0 if ca else None), critical=True)
+    )
+    if hostnames:
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(h) for h in hostnames]), critical=False)
+    return builder.sign(signing_key, hashes.SHA256())
+
+
+def _load_or_make_ca(tls_dir: Path, lab_name: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    cert_path, key_path = tls_dir / CA_CERT, tls_dir / CA_KEY
+    if cert_path.is_file() and key_path.is_file():
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        return cert, key
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = f"labctl {lab_name} lab CA"
+    cert = _certificate(name, x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]), key.public_key(), key, ca=True, hostnames=[])
+    tls_dir.mkdir(parents=True, exist_ok=True)
+    _write_private(key_path, _key_pem(key))
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return cert, key
+
+
+def server_pair(tls_dir: Path, lab_name: str, service: str, hostname: str) -> TlsPair:
+    """The service's certificate for `hostname`, signed by the lab CA; made once."""
+    cert_path, key_path = tls_dir / f"{service}.pem", tls_dir / f"{service}.key"
+    if not (cert_path.is_file() and key_path.is_file()):
+        ca_cert, ca_key = _load_or_make_ca(tls_dir, lab_name)
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = _certificate(hostname, ca_cert.subject, key.public_key(), ca_key, ca=False, hostnames=[hostname])
+        _write_private(key_path, _key_pem(key))
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return TlsPair(cert_path.read_text(), key_path.read_text())

@@ -1,0 +1,146 @@
+"""The mail server in containers: two lab domains, each with its MTA and MX
+records; MUA → MSA → MX lookup → MTA → Maildir → IMAP, STARTTLS with the lab CA,
+and the queue/log CLI."""
+from __future__ import annotations
+
+import email.message
+import imaplib
+import json
+import smtplib
+import ssl
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from labctl.cli import app
+from labctl.paths import lab_state_dir
+from labctl.runtime import project
+from labctl.spec.loader import load_lab
+
+INSTANCE = "twodomains"
+NET = "172.31.215"
+SOA = {"mname": "ns.uno.test.", "rname": "root.uno.test.", "serial": 1, "refresh": 60, "retry": 60, "expire": 600, "negative": 60}
+
+
+def _zone(mail_ip: str) -> dict:
+    return {
+        "ttl": 300,
+        "soa": SOA,
+        "records": [
+            {"name": "@", "type": "NS", "value": "ns.uno.test."},
+            {"name": "@", "type": "MX", "priority": 10, "value": "mail"},
+            {"name": "mail", "type": "A", "value": mail_ip},
+            {"name": "ns", "type": "A", "value": f"{NET}.10"},
+        ],
+    }
+
+
+@pytest.fixture(scope="module")
+def two_domains(engine, tmp_path_factory):
+    lab = {
+        "name": INSTANCE,
+        "title": "two mail domains",
+        "network": {"name": "net", "subnet": f"{NET}.0/24", "gateway": f"{NET}.1"},
+        "resolver": "dns",
+        "services": {
+            "dns": {"role": "dns", "ip": f"{NET}.10", "hostname": "ns.uno.test", "zones": ["uno.test", "dos.test"], "recursion": True},
+            "mail-uno": {"role": "mail", "ip": f"{NET}.20", "hostname": "mail.uno.test", "mail_domains": ["uno.test"]},
+            "mail-dos": {"role": "mail", "ip": f"{NET}.30", "hostname": "mail.dos.test", "mail_domains": ["dos.test"]},
+        },
+        "zones": {"uno.test": _zone(f"{NET}.20"), "dos.test": _zone(f"{NET}.30")},
+        "mail_domains": {
+            "uno.test": {"accounts": [{"user": "ana", "password": "anapass"}]},
+            "dos.test": {"accounts": [{"user": "beto", "password": "betopass"}, {"user": "carla", "password": "carlapass"}]},
+        },
+    }
+    path = tmp_path_factory.mktemp("lab") / "lab.yaml"
+    path.write_text(yaml.safe_dump(lab), encoding="utf-8")
+    spec = load_lab(path)
+    project.down(engine, INSTANCE)
+    project.up(engine, spec, INSTANCE)
+    yield spec
+    project.down(engine, INSTANCE)
+
+
+def _message(sender: str, rcpt: str, subject: str) -> email.message.EmailMessage:
+    msg = email.message.EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = sender, rcpt, subject
+    msg.set_content("entre dominios")
+    return msg
+
+
+def _imap_subjects(ip: str, user: str, password: str, deadline: float = 20.0) -> callable:
+    def subjects() -> list[str]:
+        with imaplib.IMAP4(ip, 143) as imap:
+            imap.login(user, password)
+            imap.select("INBOX")
+            _, data = imap.fetch("1:*", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])") if imap.select("INBOX")[1][0] != b"0" else (None, [])
+            return [part[1].decode().strip() for part in data if isinstance(part, tuple)]
+
+    return subjects
+
+
+def _wait_for(predicate, deadline: float = 20.0):
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.25)
+    return predicate()
+
+
+def test_mua_msa_mx_mta_maildir_imap(two_domains):
+    subject = f"Subject: cruzado {uuid.uuid4().hex[:8]}"
+    with smtplib.SMTP(f"{NET}.20", 587, timeout=10) as msa:
+        msa.login("ana", "anapass")
+        msa.send_message(_message("ana@uno.test", "beto@dos.test", subject.removeprefix("Subject: ")))
+    subjects = _imap_subjects(f"{NET}.30", "beto", "betopass")
+    assert _wait_for(lambda: subject in subjects()), "the message never reached beto@dos.test over IMAP"
+
+
+def test_port_25_refuses_relay_to_the_other_domain(two_domains):
+    with smtplib.SMTP(f"{NET}.20", 25, timeout=10) as mta:
+        with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+            mta.send_message(_message("ana@uno.test", "beto@dos.test", "relay"))
+    code, text = refused.value.recipients["beto@dos.test"]
+    assert code == 554 and b"5.7.1" in text and b"Relay access denied" in text
+
+
+def test_recipients_of_one_domain_share_one_mta_connection(two_domains):
+    tag = uuid.uuid4().hex[:8]
+    with smtplib.SMTP(f"{NET}.20", 587, timeout=10) as msa:
+        msa.login("ana", "anapass")
+        msa.send_message(_message("ana@uno.test", "beto@dos.test", f"dos destinatarios {tag}"), to_addrs=["beto@dos.test", "carla@dos.test"])
+    for user in ("beto", "carla"):
+        subjects = _imap_subjects(f"{NET}.30", user, f"{user}pass")
+        assert _wait_for(lambda: any(tag in s for s in subjects())), f"{user} never got the message"
+    result = CliRunner().invoke(app, ["mail", "log", "--json", "--lab", INSTANCE, "--service", "mail-dos"])
+    assert result.exit_code == 0, result.output
+    events = [json.loads(line) for line in result.output.splitlines() if line.strip()]
+    rcpts: dict[str, list[str]] = {}
+    for e in events:
+        if e.get("event") == "command" and e.get("line", "").lower().startswith("rcpt to:"):
+            rcpts.setdefault(e["session"], []).append(e["line"].lower())
+    assert any(len(lines) == 2 and any("carla" in line for line in lines) for lines in rcpts.values()), rcpts
+
+
+def test_starttls_with_the_lab_ca(two_domains):
+    ca = lab_state_dir(INSTANCE) / "tls" / "ca.pem"
+    context = ssl.create_default_context(cafile=str(ca))
+    with smtplib.SMTP(f"{NET}.20", 587, timeout=10) as msa:
+        msa._host = "mail.uno.test"  # verify the certificate against the lab hostname
+        msa.starttls(context=context)
+        assert msa.sock.getpeercert()["subject"] == ((("commonName", "mail.uno.test"),),)
+        msa.login("ana", "anapass")
+
+
+def test_queue_cli_shows_an_empty_queue_after_delivery(two_domains):
+    result = CliRunner().invoke(app, ["mail", "queue", "--json", "--lab", INSTANCE, "--service", "mail-uno"])
+    assert result.exit_code == 0, result.output
+    pending = [m for m in json.loads(result.output) if any(r["status"] not in ("delivered",) for r in m["recipients"])]
+    assert pending == [] or all(r["status"] == "deferred" for m in pending for r in m["recipients"])
