@@ -1,0 +1,145 @@
+"""What a check may look at: the running lab's containers, its mailboxes (read from the
+Maildirs and from Dovecot), the MTA's queue, the capture (read once per run) and the file
+the student handed in. Everything is fetched lazily and cached for the run."""
+from __future__ import annotations
+
+import email
+import email.policy
+import io
+import json
+import tarfile
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from docker import DockerClient
+from docker.errors import NotFound
+from docker.models.containers import Container
+
+from labctl.capture import Capture, lab_capture_files, load_capture
+from labctl.checks.base import Verdict
+from labctl.render.configs import MAILDIR_ROOT, config_mount
+from labctl.runtime import containers as ctr
+from labctl.spec.models import Lab, Role, Service
+
+DOVECOT_CONF = f"{config_mount(Role.mail)}/dovecot.conf"
+MTA_CONF = f"{config_mount(Role.mail)}/mta.yaml"
+# How each named port of a mail service is spoken, for reading the capture.
+PORT_PROTOCOLS = {"smtp": "smtp", "submission": "smtp", "pop3": "pop", "imap": "imap"}
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    folder: str  # "INBOX" or the folder's name as the MUA shows it
+    flags: str  # Maildir info letters: S seen, R replied, ...
+    message: email.message.EmailMessage
+    raw: bytes
+
+
+def split_address(address: str) -> tuple[str, str]:
+    user, _, domain = address.partition("@")
+    return user, domain
+
+
+def _folder_of(parts: tuple[str, ...]) -> str | None:
+    """Maildir++: Maildir/cur/x is INBOX, Maildir/.Sent/cur/x is Sent ("." nests)."""
+    if len(parts) == 3 and parts[1] in ("cur", "new"):
+        return "INBOX"
+    if len(parts) == 4 and parts[1].startswith(".") and parts[2] in ("cur", "new"):
+        return parts[1][1:].replace(".", "/")
+    return None
+
+
+class CheckContext:
+    def __init__(self, engine: DockerClient, lab: Lab, instance: str, handin: Path | None = None) -> None:
+        self.engine = engine
+        self.lab = lab
+        self.instance = instance
+        self.handin = handin
+        self._messages: dict[str, list[StoredMessage]] = {}
+
+    @cached_property
+    def containers(self) -> dict[str, Container]:
+        return ctr.find_containers(self.engine, self.instance)
+
+    def container(self, service: str) -> Container:
+        found = self.containers.get(service)
+        if found is None or found.status != "running":
+            raise Verdict(f"service {service!r} of lab {self.instance} is not running")
+        return found
+
+    def service(self, name: str) -> Service:
+        if name not in self.lab.services:
+            raise Verdict(f"lab {self.lab.name} has no service {name!r}")
+        return self.lab.services[name]
+
+    def mail_service_of(self, address: str) -> str:
+        found = self.lab.mail_service_for(split_address(address)[1])
+        if found is None:
+            raise Verdict(f"no mail service of lab {self.lab.name} holds the mailbox {address}")
+        return found[0]
+
+    def exec(self, service: str, command: list[str]) -> str:
+        code, output = self.container(service).exec_run(command, demux=False)
+        text = output.decode(errors="replace")
+        if code != 0:
+            raise Verdict(f"{' '.join(command[:3])}… in {service} failed (exit {code}): {text.strip()[-200:]}")
+        return text
+
+    # --- mailboxes --------------------------------------------------------------------
+
+    def messages(self, address: str) -> list[StoredMessage]:
+        """Every message of an account, all folders: one tar of its Maildir."""
+        if address not in self._messages:
+            self._messages[address] = self._read_maildir(address)
+        return self._messages[address]
+
+    def _read_maildir(self, address: str) -> list[StoredMessage]:
+        user, domain = split_address(address)
+        container = self.container(self.mail_service_of(address))
+        try:
+            stream, _ = container.get_archive(f"{MAILDIR_ROOT}/{domain}/{user}/Maildir")
+        except NotFound:
+            return []  # nothing delivered yet: Dovecot and the MTA create it lazily
+        found = []
+        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+            for member in tar:
+                folder = _folder_of(tuple(member.name.split("/")))
+                if folder is None or not member.isfile():
+                    continue
+                raw = tar.extractfile(member).read()
+                flags = member.name.rpartition(":2,")[2] if ":2," in member.name else ""
+                message = email.message_from_bytes(raw, policy=email.policy.default)
+                found.append(StoredMessage(folder, flags, message, raw))
+        return found
+
+    def folders(self, address: str) -> list[str]:
+        """The account's folders as Dovecot has them on the server."""
+        output = self.exec(self.mail_service_of(address),
+                           ["doveadm", "-c", DOVECOT_CONF, "mailbox", "list", "-u", address])
+        return output.split()
+
+    # --- MTA ----------------------------------------------------------------------------
+
+    def queue(self, service: str) -> list[dict]:
+        return json.loads(self.exec(service, ["python3", "-m", "labctl.mailserver.inspect", "queue", "--json", "--config", MTA_CONF]))
+
+    # --- capture ------------------------------------------------------------------------
+
+    @cached_property
+    def capture(self) -> Capture:
+        files = lab_capture_files(self.instance)
+        if not files:
+            raise Verdict(f"lab {self.instance} has no capture files (is the capture sidecar running?)")
+        ports = {
+            getattr(svc.ports, name): proto
+            for svc in self.lab.by_role(Role.mail).values()
+            for name, proto in PORT_PROTOCOLS.items()
+        }
+        return load_capture(files, ports)
+
+    def port(self, service: str, port: int | str) -> int:
+        """A port given as a number or by its name in the service (smtp, submission, ...)."""
+        if isinstance(port, int):
+            return port
+        return getattr(self.service(service).ports, port)

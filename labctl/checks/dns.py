@@ -1,0 +1,40 @@
+"""DNS lookups the student made, as the capture shows them."""
+from __future__ import annotations
+
+from pydantic import Field
+
+from labctl.checks.base import Check, Params, register
+from labctl.checks.context import CheckContext
+
+
+class LookupParams(Params):
+    qtype: str = Field(pattern=r"^[A-Z0-9]+$")  # TXT, MX, ...
+    name: str | None = None  # the name asked for, or a domain it is under
+    answered: bool = True  # the lookup must have got at least one record of the type
+
+
+@register("dns-lookup")
+class DnsLookup(Check):
+    """A query of the given type (for the name) to a lab DNS server, and its answer."""
+
+    Params = LookupParams
+
+    def run(self, ctx: CheckContext) -> tuple[bool, str]:
+        p = self.params
+        suffix = p.name.rstrip(".").lower() + "." if p.name else None
+        asked = []
+        for message in ctx.capture.dns_messages():
+            qname = (message.qname or "").lower()
+            if not message.is_response or message.qtype != p.qtype:
+                continue
+            if suffix and not (qname == suffix or qname.endswith("." + suffix)):
+                continue
+            records = [r for r in message.answers if r.type == p.qtype]
+            if records or not p.answered:
+                shown = "; ".join(r.value for r in records) or message.rcode
+                return True, f"{message.qname} {p.qtype} answered by {message.server.ip}: {shown}"
+            asked.append(f"{message.qname} ({message.rcode})")
+        target = f" for {p.name}" if p.name else ""
+        if asked:
+            return False, f"{p.qtype} lookups{target} got no {p.qtype} record: {', '.join(asked)}"
+        return False, f"the capture has no {p.qtype} lookup{target}"
