@@ -71,12 +71,12 @@ def clean(engine):
 
 def test_up_then_down_leaves_nothing(engine, tmp_path, clean):
     clean.append("mini")
-    lab = load_lab(mini_lab(tmp_path))
-    result = project.up(engine, lab, "mini")
+    path = mini_lab(tmp_path)
+    result = project.up(engine, load_lab(path), "mini")
     assert sorted(result.created) == ["capture", "dns", "mail", "web"]
     found = leftovers(engine, "mini")
     assert len(found["containers"]) == 4 and found["networks"] == ["mini-mininet"] and found["volumes"] == ["mini-mail-data"]
-    down = CliRunner().invoke(app, ["down", "mini"])
+    down = CliRunner().invoke(app, ["down", str(path)])  # the instance is the lab file's name
     assert down.exit_code == 0, down.output
     assert leftovers(engine, "mini") == NOTHING
 

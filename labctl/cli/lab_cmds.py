@@ -28,8 +28,14 @@ ExerciseOpt = typer.Option(None, "--exercise", "-e", help="Bring up the lab vari
 SubnetOpt = typer.Option(None, "--subnet", help="Move the whole lab to this subnet (one instance per student).")
 
 
-def _instance(lab_name: str, instance: str | None) -> str:
-    return instance or lab_name
+def _instance(lab: str, instance: str | None) -> str:
+    """The instance a command is about: --instance, else the lab's own name
+    (read from its file when the lab is given as a path)."""
+    if instance:
+        return instance
+    if Path(lab).exists():
+        return load_lab(lab).name
+    return lab
 
 
 def _hosts_text(plan: LabPlan) -> str:
@@ -68,7 +74,7 @@ def up(
     """Create the lab's network and containers and wait until every service answers."""
     with user_errors():
         spec = load_lab(lab, exercise, subnet)
-        name = _instance(spec.name, instance)
+        name = instance or spec.name
         with console.status(f"bringing up {name}…"):
             result = project.up(client(), spec, name, exercise, timeout=timeout)
         if result.changed:
@@ -85,7 +91,7 @@ def down(
 ) -> None:
     """Remove everything the lab created (found by its labels)."""
     with user_errors():
-        name = _instance(Path(lab).name if os.sep in lab else lab, instance)
+        name = _instance(lab, instance)
         result = project.down(client(), name, keep_data=keep_data)
         if not (result.containers or result.networks or result.volumes or result.kept_volumes):
             console.print(f"lab {name} is not up; nothing to remove")
@@ -176,7 +182,7 @@ def render(
     """Render every configuration file of the lab without starting anything."""
     with user_errors():
         spec = load_lab(lab, exercise, subnet)
-        name = _instance(spec.name, instance)
+        name = instance or spec.name
         plan = project.prepare(spec, name, exercise, target=out)
         console.print(f"rendered {spec.name} into {plan.config_dir}")
         if compose:

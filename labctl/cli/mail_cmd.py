@@ -15,32 +15,25 @@ app = typer.Typer(no_args_is_help=True, help="The mail server's queue and sessio
 MTA_CONFIG = f"{config_mount(Role.mail)}/mta.yaml"
 
 
-def _inspect(what: str, service: str, lab: str, instance: Optional[str], as_json: bool) -> None:
-    with user_errors():
-        container = service_container(lab, instance, service)
-        command = ["python3", "-m", "labctl.mailserver.inspect", what, "--config", MTA_CONFIG]
-        code, output = container.exec_run(command + (["--json"] if as_json else []), user="vmail")
-    print(output.decode(errors="replace"), end="")
-    raise typer.Exit(code)
+def _inspector(what: str, summary: str):
+    """One CLI command that runs the mail server's own inspector for `what` in its container."""
+
+    def command(
+        service: str = typer.Option("mail", "--service", "-s", help="The mail service."),
+        lab: str = typer.Option(DEFAULT_LAB, "--lab"),
+        instance: Optional[str] = InstanceOpt,
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        with user_errors():
+            container = service_container(lab, instance, service)
+            argv = ["python3", "-m", "labctl.mailserver.inspect", what, "--config", MTA_CONFIG]
+            code, output = container.exec_run(argv + (["--json"] if as_json else []), user="vmail")
+        print(output.decode(errors="replace"), end="")
+        raise typer.Exit(code)
+
+    command.__doc__ = summary
+    return command
 
 
-@app.command()
-def queue(
-    service: str = typer.Option("mail", "--service", "-s", help="The mail service."),
-    lab: str = typer.Option(DEFAULT_LAB, "--lab"),
-    instance: Optional[str] = InstanceOpt,
-    as_json: bool = typer.Option(False, "--json"),
-) -> None:
-    """Messages waiting in the MTA's queue, with each recipient's status and deferral reason."""
-    _inspect("queue", service, lab, instance, as_json)
-
-
-@app.command()
-def log(
-    service: str = typer.Option("mail", "--service", "-s", help="The mail service."),
-    lab: str = typer.Option(DEFAULT_LAB, "--lab"),
-    instance: Optional[str] = InstanceOpt,
-    as_json: bool = typer.Option(False, "--json"),
-) -> None:
-    """Every SMTP session (commands, replies, queue IDs) and delivery attempt, as JSON lines."""
-    _inspect("log", service, lab, instance, as_json)
+app.command("queue")(_inspector("queue", "Messages waiting in the MTA's queue, with each recipient's status and deferral reason."))
+app.command("log")(_inspector("log", "Every SMTP session (commands, replies, queue IDs) and delivery attempt, as JSON lines."))
