@@ -151,3 +151,38 @@ def test_other_exercise_running_is_refused(engine, tmp_path, clean):
     project.up(engine, lab, "mini")
     with pytest.raises(LabError, match="lab 'mini' is running the reference network; run 'labctl down' first"):
         project.up(engine, lab, "mini", exercise="7")
+
+
+def test_reset_empties_mailboxes_and_list_shows_instances(engine, tmp_path, clean):
+    import smtplib
+
+    clean.append("mini")
+    runner = CliRunner()
+    path = mini_lab(tmp_path)
+    assert runner.invoke(app, ["up", str(path)]).exit_code == 0
+    with smtplib.SMTP("172.31.213.20", 25, timeout=10) as smtp:
+        smtp.sendmail("x@mini.test", ["ana@mini.test"], b"Subject: antes del reset\r\n\r\nhola\r\n")
+    mail = engine.containers.list(filters={"label": ["labctl.lab=mini", "labctl.service=mail"]})[0]
+
+    def stored() -> int:
+        code, out = mail.exec_run(["sh", "-c", "find /var/lib/labctl-mail/maildirs -path '*/new/*' -type f | wc -l"])
+        return int(out)
+
+    import time
+
+    deadline = time.monotonic() + 10
+    while stored() == 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert stored() == 1
+    listing = runner.invoke(app, ["list"])
+    assert listing.exit_code == 0 and "mini" in listing.output and "172.31.213.0/24" in listing.output
+    reset = runner.invoke(app, ["reset", "mini"])
+    assert reset.exit_code == 0, reset.output
+    mail = engine.containers.list(filters={"label": ["labctl.lab=mini", "labctl.service=mail"]})[0]
+    assert stored() == 0
+
+
+def test_reset_of_unknown_instance_is_clear():
+    result = CliRunner().invoke(app, ["reset", "never-up"])
+    assert result.exit_code == 1
+    assert "lab 'never-up' was never brought up here" in result.output

@@ -17,7 +17,8 @@ from labctl.render.templating import render as render_template
 from labctl.runtime import containers as ctr
 from labctl.runtime import project
 from labctl.runtime.engine import LabError, client
-from labctl.spec.loader import load_lab
+from labctl.runtime.network import find_networks
+from labctl.spec.loader import lab_file, load_lab
 from labctl.spec.models import Role
 
 DEFAULT_LAB = "practica4"
@@ -77,6 +78,7 @@ def up(
         name = instance or spec.name
         with console.status(f"bringing up {name}…"):
             result = project.up(client(), spec, name, exercise, timeout=timeout)
+        project.Origin(str(lab_file(lab).resolve()), exercise, subnet).save(name)
         if result.changed:
             console.print(f"[green]lab {name} is up[/] in {result.seconds:.1f} s (created {len(result.created)}, started {len(result.started)}, unchanged {len(result.unchanged)})")
         else:
@@ -98,6 +100,37 @@ def down(
             return
         kept = f", kept {len(result.kept_volumes)} volume(s)" if result.kept_volumes else ""
         console.print(f"removed {result.containers} container(s), {result.networks} network(s), {result.volumes} volume(s){kept}")
+
+
+def reset(
+    lab: str = LabArg,
+    instance: Optional[str] = InstanceOpt,
+) -> None:
+    """Put a lab back as it was first brought up: fresh containers and empty mailboxes."""
+    with user_errors():
+        name = _instance(lab, instance)
+        origin = project.Origin.load(name)
+        spec = load_lab(origin.lab, origin.exercise, origin.subnet)
+        engine = client()
+        with console.status(f"resetting {name}…"):
+            project.down(engine, name, keep_data=False)
+            result = project.up(engine, spec, name, origin.exercise)
+        console.print(f"[green]lab {name} reset[/] in {result.seconds:.1f} s")
+
+
+def list_() -> None:
+    """Every lab instance on this engine (one per student, for instructors)."""
+    with user_errors():
+        engine = client()
+        table = Table(title="labs")
+        for column in ("instance", "exercise", "running", "network"):
+            table.add_column(column)
+        for name in project.instances(engine):
+            rows = project.status(engine, name)
+            running = sum(r.state == "running" for r in rows)
+            subnets = [n.attrs["IPAM"]["Config"][0]["Subnet"] for n in find_networks(engine, name)]
+            table.add_row(name, rows[0].exercise or "-", f"{running}/{len(rows)}", ", ".join(subnets))
+        console.print(table)
 
 
 def status(
@@ -195,6 +228,8 @@ def register(app: typer.Typer) -> None:
     app.command()(up)
     app.command()(down)
     app.command()(status)
+    app.command()(reset)
+    app.command("list")(list_)
     app.command()(logs)
     app.command("exec")(exec_)
     app.command()(shell)

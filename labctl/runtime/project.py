@@ -5,9 +5,10 @@ never a name pattern, is how a lab's objects are found again.
 """
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from docker import DockerClient
@@ -60,6 +61,29 @@ class ServiceStatus:
 
 def config_dir(instance: str) -> Path:
     return lab_state_dir(instance) / "config"
+
+
+@dataclass(frozen=True)
+class Origin:
+    """What an instance was brought up from, so it can be reset to the same state."""
+
+    lab: str
+    exercise: str | None
+    subnet: str | None
+
+    @staticmethod
+    def path(instance: str) -> Path:
+        return lab_state_dir(instance) / "origin.json"
+
+    def save(self, instance: str) -> None:
+        self.path(instance).write_text(json.dumps(asdict(self)), encoding="utf-8")
+
+    @classmethod
+    def load(cls, instance: str) -> "Origin":
+        try:
+            return cls(**json.loads(cls.path(instance).read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            raise LabError(f"lab {instance!r} was never brought up here (no {cls.path(instance)})") from None
 
 
 def prepare(lab: Lab, instance: str, exercise: str | None = None, target: Path | None = None) -> LabPlan:
