@@ -4,10 +4,18 @@ Starts our server in a subprocess (fsync on), then for 1, 10 and 50 concurrent
 clients sends messages over persistent SMTP sessions and reports: messages/s
 acknowledged, messages/s delivered into the Maildirs, and p50/p99 latency from
 the end-of-data dot to the 250 reply. With --peer HOST:PORT the same client
-load is also run against another server (e.g. Postfix in a container); only
-acceptance figures are reported for it, as its mailboxes are not visible here.
+load is also run against another server; only acceptance figures are reported
+for it, as its mailboxes are not visible here.
 
-    python3 bench/bench_mta.py [--messages 600] [--peer 127.0.0.1:2525]
+With --with-postfix the same load is also run, in the same invocation, against
+Debian's Postfix in a container (bench/postfix/, built with the Docker SDK when
+the image is missing), published on 127.0.0.1 only; its deliveries are counted
+in the container's Maildir with docker exec. A side-by-side table with the
+ratios labctl / Postfix follows. Postfix keeps its default durability (cleanup
+fsyncs the queue file before smtpd answers 250) and its default local delivery
+concurrency (local_destination_concurrency_limit = 2 per recipient).
+
+    python3 bench/bench_mta.py [--messages 600] [--peer 127.0.0.1:2525] [--with-postfix]
 """
 from __future__ import annotations
 
@@ -29,6 +37,11 @@ import yaml
 SENDER = "alumnopop@redes.unlp.edu.ar"
 RECIPIENT = "alumnoimap@redes.unlp.edu.ar"
 BODY = b"Subject: bench\r\n\r\n" + b"benchmark line of text for the lab mail server\r\n" * 20
+
+POSTFIX_DIR = Path(__file__).resolve().parent / "postfix"
+POSTFIX_IMAGE = "labctl-bench/postfix:latest"
+POSTFIX_LABEL = "labctl.bench"
+POSTFIX_MAILDIR = "/home/alumnoimap/Maildir/new"
 
 
 def run_clients(host: str, port: int, clients: int, messages: int) -> tuple[float, list[float]]:
@@ -72,6 +85,16 @@ def count_delivered(maildir: Path) -> int:
     return len(os.listdir(new)) if new.is_dir() else 0
 
 
+def wait_delivered(count, target: int, timeout: float, interval: float = 0.01) -> bool:
+    """Poll `count()` until it reaches `target`; False if `timeout` seconds pass first."""
+    deadline = time.monotonic() + timeout
+    while count() < target:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
+    return True
+
+
 def percentile(values: list[float], fraction: float) -> float:
     return statistics.quantiles(values, n=100)[int(fraction * 100) - 1] if len(values) > 1 else values[0]
 
@@ -102,6 +125,81 @@ def start_own_server(workdir: Path) -> tuple[subprocess.Popen, int, Path]:
     return process, port, workdir / "mail" / "redes.unlp.edu.ar" / "alumnoimap" / "Maildir"
 
 
+def remove_postfix_leftovers(client) -> None:
+    for container in client.containers.list(all=True, filters={"label": f"{POSTFIX_LABEL}=postfix"}):
+        container.remove(force=True)
+
+
+def ensure_postfix_image(client) -> None:
+    import docker.errors
+
+    try:
+        client.images.get(POSTFIX_IMAGE)
+    except docker.errors.ImageNotFound:
+        print(f"building {POSTFIX_IMAGE} from {POSTFIX_DIR} ...", file=sys.stderr)
+        client.images.build(path=str(POSTFIX_DIR), dockerfile="Dockerfile", tag=POSTFIX_IMAGE, rm=True)
+
+
+def start_postfix(client):
+    """Run the Postfix container on an ephemeral 127.0.0.1 port; return it and the port once it says 220."""
+    container = client.containers.run(POSTFIX_IMAGE, detach=True, labels={POSTFIX_LABEL: "postfix"},
+                                      ports={"25/tcp": ("127.0.0.1", None)})
+    try:
+        container.reload()
+        port = int(container.ports["25/tcp"][0]["HostPort"])
+        deadline = time.monotonic() + 30
+        while True:
+            # docker-proxy accepts before Postfix listens: wait for the banner itself.
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                    if sock.recv(512).startswith(b"220"):
+                        break
+            except OSError:
+                pass
+            container.reload()
+            if time.monotonic() > deadline or container.status != "running":
+                raise SystemExit("Postfix did not start:\n" + container.logs(tail=20).decode(errors="replace"))
+            time.sleep(0.1)
+    except BaseException:
+        container.remove(force=True)
+        raise
+    return container, port
+
+
+def count_postfix_delivered(container) -> int:
+    code, output = container.exec_run(["sh", "-c", f"find {POSTFIX_MAILDIR} -type f 2>/dev/null | wc -l"])
+    return int(output.strip() or 0) if code == 0 else 0
+
+
+def measure(label: str, port: int, clients: int, messages: int, count, timeout: float,
+            interval: float = 0.01) -> tuple[float, float | None, float, float]:
+    """One load run against 127.0.0.1:port; print its row, return (accepted/s, deliv/s or None, p50, p99)."""
+    before = count()
+    started = time.perf_counter()
+    elapsed, latencies = run_clients("127.0.0.1", port, clients, messages)
+    delivered_rate = None
+    if wait_delivered(count, before + messages, timeout, interval):
+        delivered_rate = messages / (time.perf_counter() - started)
+    else:
+        print(f"{label}: only {count() - before}/{messages} delivered within {timeout:.0f}s", file=sys.stderr)
+    report(label, clients, messages, elapsed, latencies, delivered_rate)
+    return messages / elapsed, delivered_rate, percentile(latencies, 0.5), percentile(latencies, 0.99)
+
+
+def compare(ours: dict, postfix: dict) -> None:
+    print("\nlabctl vs Debian Postfix (same load, same host; ratio = labctl / Postfix)")
+    print(f"{'clients':>7} {'metric':<11} {'labctl':>9} {'Postfix':>9} {'ratio':>7}")
+    names = [("accepted/s", 1), ("deliv/s", 1), ("p50 ms", 1000), ("p99 ms", 1000)]
+    for clients in ours:
+        for index, (name, scale) in enumerate(names):
+            mine, theirs = ours[clients][index], postfix[clients][index]
+            ratio = f"{mine / theirs:7.2f}" if mine is not None and theirs else "      -"
+            mine = f"{mine * scale:9.2f}" if mine is not None else "        -"
+            theirs = f"{theirs * scale:9.2f}" if theirs is not None else "        -"
+            print(f"{clients:>7} {name:<11} {mine} {theirs} {ratio}")
+    print("rates: ratio > 1 means labctl is faster; latencies: ratio < 1 means labctl is faster")
+
+
 def report(label: str, clients: int, messages: int, elapsed: float, latencies: list[float],
            delivered_rate: float | None) -> None:
     delivered = f"{delivered_rate:8.0f}" if delivered_rate is not None else "       -"
@@ -114,28 +212,45 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=600, help="messages per concurrency level")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 10, 50])
     parser.add_argument("--peer", help="HOST:PORT of another SMTP server to measure the same way")
+    parser.add_argument("--with-postfix", action="store_true",
+                        help="also measure Debian's Postfix in a container (bench/postfix) and print ratios")
+    parser.add_argument("--deliver-timeout", type=float, default=30,
+                        help="seconds to wait for all messages of a run to be delivered")
     args = parser.parse_args()
+    if args.with_postfix:
+        import docker
+
+        docker_client = docker.from_env()
+        remove_postfix_leftovers(docker_client)
+        ensure_postfix_image(docker_client)
     print(f"{'server':<10} {'clients':>7} {'messages':>8} {'accepted/s':>10} {'deliv/s':>8} "
           f"{'p50 ms':>9} {'p99 ms':>9}")
     with tempfile.TemporaryDirectory(prefix="bench-mta-") as tmp:
         process, port, maildir = start_own_server(Path(tmp))
+        ours = {}
         try:
             for clients in args.clients:
-                before = count_delivered(maildir)
-                started = time.perf_counter()
-                elapsed, latencies = run_clients("127.0.0.1", port, clients, args.messages)
-                while count_delivered(maildir) - before < args.messages:
-                    time.sleep(0.01)
-                delivered_rate = args.messages / (time.perf_counter() - started)
-                report("labctl", clients, args.messages, elapsed, latencies, delivered_rate)
+                ours[clients] = measure("labctl", port, clients, args.messages,
+                                        lambda: count_delivered(maildir), args.deliver_timeout)
         finally:
             process.send_signal(signal.SIGTERM)
             process.wait(10)
+    if args.with_postfix:
+        container, port = start_postfix(docker_client)
+        postfix = {}
+        try:
+            for clients in args.clients:
+                postfix[clients] = measure("postfix", port, clients, args.messages,
+                                           lambda: count_postfix_delivered(container), args.deliver_timeout, 0.05)
+        finally:
+            container.remove(force=True)
     if args.peer:
         host, _, peer_port = args.peer.rpartition(":")
         for clients in args.clients:
             elapsed, latencies = run_clients(host, int(peer_port), clients, args.messages)
             report("peer", clients, args.messages, elapsed, latencies, None)
+    if args.with_postfix:
+        compare(ours, postfix)
 
 
 if __name__ == "__main__":
