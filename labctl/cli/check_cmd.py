@@ -28,7 +28,7 @@ def exercises(lab: str = LabArg) -> None:
             table.add_column(column)
         for number, exercise in spec.exercises.items():
             variant = ", ".join(sorted(exercise.variant)) or "reference network"
-            table.add_row(number, exercise.title, variant, "\n".join(c.title for c in exercise.checks))
+            table.add_row(number, exercise.title, variant, ", ".join(c.id for c in exercise.checks))
         console.print(table)
 
 

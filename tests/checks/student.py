@@ -1,0 +1,42 @@
+"""What the simulated student types in the client container, as Python source for
+`python3 -c` (the client has the stock library: smtplib, poplib, imaplib)."""
+from __future__ import annotations
+
+
+def send(server: str, sender: str, to: str, subject: str, body: str = "estoy probando", *,
+         port: int = 25, login: tuple[str, str] | None = None, attachment: tuple[str, str, str] | None = None,
+         in_reply_to: str | None = None, count: int = 1, recipients: list[str] | None = None) -> str:
+    """An EHLO/MAIL/RCPT/DATA session; `attachment` is (path in client, maintype, subtype);
+    `count` messages over the same connection. Prints the Message-IDs sent."""
+    return f"""
+import email.message, email.utils, smtplib
+ids = []
+with smtplib.SMTP({server!r}, {port}, timeout=20) as smtp:
+    smtp.ehlo('cliente')
+    if {login!r}:
+        smtp.login(*{login!r})
+    for n in range({count}):
+        msg = email.message.EmailMessage()
+        msg['From'], msg['To'], msg['Subject'] = {sender!r}, {", ".join(recipients or [to])!r}, {subject!r} + (f' {{n}}' if n else '')
+        msg['Message-ID'] = email.utils.make_msgid()
+        if {in_reply_to!r}:
+            msg['In-Reply-To'] = msg['References'] = {in_reply_to!r}
+        msg.set_content({body!r})
+        if {attachment!r}:
+            path, main, sub = {attachment!r}
+            msg.add_attachment(open(path, 'rb').read(), maintype=main, subtype=sub, filename=path.rsplit('/', 1)[-1])
+        smtp.send_message(msg, to_addrs={recipients or [to]!r})
+        ids.append(msg['Message-ID'])
+print(' '.join(ids))
+"""
+
+
+def imap(server: str, user: str, password: str, commands: str) -> str:
+    """A logged-in IMAP session (`imap` is the imaplib object) running `commands`."""
+    return f"""
+import imaplib
+imap = imaplib.IMAP4({server!r}, 143)
+imap.login({user!r}, {password!r})
+{commands}
+imap.logout()
+"""

@@ -1,0 +1,116 @@
+"""Exercise 3: two accounts, a reply, the SMTP dialogue, MIME and the hand-extracted
+attachment; and the `labctl check` command (text, JSON, JUnit, exit codes)."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+import xml.etree.ElementTree as ET
+
+from typer.testing import CliRunner
+
+from conftest import assert_fails, assert_passes
+from labctl.cli import app
+from student import imap, send
+
+POP, IMAP, OTHER = "alumnopop@redes.unlp.edu.ar", "alumnoimap@redes.unlp.edu.ar", "redesycomunicaciones@redes.unlp.edu.ar"
+PHOTO = b"\xff\xd8\xff\xe0" + os.urandom(30000) + b"\xff\xd9"  # a JPEG's markers around random bytes
+
+
+def put(lab, path: str, data: bytes) -> None:
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w") as tar:
+        info = tarfile.TarInfo(path.lstrip("/"))
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    lab.client.put_archive("/", archive.getvalue())
+
+
+def cli(*args: str):
+    return CliRunner().invoke(app, ["check", "--instance", "chk-ex3", *args])
+
+
+def test_before_the_student_everything_fails(ex3):
+    for check_id in ("mail-pop-to-imap", "reply", "smtp-dialogue", "mime-image", "attachment-extracted"):
+        assert_fails(ex3.check(check_id))
+    result = cli("--json")
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["exercise"] == "3" and report["passed"] == 0 and report["failed"] == 5
+
+
+def test_smtp_dialogue_needs_data(ex3):
+    # The student gives up after RCPT TO: no DATA, the dialogue is incomplete.
+    ex3.python(f"""
+import smtplib
+s = smtplib.SMTP({ex3.ip('mail')!r}, 25); s.ehlo('cliente'); s.mail({POP!r}); s.rcpt({IMAP!r}); s.quit()""")
+    assert_fails(ex3.check("smtp-dialogue"))
+
+
+def test_mail_to_the_wrong_account_does_not_count(ex3):
+    ex3.python(send(ex3.ip("mail"), POP, OTHER, "para otra cuenta"))
+    assert_passes(ex3.eventually("smtp-dialogue"))
+    assert_fails(ex3.check("mail-pop-to-imap"))
+
+
+def test_attachment_of_the_wrong_type_does_not_count(ex3):
+    put(ex3, "/tmp/apunte.pdf", b"%PDF-1.4\n" + os.urandom(2000))
+    ex3.python(send(ex3.ip("mail"), OTHER, IMAP, "un pdf", attachment=("/tmp/apunte.pdf", "application", "pdf")))
+    # It arrived (from another account): neither check counts it.
+    assert "redesycomunicaciones" in ex3.python(imap(ex3.ip("mail"), "alumnoimap", "alumnoimappass",
+                                                     "imap.select(); print(imap.fetch('1', '(BODY[HEADER.FIELDS (FROM)])')[1])"))
+    assert_fails(ex3.check("mime-image"))
+    assert_fails(ex3.check("mail-pop-to-imap"))
+
+
+def test_mail_with_an_image_from_pop_to_imap(ex3):
+    put(ex3, "/tmp/foto.jpg", PHOTO)
+    ex3.python(send(ex3.ip("mail"), POP, IMAP, "foto del laboratorio", "les mando la foto",
+                    attachment=("/tmp/foto.jpg", "image", "jpeg")))
+    assert_passes(ex3.eventually("mail-pop-to-imap"))
+    assert_passes(ex3.check("mime-image"))
+
+
+def test_reply_must_be_linked(ex3):
+    original = ex3.python(imap(ex3.ip("mail"), "alumnoimap", "alumnoimappass", """
+imap.select()
+_, found = imap.search(None, 'FROM', 'alumnopop')
+print(imap.fetch(found[0].split()[-1], '(BODY[HEADER.FIELDS (MESSAGE-ID)])')[1][0][1].decode().split(':', 1)[1].strip())""")).strip()
+    # "Re:" in the subject alone is no reply: nothing links it to the original.
+    ex3.python(send(ex3.ip("mail"), IMAP, POP, "Re: foto del laboratorio"))
+    assert_fails(ex3.eventually("reply", timeout=3))
+    ex3.python(send(ex3.ip("mail"), IMAP, POP, "Re: foto del laboratorio", "gracias", in_reply_to=original))
+    assert_passes(ex3.eventually("reply"))
+
+
+def test_handed_in_attachment_byte_for_byte(ex3, tmp_path):
+    assert_fails(ex3.check("attachment-extracted"))  # nothing handed in
+    # The student copies the base64 block of the image part from the source and decodes it.
+    extracted = ex3.python(imap(ex3.ip("mail"), "alumnoimap", "alumnoimappass", """
+import base64, re, sys
+imap.select()
+_, found = imap.search(None, 'SUBJECT', 'foto')
+source = imap.fetch(found[0].split()[-1], '(RFC822)')[1][0][1].decode().replace('\\r\\n', '\\n')
+block = source.split('Content-Type: image/jpeg', 1)[1].split('\\n\\n', 1)[1].split('--', 1)[0]
+sys.stdout.write(base64.b64decode(''.join(block.split())).hex())"""))
+    good = tmp_path / "foto.jpg"
+    good.write_bytes(bytes.fromhex(extracted))
+    bad = tmp_path / "foto-mal.jpg"
+    bad.write_bytes(good.read_bytes()[:-1])  # one byte short: a careless copy
+    assert_fails(ex3.check("attachment-extracted", handin=bad))
+    assert_passes(ex3.check("attachment-extracted", handin=good))
+
+    junit = tmp_path / "ex3.xml"
+    result = cli("--file", str(good), "--student", "Ada", "--junit", str(junit))
+    assert result.exit_code == 0, result.stdout
+    suite = ET.parse(junit).getroot()
+    assert suite.get("tests") == "5" and suite.get("failures") == "0"
+    assert [case.get("name").split(":")[0] for case in suite.iter("testcase")] == [
+        "mail-pop-to-imap", "reply", "smtp-dialogue", "mime-image", "attachment-extracted"]
+
+
+def test_bad_input_exits_2(ex3, tmp_path):
+    assert cli("--exercise", "99").exit_code == 2
+    assert cli("--file", str(tmp_path / "no-such.jpg")).exit_code == 2
+    assert CliRunner().invoke(app, ["check", "--instance", "chk-no-such-lab"]).exit_code == 1
