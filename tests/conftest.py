@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 # Every test run keeps its lab state apart from the user's own labs.
 os.environ.setdefault("LABCTL_STATE_DIR", tempfile.mkdtemp(prefix="labctl-test-state-"))
@@ -13,6 +14,7 @@ os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 
 # Labels by which test-only containers are found and removed (Ryuk is off).
 TEST_LABEL = "labctl.test"
+MINI_SUBNET = "172.31.213.0/24"
 
 
 @pytest.fixture(scope="session")
@@ -55,6 +57,43 @@ def practica4(engine):
     project.down(engine, "practica4")
 
 
-@pytest.fixture
-def lab_dir(tmp_path: Path) -> Path:
-    return tmp_path
+def _mini_lab(tmp_path: Path, name: str = "mini", records: list | None = None, capture: dict | None = None) -> Path:
+    """A small lab (dns, mail, web) on 172.31.213.0/24, written to tmp_path/lab.yaml."""
+    records = [
+        {"name": "@", "type": "NS", "value": "ns"},
+        {"name": "ns", "type": "A", "value": "172.31.213.10"},
+        {"name": "@", "type": "MX", "priority": 10, "value": "mail"},
+        {"name": "mail", "type": "A", "value": "172.31.213.20"},
+        {"name": "www", "type": "A", "value": "172.31.213.30"},
+        *(records or []),
+    ]
+    data = {
+        "name": name,
+        "title": "mini lab",
+        "network": {"name": "mininet", "subnet": MINI_SUBNET, "gateway": "172.31.213.1"},
+        "resolver": "dns",
+        "services": {
+            "dns": {"role": "dns", "ip": "172.31.213.10", "hostname": "ns.mini.test", "zones": ["mini.test"]},
+            "mail": {"role": "mail", "ip": "172.31.213.20", "hostname": "mail.mini.test", "mail_domains": ["mini.test"]},
+            "web": {"role": "web", "ip": "172.31.213.30", "hostname": "www.mini.test"},
+        },
+        "zones": {
+            "mini.test": {
+                "ttl": 300,
+                "soa": {"mname": "ns.mini.test.", "rname": "root.mini.test.", "serial": 1, "refresh": 60, "retry": 60, "expire": 600, "negative": 60},
+                "records": records,
+            }
+        },
+        "mail_domains": {"mini.test": {"accounts": [{"user": "ana", "password": "anapass"}]}},
+        "web": {"title": "mini", "body": "mini lab"},
+    }
+    if capture is not None:
+        data["capture"] = capture
+    path = tmp_path / "lab.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def make_mini_lab():
+    return _mini_lab

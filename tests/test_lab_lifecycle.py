@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from labctl.cli import app
@@ -12,41 +11,7 @@ from labctl.runtime import project
 from labctl.runtime.engine import LabError
 from labctl.spec.loader import load_lab
 
-SUBNET = "172.31.213.0/24"
-
-
-def mini_lab(tmp_path: Path, name: str = "mini", **extra_records) -> Path:
-    records = [
-        {"name": "@", "type": "NS", "value": "ns"},
-        {"name": "ns", "type": "A", "value": "172.31.213.10"},
-        {"name": "@", "type": "MX", "priority": 10, "value": "mail"},
-        {"name": "mail", "type": "A", "value": "172.31.213.20"},
-        {"name": "www", "type": "A", "value": "172.31.213.30"},
-        *extra_records.get("records", []),
-    ]
-    data = {
-        "name": name,
-        "title": "mini lab",
-        "network": {"name": "mininet", "subnet": SUBNET, "gateway": "172.31.213.1"},
-        "resolver": "dns",
-        "services": {
-            "dns": {"role": "dns", "ip": "172.31.213.10", "hostname": "ns.mini.test", "zones": ["mini.test"]},
-            "mail": {"role": "mail", "ip": "172.31.213.20", "hostname": "mail.mini.test", "mail_domains": ["mini.test"]},
-            "web": {"role": "web", "ip": "172.31.213.30", "hostname": "www.mini.test"},
-        },
-        "zones": {
-            "mini.test": {
-                "ttl": 300,
-                "soa": {"mname": "ns.mini.test.", "rname": "root.mini.test.", "serial": 1, "refresh": 60, "retry": 60, "expire": 600, "negative": 60},
-                "records": records,
-            }
-        },
-        "mail_domains": {"mini.test": {"accounts": [{"user": "ana", "password": "anapass"}]}},
-        "web": {"title": "mini", "body": "mini lab"},
-    }
-    path = tmp_path / "lab.yaml"
-    path.write_text(yaml.safe_dump(data), encoding="utf-8")
-    return path
+SUBNET = "172.31.213.0/24"  # the mini lab's (see conftest)
 
 
 def leftovers(engine, instance: str) -> dict[str, list[str]]:
@@ -69,9 +34,9 @@ def clean(engine):
         project.down(engine, instance)
 
 
-def test_up_then_down_leaves_nothing(engine, tmp_path, clean):
+def test_up_then_down_leaves_nothing(engine, tmp_path, clean, make_mini_lab):
     clean.append("mini")
-    path = mini_lab(tmp_path)
+    path = make_mini_lab(tmp_path)
     result = project.up(engine, load_lab(path), "mini")
     assert sorted(result.created) == ["capture", "dns", "mail", "web"]
     found = leftovers(engine, "mini")
@@ -81,9 +46,9 @@ def test_up_then_down_leaves_nothing(engine, tmp_path, clean):
     assert leftovers(engine, "mini") == NOTHING
 
 
-def test_down_keep_data_keeps_the_mailboxes(engine, tmp_path, clean):
+def test_down_keep_data_keeps_the_mailboxes(engine, tmp_path, clean, make_mini_lab):
     clean.append("mini")
-    lab = load_lab(mini_lab(tmp_path))
+    lab = load_lab(make_mini_lab(tmp_path))
     project.up(engine, lab, "mini")
     result = project.down(engine, "mini", keep_data=True)
     assert result.kept_volumes == ["mini-mail-data"]
@@ -94,12 +59,12 @@ def test_down_keep_data_keeps_the_mailboxes(engine, tmp_path, clean):
     assert leftovers(engine, "mini") == NOTHING
 
 
-def test_two_instances_are_isolated(engine, tmp_path, clean):
+def test_two_instances_are_isolated(engine, tmp_path, clean, make_mini_lab):
     clean.extend(["mini-a", "mini-b"])
-    first = load_lab(mini_lab(tmp_path))
+    first = load_lab(make_mini_lab(tmp_path))
     other_dir = tmp_path / "b"
     other_dir.mkdir()
-    text = mini_lab(other_dir).read_text().replace("172.31.213.", "172.31.214.")
+    text = make_mini_lab(other_dir).read_text().replace("172.31.213.", "172.31.214.")
     (other_dir / "lab.yaml").write_text(text)
     project.up(engine, first, "mini-a")
     project.up(engine, load_lab(other_dir / "lab.yaml"), "mini-b")
@@ -108,7 +73,7 @@ def test_two_instances_are_isolated(engine, tmp_path, clean):
     assert len(leftovers(engine, "mini-b")["containers"]) == 4
 
 
-def test_subnet_clash_is_named_and_nothing_is_left(engine, test_label, tmp_path, clean):
+def test_subnet_clash_is_named_and_nothing_is_left(engine, test_label, tmp_path, clean, make_mini_lab):
     clean.append("mini")
     blocker = engine.networks.create(
         "labctl-test-blocker",
@@ -117,7 +82,7 @@ def test_subnet_clash_is_named_and_nothing_is_left(engine, test_label, tmp_path,
         internal=True,
     )
     try:
-        result = CliRunner().invoke(app, ["up", str(mini_lab(tmp_path))])
+        result = CliRunner().invoke(app, ["up", str(make_mini_lab(tmp_path))])
         assert result.exit_code == 1
         assert "network 'labctl-test-blocker' already uses subnet 172.31.213.0/24" in result.output
         assert leftovers(engine, "mini") == NOTHING
@@ -125,40 +90,40 @@ def test_subnet_clash_is_named_and_nothing_is_left(engine, test_label, tmp_path,
         blocker.remove()
 
 
-def test_missing_image_is_named_and_nothing_is_started(engine, tmp_path, clean, monkeypatch):
+def test_missing_image_is_named_and_nothing_is_started(engine, tmp_path, clean, monkeypatch, make_mini_lab):
     clean.append("mini")
     from labctl.render import plan
 
     monkeypatch.setattr(plan, "IMAGE_PREFIX", "labctl-absent")
     with pytest.raises(LabError, match=r"missing image\(s\) labctl-absent/capture:latest, labctl-absent/dns:latest.*: run 'labctl images build'"):
-        project.up(engine, load_lab(mini_lab(tmp_path)), "mini")
+        project.up(engine, load_lab(make_mini_lab(tmp_path)), "mini")
     assert leftovers(engine, "mini") == NOTHING
 
 
-def test_service_that_never_answers_rolls_back(engine, tmp_path, clean):
+def test_service_that_never_answers_rolls_back(engine, tmp_path, clean, make_mini_lab):
     """A zone BIND refuses to load (CNAME beside other data) leaves SOA unanswered."""
     clean.append("mini")
-    path = mini_lab(tmp_path, records=[{"name": "www", "type": "CNAME", "value": "ns"}])
+    path = make_mini_lab(tmp_path, records=[{"name": "www", "type": "CNAME", "value": "ns"}])
     result = CliRunner().invoke(app, ["up", str(path), "--timeout", "4"])
     assert result.exit_code == 1
     assert "services did not answer within 4 s: dns: SOA mini.test answered SERVFAIL" in result.output
     assert leftovers(engine, "mini") == NOTHING
 
 
-def test_other_exercise_running_is_refused(engine, tmp_path, clean):
+def test_other_exercise_running_is_refused(engine, tmp_path, clean, make_mini_lab):
     clean.append("mini")
-    lab = load_lab(mini_lab(tmp_path))
+    lab = load_lab(make_mini_lab(tmp_path))
     project.up(engine, lab, "mini")
     with pytest.raises(LabError, match="lab 'mini' is running the reference network; run 'labctl down' first"):
         project.up(engine, lab, "mini", exercise="7")
 
 
-def test_reset_empties_mailboxes_and_list_shows_instances(engine, tmp_path, clean):
+def test_reset_empties_mailboxes_and_list_shows_instances(engine, tmp_path, clean, make_mini_lab):
     import smtplib
 
     clean.append("mini")
     runner = CliRunner()
-    path = mini_lab(tmp_path)
+    path = make_mini_lab(tmp_path)
     assert runner.invoke(app, ["up", str(path)]).exit_code == 0
     with smtplib.SMTP("172.31.213.20", 25, timeout=10) as smtp:
         smtp.sendmail("x@mini.test", ["ana@mini.test"], b"Subject: antes del reset\r\n\r\nhola\r\n")
