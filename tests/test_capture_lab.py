@@ -74,7 +74,7 @@ def test_host_smtp_dialogue_is_captured_as_the_course_shows(captured):
     verbs = [e.command_text.split()[0].split(":")[0].upper() for e in exchanges if e.command_text.strip()]
     assert verbs[:2] == ["EHLO", "MAIL"] and "RCPT" in verbs and "DATA" in verbs and verbs[-1] == "QUIT"
     assert exchanges[0].reply_text.startswith("220 mail.redes.unlp.edu.ar ESMTP")
-    replies = [e.reply_text for e in exchanges]
+    replies = [e.reply_text.strip() for e in exchanges]
     assert "250 2.1.0 Ok" in replies and "250 2.1.5 Ok" in replies and "221 2.0.0 Bye" in replies
 
 
