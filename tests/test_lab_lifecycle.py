@@ -151,3 +151,14 @@ def test_reset_of_unknown_instance_is_clear():
     result = CliRunner().invoke(app, ["reset", "never-up"])
     assert result.exit_code == 1
     assert "lab 'never-up' was never brought up here" in result.output
+
+
+def test_failed_up_keeps_data_kept_by_down(engine, tmp_path, clean, make_mini_lab):
+    """A failing up after `down --keep-data` leaves the kept mailboxes alone."""
+    clean.append("mini")
+    project.up(engine, load_lab(make_mini_lab(tmp_path)), "mini")
+    project.down(engine, "mini", keep_data=True)
+    broken = make_mini_lab(tmp_path, records=[{"name": "www", "type": "CNAME", "value": "ns"}])
+    with pytest.raises(LabError, match="did not answer"):
+        project.up(engine, load_lab(broken), "mini", timeout=3)
+    assert leftovers(engine, "mini") == {"containers": [], "networks": [], "volumes": ["mini-mail-data"]}

@@ -118,7 +118,6 @@ def up(engine: DockerClient, lab: Lab, instance: str, exercise: str | None = Non
 
     result = UpResult()
     made: list = []  # objects this call created, removed again if it fails
-    fresh_lab = not existing
     try:
         network, net_created = ensure_network(engine, plan.network)
         if net_created:
@@ -159,12 +158,10 @@ def up(engine: DockerClient, lab: Lab, instance: str, exercise: str | None = Non
             alive=lambda service: ctr.death_reason(engine, ids[service]) if service in ids else None,
         )
     except BaseException:
-        # Leave nothing half-started; data volumes that existed before stay.
-        if fresh_lab:
-            down(engine, instance, keep_data=False)
-        else:
-            for obj in reversed(made):
-                _remove_quietly(obj)
+        # Leave nothing half-started, and lose nothing: only what this call
+        # created goes (containers first), volumes kept by `down --keep-data` stay.
+        for obj in reversed(made):
+            _remove_quietly(obj)
         raise
     result.seconds = time.monotonic() - began
     return result
@@ -198,7 +195,7 @@ def status(engine: DockerClient, instance: str) -> list[ServiceStatus]:
     rows = []
     for service, c in sorted(ctr.find_containers(engine, instance).items()):
         nets = c.attrs["NetworkSettings"]["Networks"]
-        ip = next((n.get("IPAMConfig", {}) or {}).get("IPv4Address") or n.get("IPAddress", "") for n in nets.values()) if nets else ""
+        ip = next((n.get("IPAddress") or "" for n in nets.values()), "")
         rows.append(ServiceStatus(service, c.name, c.status, ip, c.attrs["Config"]["Image"], c.labels.get(LABEL_EXERCISE)))
     return rows
 
