@@ -192,3 +192,31 @@ def test_exec_and_logs(practica4):
     assert logs.exit_code == 0 and "zone redes.unlp.edu.ar/IN: loaded serial 2020031700" in logs.output
     missing = runner.invoke(app, ["logs", "nope"])
     assert missing.exit_code == 1 and "no service 'nope'" in missing.output
+
+
+def test_swaks_from_the_client_container(practica4, engine):
+    """The students' swaks, inside the lab, by name through the lab DNS."""
+    from labctl.runtime.containers import find_containers
+
+    client = find_containers(engine, "practica4")["client"]
+    subject = f"swaks {uuid.uuid4().hex[:8]}"
+    code, out = client.exec_run(
+        ["swaks", "--server", "mail.redes.unlp.edu.ar", "--from", f"alumnopop@{DOMAIN}", "--to", f"alumnoimap@{DOMAIN}", "--header", f"Subject: {subject}"]
+    )
+    transcript = out.decode()
+    assert code == 0, transcript
+    assert "<-  220 mail.redes.unlp.edu.ar ESMTP" in transcript
+    assert "<-  250 2.0.0 Ok: queued as " in transcript
+
+    def fetch():
+        with imaplib.IMAP4(MAIL, 143) as imap:
+            imap.login("alumnoimap", "alumnoimappass")
+            imap.select("INBOX")
+            _, data = imap.search(None, "SUBJECT", f'"{subject}"')
+            return imap.fetch(data[0].split()[0], "(BODY.PEEK[HEADER])")[1][0][1] if data[0] else None
+
+    header = _poll(fetch)
+    assert header is not None
+    # The Received header names the client as the course server writes it.
+    assert b"Received: from cliente.redes.unlp.edu.ar (unknown [172.28.0.100])\r\n\tby mail.redes.unlp.edu.ar" in header
+    assert b"X-Original-To: alumnoimap@redes.unlp.edu.ar" in header
