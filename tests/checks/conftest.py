@@ -14,6 +14,10 @@ from labctl.runtime import project
 from labctl.spec.loader import load_lab
 from labctl.spec.models import Lab
 
+# The capture sidecar's tcpdump runs without --immediate-mode, so libpcap hands packets
+# over in batches: up to its 1 s buffer timeout passes before they are in the pcap.
+CAPTURE_LAG = 1.5
+
 
 @dataclass
 class ExerciseLab:
@@ -38,6 +42,11 @@ class ExerciseLab:
 
     def python(self, script: str) -> str:
         return self.student("python3", "-c", script)
+
+    def captured(self) -> None:
+        """Wait until what the student just did is in the capture: a near miss must be
+        there when the check is asserted to fail, or the assertion proves nothing."""
+        time.sleep(CAPTURE_LAG)
 
     def check(self, check_id: str, handin=None) -> CheckResult:
         checks = {c.spec.id: c for c in build_checks(self.lab, self.exercise)}

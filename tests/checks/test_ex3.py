@@ -45,6 +45,7 @@ def test_smtp_dialogue_needs_data(ex3):
     ex3.python(f"""
 import smtplib
 s = smtplib.SMTP({ex3.ip('mail')!r}, 25); s.ehlo('cliente'); s.mail({POP!r}); s.rcpt({IMAP!r}); s.quit()""")
+    ex3.captured()
     assert_fails(ex3.check("smtp-dialogue"))
 
 

@@ -45,9 +45,11 @@ def test_ex4_pop3(ex4):
     assert_passes(ex4.eventually("mail-to-pop"))
     # Wrong password: STAT is refused, the session does not count.
     ex4.python(pop3(ex4.ip("mail"), "mal", "    pop.stat(); pop.list(); pop.uidl(); pop.retr(1)"))
+    ex4.captured()
     assert_fails(ex4.check("pop3-dialogue"))
     # Logged in but never downloaded (no RETR).
     ex4.python(pop3(ex4.ip("mail"), "alumnopoppass", "    pop.stat(); pop.list(); pop.uidl()"))
+    ex4.captured()
     assert_fails(ex4.check("pop3-dialogue"))
     ex4.python(pop3(ex4.ip("mail"), "alumnopoppass", "    pop.stat(); pop.list(); pop.uidl(); pop.retr(1)"))
     assert_passes(ex4.eventually("pop3-dialogue", timeout=3))
@@ -70,6 +72,7 @@ def test_ex5_imap(ex5):
     assert_passes(ex5.eventually("mail-to-imap"))
     # Fetched without ever idling: not what the exercise asks to observe.
     ex5.python(imap(ex5.ip("mail"), "alumnoimap", "alumnoimappass", "imap.select(); imap.uid('FETCH', '1:*', '(BODY.PEEK[])')"))
+    ex5.captured()
     assert_fails(ex5.check("imap-dialogue"))
     ex5.python(imap(ex5.ip("mail"), "alumnoimap", "alumnoimappass", "imap.select()" + IDLE + "imap.uid('FETCH', '1:*', '(BODY.PEEK[])')"))
     assert_passes(ex5.eventually("imap-dialogue", timeout=3))

@@ -1,0 +1,118 @@
+"""Exercises 7 (several mails per connection, two domains), 8 (MSA on 2525), 9 (MTA on
+2526: relayed mail stays deferred) and 11 (swaks with a PDF, TXT lookups)."""
+from __future__ import annotations
+
+import pytest
+
+from conftest import assert_fails, assert_passes, exercise_lab
+from student import send
+
+POP, IMAP = "alumnopop@redes.unlp.edu.ar", "alumnoimap@redes.unlp.edu.ar"
+UNO, DOS = "uno@otro.unlp.edu.ar", "dos@otro.unlp.edu.ar"
+LOGIN = ("alumnopop", "alumnopoppass")
+
+
+@pytest.fixture(scope="module")
+def ex7(engine):
+    yield from exercise_lab(engine, "7")
+
+
+def test_ex7_mua_msa_several_messages(ex7):
+    assert_fails(ex7.check("mua-msa-two-messages"))
+    # Two mails, two connections: no reuse.
+    for n in range(2):
+        ex7.python(send(ex7.ip("mail"), POP, IMAP, f"separado {n}"))
+    ex7.captured()
+    assert_fails(ex7.check("mua-msa-two-messages"))
+    ex7.python(send(ex7.ip("mail"), POP, IMAP, "juntos", count=2))
+    assert_passes(ex7.eventually("mua-msa-two-messages", timeout=3))
+
+
+def test_ex7_mta_mta_one_connection(ex7):
+    assert_fails(ex7.check("mta-mta-two-recipients"))
+    assert_fails(ex7.check("delivered-otro"))
+    # One recipient of the other domain: relayed, but one recipient, and to the wrong account.
+    ex7.python(send(ex7.ip("mail"), POP, UNO, "a uno", port=587, login=LOGIN))
+    result = ex7.eventually("mta-mta-two-recipients", timeout=8)
+    assert_fails(result)
+    assert "1 recipient" in result.detail
+    assert_fails(ex7.check("delivered-otro"))
+    ex7.python(send(ex7.ip("mail"), POP, UNO, "a los dos", port=587, login=LOGIN, recipients=[UNO, DOS, IMAP]))
+    assert_passes(ex7.eventually("mta-mta-two-recipients"))
+    assert_passes(ex7.eventually("delivered-otro"))
+
+
+@pytest.fixture(scope="module")
+def ex8(engine):
+    yield from exercise_lab(engine, "8")
+
+
+def test_ex8_msa_on_2525(ex8):
+    assert_fails(ex8.check("submission-2525"))
+    assert_fails(ex8.check("delivered"))
+    # Sent on the standard port: delivered, but not through the MSA on 2525.
+    ex8.python(send(ex8.ip("mail"), POP, IMAP, "por el 25"))
+    assert_passes(ex8.eventually("delivered"))
+    ex8.captured()
+    assert_fails(ex8.check("submission-2525"))
+    ex8.python(send(ex8.ip("mail"), POP, IMAP, "por el 2525", port=2525, login=LOGIN))
+    assert_passes(ex8.eventually("submission-2525", timeout=3))
+
+
+@pytest.fixture(scope="module")
+def ex9(engine):
+    yield from exercise_lab(engine, "9")
+
+
+def test_ex9_direct_delivery_on_2526(ex9):
+    assert_fails(ex9.check("direct-2526"))
+    # Port 25 of mail.otro: nobody listens there.
+    code, output = ex9.client.exec_run(["swaks", "--to", UNO, "--from", POP, "--server", ex9.ip("mail-otro"), "--port", "25"])
+    assert code != 0, output
+    ex9.captured()
+    assert_fails(ex9.check("direct-2526"))
+    ex9.student("swaks", "--to", UNO, "--from", POP, "--server", ex9.ip("mail-otro"), "--port", "2526")
+    assert_passes(ex9.eventually("direct-2526", timeout=3))
+
+
+def test_ex9_relay_by_mx_stays_deferred(ex9):
+    assert_fails(ex9.check("relay-deferred"))
+    # Local mail is delivered, never deferred.
+    ex9.python(send(ex9.ip("mail"), POP, IMAP, "local", port=587, login=LOGIN))
+    assert_fails(ex9.eventually("relay-deferred", timeout=3))
+    ex9.python(send(ex9.ip("mail"), POP, UNO, "por MX", port=587, login=LOGIN))
+    result = ex9.eventually("relay-deferred")
+    assert_passes(result)
+    assert UNO in result.detail
+
+
+@pytest.fixture(scope="module")
+def ex11(engine):
+    yield from exercise_lab(engine, "11")
+
+
+SWAKS = ["swaks", "--from", "redesycomunicaciones@redes.unlp.edu.ar", "--to", IMAP, "--header", "Subject: SMTP-Práctica4"]
+
+
+def test_ex11_swaks_with_pdf(ex11):
+    assert_fails(ex11.check("swaks-pdf"))
+    assert_fails(ex11.check("smtp-dialogue"))
+    ex11.student("sh", "-c", "printf '%%PDF-1.4\\n%%apunte\\n' > /tmp/apunte.pdf && head -c 3000 /dev/urandom >> /tmp/apunte.pdf")
+    # Right subject, but the attachment is a plain-text file.
+    ex11.student("sh", "-c", "echo notas > /tmp/notas.txt")
+    ex11.student(*SWAKS, "--server", ex11.ip("mail"), "--attach-type", "text/plain", "--attach", "@/tmp/notas.txt")
+    assert_passes(ex11.eventually("smtp-dialogue", timeout=3))
+    assert_fails(ex11.eventually("swaks-pdf", timeout=3))
+    ex11.student(*SWAKS, "--server", ex11.ip("mail"), "--attach-type", "application/pdf", "--attach", "@/tmp/apunte.pdf")
+    assert_passes(ex11.eventually("swaks-pdf"))
+
+
+def test_ex11_txt_lookup(ex11):
+    assert_fails(ex11.check("txt-lookup"))
+    dns = ex11.ip("dns-redes")
+    ex11.student("dig", f"@{dns}", "A", "www.redes.unlp.edu.ar")  # not a TXT lookup
+    ex11.student("dig", f"@{dns}", "TXT", "nada.practica.redes.unlp.edu.ar")  # no TXT there
+    ex11.captured()
+    assert_fails(ex11.check("txt-lookup"))
+    ex11.student("dig", f"@{dns}", "TXT", "saludo.redes.unlp.edu.ar")
+    assert_passes(ex11.eventually("txt-lookup", timeout=3))
