@@ -66,7 +66,7 @@ class Check:
             error = exc.errors()[0]
             where = ".".join(str(part) for part in error["loc"]) or "params"
             raise LabSpecError(
-                f"exercise {exercise}: check {spec.id!r} ({self.kind}): param {where}: {error['msg']}"
+                f"exercise {exercise}: check {spec.id!r} ({self.kind}): param {where}: {error['msg'].removeprefix('Value error, ')}"
             ) from None
 
     def run(self, ctx: "CheckContext") -> tuple[bool, str]:

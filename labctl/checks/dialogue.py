@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from labctl.capture import Exchange, TcpStream, dialogue
 from labctl.checks.base import Check, Params, register
@@ -24,10 +24,13 @@ class SessionParams(Params):
     min_messages: int = Field(0, ge=0)  # SMTP: messages accepted (250 after DATA) in one connection
     min_recipients: int = Field(0, ge=0)  # SMTP: recipients accepted in one connection
 
-    def model_post_init(self, _context) -> None:
-        for command in self.commands:
+    @field_validator("commands")
+    @classmethod
+    def _upper_case_commands(cls, commands: list[str]) -> list[str]:
+        for command in commands:
             if not re.match(COMMAND, command):
-                raise ValueError(f"commands: {command!r} is not an upper-case command such as 'RETR' or 'AUTH|USER'")
+                raise ValueError(f"{command!r} is not an upper-case command such as 'RETR' or 'AUTH|USER'")
+        return commands
 
 
 def command_words(exchange: Exchange, tagged: bool) -> str:
