@@ -16,7 +16,8 @@ from docker import DockerClient
 from docker.errors import NotFound
 from docker.models.containers import Container
 
-from labctl.capture import Capture, lab_capture_files, load_capture
+from labctl.capture.capture import Capture, load_capture
+from labctl.capture.files import lab_capture_files
 from labctl.checks.base import Verdict
 from labctl.render.configs import MAILDIR_ROOT, config_mount
 from labctl.runtime import containers as ctr

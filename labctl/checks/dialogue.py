@@ -7,7 +7,8 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from labctl.capture import Exchange, TcpStream, dialogue
+from labctl.capture.dialogue import Exchange, dialogue
+from labctl.capture.tcp import TcpStream
 from labctl.checks.base import Check, Params, register
 from labctl.checks.context import CheckContext
 
