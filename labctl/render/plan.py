@@ -111,7 +111,10 @@ def _capture(lab: Lab, instance: str, captures_dir: Path, labels: dict[str, str]
     cfg = lab.capture
     command = (
         "-i", bridge_name(instance),
-        "-n", "-U",  # packet-buffered: files are readable while the capture runs
+        "-n",
+        # Each packet reaches the file as it is seen (no libpcap batching, no
+        # stdio buffering): a check run right after the student acts sees it.
+        "--immediate-mode", "-U",
         "-s", str(cfg.snaplen),
         "-C", str(cfg.file_size_mb),
         "-W", str(cfg.files),
