@@ -14,6 +14,7 @@ from pathlib import Path
 from docker import DockerClient
 from docker.errors import NotFound
 
+from labctl.capture.files import capture_files
 from labctl.paths import captures_dir, lab_state_dir
 from labctl.render.configs import render_configs
 from labctl.render.plan import CAPTURE_SERVICE, LABEL_CONFIG_HASH, LABEL_EXERCISE, LABEL_LAB, LabPlan, plan_lab
@@ -146,6 +147,8 @@ def up(engine: DockerClient, lab: Lab, instance: str, exercise: str | None = Non
             result.created.append(c.service)
         # The capture starts first, so the services' startup traffic is in it.
         first = [c for c in to_start if c.labels[ctr.LABEL_SERVICE] == CAPTURE_SERVICE]
+        if CAPTURE_SERVICE in result.created:
+            _archive_captures(captures_dir(instance))
         _parallel(ctr.start, first)
         for c in first:
             ctr.wait_for_log(c, CAPTURE_READY, timeout)
@@ -165,6 +168,17 @@ def up(engine: DockerClient, lab: Lab, instance: str, exercise: str | None = Non
         raise
     result.seconds = time.monotonic() - began
     return result
+
+
+def _archive_captures(directory: Path) -> None:
+    """A new capture ring must not mix with an earlier one's files (the checks
+    would see old traffic); keep the old files, out of the way, not lose them."""
+    old = capture_files(directory)
+    if old:
+        archive = directory / "previous" / time.strftime("%Y%m%dT%H%M%S")
+        archive.mkdir(parents=True, exist_ok=True)
+        for path in old:
+            path.rename(archive / path.name)
 
 
 def _remove_quietly(obj) -> None:

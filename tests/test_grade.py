@@ -1,0 +1,87 @@
+"""Instructors: two students' labs side by side on one host, graded at once."""
+from __future__ import annotations
+
+import json
+import poplib
+import smtplib
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+from labctl.cli import app
+from labctl.runtime import project
+
+STUDENTS = {"ana": "172.29.40", "beto": "172.29.41"}
+
+
+@pytest.fixture(scope="module")
+def class_labs(engine):
+    runner = CliRunner()
+    for student, net in STUDENTS.items():
+        project.down(engine, student)
+        result = runner.invoke(app, ["up", "practica4", "--exercise", "4", "--instance", student, "--subnet", f"{net}.0/24"])
+        assert result.exit_code == 0, result.output
+    yield
+    for student in STUDENTS:
+        project.down(engine, student)
+
+
+def _do_exercise_4(net: str) -> None:
+    """What ana does: a mail to alumnopop, then its download over POP3."""
+    with smtplib.SMTP(f"{net}.90", 25, timeout=10) as smtp:
+        smtp.sendmail("alumnoimap@redes.unlp.edu.ar", ["alumnopop@redes.unlp.edu.ar"], b"Subject: ejercicio 4\r\n\r\nhola\r\n")
+    deadline = time.monotonic() + 10
+    while True:
+        pop = poplib.POP3(f"{net}.90", 110, timeout=10)
+        pop.user("alumnopop")
+        pop.pass_("alumnopoppass")
+        count, _ = pop.stat()
+        if count or time.monotonic() > deadline:
+            break
+        pop.quit()
+        time.sleep(0.3)
+    pop.list()
+    pop.uidl()
+    pop.retr(1)
+    pop.quit()
+
+
+def _grade(tmp_path) -> dict[str, dict]:
+    result = CliRunner().invoke(app, ["grade", "--json", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    return {row["student"]: row for row in json.loads(result.output)["students"]}
+
+
+def test_grade_tells_who_did_the_exercise(class_labs, tmp_path):
+    before = _grade(tmp_path)
+    assert before["ana"]["failed"] == 2 and before["beto"]["failed"] == 2
+    _do_exercise_4(STUDENTS["ana"])
+    time.sleep(0.5)  # the capture sidecar writes each packet as it sees it
+    after = _grade(tmp_path)
+    assert (after["ana"]["passed"], after["ana"]["failed"]) == (2, 0), after["ana"]
+    assert (after["beto"]["passed"], after["beto"]["failed"]) == (0, 2), after["beto"]
+    report = json.loads((tmp_path / "ana.json").read_text())
+    assert report["student"] == "ana" and report["exercise"] == "4"
+    assert (tmp_path / "beto.xml").read_text().count("<failure") == 2
+
+
+def test_reset_puts_a_student_back_to_the_start(class_labs, tmp_path):
+    _do_exercise_4(STUDENTS["beto"])
+    time.sleep(0.5)
+    assert _grade(tmp_path)["beto"]["failed"] == 0
+    result = CliRunner().invoke(app, ["reset", "--instance", "beto"])
+    assert result.exit_code == 0, result.output
+    assert _grade(tmp_path)["beto"]["passed"] == 0
+
+
+def test_a_new_capture_ring_archives_the_old_files(class_labs):
+    from labctl.capture import lab_capture_files
+    from labctl.paths import captures_dir
+
+    before = {f.name: f.stat().st_size for f in lab_capture_files("beto")}
+    result = CliRunner().invoke(app, ["reset", "--instance", "beto"])
+    assert result.exit_code == 0, result.output
+    archived = sorted((captures_dir("beto") / "previous").iterdir())[-1]
+    assert {f.name for f in archived.iterdir()} == set(before)
+    assert all(f.stat().st_size < 100_000 for f in lab_capture_files("beto"))
