@@ -8,7 +8,7 @@ Stream shows them, DNS messages decoded, mail dialogues split into commands and 
 """
 from labctl.capture.capture import Capture, load_capture
 from labctl.capture.dialogue import Exchange, dialogue
-from labctl.capture.dns import DnsMessage, DnsQuestion, DnsRecord
+from labctl.capture.dns_messages import DnsMessage, DnsQuestion, DnsRecord
 from labctl.capture.files import capture_files, lab_capture_files
 from labctl.capture.ports import WELL_KNOWN_PORTS
 from labctl.capture.streams import Chunk, Direction, Endpoint

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from labctl.capture.dns import DnsMessage, decode_dns, dns_over_tcp
+from labctl.capture.dns_messages import DnsMessage, decode_dns, dns_over_tcp
 from labctl.capture.ports import port_map
 from labctl.capture.reader import read_packets
 from labctl.capture.streams import Endpoint

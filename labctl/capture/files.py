@@ -3,8 +3,10 @@ directory as lab.pcap, lab.pcap1, lab.pcap2, ... (any *.pcap* file there is take
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
+from labctl.capture.reader import read_frames
 from labctl.paths import captures_dir
 
 
@@ -23,3 +25,23 @@ def lab_capture_files(instance: str) -> list[Path]:
 
 def _natural_key(path: Path) -> list:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
+
+
+@dataclass
+class CaptureFileInfo:
+    path: Path
+    size: int
+    linktype: int | None  # None: no frame yet
+    frames: int
+    first_ts: float | None
+    last_ts: float | None
+
+
+def describe(path: Path) -> CaptureFileInfo:
+    """Size, link layer, frame count and time span of one capture file."""
+    linktype, frames, first_ts, last_ts = None, 0, None, None
+    for ts, _, linktype in read_frames(path):
+        frames += 1
+        first_ts = ts if first_ts is None else first_ts
+        last_ts = ts
+    return CaptureFileInfo(path, path.stat().st_size, linktype, frames, first_ts, last_ts)

@@ -1,0 +1,248 @@
+"""`labctl capture`: the lab's packet captures, read the way Wireshark shows them."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from labctl.capture import Capture, DnsMessage, TcpStream, dialogue, lab_capture_files, load_capture
+from labctl.capture.export import export_pcap
+from labctl.capture.files import describe
+from labctl.capture.ladder import ladder_svg, ladder_text
+from labctl.capture.ports import PROTOCOLS
+from labctl.capture.reader import LINKTYPE_NAMES, UnsupportedCapture
+from labctl.capture.streams import Direction
+from labctl.paths import captures_dir
+
+app = typer.Typer(no_args_is_help=True, help="Read the lab's packet captures: dialogues, DNS, ladders, export.")
+console = Console()
+errors = Console(stderr=True)
+
+Lab = Annotated[str, typer.Option("--lab", help="Lab instance whose captures to read.")]
+Files = Annotated[Optional[list[Path]], typer.Option(
+    "--file", "-f", exists=True, dir_okay=False, help="Read this pcap/pcapng instead (repeatable).")]
+Ports = Annotated[Optional[list[str]], typer.Option(
+    "--port", help="Extra server port of the lab, as PORT=PROTO (e.g. 2525=smtp; repeatable).")]
+Proto = Annotated[Optional[str], typer.Option("--proto", help=f"Only this protocol: {', '.join(PROTOCOLS)}.")]
+StreamIndex = Annotated[Optional[int], typer.Option("--stream", help="Only this TCP stream (Wireshark's tcp.stream).")]
+
+# Protocols whose streams dialogue() splits into commands and replies.
+_DIALOGUE_PROTOCOLS = ("smtp", "pop", "imap", "http")
+
+
+def _fail(message: str) -> typer.Exit:
+    errors.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    return typer.Exit(1)
+
+
+def _capture_paths(lab: str, files: list[Path] | None) -> list[Path]:
+    if files:
+        return files
+    found = lab_capture_files(lab)
+    if not found:
+        raise _fail(f"no capture files (*.pcap*) in {captures_dir(lab)}: is lab {lab!r} up, with capture on?")
+    return found
+
+
+def _parse_ports(ports: list[str] | None) -> dict[int, str]:
+    parsed = {}
+    for entry in ports or []:
+        port, _, proto = entry.partition("=")
+        if not port.isdigit() or proto not in PROTOCOLS:
+            raise _fail(f"--port {entry!r}: expected PORT=PROTO with PROTO one of {', '.join(PROTOCOLS)}")
+        parsed[int(port)] = proto
+    return parsed
+
+
+def _load(lab: str, files: list[Path] | None, ports: list[str] | None) -> Capture:
+    try:
+        return load_capture(_capture_paths(lab, files), ports=_parse_ports(ports))
+    except UnsupportedCapture as error:
+        raise _fail(str(error)) from None
+
+
+def _check_proto(proto: str | None) -> None:
+    if proto is not None and proto not in PROTOCOLS:
+        raise _fail(f"--proto {proto!r}: expected one of {', '.join(PROTOCOLS)}")
+
+
+def _selected_streams(capture: Capture, proto: str | None, index: int | None) -> list[TcpStream]:
+    if index is not None:
+        try:
+            return [capture.stream(index)]
+        except IndexError as error:
+            raise _fail(str(error)) from None
+    return capture.tcp_streams(proto)
+
+
+def _stream_json(stream: TcpStream) -> dict:
+    return {
+        "index": stream.index,
+        "proto": stream.proto,
+        "client": str(stream.client),
+        "server": str(stream.server),
+        "start": stream.start_ts,
+        "end": stream.end_ts,
+        "packets": stream.packets,
+        "handshake_seen": stream.handshake_seen,
+        "missing_bytes": stream.missing_bytes,
+        "messages": [{"direction": c.direction.value, "ts": c.ts, "text": c.text} for c in stream.messages],
+        "exchanges": [{"command": e.command.text if e.command else None, "reply": e.reply.text if e.reply else None}
+                      for e in dialogue(stream)] if stream.proto in _DIALOGUE_PROTOCOLS else None,
+    }
+
+
+def _dns_json(message: DnsMessage) -> dict:
+    data = dataclasses.asdict(message)
+    data["client"], data["server"] = str(message.client), str(message.server)
+    return data
+
+
+def _print_stream(stream: TcpStream) -> None:
+    typer.secho(f"=== {stream.title} ({stream.packets} packets"
+                + (f", {stream.missing_bytes} bytes not captured" if stream.missing_bytes else "") + ")", bold=True)
+    for chunk in stream.messages:
+        # Wireshark's colours: client red, server blue; the C:/S: marks survive a pipe.
+        mark, colour = ("C: ", "red") if chunk.direction == Direction.CLIENT else ("S: ", "blue")
+        for line in chunk.text.splitlines():
+            typer.secho(mark + line, fg=colour)
+
+
+@app.command()
+def follow(
+    lab: Lab = "practica4",
+    file: Files = None,
+    port: Ports = None,
+    proto: Proto = None,
+    stream: StreamIndex = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """The dialogues of the capture, each TCP stream reassembled as in Wireshark's Follow TCP Stream."""
+    _check_proto(proto)
+    capture = _load(lab, file, port)
+    streams = [] if proto == "dns" and stream is None else _selected_streams(capture, proto, stream)
+    dns_messages = capture.dns_messages() if stream is None and proto in (None, "dns") else []
+    if as_json:
+        typer.echo(json.dumps({
+            "files": [str(f) for f in capture.files],
+            "streams": [_stream_json(s) for s in streams],
+            "dns": [_dns_json(m) for m in dns_messages],
+        }, indent=2))
+        return
+    for selected in streams:
+        _print_stream(selected)
+    if dns_messages:
+        typer.secho("=== dns", bold=True)
+    for message in dns_messages:
+        typer.echo(f"{message.transport} {message.client} -> {message.server} {message.summary()}")
+
+
+@app.command()
+def ladder(
+    lab: Lab = "practica4",
+    file: Files = None,
+    port: Ports = None,
+    proto: Proto = None,
+    stream: StreamIndex = None,
+    svg: Annotated[Optional[Path], typer.Option("--svg", help="Also write the diagram to this SVG file.")] = None,
+) -> None:
+    """A ladder diagram of one dialogue (default: the first mail stream, or --proto's first)."""
+    _check_proto(proto)
+    capture = _load(lab, file, port)
+    candidates = _selected_streams(capture, proto, stream)
+    if stream is None and proto is None:
+        candidates = [s for s in candidates if s.proto in ("smtp", "pop", "imap")] or candidates
+    if not candidates:
+        raise _fail("no TCP stream to draw" + (f" with protocol {proto}" if proto else ""))
+    chosen = candidates[0]
+    exchanges = dialogue(chosen)
+    typer.secho(chosen.title, bold=True)
+    typer.echo(ladder_text(chosen, exchanges), nl=False)
+    if svg is not None:
+        svg.write_text(ladder_svg(chosen, exchanges), encoding="utf-8")
+        typer.echo(f"SVG written to {svg}")
+
+
+@app.command("list")
+def list_files(lab: Lab = "practica4", file: Files = None) -> None:
+    """The capture files, with their size, link layer, packets and time span."""
+    table = Table(title=f"captures of {lab}" if not file else "captures")
+    for column in ("file", "size", "link type", "packets", "first", "last"):
+        table.add_column(column)
+    for path in _capture_paths(lab, file):
+        info = describe(path)
+        table.add_row(str(path), f"{info.size:,}", LINKTYPE_NAMES.get(info.linktype, str(info.linktype or "-")),
+                      str(info.frames), _clock(info.first_ts), _clock(info.last_ts))
+    console.print(table)
+
+
+@app.command()
+def path(lab: Lab = "practica4") -> None:
+    """The directory where the lab's capture files are written."""
+    typer.echo(str(captures_dir(lab)))
+
+
+def parse_time(text: str, now: float | None = None) -> float:
+    """A moment as epoch seconds, ISO 8601 (local time unless it says otherwise), or a time
+    ago such as 90s, 10m, 2h."""
+    ago = re.fullmatch(r"(\d+(?:\.\d+)?)([smh])", text.strip())
+    if ago:
+        return (now if now is not None else time.time()) - float(ago[1]) * {"s": 1, "m": 60, "h": 3600}[ago[2]]
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: expected epoch seconds, ISO 8601 or a time ago like 10m") from None
+
+
+@app.command()
+def export(
+    out: Annotated[Path, typer.Argument(help="The pcap file to write.")],
+    lab: Lab = "practica4",
+    file: Files = None,
+    since: Annotated[Optional[str], typer.Option(help="Keep packets from this moment on.")] = None,
+    until: Annotated[Optional[str], typer.Option(help="Keep packets up to this moment.")] = None,
+) -> None:
+    """One pcap of the lab's capture: rotated files merged, optionally limited to a time window."""
+    paths = _capture_paths(lab, file)
+    try:
+        written = export_pcap(paths, out, since=parse_time(since) if since else None,
+                              until=parse_time(until) if until else None)
+    except UnsupportedCapture as error:
+        raise _fail(str(error)) from None
+    typer.echo(f"{written} packets written to {out}")
+
+
+@app.command()
+def wireshark(lab: Lab = "practica4", file: Files = None) -> None:
+    """Open the capture in Wireshark."""
+    program = shutil.which("wireshark")
+    if program is None:
+        raise _fail("Wireshark is not installed (no 'wireshark' on PATH). Install it, or write the capture "
+                    "with 'labctl capture export FILE' and open that file where Wireshark is.")
+    paths = _capture_paths(lab, file)
+    target = paths[0]
+    if len(paths) > 1:
+        target = Path(tempfile.mkstemp(prefix=f"{lab}-", suffix=".pcap")[1])
+        export_pcap(paths, target)
+    subprocess.Popen([program, "-r", str(target)], start_new_session=True,
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    typer.echo(f"Wireshark opened on {target}")
+
+
+def _clock(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] if ts is not None else "-"
