@@ -177,12 +177,13 @@ def ladder(
 @app.command("list")
 def list_files(lab: Lab = "practica4", file: Files = None) -> None:
     """The capture files, with their size, link layer, packets and time span."""
-    table = Table(title=f"captures of {lab}" if not file else "captures")
+    paths = _capture_paths(lab, file)
+    table = Table(title=f"captures in {paths[0].parent}")
     for column in ("file", "size", "link type", "packets", "first", "last"):
         table.add_column(column)
-    for path in _capture_paths(lab, file):
+    for path in paths:
         info = describe(path)
-        table.add_row(str(path), f"{info.size:,}", LINKTYPE_NAMES.get(info.linktype, str(info.linktype or "-")),
+        table.add_row(path.name if path.parent == paths[0].parent else str(path), f"{info.size:,}", LINKTYPE_NAMES.get(info.linktype, str(info.linktype or "-")),
                       str(info.frames), _clock(info.first_ts), _clock(info.last_ts))
     console.print(table)
 
