@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from labctl.capture.dns_messages import DnsMessage, decode_dns, dns_over_tcp
+from labctl.capture.dns_messages import DnsMessage, DnsWire, decode_dns, dns_over_tcp
 from labctl.capture.ports import port_map
 from labctl.capture.reader import read_packets
 from labctl.capture.streams import Endpoint
@@ -16,7 +17,7 @@ from labctl.capture.tcp import TcpReassembler, TcpStream
 class Capture:
     files: list[Path]
     streams: list[TcpStream]  # in tcp.stream order: streams[i].index == i
-    dns: list[DnsMessage]  # UDP and TCP, in time order
+    dns_wire: list[DnsWire]  # DNS over UDP and TCP, in time order, decoded on first use
     packets: int  # TCP and UDP packets read
     first_ts: float | None
     last_ts: float | None
@@ -30,7 +31,11 @@ class Capture:
         return self.streams[index]
 
     def dns_messages(self) -> list[DnsMessage]:
-        return self.dns
+        return self._decoded_dns
+
+    @cached_property
+    def _decoded_dns(self) -> list[DnsMessage]:
+        return [message for message in map(decode_dns, self.dns_wire) if message is not None]
 
 
 def load_capture(paths: Iterable[Path | str], ports: Mapping[int, str] | None = None) -> Capture:
@@ -42,7 +47,7 @@ def load_capture(paths: Iterable[Path | str], ports: Mapping[int, str] | None = 
     port_protocols = port_map(ports)
     dns_ports = {port for port, proto in port_protocols.items() if proto == "dns"}
     reassembler = TcpReassembler(port_protocols)
-    udp_dns: list[DnsMessage] = []
+    udp_dns: list[DnsWire] = []
     packets, first_ts, last_ts = 0, None, None
     for packet in read_packets(files):
         packets += 1
@@ -56,10 +61,8 @@ def load_capture(paths: Iterable[Path | str], ports: Mapping[int, str] | None = 
             source = Endpoint.from_packed(packet.src, packet.sport)
             destination = Endpoint.from_packed(packet.dst, packet.dport)
             client, server = (source, destination) if query_to_server else (destination, source)
-            message = decode_dns(packet.payload, packet.ts, "udp", client, server)
-            if message is not None:
-                udp_dns.append(message)
+            udp_dns.append(DnsWire(packet.payload, packet.ts, "udp", client, server))
     streams = reassembler.streams()
     tcp_dns = [m for s in streams if s.proto == "dns" for m in dns_over_tcp(s.messages, s.client, s.server)]
-    dns_messages = sorted(udp_dns + tcp_dns, key=lambda message: message.ts)
-    return Capture(files, streams, dns_messages, packets, first_ts, last_ts)
+    dns_wire = sorted(udp_dns + tcp_dns, key=lambda message: message.ts)
+    return Capture(files, streams, dns_wire, packets, first_ts, last_ts)

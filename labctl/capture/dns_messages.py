@@ -3,6 +3,7 @@ answers), decoded with dnspython."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import dns.exception
 import dns.flags
@@ -61,17 +62,27 @@ class DnsMessage:
         return text
 
 
-def decode_dns(wire: bytes, ts: float, transport: str, client: Endpoint, server: Endpoint) -> DnsMessage | None:
+class DnsWire(NamedTuple):
+    """A DNS message as captured, not decoded yet (decoding costs far more than reading)."""
+
+    wire: bytes
+    ts: float
+    transport: str
+    client: Endpoint
+    server: Endpoint
+
+
+def decode_dns(captured: DnsWire) -> DnsMessage | None:
     """The decoded message, or None when the bytes are not a well-formed DNS message."""
     try:
-        message = dns.message.from_wire(wire, one_rr_per_rrset=True, ignore_trailing=True)
+        message = dns.message.from_wire(captured.wire, one_rr_per_rrset=True, ignore_trailing=True)
     except (dns.exception.DNSException, ValueError, IndexError):
         return None
     return DnsMessage(
-        ts=ts,
-        transport=transport,
-        client=client,
-        server=server,
+        ts=captured.ts,
+        transport=captured.transport,
+        client=captured.client,
+        server=captured.server,
         id=message.id,
         is_response=bool(message.flags & dns.flags.QR),
         opcode=dns.opcode.to_text(message.opcode()),
@@ -92,9 +103,9 @@ def _records(section) -> list[DnsRecord]:
     ]
 
 
-def dns_over_tcp(messages: list[Chunk], client: Endpoint, server: Endpoint) -> list[DnsMessage]:
+def dns_over_tcp(messages: list[Chunk], client: Endpoint, server: Endpoint) -> list[DnsWire]:
     """Messages of a DNS-over-TCP stream: each side sends 2-byte length-prefixed messages."""
-    decoded = []
+    found = []
     for direction in Direction:
         side = OneSide(messages, direction)
         data, position = side.data, 0
@@ -103,8 +114,6 @@ def dns_over_tcp(messages: list[Chunk], client: Endpoint, server: Endpoint) -> l
             wire = data[position + 2:position + 2 + size]
             if len(wire) < size:
                 break  # cut short by the end of the capture
-            message = decode_dns(wire, side.chunk_at(position)[1].ts, "tcp", client, server)
-            if message is not None:
-                decoded.append(message)
+            found.append(DnsWire(wire, side.chunk_at(position)[1].ts, "tcp", client, server))
             position += 2 + size
-    return sorted(decoded, key=lambda message: message.ts)
+    return found

@@ -1,7 +1,7 @@
 """What a reconstructed conversation is made of: endpoints, directions, chunks."""
 from __future__ import annotations
 
-import ipaddress
+import socket
 from bisect import bisect_right
 from enum import StrEnum
 from typing import NamedTuple
@@ -20,7 +20,7 @@ class Endpoint(NamedTuple):
 
     @classmethod
     def from_packed(cls, address: bytes, port: int) -> "Endpoint":
-        return cls(str(ipaddress.ip_address(address)), port)
+        return cls(socket.inet_ntop(socket.AF_INET6 if len(address) == 16 else socket.AF_INET, address), port)
 
     def __str__(self) -> str:
         return f"[{self.ip}]:{self.port}" if ":" in self.ip else f"{self.ip}:{self.port}"
