@@ -18,7 +18,6 @@ import argparse
 import heapq
 import random
 import socket
-import subprocess
 import time
 from pathlib import Path
 
