@@ -127,3 +127,14 @@ def test_relocate_moves_every_address_of_the_lab():
 def test_relocate_needs_the_same_prefix():
     with pytest.raises(LabSpecError, match=r"network\.subnet: --subnet must be a /24 like the lab's 172\.28\.0\.0/24, got 10\.9\.0\.0/16"):
         load_lab("practica4", subnet="10.9.0.0/16")
+
+
+def test_variant_can_append_a_record():
+    base = load_lab("practica4")
+    ex11 = load_lab("practica4", exercise="11")
+    records = ex11.zones["redes.unlp.edu.ar"].records
+    assert len(records) == len(base.zones["redes.unlp.edu.ar"].records) + 1
+    assert records[-1].value == "v=spf1 ip4:172.28.0.90 -all"
+    moved = load_lab("practica4", exercise="11", subnet="172.29.9.0/24")
+    assert moved.zones["redes.unlp.edu.ar"].records[-1].value == "v=spf1 ip4:172.29.9.90 -all"  # inside text too
+    assert moved.zones["redes.unlp.edu.ar"].soa.serial == 2020031700  # numbers are not addresses

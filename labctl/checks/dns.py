@@ -11,6 +11,7 @@ class LookupParams(Params):
     qtype: str = Field(pattern=r"^[A-Z0-9]+$")  # TXT, MX, ...
     name: str | None = None  # the name asked for, or a domain it is under
     answered: bool = True  # the lookup must have got at least one record of the type
+    contains: str | None = None  # ...and one of them must contain this text (e.g. "v=spf1")
 
 
 @register("dns-lookup")
@@ -29,12 +30,13 @@ class DnsLookup(Check):
                 continue
             if suffix and not (qname == suffix or qname.endswith("." + suffix)):
                 continue
-            records = [r for r in message.answers if r.type == p.qtype]
+            records = [r for r in message.answers if r.type == p.qtype and (p.contains is None or p.contains in r.value)]
             if records or not p.answered:
                 shown = "; ".join(r.value for r in records) or message.rcode
                 return True, f"{message.qname} {p.qtype} answered by {message.server.ip}: {shown}"
             asked.append(f"{message.qname} ({message.rcode})")
         target = f" for {p.name}" if p.name else ""
         if asked:
-            return False, f"{p.qtype} lookups{target} got no {p.qtype} record: {', '.join(asked)}"
+            wanted = f"{p.qtype} record" + (f" with {p.contains!r}" if p.contains else "")
+            return False, f"{p.qtype} lookups{target} got no {wanted}: {', '.join(asked)}"
         return False, f"the capture has no {p.qtype} lookup{target}"

@@ -29,11 +29,19 @@ def lab_file(lab: str | Path) -> Path:
     return LABS_DIR / str(lab) / LAB_FILE
 
 
+APPEND_SUFFIX = "+"
+
+
 def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
-    """Overlay wins; mappings merge key by key, everything else is replaced."""
+    """Overlay wins; mappings merge key by key, everything else is replaced,
+    except `key+: [...]`, which appends to the list at `key` (a variant adds one
+    zone record without copying the others)."""
     merged = copy.deepcopy(base)
     for key, value in overlay.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+        if key.endswith(APPEND_SUFFIX) and isinstance(value, list):
+            target = key.removesuffix(APPEND_SUFFIX)
+            merged[target] = list(merged.get(target) or []) + copy.deepcopy(value)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = deep_merge(merged[key], value)
         else:
             merged[key] = copy.deepcopy(value)

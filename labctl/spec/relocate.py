@@ -2,21 +2,18 @@
 run side by side on a host (one per student), each on its own bridge."""
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv4Network, ip_address
+import re
+from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
-
-def _parse_ip(value: str) -> IPv4Address | None:
-    try:
-        parsed = ip_address(value)
-    except ValueError:
-        return None
-    return parsed if isinstance(parsed, IPv4Address) else None
+# An IPv4 address anywhere in a string: alone, or inside text such as an SPF
+# record ("v=spf1 ip4:172.28.0.90 -all").
+IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
 
 
 def relocate(raw: dict[str, Any], subnet: str) -> dict[str, Any]:
     """Every address of the old subnet, anywhere in the definition (services,
-    gateway, zone records), keeps its host part in the new subnet."""
+    gateway, zone records, inside TXT text), keeps its host part in the new subnet."""
     old = IPv4Network(raw["network"]["subnet"])
     new = IPv4Network(subnet)
     if new.prefixlen != old.prefixlen:
@@ -28,10 +25,15 @@ def relocate(raw: dict[str, Any], subnet: str) -> dict[str, Any]:
         if isinstance(node, list):
             return [move(value) for value in node]
         if isinstance(node, str):
-            ip = _parse_ip(node)
-            if ip is not None and ip in old:
-                return str(new.network_address + (int(ip) - int(old.network_address)))
+            return IPV4.sub(move_address, node)
         return node
+
+    def move_address(match: re.Match) -> str:
+        try:
+            ip = IPv4Address(match.group())
+        except ValueError:
+            return match.group()
+        return str(new.network_address + (int(ip) - int(old.network_address))) if ip in old else match.group()
 
     moved = move(raw)
     moved["network"]["subnet"] = str(new)

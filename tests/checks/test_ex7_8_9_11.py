@@ -116,3 +116,13 @@ def test_ex11_txt_lookup(ex11):
     assert_fails(ex11.check("txt-lookup"))
     ex11.student("dig", f"@{dns}", "TXT", "saludo.redes.unlp.edu.ar")
     assert_passes(ex11.eventually("txt-lookup", timeout=3))
+
+
+def test_ex11_spf_lookup(ex11):
+    assert_fails(ex11.check("spf-lookup"))
+    dns = ex11.ip("dns-redes")
+    ex11.student("dig", f"@{dns}", "TXT", "saludo.redes.unlp.edu.ar")  # a TXT, but not the SPF
+    ex11.captured()
+    assert_fails(ex11.check("spf-lookup"))
+    ex11.student("dig", f"@{dns}", "TXT", "redes.unlp.edu.ar")
+    assert_passes(ex11.eventually("spf-lookup", timeout=3))
