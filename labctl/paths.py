@@ -26,3 +26,8 @@ def lab_state_dir(instance: str) -> Path:
 
 def captures_dir(instance: str) -> Path:
     return lab_state_dir(instance) / "captures"
+
+
+def tls_dir(instance: str) -> Path:
+    """The lab's certificate authority (ca.pem for Thunderbird) and service certificates."""
+    return lab_state_dir(instance) / "tls"

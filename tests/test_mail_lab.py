@@ -17,7 +17,7 @@ import yaml
 from typer.testing import CliRunner
 
 from labctl.cli import app
-from labctl.paths import lab_state_dir
+from labctl.paths import tls_dir
 from labctl.runtime import project
 from labctl.spec.loader import load_lab
 
@@ -130,7 +130,7 @@ def test_recipients_of_one_domain_share_one_mta_connection(two_domains):
 
 
 def test_starttls_with_the_lab_ca(two_domains):
-    ca = lab_state_dir(INSTANCE) / "tls" / "ca.pem"
+    ca = tls_dir(INSTANCE) / "ca.pem"
     context = ssl.create_default_context(cafile=str(ca))
     with smtplib.SMTP(f"{NET}.20", 587, timeout=10) as msa:
         msa._host = "mail.uno.test"  # verify the certificate against the lab hostname

@@ -11,9 +11,11 @@ import typer
 from rich.table import Table
 
 from labctl.cli.output import console, user_errors
+from labctl.paths import tls_dir
 from labctl.render.compose import COMPOSE_FILE, render_compose
 from labctl.render.plan import LabPlan
 from labctl.render.templating import render as render_template
+from labctl.render.tls import CA_CERT
 from labctl.runtime import containers as ctr
 from labctl.runtime import project
 from labctl.runtime.engine import LabError, client
@@ -61,6 +63,9 @@ def _print_lab(plan: LabPlan) -> None:
             for a in plan.lab.mail_domains[domain].accounts:
                 accounts.add_row(f"{a.user}@{domain}", a.user, a.password, f"POP3 {svc.ports.pop3} / IMAP {svc.ports.imap}", f"{svc.ports.smtp} (submission {svc.ports.submission})")
         console.print(accounts)
+    if plan.lab.by_role(Role.mail):
+        ca = tls_dir(plan.instance) / CA_CERT
+        console.print(f"STARTTLS (587, POP3 STLS, IMAP STARTTLS) is signed by the lab CA: import {ca} into Thunderbird to trust it.", highlight=False)
     console.print(f"Host gateway: {plan.lab.network.gateway}. Name resolution from the host, either line:")
     console.print(_hosts_text(plan), highlight=False, markup=False)
 

@@ -15,7 +15,7 @@ from docker import DockerClient
 from docker.errors import NotFound
 
 from labctl.capture.files import capture_files
-from labctl.paths import captures_dir, lab_state_dir
+from labctl.paths import captures_dir, lab_state_dir, tls_dir
 from labctl.render.configs import render_configs
 from labctl.render.plan import CAPTURE_SERVICE, LABEL_CONFIG_HASH, LABEL_EXERCISE, LABEL_LAB, LabPlan, plan_lab
 from labctl.render.tls import server_pair
@@ -89,8 +89,7 @@ class Origin:
 
 def prepare(lab: Lab, instance: str, exercise: str | None = None, target: Path | None = None) -> LabPlan:
     """Render the lab's configuration (into its state folder unless `target`) and plan its containers."""
-    tls_dir = lab_state_dir(instance) / "tls"
-    tls = {name: server_pair(tls_dir, lab.name, name, svc.hostname) for name, svc in lab.by_role(Role.mail).items()}
+    tls = {name: server_pair(tls_dir(instance), lab.name, name, svc.hostname) for name, svc in lab.by_role(Role.mail).items()}
     files = render_configs(lab, tls)
     target = (target or config_dir(instance)).resolve()
     write_configs(files, target)
