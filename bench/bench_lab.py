@@ -75,8 +75,9 @@ def main() -> None:
         for _ in range(args.runs):
             results["labctl"].append(run_labctl(engine, lab, instance))
             results["docker-compose"].append(run_compose(engine, lab, instance, Path(tmp)))
+        containers = len(project.prepare(lab, instance, target=Path(tmp)).containers)
 
-    print(f"lab {args.lab}: {len(project.prepare(lab, instance).containers)} containers, {args.runs} runs each, median")
+    print(f"lab {args.lab}: {containers} containers, {args.runs} runs each, median")
     print(f"{'':16}{'up (s)':>10}{'down (s)':>10}{'RSS (MB)':>10}")
     medians = {}
     for tool, runs in results.items():

@@ -52,8 +52,7 @@ def practica4(engine):
 
     lab = load_lab("practica4")
     project.down(engine, "practica4")  # a previous run killed half-way
-    project.up(engine, lab, "practica4")
-    yield project.prepare(lab, "practica4")
+    yield project.up(engine, lab, "practica4").plan
     project.down(engine, "practica4")
 
 

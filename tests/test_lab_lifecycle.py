@@ -1,9 +1,8 @@
 """up/down of small labs on their own subnets: cleanup by label, clear failures, nothing left behind."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from labctl.cli import app
@@ -162,3 +161,33 @@ def test_failed_up_keeps_data_kept_by_down(engine, tmp_path, clean, make_mini_la
     with pytest.raises(LabError, match="did not answer"):
         project.up(engine, load_lab(broken), "mini", timeout=3)
     assert leftovers(engine, "mini") == {"containers": [], "networks": [], "volumes": ["mini-mail-data"]}
+
+
+def test_up_refuses_another_subnet_or_lab_before_touching_anything(engine, tmp_path, clean, make_mini_lab):
+    clean.append("mini")
+    path = make_mini_lab(tmp_path)
+    project.up(engine, load_lab(path), "mini")
+    before = {c.id for c in engine.containers.list(filters={"label": "labctl.lab=mini"})}
+    moved = load_lab(path, subnet="172.31.216.0/24")
+    with pytest.raises(LabError, match=r"lab 'mini' runs on subnet 172\.31\.213\.0/24, not 172\.31\.216\.0/24; run 'labctl down' first"):
+        project.up(engine, moved, "mini")
+    other = yaml.safe_load(path.read_text())
+    other["services"].pop("web")
+    other.pop("web")
+    other_path = tmp_path / "other.yaml"
+    other_path.write_text(yaml.safe_dump(other))
+    with pytest.raises(LabError, match=r"lab 'mini' runs service\(s\) web that mini does not have"):
+        project.up(engine, load_lab(other_path), "mini")
+    assert {c.id for c in engine.containers.list(filters={"label": "labctl.lab=mini"})} == before
+
+
+def test_render_never_touches_a_running_lab(engine, tmp_path, clean, make_mini_lab):
+    from labctl.runtime.project import config_dir
+
+    clean.append("mini")
+    path = make_mini_lab(tmp_path)
+    project.up(engine, load_lab(path), "mini")
+    live = {p: p.read_bytes() for p in config_dir("mini").rglob("*") if p.is_file()}
+    result = CliRunner().invoke(app, ["render", str(path), "--subnet", "172.31.216.0/24", "--compose"])
+    assert result.exit_code == 0, result.output
+    assert {p: p.read_bytes() for p in config_dir("mini").rglob("*") if p.is_file()} == live

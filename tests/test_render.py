@@ -1,8 +1,7 @@
 """Rendering: every config file comes from templates; zones pass named-checkzone."""
 from __future__ import annotations
 
-import time
-from pathlib import Path
+from pathlib import PurePosixPath
 
 import dns.zone
 import pytest
@@ -116,14 +115,18 @@ def test_render_cli_writes_files_and_starts_nothing(tmp_path, engine):
     assert instances(engine) == before
 
 
-def test_rerender_rewrites_only_changes_and_drops_stale(tmp_path, lab):
+def test_rerender_rewrites_only_changes_and_drops_its_own_stale_files(tmp_path, lab):
+    from labctl.render.configs import RenderedFile
     from labctl.render.writer import write_configs
 
     files = render_configs(lab)
-    assert len(write_configs(files, tmp_path)) == len(files)
-    (tmp_path / "stale.conf").write_text("old")
+    (tmp_path / "notes.txt").write_text("the user's own file")
+    (tmp_path / ".git").mkdir()
+    assert len(write_configs(files + [RenderedFile(PurePosixPath("old/stale.conf"), "x")], tmp_path)) == len(files) + 1
     assert write_configs(files, tmp_path) == []
-    assert not (tmp_path / "stale.conf").exists()
+    assert not (tmp_path / "old").exists()  # what labctl wrote earlier and no longer renders
+    assert (tmp_path / "notes.txt").read_text() == "the user's own file"  # never touched
+    assert (tmp_path / ".git").is_dir()
 
 
 def test_zones_pass_named_checkzone(lab, tmp_path, engine, test_label):

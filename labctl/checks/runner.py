@@ -9,22 +9,9 @@ from docker import DockerClient
 from labctl.checks.base import build_checks
 from labctl.checks.context import CheckContext
 from labctl.checks.report import Report
-from labctl.render.plan import LABEL_EXERCISE
-from labctl.runtime import containers as ctr
+from labctl.runtime import project
 from labctl.runtime.engine import LabError
-from labctl.runtime.network import find_networks
 from labctl.spec.loader import LabSpecError, load_lab
-
-
-def running(engine: DockerClient, instance: str) -> tuple[str | None, str | None]:
-    """The exercise the running lab was brought up with, and the subnet it runs on."""
-    found = ctr.find_containers(engine, instance)
-    if not found:
-        raise LabError(f"lab {instance} is not up: run 'labctl up --exercise N' first")
-    exercise = next(iter(found.values())).labels.get(LABEL_EXERCISE)
-    subnet = next((cfg["Subnet"] for net in find_networks(engine, instance)
-                   for cfg in net.attrs["IPAM"]["Config"] or [] if "Subnet" in cfg), None)
-    return exercise, subnet
 
 
 def run_checks(engine: DockerClient, lab: str, instance: str, exercise: str | None = None,
@@ -32,7 +19,10 @@ def run_checks(engine: DockerClient, lab: str, instance: str, exercise: str | No
     began = time.monotonic()
     if handin is not None and not handin.is_file():
         raise LabSpecError(f"--file {handin}: no such file")
-    current, subnet = running(engine, instance)
+    now = project.running(engine, instance)
+    if not now.containers:
+        raise LabError(f"lab {instance} is not up: run 'labctl up --exercise N' first")
+    current, subnet = now.exercise, now.subnet
     exercise = exercise or current
     if exercise is None:
         raise LabSpecError(f"lab {instance} runs the reference network: say which exercise with --exercise N")

@@ -31,7 +31,7 @@ def exercises(lab: str = LabArg) -> None:
 
 def check(
     exercise: Optional[str] = typer.Option(None, "--exercise", "-e", help="Exercise to check (default: the one the lab was brought up with)."),
-    lab: str = typer.Option(DEFAULT_LAB, "--lab", help="Lab name (labs/<name>) or path to a lab.yaml."),
+    lab: Optional[str] = typer.Option(None, "--lab", help="Lab name or path to a lab.yaml (default: the one the instance was brought up from)."),
     instance: Optional[str] = InstanceOpt,
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     junit: Optional[Path] = typer.Option(None, "--junit", help="Also write a JUnit XML report here."),
@@ -40,7 +40,9 @@ def check(
 ) -> None:
     """Run the exercise's checks against the running lab; exit 0 only when all pass."""
     with user_errors():
-        name = instance or load_lab(lab).name
+        name = instance or (load_lab(lab).name if lab else DEFAULT_LAB)
+        if lab is None:
+            lab = Origin.load(name).lab if Origin.path(name).is_file() else DEFAULT_LAB
         report = run_checks(client(), lab, name, exercise, file, student)
         if junit:
             report.write_junit(junit)

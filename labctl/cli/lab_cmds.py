@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import asdict
 from pathlib import Path
 from typing import Optional
@@ -11,7 +12,7 @@ import typer
 from rich.table import Table
 
 from labctl.cli.output import console, user_errors
-from labctl.paths import tls_dir
+from labctl.paths import lab_state_dir, tls_dir
 from labctl.render.compose import COMPOSE_FILE, render_compose
 from labctl.render.plan import LabPlan
 from labctl.render.templating import render as render_template
@@ -81,14 +82,14 @@ def up(
     with user_errors():
         spec = load_lab(lab, exercise, subnet)
         name = instance or spec.name
+        origin = project.Origin(str(lab_file(lab).resolve()), exercise, subnet)
         with console.status(f"bringing up {name}…"):
-            result = project.up(client(), spec, name, exercise, timeout=timeout)
-        project.Origin(str(lab_file(lab).resolve()), exercise, subnet).save(name)
+            result = project.up(client(), spec, name, exercise, timeout=timeout, origin=origin)
         if result.changed:
             console.print(f"[green]lab {name} is up[/] in {result.seconds:.1f} s (created {len(result.created)}, started {len(result.started)}, unchanged {len(result.unchanged)})")
         else:
             console.print(f"lab {name} is already up; nothing changed")
-        _print_lab(project.prepare(spec, name, exercise))
+        _print_lab(result.plan)
 
 
 def down(
@@ -119,7 +120,7 @@ def reset(
         engine = client()
         with console.status(f"resetting {name}…"):
             project.down(engine, name, keep_data=False)
-            result = project.up(engine, spec, name, origin.exercise)
+            result = project.up(engine, spec, name, origin.exercise, origin=origin)
         console.print(f"[green]lab {name} reset[/] in {result.seconds:.1f} s")
 
 
@@ -149,25 +150,28 @@ def status(
         rows = project.status(client(), name)
         if as_json:
             print(json.dumps({"lab": name, "services": [asdict(r) for r in rows]}, indent=2))
-            return
-        if not rows:
+        elif rows:
+            table = Table(title=f"lab {name}")
+            for column in ("service", "container", "state", "IP", "image"):
+                table.add_column(column)
+            for r in rows:
+                colour = "green" if r.state == "running" else "red"
+                table.add_row(r.service, r.name, f"[{colour}]{r.state}[/]", r.ip, r.image)
+            console.print(table)
+        else:
             console.print(f"lab {name} is not up")
-            raise typer.Exit(1)
-        table = Table(title=f"lab {name}")
-        for column in ("service", "container", "state", "IP", "image"):
-            table.add_column(column)
-        for r in rows:
-            colour = "green" if r.state == "running" else "red"
-            table.add_row(r.service, r.name, f"[{colour}]{r.state}[/]", r.ip, r.image)
-        console.print(table)
+        # Scripts can ask "is it up?" either way.
+        raise typer.Exit(0 if rows else 1)
 
 
-def service_container(lab: str, instance: str | None, service: str):
-    """The running container of one service of a lab instance."""
+def service_container(lab: str, instance: str | None, service: str, must_run: bool = True):
+    """The container of one service of a lab instance (running, unless `must_run` is off)."""
     name = _instance(lab, instance)
     found = ctr.find_containers(client(), name)
     if service not in found:
         raise LabError(f"lab {name} has no service {service!r} running (services: {', '.join(sorted(found)) or 'none'})")
+    if must_run and found[service].status != "running":
+        raise LabError(f"service {service!r} of lab {name} is {found[service].status}; see 'labctl logs {service}' or run 'labctl up'")
     return found[service]
 
 
@@ -179,7 +183,7 @@ def logs(
 ) -> None:
     """The service's log (its container's output)."""
     with user_errors():
-        container = service_container(lab, instance, service)
+        container = service_container(lab, instance, service, must_run=False)  # a crashed service's log matters most
         print(container.logs(tail=tail).decode(errors="replace"), end="")
 
 
@@ -205,6 +209,8 @@ def shell(
     """An interactive shell inside a service's container."""
     with user_errors():
         container = service_container(lab, instance, service)
+        if shutil.which("docker") is None:
+            raise LabError("labctl shell needs the docker command-line client (Debian package docker.io)")
     # Interactive TTYs are the docker CLI's job; hand over to it.
     os.execvp("docker", ["docker", "exec", "-it", container.name, "/bin/bash"])
 
@@ -214,14 +220,15 @@ def render(
     exercise: Optional[str] = ExerciseOpt,
     instance: Optional[str] = InstanceOpt,
     subnet: Optional[str] = SubnetOpt,
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder to write into (default: the lab's state folder)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder to write into (default: 'render' in the lab's state folder)."),
     compose: bool = typer.Option(False, "--compose", help="Also write a docker-compose.yml that runs the same containers."),
 ) -> None:
     """Render every configuration file of the lab without starting anything."""
     with user_errors():
         spec = load_lab(lab, exercise, subnet)
         name = instance or spec.name
-        plan = project.prepare(spec, name, exercise, target=out)
+        # Never the live config folder of a running instance: that is up's.
+        plan = project.prepare(spec, name, exercise, target=out or lab_state_dir(name) / "render")
         console.print(f"rendered {spec.name} into {plan.config_dir}")
         if compose:
             path = plan.config_dir / COMPOSE_FILE

@@ -5,6 +5,7 @@ import contextlib
 from typing import Iterator
 
 import typer
+from docker.errors import DockerException
 from rich.console import Console
 
 from labctl.runtime.engine import LabError
@@ -27,4 +28,9 @@ def user_errors() -> Iterator[None]:
         raise typer.Exit(EXIT_SPEC) from None
     except LabError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_RUNTIME) from None
+    except DockerException as exc:
+        # The engine refused something labctl did not foresee: still one line.
+        detail = getattr(exc, "explanation", None) or str(exc)
+        err_console.print(f"[bold red]error:[/] Docker engine: {detail}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_RUNTIME) from None

@@ -1,13 +1,18 @@
-"""Write rendered files into a lab's config folder."""
+"""Write rendered files into a folder, and prune only what labctl wrote there before."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from labctl.render.configs import RenderedFile
 
+# The files a previous render wrote, so a re-render removes its own stale files
+# and never anything else that lives in the folder.
+MANIFEST = ".labctl-rendered"
+
 
 def write_configs(files: list[RenderedFile], config_dir: Path) -> list[Path]:
-    """Write each file whose content changed, in place, and remove stale ones.
+    """Write each file whose content changed, in place, and remove the ones an
+    earlier render wrote that are no longer wanted.
 
     In place (not rename-over) because running containers bind-mount these
     paths: a rename would leave them on the old inode.
@@ -21,9 +26,15 @@ def write_configs(files: list[RenderedFile], config_dir: Path) -> list[Path]:
             with open(path, "w", encoding="utf-8") as out:
                 out.write(content)
             changed.append(path)
-    for path in sorted(config_dir.rglob("*"), reverse=True):
-        if path.is_file() and path not in wanted:
+    manifest = config_dir / MANIFEST
+    previous = manifest.read_text(encoding="utf-8").splitlines() if manifest.is_file() else []
+    for relative in previous:
+        path = config_dir / relative
+        if path not in wanted and path.is_file():
             path.unlink()
-        elif path.is_dir() and not any(path.iterdir()):
-            path.rmdir()
+            for parent in path.parents:
+                if parent == config_dir or any(parent.iterdir()):
+                    break
+                parent.rmdir()
+    manifest.write_text("".join(f"{f.path}\n" for f in files), encoding="utf-8")
     return changed

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from docker import DockerClient
-from docker.errors import NotFound
+from docker.errors import DockerException, NotFound
 
 from labctl.capture.files import capture_files
 from labctl.paths import captures_dir, lab_state_dir, tls_dir
@@ -32,6 +32,7 @@ CAPTURE_READY = b"listening on"  # what tcpdump prints once it captures
 
 @dataclass
 class UpResult:
+    plan: LabPlan
     created: list[str] = field(default_factory=list)
     started: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
@@ -106,17 +107,52 @@ def _parallel(fn, items) -> list:
         return list(pool.map(fn, items))
 
 
-def up(engine: DockerClient, lab: Lab, instance: str, exercise: str | None = None, timeout: float = READY_TIMEOUT) -> UpResult:
+@dataclass(frozen=True)
+class Running:
+    """What a lab instance runs now, read from the engine (its labels and network)."""
+
+    containers: dict
+    exercise: str | None
+    subnet: str | None
+
+
+def running(engine: DockerClient, instance: str) -> Running:
+    found = ctr.find_containers(engine, instance)
+    exercise = next((c.labels.get(LABEL_EXERCISE) for c in found.values()), None)
+    subnet = next((cfg["Subnet"] for net in find_networks(engine, instance)
+                   for cfg in net.attrs["IPAM"]["Config"] or [] if "Subnet" in cfg), None)
+    return Running(found, exercise, subnet)
+
+
+def _refuse_other_lab(now: Running, lab: Lab, instance: str, exercise: str | None) -> None:
+    """An instance changes in place only within one lab definition and exercise;
+    anything else would tear it down half-way. Checked before touching anything."""
+    if not now.containers:
+        return
+    again = "; run 'labctl down' first (or use another --instance)"
+    if now.exercise != exercise:
+        what = f"exercise {now.exercise}" if now.exercise else "the reference network"
+        raise LabError(f"lab {instance!r} is running {what}{again}")
+    if now.subnet and now.subnet != str(lab.network.subnet):
+        raise LabError(f"lab {instance!r} runs on subnet {now.subnet}, not {lab.network.subnet}{again}")
+    planned = set(lab.services) | ({CAPTURE_SERVICE} if lab.capture.enabled else set())
+    extra = sorted(set(now.containers) - planned)
+    if extra:
+        raise LabError(f"lab {instance!r} runs service(s) {', '.join(extra)} that {lab.name} does not have{again}")
+
+
+def up(engine: DockerClient, lab: Lab, instance: str, exercise: str | None = None,
+       timeout: float = READY_TIMEOUT, origin: Origin | None = None) -> UpResult:
+    """Bring the instance up (or bring it in line with `lab`); `origin`, when
+    given, is recorded so that `reset`, `check` and `grade` find the lab again."""
     began = time.monotonic()
-    existing = ctr.find_containers(engine, instance)
-    running_exercise = next((c.labels.get(LABEL_EXERCISE) for c in existing.values()), None)
-    if existing and running_exercise != exercise:
-        now = f"exercise {running_exercise}" if running_exercise else "the reference network"
-        raise LabError(f"lab {instance!r} is running {now}; run 'labctl down' first (or use another --instance)")
+    now = running(engine, instance)
+    _refuse_other_lab(now, lab, instance, exercise)
+    existing = now.containers
     plan = prepare(lab, instance, exercise)
     ctr.check_images(engine, plan.containers)
 
-    result = UpResult()
+    result = UpResult(plan)
     made: list = []  # objects this call created, removed again if it fails
     try:
         network, net_created = ensure_network(engine, plan.network)
@@ -165,6 +201,8 @@ def up(engine: DockerClient, lab: Lab, instance: str, exercise: str | None = Non
         for obj in reversed(made):
             _remove_quietly(obj)
         raise
+    if origin is not None:
+        origin.save(instance)
     result.seconds = time.monotonic() - began
     return result
 
@@ -174,16 +212,18 @@ def _archive_captures(directory: Path) -> None:
     would see old traffic); keep the old files, out of the way, not lose them."""
     old = capture_files(directory)
     if old:
-        archive = directory / "previous" / time.strftime("%Y%m%dT%H%M%S")
+        # Nanoseconds too: two resets within one second must not share a folder.
+        archive = directory / "previous" / f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}.{time.time_ns() % 10**9:09d}"
         archive.mkdir(parents=True, exist_ok=True)
         for path in old:
             path.rename(archive / path.name)
 
 
 def _remove_quietly(obj) -> None:
+    """Rollback: a failure here must not hide the error that caused the rollback."""
     try:
         obj.remove(force=True) if hasattr(obj, "status") else obj.remove()
-    except NotFound:
+    except DockerException:
         pass
 
 
