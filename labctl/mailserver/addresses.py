@@ -92,10 +92,6 @@ def domain_of(address: str) -> str:
     return _split_mailbox(address)[1].lower()
 
 
-def local_part_of(address: str) -> str:
-    return _split_mailbox(address)[0]
-
-
 def local_mailbox(address: str, local_domains: list[str]) -> str | None:
     """The local part to deliver to if `address` is plainly one of ours, else None."""
     local, domain = _split_mailbox(address)

@@ -13,6 +13,8 @@ from typing import Any
 import yaml
 
 LISTENER_KINDS = ("mta", "msa")
+# Where labctl mounts the mail service's config (labctl's config_mount(Role.mail)).
+DEFAULT_CONFIG_PATH = "/etc/labctl/mail/mta.yaml"
 
 
 class ConfigError(Exception):
@@ -67,14 +69,11 @@ class Config:
     retry: Retry = field(default_factory=Retry)
     timeouts: Timeouts = field(default_factory=Timeouts)
 
-    def is_local_domain(self, domain: str) -> bool:
-        return domain.lower() in self.local_domains
-
-    def account_for_local_part(self, local_part: str) -> Account | None:
-        """The account whose mailbox a local address delivers to."""
-        wanted = local_part.lower()
+    def account_for_mailbox(self, local_part: str, domain: str) -> Account | None:
+        """The account whose mailbox local_part@domain delivers to; each local domain has its own users."""
+        wanted = f"{local_part}@{domain}".lower()
         for account in self.accounts:
-            if account.address.split("@", 1)[0].lower() == wanted:
+            if account.address.lower() == wanted:
                 return account
         return None
 

@@ -79,7 +79,7 @@ class DeliveryWorker:
             self._in_flight.update(id(r) for r in waiting)
             local = [r for r in waiting if self._is_local(r)]
             if local:
-                self._spawn(self._deliver_locally(message, local))
+                self._spawn(self._deliver_locally(message, local), [(message, local)], via="maildir")
             remote: dict[str, list[Recipient]] = defaultdict(list)
             for recipient in waiting:
                 if not self._is_local(recipient):
@@ -87,13 +87,37 @@ class DeliveryWorker:
             for domain, recipients in remote.items():
                 by_domain[domain].append((message, recipients))
         for domain, items in by_domain.items():
-            self._spawn(self._relay(domain, items))
+            self._spawn(self._relay(domain, items), items, via="smtp")
         return next_due
 
-    def _spawn(self, coroutine) -> None:
-        task = asyncio.get_running_loop().create_task(coroutine)
+    def _spawn(self, coroutine, items: list[tuple[QueuedMessage, list[Recipient]]], *, via: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._attempt(coroutine, items, via=via))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _attempt(self, coroutine, items: list[tuple[QueuedMessage, list[Recipient]]], *, via: str) -> None:
+        """Run one delivery task; a bug in it defers its recipients instead of losing them."""
+        attempts_before = {id(r): r.attempts for _, recipients in items for r in recipients}
+        try:
+            await coroutine
+        except Exception as error:
+            self.events.write("internal_error", where=via, error=repr(error),
+                              queue_ids=[m.queue_id for m, _ in items])
+            outcome = Outcome(451, f"451 4.3.0 internal error: {error!r}", "4.3.0")
+            for message, recipients in items:
+                # Those the task already recorded keep their outcome; the rest are retried later.
+                unrecorded = [r for r in recipients if r.attempts == attempts_before[id(r)] and not r.is_final]
+                try:
+                    notices = [self._record(message, r, outcome, via=via) for r in unrecorded]
+                    await self._settle(message, unrecorded, notices)
+                except Exception as again:
+                    self.events.write("internal_error", where=via, error=repr(again), queue_ids=[message.queue_id])
+                    message.next_attempt = max(message.next_attempt, time.time() + self.config.retry.initial)
+        finally:
+            for _, recipients in items:
+                for recipient in recipients:
+                    self._in_flight.discard(id(recipient))
+            self._wake.set()
 
     def _is_local(self, recipient: Recipient) -> bool:
         return local_mailbox(recipient.address, self.config.local_domains) is not None
@@ -110,10 +134,10 @@ class DeliveryWorker:
         await self._settle(message, recipients, notices)
 
     def _store_in_maildir(self, message: QueuedMessage, recipient: Recipient, content: bytes) -> Outcome:
-        account = self.config.account_for_local_part(local_mailbox(recipient.address, self.config.local_domains))
+        domain = domain_of(recipient.address)
+        account = self.config.account_for_mailbox(local_mailbox(recipient.address, self.config.local_domains), domain)
         if account is None:  # the account was removed since the message was accepted
             return Outcome(550, "550 5.1.1 User unknown in local recipient table", "5.1.1")
-        domain = domain_of(account.address)
         # Deterministic name: a crash-and-retry finds the earlier copy (see maildir.py).
         name = f"{int(message.arrival)}.Q{message.queue_id}R{message.recipients.index(recipient)}.{self.config.hostname}"
         headers = delivery_headers(mail_from=message.mail_from, original_to=recipient.address,

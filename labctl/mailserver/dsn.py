@@ -10,6 +10,8 @@ from .spool import QueuedMessage, Recipient
 
 FAILED, DELAYED, DELIVERED, RELAYED = "failed", "delayed", "delivered", "relayed"
 _NOTIFY_FOR_ACTION = {FAILED: "FAILURE", DELAYED: "DELAY", DELIVERED: "SUCCESS", RELAYED: "SUCCESS"}
+# RFC 3464 2.3.4: the status class must agree with the action; a delay is transient (4.x.x).
+_DEFAULT_STATUS = {FAILED: "5.0.0", DELAYED: "4.0.0", DELIVERED: "2.0.0", RELAYED: "2.0.0"}
 _SUBJECTS = {
     FAILED: "Undelivered Mail Returned to Sender",
     DELAYED: "Delayed Mail (still being retried)",
@@ -45,7 +47,7 @@ def _recipient_fields(recipient: Recipient, action: str) -> list[str]:
         fields.append(f"Original-Recipient: {addr_type}; {xtext_decode(address)}")
     fields.append(f"Final-Recipient: rfc822; {recipient.address}")
     fields.append(f"Action: {action}")
-    fields.append(f"Status: {recipient.status_code or ('5.0.0' if action == FAILED else '2.0.0')}")
+    fields.append(f"Status: {recipient.status_code or _DEFAULT_STATUS[action]}")
     if recipient.remote_mta:
         fields.append(f"Remote-MTA: dns; {recipient.remote_mta}")
     if recipient.reason:

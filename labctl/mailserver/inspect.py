@@ -9,7 +9,7 @@ import json
 import sys
 import time
 
-from .config import ConfigError, load_config
+from .config import DEFAULT_CONFIG_PATH, ConfigError, load_config
 from .eventlog import read_events
 from .spool import Spool
 
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m labctl.mailserver.inspect")
     parser.add_argument("what", choices=("queue", "log"))
     parser.add_argument("--json", action="store_true", help="machine-readable output")
-    parser.add_argument("--config", default="/etc/labctl/mta.yaml")
+    parser.add_argument("--config", default=DEFAULT_CONFIG_PATH)
     parser.add_argument("--spool-dir", help="overrides the config's spool_dir")
     parser.add_argument("--log-file", help="overrides the config's log_file")
     args = parser.parse_args(argv)

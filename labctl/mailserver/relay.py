@@ -112,13 +112,14 @@ class Parcel:
     content: bytes
 
 
-def _connect(hosts: list[str], port: int, helo: str, timeout: float) -> smtplib.SMTP:
+def _connect(hosts: list[str], port: int, helo: str, timeout: float) -> tuple[smtplib.SMTP, str]:
+    """A client that has said EHLO to the first host that answers, and that host."""
     errors = []
     for host in hosts:
         try:
             client = smtplib.SMTP(host, port, local_hostname=helo, timeout=timeout)
             client.ehlo()
-            return client
+            return client, host
         except (OSError, smtplib.SMTPException) as error:
             errors.append(f"{host}:{port}: {error}")
     raise _fail(451, "4.4.1", "connect failed: " + "; ".join(errors))
@@ -175,15 +176,17 @@ def send_batch(hosts: list[str], port: int, helo: str, parcels: list[Parcel], ti
     """Deliver `parcels` over one connection; the outcome per recipient, keyed by id(recipient)."""
     results: dict[int, Outcome] = {}
     try:
-        client = _connect(hosts, port, helo, timeout)
+        client, remote = _connect(hosts, port, helo, timeout)
     except DestinationError as error:
         return {id(r): error.outcome for p in parcels for r in p.recipients}
-    remote = f"{client.sock.getpeername()[0]}" if client.sock else hosts[0]
+    # `remote` is the address connected to (hosts are IP addresses), so no socket
+    # call that a reset connection could fail is needed outside the try below.
     try:
         for parcel in parcels:
             _send_one(client, parcel, remote, results)
         client.quit()
     except (OSError, smtplib.SMTPException) as error:
+        client.close()
         lost = Outcome(451, f"451 4.4.2 lost connection with {remote}: {error}", "4.4.2", remote)
         for parcel in parcels:
             for recipient in parcel.recipients:

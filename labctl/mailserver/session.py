@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword
 
-from .addresses import AddressError, local_mailbox, parse_path
+from .addresses import AddressError, domain_of, local_mailbox, parse_path
 from .headers import received_header
 from .replies import with_enhanced_code
 from .spool import QueuedMessage, Recipient, new_queue_id
@@ -77,6 +77,8 @@ def _is_xtext(value: str) -> bool:
 
 
 class LabSMTP(SMTP):
+    line_length_limit = LINE_LIMIT  # aiosmtpd sizes its StreamReader with this; _read_line relies on it
+
     def __init__(self, service: MailService, listener: Listener, tls_context=None):
         config = service.config
         super().__init__(
@@ -409,7 +411,7 @@ class LabSMTP(SMTP):
         local = local_mailbox(address, self.config.local_domains)
         if local is None:
             return None if self.session.authenticated else f"554 5.7.1 <{address}>: Relay access denied"
-        if self.config.account_for_local_part(local) is None:
+        if self.config.account_for_mailbox(local, domain_of(address)) is None:
             return (f"550 5.1.1 <{address}>: Recipient address rejected: "
                     "User unknown in local recipient table")
         return None

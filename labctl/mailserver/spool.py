@@ -15,7 +15,7 @@ import dataclasses
 import json
 import os
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 # Recipient states. FINAL states never change again.

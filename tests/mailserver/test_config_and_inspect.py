@@ -9,6 +9,8 @@ import sys
 import pytest
 import yaml
 
+from labctl.cli.mail_cmd import MTA_CONFIG
+from labctl.mailserver import __main__ as mta_main
 from labctl.mailserver import inspect
 from labctl.mailserver.config import ConfigError, load_config
 
@@ -53,6 +55,19 @@ def test_bad_config_exits_2_with_one_line(tmp_path):
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
     assert result.stderr == f"labctl-mta: {path}: max_recipients: must be positive\n"
+
+
+@pytest.mark.parametrize("module, argv", [(mta_main, []), (inspect, ["queue"])])
+def test_default_config_is_where_labctl_mounts_it(monkeypatch, capsys, module, argv):
+    opened = []
+
+    def refuse(path):
+        opened.append(path)
+        raise ConfigError(f"{path}: not read in tests")
+
+    monkeypatch.setattr(module, "load_config", refuse)
+    assert module.main(argv) == 2
+    assert opened == [MTA_CONFIG] == ["/etc/labctl/mail/mta.yaml"]
 
 
 def test_queue_and_log_inspection(tmp_path, dns_stub, capsys):

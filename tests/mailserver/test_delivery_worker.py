@@ -1,0 +1,78 @@
+"""The delivery worker survives its own bugs and a relay peer that resets: nothing is lost."""
+from __future__ import annotations
+
+import json
+import smtplib
+
+from labctl.mailserver import maildir, relay
+from labctl.mailserver.config import Retry
+from labctl.mailserver.relay import Parcel, send_batch
+from labctl.mailserver.spool import QueuedMessage, Recipient
+
+from .conftest import POP, RunningServer, make_config, maildir_files, raw_session, wait_for
+
+
+def events(config, kind):
+    with open(config.log_file) as handle:
+        return [e for e in map(json.loads, handle) if e["event"] == kind]
+
+
+def test_unexpected_error_in_local_delivery_is_logged_and_retried(tmp_path, monkeypatch):
+    real_deliver = maildir.deliver
+    calls = []
+
+    def deliver_failing_once(*args):
+        calls.append(args)
+        if len(calls) == 1:
+            raise RuntimeError("bug in local delivery")
+        return real_deliver(*args)
+
+    monkeypatch.setattr(maildir, "deliver", deliver_failing_once)
+    config = make_config(tmp_path, retry=Retry(initial=0.2, max_interval=1, give_up_after=60))
+    with RunningServer(config) as server:
+        with raw_session(server.smtp_port) as client:
+            client.command("MAIL FROM:<sender@elsewhere.example>")
+            assert client.command(f"RCPT TO:<{POP}>") == "250 2.1.5 Ok"
+            client.command("DATA")
+            assert client.command("Subject: retried\r\n\r\nbody\r\n.").startswith("250 2.0.0 Ok: queued as ")
+        [path] = wait_for(lambda: maildir_files(config, "alumnopop"))
+        wait_for(lambda: not server.service.worker.messages)
+        assert not server.service.worker._in_flight
+    assert "Subject: retried" in path.read_text()
+    [error] = events(config, "internal_error")
+    assert error["where"] == "maildir" and "bug in local delivery" in error["error"]
+    attempts = [(e["status"], e["reply"].split(" internal")[0], e["attempt"]) for e in events(config, "delivery")]
+    assert attempts == [("deferred", "451 4.3.0", 1), ("delivered", "250 2.0.0 delivered to maildir", 2)]
+
+
+class _ResetAfterEhlo:
+    """An smtplib.SMTP whose peer resets right after EHLO: every later socket call fails."""
+
+    def __init__(self, host, port, local_hostname, timeout):
+        self.sock = self
+        self.closed = False
+
+    def ehlo(self):
+        return 250, b"ok"
+
+    def getpeername(self):
+        raise OSError(107, "Transport endpoint is not connected")
+
+    def has_extn(self, name):
+        return False
+
+    def mail(self, *args):
+        raise smtplib.SMTPServerDisconnected("Connection reset by peer")
+
+    def close(self):
+        self.closed = True
+
+
+def test_relay_peer_reset_after_ehlo_defers_instead_of_raising(monkeypatch):
+    monkeypatch.setattr(relay.smtplib, "SMTP", _ResetAfterEhlo)
+    recipients = [Recipient("a@remote.example"), Recipient("b@remote.example")]
+    message = QueuedMessage(queue_id="Q1", mail_from=POP, recipients=recipients, arrival=0, size=1)
+    outcomes = send_batch(["192.0.2.1"], 25, "mail.example", [Parcel(message, recipients, b"x\r\n")], 5)
+    assert [outcomes[id(r)].text for r in recipients] == [
+        "451 4.4.2 lost connection with 192.0.2.1: Connection reset by peer"] * 2
+    assert {outcomes[id(r)].remote_mta for r in recipients} == {"192.0.2.1"}
