@@ -11,11 +11,9 @@ import subprocess
 import time
 import urllib.request
 import uuid
-from pathlib import Path
 
 import dns.resolver
 import pytest
-import yaml
 
 from labctl.capture import dialogue, lab_capture_files, load_capture
 from labctl.capture.tshark import follow_streams

@@ -10,7 +10,6 @@ import smtplib
 import ssl
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 import yaml

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, ClassVar
 
+from docker.errors import DockerException
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from labctl.spec.loader import LabSpecError
@@ -78,6 +79,10 @@ class Check:
             status = Status.PASS if passed else Status.FAIL
         except Verdict as exc:
             status, detail = Status.ERROR, str(exc)
+        except (DockerException, OSError, ValueError) as exc:
+            # The engine or a file failed under the check (a container stopped
+            # mid-run, a truncated capture): this check errs, the run goes on.
+            status, detail = Status.ERROR, f"{exc.__class__.__name__}: {exc}"
         return CheckResult(self.spec.id, self.spec.title, status, detail, self.spec.hint)
 
 

@@ -19,12 +19,10 @@ from docker.models.containers import Container
 from labctl.capture.capture import Capture, load_capture
 from labctl.capture.files import lab_capture_files
 from labctl.checks.base import Verdict
-from labctl.render.configs import MAILDIR_ROOT, config_mount
+from labctl.render.configs import DOVECOT_CONFIG, MAILDIR_ROOT, MTA_CONFIG
 from labctl.runtime import containers as ctr
 from labctl.spec.models import Lab, Role, Service
 
-DOVECOT_CONF = f"{config_mount(Role.mail)}/dovecot.conf"
-MTA_CONF = f"{config_mount(Role.mail)}/mta.yaml"
 # How each named port of a mail service is spoken, for reading the capture.
 PORT_PROTOCOLS = {"smtp": "smtp", "submission": "smtp", "pop3": "pop", "imap": "imap"}
 
@@ -81,10 +79,12 @@ class CheckContext:
         return found[0]
 
     def exec(self, service: str, command: list[str]) -> str:
-        code, output = self.container(service).exec_run(command, demux=False)
-        text = output.decode(errors="replace")
+        # stdout alone is the answer (JSON for the queue); stderr only explains a failure.
+        code, (stdout, stderr) = self.container(service).exec_run(command, demux=True)
+        text = (stdout or b"").decode(errors="replace")
         if code != 0:
-            raise Verdict(f"{' '.join(command[:3])}… in {service} failed (exit {code}): {text.strip()[-200:]}")
+            why = (stderr or stdout or b"").decode(errors="replace").strip()[-200:]
+            raise Verdict(f"{' '.join(command[:3])}… in {service} failed (exit {code}): {why}")
         return text
 
     # --- mailboxes --------------------------------------------------------------------
@@ -117,13 +117,13 @@ class CheckContext:
     def folders(self, address: str) -> list[str]:
         """The account's folders as Dovecot has them on the server."""
         output = self.exec(self.mail_service_of(address),
-                           ["doveadm", "-c", DOVECOT_CONF, "mailbox", "list", "-u", address])
+                           ["doveadm", "-c", DOVECOT_CONFIG, "mailbox", "list", "-u", address])
         return output.split()
 
     # --- MTA ----------------------------------------------------------------------------
 
     def queue(self, service: str) -> list[dict]:
-        return json.loads(self.exec(service, ["python3", "-m", "labctl.mailserver.inspect", "queue", "--json", "--config", MTA_CONF]))
+        return json.loads(self.exec(service, ["python3", "-m", "labctl.mailserver.inspect", "queue", "--json", "--config", MTA_CONFIG]))
 
     # --- capture ------------------------------------------------------------------------
 

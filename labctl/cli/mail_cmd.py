@@ -7,12 +7,10 @@ import typer
 
 from labctl.cli.lab_cmds import DEFAULT_LAB, InstanceOpt, service_container
 from labctl.cli.output import user_errors
-from labctl.render.configs import config_mount
-from labctl.spec.models import Role
+from labctl.render.configs import MTA_CONFIG
 
 app = typer.Typer(no_args_is_help=True, help="The mail server's queue and session/delivery log.")
 
-MTA_CONFIG = f"{config_mount(Role.mail)}/mta.yaml"
 
 
 def _inspector(what: str, summary: str):

@@ -22,12 +22,20 @@ class RenderedFile:
     content: str
 
 
-def resolver_ip(lab: Lab) -> str:
-    return str(lab.services[lab.resolver].ip)
-
-
 def config_mount(role: Role) -> str:
     return f"{CONFIG_MOUNT}/{role.value}"
+
+
+# The mail container's two configuration files, where its processes (and
+# `docker exec` of the checks and `labctl mail`) find them.
+MTA_FILE = "mta.yaml"
+DOVECOT_FILE = "dovecot.conf"
+MTA_CONFIG = f"{config_mount(Role.mail)}/{MTA_FILE}"
+DOVECOT_CONFIG = f"{config_mount(Role.mail)}/{DOVECOT_FILE}"
+
+
+def resolver_ip(lab: Lab) -> str:
+    return str(lab.services[lab.resolver].ip)
 
 
 def _dns(lab: Lab, name: str, svc: Service, tls: TlsPair | None) -> list[RenderedFile]:
@@ -82,9 +90,9 @@ def _mail(lab: Lab, name: str, svc: Service, tls: TlsPair | None) -> list[Render
         tls={"cert": f"{mounted}/cert.pem", "key": f"{mounted}/key.pem"} if tls else None,
     )
     files = [
-        RenderedFile(base / "dovecot.conf", render("mail/dovecot.conf.j2", **context)),
+        RenderedFile(base / DOVECOT_FILE, render("mail/dovecot.conf.j2", **context)),
         RenderedFile(base / "users", render("mail/users.j2", **context)),
-        RenderedFile(base / "mta.yaml", render("mail/mta.yaml.j2", **context)),
+        RenderedFile(base / MTA_FILE, render("mail/mta.yaml.j2", **context)),
     ]
     if tls:
         files += [RenderedFile(base / TLS_DIR / "cert.pem", tls.cert), RenderedFile(base / TLS_DIR / "key.pem", tls.key)]

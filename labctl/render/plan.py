@@ -15,14 +15,8 @@ LABEL_SERVICE = "labctl.service"
 LABEL_EXERCISE = "labctl.exercise"
 LABEL_CONFIG_HASH = "labctl.config-hash"
 
-# The ports students reach, per role, as (name, port) for tables and probes.
-ROLE_PORTS: dict[Role, tuple[str, ...]] = {
-    Role.dns: ("dns",),
-    Role.mail: ("smtp", "submission", "pop3", "imap"),
-    Role.web: ("http",),
-    Role.client: (),
-    Role.capture: (),
-}
+# The ports students reach, by role (a mail service's come from the lab definition).
+FIXED_PORTS: dict[Role, dict[str, int]] = {Role.dns: {"dns": 53}, Role.web: {"http": 80}}
 CAPTURE_SERVICE = "capture"
 CAPTURE_MOUNT = "/captures"
 CAPTURE_FILE = "lab.pcap"
@@ -39,7 +33,6 @@ class Mount:
 @dataclass(frozen=True)
 class ContainerPlan:
     service: str
-    role: Role
     name: str
     image: str
     hostname: str
@@ -93,8 +86,8 @@ def bridge_name(instance: str) -> str:
 
 def _ports(svc: Service) -> dict[str, int]:
     if svc.role is Role.mail:
-        return {name: getattr(svc.ports, name) for name in ROLE_PORTS[Role.mail]}
-    return {Role.dns: {"dns": 53}, Role.web: {"http": 80}}.get(svc.role, {})
+        return svc.ports.model_dump()
+    return dict(FIXED_PORTS.get(svc.role, {}))
 
 
 def _config_hash(service: str, svc: Service, files: list[RenderedFile]) -> str:
@@ -124,7 +117,6 @@ def _capture(lab: Lab, instance: str, captures_dir: Path, labels: dict[str, str]
     digest = hashlib.sha256(cfg.model_dump_json().encode() + instance.encode()).hexdigest()[:16]
     return ContainerPlan(
         service=CAPTURE_SERVICE,
-        role=Role.capture,
         name=f"{instance}-{CAPTURE_SERVICE}",
         image=image_name(Role.capture),
         hostname=CAPTURE_SERVICE,
@@ -161,7 +153,6 @@ def plan_lab(lab: Lab, instance: str, config_dir: Path, files: list[RenderedFile
         containers.append(
             ContainerPlan(
                 service=name,
-                role=svc.role,
                 name=f"{instance}-{name}",
                 image=image_name(svc.role),
                 hostname=svc.hostname,
