@@ -40,6 +40,11 @@ class DeliveryWorker:
         self.messages[message.queue_id] = message
         self._wake.set()
 
+    @property
+    def busy(self) -> bool:
+        """An attempt is under way (its results are not settled yet)."""
+        return bool(self._in_flight)
+
     def queue_run(self, domain: str) -> None:
         """ETRN: retry now every message with a recipient waiting in `domain` (all if '')."""
         for message in self.messages.values():

@@ -72,6 +72,14 @@ class RunningServer:
         self.thread.join(10)
         self.loop.close()
 
+    def busy(self) -> bool:
+        """Whether the delivery worker has an attempt under way, asked on its own loop."""
+
+        async def ask() -> bool:
+            return self.service.worker.busy
+
+        return asyncio.run_coroutine_threadsafe(ask(), self.loop).result(5)
+
     @property
     def smtp_port(self) -> int:
         return self.service.ports["smtp"]

@@ -61,7 +61,8 @@ def test_several_messages_share_one_connection(tmp_path, dns_stub, remote_mta):
     with sending_server(tmp_path, dns_stub, remote_mta) as local:
         for n in range(3):
             submit(local, [f"user@{REMOTE}", f"other@{REMOTE}"], subject=f"m{n}")
-        wait_for(lambda: len(events(local.config, "delivery")) == 6)
+        # All three attempts settled (deferred, next try scheduled) before ETRN.
+        wait_for(lambda: len(events(local.config, "delivery")) == 6 and not local.busy())
         assert {e["status"] for e in events(local.config, "delivery")} == {"deferred"}
         dns_stub.failing = False
         with raw_session(local.smtp_port) as client:
