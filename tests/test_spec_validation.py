@@ -45,9 +45,9 @@ BAD_LABS = [
     (_mutated(services__mail__ports__smtp=70000), "services.mail.ports.smtp: Input should be less than or equal to 65535"),
     (_mutated(services__mail__colour="blue"), "services.mail.colour: extra inputs are not permitted"),
     (_mutated(services__mail__mail_domains=["nowhere.example"]), "services.mail.mail_domains: no domain 'nowhere.example' under 'mail_domains'"),
-    (_mutated(services__dns_redes=None), "services.dns_redes"),
+    (_mutated(**{"services__dns-redes": None}), "services.dns-redes: Input should be a valid dictionary or instance of Service"),
     (_mutated(resolver="http"), "resolver: 'http' is not a dns service of this lab"),
-    (_mutated(zones__redes_unlp_edu_ar=None), "zones.redes_unlp_edu_ar"),
+    (_mutated(**{"zones__redes.unlp.edu.ar": None}), "zones.redes.unlp.edu.ar: Input should be a valid dictionary or instance of Zone"),
     (_mutated(network=KeyError), "network: field required"),
 ]
 
@@ -138,3 +138,17 @@ def test_variant_can_append_a_record():
     moved = load_lab("practica4", exercise="11", subnet="172.29.9.0/24")
     assert moved.zones["redes.unlp.edu.ar"].records[-1].value == "v=spf1 ip4:172.29.9.90 -all"  # inside text too
     assert moved.zones["redes.unlp.edu.ar"].soa.serial == 2020031700  # numbers are not addresses
+
+
+def test_a_bad_variant_is_found_when_the_lab_loads(tmp_path):
+    data = _mutated()
+    data["exercises"]["8"]["variant"]["services"]["mail"]["ports"]["submission"] = "dos mil"
+    with pytest.raises(LabSpecError, match=r"lab\.yaml: exercises\.8\.variant makes services\.mail\.ports\.submission: Input should be a valid integer"):
+        load_lab(_write(tmp_path, data))  # no exercise asked: the reference lab is refused too
+
+
+def test_service_names_are_checked(tmp_path):
+    data = _mutated()
+    data["services"]["Mail_Server"] = data["services"].pop("client")
+    with pytest.raises(LabSpecError, match=r"lab\.yaml: services: service name 'Mail_Server' must be lower-case letters, digits and '-'$"):
+        load_lab(_write(tmp_path, data))

@@ -78,12 +78,26 @@ def validate(raw: dict[str, Any], source: Path) -> Lab:
         raise LabSpecError(f"{source}: {_describe(first)}") from None
 
 
+def _validate_variants(raw: dict[str, Any], base: Lab, path: Path) -> None:
+    """Every exercise's lab must be valid as soon as the file is loaded, not only
+    when a student brings that exercise up; errors say which variant."""
+    for number, exercise in base.exercises.items():
+        if not exercise.variant:
+            continue
+        try:
+            validate(deep_merge(raw, exercise.variant), path)
+        except LabSpecError as exc:
+            detail = str(exc).removeprefix(f"{path}: ")
+            raise LabSpecError(f"{path}: exercises.{number}.variant makes {detail}") from None
+
+
 def load_lab(lab: str | Path, exercise: str | None = None, subnet: str | None = None) -> Lab:
     """Load a lab; with an exercise, its variant is merged over the reference lab
     first; with a subnet, the whole lab is moved there."""
     path = lab_file(lab)
     raw = read_raw(path)
     base = validate(raw, path)
+    _validate_variants(raw, base, path)
     if exercise is not None:
         if exercise not in base.exercises:
             known = ", ".join(base.exercises) or "none"
