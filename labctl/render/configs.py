@@ -47,6 +47,7 @@ def _dns(lab: Lab, name: str, svc: Service, tls: TlsPair | None) -> list[Rendere
                 "dns/named.conf.j2",
                 service=name,
                 hostname=svc.hostname,
+                mount=config_mount(Role.dns),
                 recursion=svc.recursion,
                 allow_transfer=svc.allow_transfer,
                 zones=svc.zones,
@@ -78,6 +79,7 @@ def _mail(lab: Lab, name: str, svc: Service, tls: TlsPair | None) -> list[Render
     context = dict(
         service=name,
         hostname=svc.hostname,
+        mount=config_mount(Role.mail),
         banner=first.banner or f"{svc.hostname} ESMTP labctl",
         domains=svc.mail_domains,
         default_domain=svc.mail_domains[0],
@@ -101,7 +103,7 @@ def _mail(lab: Lab, name: str, svc: Service, tls: TlsPair | None) -> list[Render
 
 def _web(lab: Lab, name: str, svc: Service, tls: TlsPair | None) -> list[RenderedFile]:
     base = PurePosixPath(name)
-    context = dict(service=name, hostname=svc.hostname, ip=str(svc.ip), web=lab.web)
+    context = dict(service=name, hostname=svc.hostname, ip=str(svc.ip), web=lab.web, mount=config_mount(Role.web))
     return [
         RenderedFile(base / "nginx.conf", render("web/nginx.conf.j2", **context)),
         RenderedFile(base / "site" / "index.html", render("web/index.html.j2", **context)),
