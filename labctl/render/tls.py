@@ -7,10 +7,12 @@ Thunderbird only once (`ca.pem`).
 from __future__ import annotations
 
 import datetime
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
@@ -31,8 +33,10 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    path.write_bytes(data)
-    path.chmod(0o600)
+    # Created 0600, never world-readable even for a moment.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
 
 
 def _certificate(subject: str, issuer: x509.Name, public_key, signing_key, *, ca: bool, hostnames: list[str]) -> x509.Certificate:
@@ -67,11 +71,23 @@ def _load_or_make_ca(tls_dir: Path, lab_name: str) -> tuple[x509.Certificate, ec
     return cert, key
 
 
+def _still_valid(cert_path: Path, ca_cert: x509.Certificate, hostname: str) -> bool:
+    """The kept certificate names this hostname and was signed by this lab CA."""
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    try:
+        cert.verify_directly_issued_by(ca_cert)
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
+    except (ValueError, TypeError, InvalidSignature, x509.ExtensionNotFound):
+        return False
+    return hostname in names
+
+
 def server_pair(tls_dir: Path, lab_name: str, service: str, hostname: str) -> TlsPair:
-    """The service's certificate for `hostname`, signed by the lab CA; made once."""
+    """The service's certificate for `hostname`, signed by the lab CA; made once,
+    made again when the hostname or the CA changed."""
+    ca_cert, ca_key = _load_or_make_ca(tls_dir, lab_name)
     cert_path, key_path = tls_dir / f"{service}.pem", tls_dir / f"{service}.key"
-    if not (cert_path.is_file() and key_path.is_file()):
-        ca_cert, ca_key = _load_or_make_ca(tls_dir, lab_name)
+    if not (cert_path.is_file() and key_path.is_file() and _still_valid(cert_path, ca_cert, hostname)):
         key = ec.generate_private_key(ec.SECP256R1())
         cert = _certificate(hostname, ca_cert.subject, key.public_key(), ca_key, ca=False, hostnames=[hostname])
         _write_private(key_path, _key_pem(key))
