@@ -137,3 +137,26 @@ def test_rotation_keeps_at_most_the_configured_files(engine, make_mini_lab, tmp_
         assert sum(sizes) >= 1_000_000  # the ring really turned over
     finally:
         project.down(engine, "rotate")
+
+
+def test_follow_knows_the_msa_port_of_exercise_8(engine):
+    """`capture follow --proto smtp` reads the lab's own ports: 2525 in exercise 8."""
+    from typer.testing import CliRunner
+
+    from labctl.cli import app
+
+    runner = CliRunner()
+    project.down(engine, "cap8")
+    result = runner.invoke(app, ["up", "practica4", "--exercise", "8", "--instance", "cap8", "--subnet", "172.29.88.0/24"])
+    assert result.exit_code == 0, result.output
+    try:
+        with smtplib.SMTP("172.29.88.90", 2525, timeout=10) as msa:
+            msa.login("alumnopop", "alumnopoppass")
+            msa.sendmail("alumnopop@redes.unlp.edu.ar", ["alumnoimap@redes.unlp.edu.ar"], b"Subject: 2525\r\n\r\nhola\r\n")
+        time.sleep(0.5)
+        follow = runner.invoke(app, ["capture", "follow", "--instance", "cap8", "--proto", "smtp"])
+        assert follow.exit_code == 0, follow.output
+        assert "smtp 172.29.88.1:" in follow.output and "-> 172.29.88.90:2525" in follow.output
+        assert "C: AUTH PLAIN " in follow.output  # smtplib prefers PLAIN
+    finally:
+        project.down(engine, "cap8")

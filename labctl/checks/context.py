@@ -18,13 +18,12 @@ from docker.models.containers import Container
 
 from labctl.capture.capture import Capture, load_capture
 from labctl.capture.files import lab_capture_files
+from labctl.capture.ports import lab_ports
 from labctl.checks.base import Verdict
 from labctl.render.configs import DOVECOT_CONFIG, MAILDIR_ROOT, MTA_CONFIG
 from labctl.runtime import containers as ctr
-from labctl.spec.models import Lab, Role, Service
+from labctl.spec.models import Lab, Service
 
-# How each named port of a mail service is spoken, for reading the capture.
-PORT_PROTOCOLS = {"smtp": "smtp", "submission": "smtp", "pop3": "pop", "imap": "imap"}
 
 
 @dataclass(frozen=True)
@@ -132,12 +131,7 @@ class CheckContext:
         files = lab_capture_files(self.instance)
         if not files:
             raise Verdict(f"lab {self.instance} has no capture files (is the capture sidecar running?)")
-        ports = {
-            getattr(svc.ports, name): proto
-            for svc in self.lab.by_role(Role.mail).values()
-            for name, proto in PORT_PROTOCOLS.items()
-        }
-        return load_capture(files, ports)
+        return load_capture(files, lab_ports(self.lab))
 
     def port(self, service: str, port: int | str) -> int:
         """A port given as a number or by its name in the service (smtp, submission, ...)."""

@@ -20,16 +20,18 @@ from labctl.capture import Capture, DnsMessage, TcpStream, dialogue, lab_capture
 from labctl.capture.export import export_pcap
 from labctl.capture.files import describe
 from labctl.capture.ladder import ladder_svg, ladder_text
-from labctl.capture.ports import PROTOCOLS
+from labctl.capture.ports import PROTOCOLS, lab_ports
 from labctl.capture.reader import LINKTYPE_NAMES, UnsupportedCapture
 from labctl.capture.streams import Direction
 from labctl.paths import captures_dir
+from labctl.runtime.project import Origin
+from labctl.spec.loader import load_lab
 
 app = typer.Typer(no_args_is_help=True, help="Read the lab's packet captures: dialogues, DNS, ladders, export.")
 console = Console()
 errors = Console(stderr=True)
 
-Lab = Annotated[str, typer.Option("--lab", help="Lab instance whose captures to read.")]
+Lab = Annotated[str, typer.Option("--lab", "--instance", "-i", help="Lab instance whose captures to read.")]
 Files = Annotated[Optional[list[Path]], typer.Option(
     "--file", "-f", exists=True, dir_okay=False, help="Read this pcap/pcapng instead (repeatable).")]
 Ports = Annotated[Optional[list[str]], typer.Option(
@@ -65,9 +67,18 @@ def _parse_ports(ports: list[str] | None) -> dict[int, str]:
     return parsed
 
 
+def _instance_ports(instance: str) -> dict[int, str]:
+    """The ports of the lab as the instance was brought up (exercise 8's MSA on 2525...)."""
+    if not Origin.path(instance).is_file():
+        return {}
+    origin = Origin.load(instance)
+    return lab_ports(load_lab(origin.lab, origin.exercise, origin.subnet))
+
+
 def _load(lab: str, files: list[Path] | None, ports: list[str] | None) -> Capture:
+    known = {} if files else _instance_ports(lab)
     try:
-        return load_capture(_capture_paths(lab, files), ports=_parse_ports(ports))
+        return load_capture(_capture_paths(lab, files), ports={**known, **_parse_ports(ports)})
     except UnsupportedCapture as error:
         raise _fail(str(error)) from None
 
