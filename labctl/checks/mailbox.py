@@ -8,7 +8,8 @@ from pydantic import Field
 from labctl.checks.base import Check, Params, register
 from labctl.checks.context import CheckContext, StoredMessage
 
-Address = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+ADDRESS = r"^[^@\s]+@[^@\s]+$"
+Address = Field(pattern=ADDRESS)
 
 
 def sender_is(stored: StoredMessage, address: str) -> bool:
@@ -31,7 +32,7 @@ def body_text(stored: StoredMessage) -> str:
 class MessageParams(Params):
     account: str = Address
     folder: str = "INBOX"
-    sender: str | None = Field(None, alias="from", pattern=r"^[^@\s]+@[^@\s]+$")
+    sender: str | None = Field(None, alias="from", pattern=ADDRESS)
     subject: str | None = None  # a substring of the Subject
     body: str | None = None  # a substring of the text body
     attachment_type: str | None = Field(None, pattern=r"^[a-z]+/([a-z0-9.+-]+|\*)$")
@@ -84,7 +85,7 @@ class MailboxMessage(Check):
 
 class ReplyParams(Params):
     account: str = Address  # where the reply arrives
-    sender: str = Field(alias="from", pattern=r"^[^@\s]+@[^@\s]+$")  # who replied
+    sender: str = Field(alias="from", pattern=ADDRESS)  # who replied
     original_account: str = Address  # whose mailbox holds the message replied to
 
 
