@@ -3,10 +3,12 @@ subnet (other engineers' tests share the engine), and a simulated student in `cl
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass
 
 import pytest
 
+from labctl.capture import lab_capture_files, load_capture
 from labctl.checks import CheckContext, build_checks
 from labctl.checks.base import CheckResult, Status
 from labctl.runtime import containers as ctr
@@ -14,9 +16,7 @@ from labctl.runtime import project
 from labctl.spec.loader import load_lab
 from labctl.spec.models import Lab
 
-# The capture sidecar's tcpdump runs without --immediate-mode, so libpcap hands packets
-# over in batches: up to its 1 s buffer timeout passes before they are in the pcap.
-CAPTURE_LAG = 1.5
+CAPTURE_DEADLINE = 10.0
 
 
 @dataclass
@@ -45,8 +45,15 @@ class ExerciseLab:
 
     def captured(self) -> None:
         """Wait until what the student just did is in the capture: a near miss must be
-        there when the check is asserted to fail, or the assertion proves nothing."""
-        time.sleep(CAPTURE_LAG)
+        there when the check is asserted to fail, or the assertion proves nothing.
+        tcpdump writes packets in order, so once a marker query sent after the
+        student's action is in the file, the action is too."""
+        marker = f"sync-{uuid.uuid4().hex[:12]}.redes.unlp.edu.ar"
+        self.client.exec_run(["dig", f"@{self.ip(self.lab.resolver)}", "+tries=1", "+time=1", marker, "A"])
+        deadline = time.monotonic() + CAPTURE_DEADLINE
+        while not any(m.qname == f"{marker}." for m in load_capture(lab_capture_files(self.instance)).dns_messages()):
+            assert time.monotonic() < deadline, f"the marker query {marker} never reached the capture"
+            time.sleep(0.1)
 
     def check(self, check_id: str, handin=None) -> CheckResult:
         checks = {c.spec.id: c for c in build_checks(self.lab, self.exercise)}
