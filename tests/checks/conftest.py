@@ -1,93 +1,9 @@
-"""Labs for the check tests: each module brings up one exercise on its own instance and
-subnet (other engineers' tests share the engine), and a simulated student in `client`."""
+"""Fixtures of the check tests (the helpers live in checklab.py)."""
 from __future__ import annotations
-
-import time
-import uuid
-from dataclasses import dataclass
 
 import pytest
 
-from labctl.capture import lab_capture_files, load_capture
-from labctl.checks import CheckContext, build_checks
-from labctl.checks.base import CheckResult, Status
-from labctl.runtime import containers as ctr
-from labctl.runtime import project
-from labctl.spec.loader import load_lab
-from labctl.spec.models import Lab
-
-CAPTURE_DEADLINE = 10.0
-
-
-@dataclass
-class ExerciseLab:
-    engine: object
-    lab: Lab
-    instance: str
-    exercise: str
-
-    @property
-    def client(self):
-        return ctr.find_containers(self.engine, self.instance)["client"]
-
-    def ip(self, service: str) -> str:
-        return str(self.lab.services[service].ip)
-
-    def student(self, *command: str) -> str:
-        """Run a command in the client container, as the student would in the VM."""
-        code, output = self.client.exec_run(list(command))
-        text = output.decode(errors="replace")
-        assert code == 0, f"{command[:2]} failed ({code}): {text[-800:]}"
-        return text
-
-    def python(self, script: str) -> str:
-        return self.student("python3", "-c", script)
-
-    def captured(self) -> None:
-        """Wait until what the student just did is in the capture: a near miss must be
-        there when the check is asserted to fail, or the assertion proves nothing.
-        tcpdump writes packets in order, so once a marker query sent after the
-        student's action is in the file, the action is too."""
-        marker = f"sync-{uuid.uuid4().hex[:12]}.redes.unlp.edu.ar"
-        self.client.exec_run(["dig", f"@{self.ip(self.lab.resolver)}", "+tries=1", "+time=1", marker, "A"])
-        deadline = time.monotonic() + CAPTURE_DEADLINE
-        while not any(m.qname == f"{marker}." for m in load_capture(lab_capture_files(self.instance)).dns_messages()):
-            assert time.monotonic() < deadline, f"the marker query {marker} never reached the capture"
-            time.sleep(0.1)
-
-    def check(self, check_id: str, handin=None) -> CheckResult:
-        checks = {c.spec.id: c for c in build_checks(self.lab, self.exercise)}
-        return checks[check_id].execute(CheckContext(self.engine, self.lab, self.instance, handin))
-
-    def eventually(self, check_id: str, handin=None, timeout: float = 20.0) -> CheckResult:
-        """The check's result once it passes, or its last result after `timeout` (mail is
-        delivered and relayed asynchronously)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            result = self.check(check_id, handin)
-            if result.status is Status.PASS or time.monotonic() > deadline:
-                return result
-            time.sleep(0.3)
-
-
-def exercise_lab(engine, exercise: str):
-    """Bring the exercise's lab up on 172.29.<N>.0/24 as chk-ex<N>; down at the end."""
-    instance = f"chk-ex{exercise}"
-    lab = load_lab("practica4", exercise=exercise, subnet=f"172.29.{exercise}.0/24")
-    project.down(engine, instance)  # a previous run killed half-way
-    project.up(engine, lab, instance, exercise)
-    try:
-        yield ExerciseLab(engine, lab, instance, exercise)
-    finally:
-        project.down(engine, instance)
-
-
-def assert_fails(result: CheckResult) -> None:
-    assert result.status is Status.FAIL, f"{result.id} should fail: {result.status} {result.detail}"
-
-
-def assert_passes(result: CheckResult) -> None:
-    assert result.status is Status.PASS, f"{result.id} should pass: {result.status} {result.detail}"
+from checklab import exercise_lab
 
 
 @pytest.fixture(scope="module")

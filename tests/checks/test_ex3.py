@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 
 from typer.testing import CliRunner
 
-from conftest import assert_fails, assert_passes
+from checklab import assert_fails, assert_passes
 from labctl.cli import app
 from student import imap, send
 

@@ -1,9 +1,11 @@
 """Exercises 4 (POP3), 5 (IMAP) and 6 (IMAP vs POP): each on its own lab."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from conftest import assert_fails, assert_passes, exercise_lab
+from checklab import assert_fails, assert_passes, exercise_lab
 from student import imap, send
 
 POP, IMAP = "alumnopop@redes.unlp.edu.ar", "alumnoimap@redes.unlp.edu.ar"
@@ -82,7 +84,11 @@ def test_ex6_read_flags(ex6):
     assert_fails(ex6.check("imap-all-read"))  # nothing there yet
     for n in range(2):
         ex6.python(send(ex6.ip("mail"), POP, IMAP, f"mensaje {n}"))
-    ex6.eventually("imap-all-read", timeout=5)  # (fails: unread) only waits for delivery
+    count = imap(ex6.ip("mail"), "alumnoimap", "alumnoimappass", "print(imap.select(readonly=True)[1][0].decode())")
+    deadline = time.monotonic() + 20
+    while int(ex6.python(count)) < 2:  # both delivered (asynchronously) before any is read
+        assert time.monotonic() < deadline, "the two messages never reached alumnoimap"
+        time.sleep(0.2)
     ex6.python(imap(ex6.ip("mail"), "alumnoimap", "alumnoimappass", "imap.select(); imap.store('1', '+FLAGS', '\\\\Seen')"))
     result = ex6.check("imap-all-read")
     assert_fails(result)

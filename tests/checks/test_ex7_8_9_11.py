@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import assert_fails, assert_passes, exercise_lab
+from checklab import assert_fails, assert_passes, exercise_lab
 from student import send
 
 POP, IMAP = "alumnopop@redes.unlp.edu.ar", "alumnoimap@redes.unlp.edu.ar"
