@@ -105,7 +105,7 @@ def test_vrfy_local_users(server):
         assert client.command("VRFY alumnopop") == "252 2.0.0 alumnopop"
         assert client.command(f"VRFY <{IMAP}>") == "252 2.0.0 alumnoimap"
         assert client.command("VRFY nadie") == (
-            f"550 5.1.1 <nadie@redes.unlp.edu.ar>: Recipient address rejected: User unknown in local recipient table")
+            "550 5.1.1 <nadie@redes.unlp.edu.ar>: Recipient address rejected: User unknown in local recipient table")
         assert client.command("VRFY someone@elsewhere.example") == (
             "554 5.7.1 <someone@elsewhere.example>: Relay access denied")
 
