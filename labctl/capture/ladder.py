@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import jinja2
 
 from labctl.capture.dialogue import Exchange
 from labctl.capture.streams import Chunk, Direction
 from labctl.capture.tcp import TcpStream
-from labctl.paths import TEMPLATES_DIR
+from labctl.render.templating import render
 
 LABEL_WIDTH = 60
 
@@ -64,21 +63,13 @@ def ladder_text(stream: TcpStream, exchanges: list[Exchange], width: int = LABEL
     return "\n".join(lines) + "\n"
 
 
-_environment = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
-    undefined=jinja2.StrictUndefined,
-    autoescape=True,  # labels are captured text: "<alumnopop@...>" must stay text in the SVG
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-
 _ROW = 34  # vertical pixels per arrow
 
 
 def ladder_svg(stream: TcpStream, exchanges: list[Exchange]) -> str:
     rows = arrows(stream, exchanges)
     client_x, server_x, top = 140, 760, 70
-    return _environment.get_template("capture/ladder.svg.j2").render(
+    return render("capture/ladder.svg.j2",
         title=stream.title,
         width=server_x + 120,
         height=top + _ROW * (len(rows) + 1),

@@ -21,7 +21,9 @@ def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
         undefined=jinja2.StrictUndefined,
-        autoescape=jinja2.select_autoescape(["html", "svg"]),
+        # Markup templates are named *.html.j2 / *.svg.j2: escape what they show
+        # (captured text like "<alumnopop@...>" must stay text); configs are raw.
+        autoescape=jinja2.select_autoescape(["html", "svg", "html.j2", "svg.j2"]),
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
