@@ -3,6 +3,7 @@ the docker-compose file are made from, so the two can never drift apart."""
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,6 +11,8 @@ from labctl.render.configs import MAIL_DATA_DIR, RESOLV_CONF, RenderedFile, conf
 from labctl.spec.models import Lab, Role, Service
 
 IMAGE_PREFIX = "labctl"
+# Lets two checkouts (branches under test) build and run their own images side by side.
+IMAGE_TAG = os.environ.get("LABCTL_IMAGE_TAG", "latest")
 LABEL_LAB = "labctl.lab"
 LABEL_SERVICE = "labctl.service"
 LABEL_EXERCISE = "labctl.exercise"
@@ -74,7 +77,7 @@ class LabPlan:
 
 def image_name(role: Role | str) -> str:
     role_name = role.value if isinstance(role, Role) else role
-    return f"{IMAGE_PREFIX}/{role_name}:latest"
+    return f"{IMAGE_PREFIX}/{role_name}:{IMAGE_TAG}"
 
 
 def bridge_name(instance: str) -> str:
