@@ -6,6 +6,8 @@ from pathlib import Path
 
 import platformdirs
 
+from labctl.spec.instance import check_instance
+
 # The repository root: templates/, images/ and labs/ live beside the package.
 PROJECT_ROOT = Path(os.environ.get("LABCTL_HOME", Path(__file__).resolve().parents[1]))
 TEMPLATES_DIR = PROJECT_ROOT / "templates"
@@ -20,8 +22,9 @@ def state_home() -> Path:
 
 
 def lab_state_dir(instance: str) -> Path:
-    """Rendered configuration, captures and data of one running lab instance."""
-    return state_home() / "labs" / instance
+    """Rendered configuration, captures and data of one running lab instance.
+    The name is checked here too, so no caller can write outside the state folder."""
+    return state_home() / "labs" / check_instance(instance)
 
 
 def captures_dir(instance: str) -> Path:

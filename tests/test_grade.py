@@ -75,12 +75,14 @@ def test_reset_puts_a_student_back_to_the_start(class_labs, tmp_path):
     assert _grade(tmp_path)["beto"]["passed"] == 0
 
 
-def test_a_new_capture_ring_archives_the_old_files(class_labs):
+def test_a_new_capture_ring_archives_the_old_files(class_labs, engine):
+    """down then up (not reset, which clears the evidence) keeps the old ring aside."""
     from labctl.capture import lab_capture_files
     from labctl.paths import captures_dir
 
     before = {f.name: f.stat().st_size for f in lab_capture_files("beto")}
-    result = CliRunner().invoke(app, ["reset", "--instance", "beto"])
+    project.down(engine, "beto", keep_data=True)
+    result = CliRunner().invoke(app, ["up", "practica4", "--exercise", "4", "--instance", "beto", "--subnet", f"{STUDENTS['beto']}.0/24"])
     assert result.exit_code == 0, result.output
     archived = sorted((captures_dir("beto") / "previous").iterdir())[-1]
     assert {f.name for f in archived.iterdir()} == set(before)

@@ -94,7 +94,8 @@ def test_missing_image_is_named_and_nothing_is_started(engine, tmp_path, clean, 
     from labctl.render import plan
 
     monkeypatch.setattr(plan, "IMAGE_PREFIX", "labctl-absent")
-    with pytest.raises(LabError, match=r"missing image\(s\) labctl-absent/capture:latest, labctl-absent/dns:latest.*: run 'labctl images build'"):
+    tag = plan.IMAGE_TAG
+    with pytest.raises(LabError, match=rf"missing image\(s\) labctl-absent/capture:{tag}, labctl-absent/dns:{tag}.*: run 'labctl images build'"):
         project.up(engine, load_lab(make_mini_lab(tmp_path)), "mini")
     assert leftovers(engine, "mini") == NOTHING
 
@@ -191,3 +192,60 @@ def test_render_never_touches_a_running_lab(engine, tmp_path, clean, make_mini_l
     result = CliRunner().invoke(app, ["render", str(path), "--subnet", "172.31.216.0/24", "--compose"])
     assert result.exit_code == 0, result.output
     assert {p: p.read_bytes() for p in config_dir("mini").rglob("*") if p.is_file()} == live
+
+
+BAD_INSTANCES = ["../../x", "a/b", ".hidden", "-x", "x y", "é", "a" * 33, ""]
+
+
+@pytest.mark.parametrize("command", ["up", "down", "status", "reset", "render"])
+@pytest.mark.parametrize("name", BAD_INSTANCES, ids=repr)
+def test_bad_instance_name_is_one_line_exit_2_and_nothing_written(tmp_path, monkeypatch, command, name):
+    state = tmp_path / "state"
+    monkeypatch.setenv("LABCTL_STATE_DIR", str(state))
+    result = CliRunner().invoke(app, [command, "--instance", name])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"error: --instance {name!r}: expected 1 to 32 characters")
+    assert result.output.count("\n") == 1
+    assert not state.exists()
+
+
+def test_instance_check_is_one_function_that_guards_the_state_folder():
+    from labctl.paths import lab_state_dir
+    from labctl.spec.instance import MAX_INSTANCE, check_instance
+    from labctl.spec.loader import LabSpecError
+
+    assert check_instance("alumno-042.B_x") == "alumno-042.B_x"
+    assert check_instance("a" * MAX_INSTANCE)
+    with pytest.raises(LabSpecError, match=r"^--instance '\.\.': expected"):
+        lab_state_dir("..")
+
+
+def test_down_purge_removes_the_state_folder(engine, tmp_path, clean, make_mini_lab):
+    from labctl.paths import lab_state_dir
+
+    clean.append("mini")
+    path = make_mini_lab(tmp_path)
+    project.up(engine, load_lab(path), "mini")
+    assert (lab_state_dir("mini") / "tls" / "mail.key").is_file()
+    kept = CliRunner().invoke(app, ["down", str(path)])
+    assert kept.exit_code == 0 and lab_state_dir("mini").is_dir()  # plain down keeps captures and keys
+    purged = CliRunner().invoke(app, ["down", str(path), "--purge"])
+    assert purged.exit_code == 0, purged.output
+    assert not lab_state_dir("mini").exists()
+    assert leftovers(engine, "mini") == NOTHING
+
+
+def test_reset_leaves_no_evidence_of_the_previous_attempt(engine, tmp_path, clean, make_mini_lab):
+    """Captures of the attempt before a reset (current ring and archived rings) are gone."""
+    from labctl.capture import lab_capture_files
+    from labctl.paths import captures_dir
+
+    clean.append("mini")
+    path = make_mini_lab(tmp_path)
+    assert CliRunner().invoke(app, ["up", str(path)]).exit_code == 0
+    first = lab_capture_files("mini")
+    assert first
+    result = CliRunner().invoke(app, ["reset", "mini"])
+    assert result.exit_code == 0, result.output
+    assert not (captures_dir("mini") / "previous").exists()
+    assert all(f.stat().st_size < 10_000 for f in lab_capture_files("mini"))  # only the new ring's startup traffic

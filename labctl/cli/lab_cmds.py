@@ -21,6 +21,7 @@ from labctl.runtime import containers as ctr
 from labctl.runtime import project
 from labctl.runtime.engine import LabError, client
 from labctl.runtime.network import find_networks
+from labctl.spec.instance import check_instance
 from labctl.spec.loader import lab_file, load_lab
 from labctl.spec.models import Role
 
@@ -35,11 +36,11 @@ SubnetOpt = typer.Option(None, "--subnet", help="Move the whole lab to this subn
 def _instance(lab: str, instance: str | None) -> str:
     """The instance a command is about: --instance, else the lab's own name
     (read from its file when the lab is given as a path)."""
-    if instance:
-        return instance
+    if instance is not None:
+        return check_instance(instance)
     if Path(lab).exists():
         return load_lab(lab).name
-    return lab
+    return check_instance(lab, option="lab")
 
 
 def _hosts_text(plan: LabPlan) -> str:
@@ -80,8 +81,10 @@ def up(
 ) -> None:
     """Create the lab's network and containers and wait until every service answers."""
     with user_errors():
+        if instance is not None:
+            check_instance(instance)
         spec = load_lab(lab, exercise, subnet)
-        name = instance or spec.name
+        name = spec.name if instance is None else instance
         origin = project.Origin(str(lab_file(lab).resolve()), exercise, subnet)
         with console.status(f"bringing up {name}…"):
             result = project.up(client(), spec, name, exercise, timeout=timeout, origin=origin)
@@ -96,31 +99,31 @@ def down(
     lab: str = LabArg,
     instance: Optional[str] = InstanceOpt,
     keep_data: bool = typer.Option(False, "--keep-data", help="Keep the mailboxes and mail queue volumes."),
+    purge: bool = typer.Option(False, "--purge", help="Also remove the instance's state folder (captures, keys, lab CA)."),
 ) -> None:
     """Remove everything the lab created (found by its labels)."""
     with user_errors():
         name = _instance(lab, instance)
-        result = project.down(client(), name, keep_data=keep_data)
+        result = project.down(client(), name, keep_data=keep_data, purge=purge)
+        purged = f"; removed {lab_state_dir(name)}" if result.purged else ""
         if not (result.containers or result.networks or result.volumes or result.kept_volumes):
-            console.print(f"lab {name} is not up; nothing to remove")
+            console.print(f"lab {name} is not up; nothing to remove{purged}", highlight=False)
             return
         kept = f", kept {len(result.kept_volumes)} volume(s)" if result.kept_volumes else ""
-        console.print(f"removed {result.containers} container(s), {result.networks} network(s), {result.volumes} volume(s){kept}")
+        console.print(f"removed {result.containers} container(s), {result.networks} network(s), {result.volumes} volume(s){kept}{purged}", highlight=False)
 
 
 def reset(
     lab: str = LabArg,
     instance: Optional[str] = InstanceOpt,
 ) -> None:
-    """Put a lab back as it was first brought up: fresh containers and empty mailboxes."""
+    """Put a lab back as it was first brought up: fresh containers, empty mailboxes,
+    no capture or log of the previous attempt (so nothing stale is graded)."""
     with user_errors():
         name = _instance(lab, instance)
-        origin = project.Origin.load(name)
-        spec = load_lab(origin.lab, origin.exercise, origin.subnet)
         engine = client()
         with console.status(f"resetting {name}…"):
-            project.down(engine, name, keep_data=False)
-            result = project.up(engine, spec, name, origin.exercise, origin=origin)
+            result = project.reset(engine, name)
         console.print(f"[green]lab {name} reset[/] in {result.seconds:.1f} s")
 
 
@@ -225,8 +228,10 @@ def render(
 ) -> None:
     """Render every configuration file of the lab without starting anything."""
     with user_errors():
+        if instance is not None:
+            check_instance(instance)
         spec = load_lab(lab, exercise, subnet)
-        name = instance or spec.name
+        name = spec.name if instance is None else instance
         # Never the live config folder of a running instance: that is up's.
         plan = project.prepare(spec, name, exercise, target=out or lab_state_dir(name) / "render")
         console.print(f"rendered {spec.name} into {plan.config_dir}")

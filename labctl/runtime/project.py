@@ -6,6 +6,7 @@ never a name pattern, is how a lab's objects are found again.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -24,6 +25,9 @@ from labctl.runtime import containers as ctr
 from labctl.runtime.engine import LabError
 from labctl.runtime.network import ensure_network, find_networks
 from labctl.runtime.readiness import wait_ready
+from labctl.spec.errors import LabSpecError
+from labctl.spec.instance import check_instance
+from labctl.spec.loader import load_lab
 from labctl.spec.models import Lab, Role
 
 READY_TIMEOUT = 30.0
@@ -49,6 +53,7 @@ class DownResult:
     networks: int = 0
     volumes: int = 0
     kept_volumes: list[str] = field(default_factory=list)
+    purged: bool = False
 
 
 @dataclass
@@ -82,6 +87,7 @@ class Origin:
 
     @classmethod
     def load(cls, instance: str) -> "Origin":
+        check_instance(instance)
         try:
             return cls(**json.loads(cls.path(instance).read_text(encoding="utf-8")))
         except FileNotFoundError:
@@ -146,6 +152,7 @@ def up(engine: DockerClient, lab: Lab, instance: str, exercise: str | None = Non
     """Bring the instance up (or bring it in line with `lab`); `origin`, when
     given, is recorded so that `reset`, `check` and `grade` find the lab again."""
     began = time.monotonic()
+    check_instance(instance)
     now = running(engine, instance)
     _refuse_other_lab(now, lab, instance, exercise)
     existing = now.containers
@@ -227,7 +234,12 @@ def _remove_quietly(obj) -> None:
         pass
 
 
-def down(engine: DockerClient, instance: str, keep_data: bool = False) -> DownResult:
+def down(engine: DockerClient, instance: str, keep_data: bool = False, purge: bool = False) -> DownResult:
+    """Remove the instance's containers, network and (unless `keep_data`) volumes;
+    `purge` also removes its state folder (captures, keys, rendered configuration)."""
+    check_instance(instance)
+    if purge and keep_data:
+        raise LabSpecError("--purge and --keep-data: expected one of them, not both (--purge removes all the lab kept)")
     result = DownResult()
     found = list(ctr.find_containers(engine, instance).values())
     _parallel(ctr.remove, found)
@@ -241,7 +253,31 @@ def down(engine: DockerClient, instance: str, keep_data: bool = False) -> DownRe
         else:
             volume.remove(force=True)
             result.volumes += 1
+    if purge and lab_state_dir(instance).exists():
+        shutil.rmtree(lab_state_dir(instance))
+        result.purged = True
     return result
+
+
+# What an attempt leaves in the state folder that a check could grade: the
+# captures (current ring and archived ones) and rendered copies. The lab CA
+# (tls/) stays: students imported it into Thunderbird once.
+EVIDENCE = ("captures", "render")
+
+
+def clear_evidence(instance: str) -> None:
+    for name in EVIDENCE:
+        shutil.rmtree(lab_state_dir(instance) / name, ignore_errors=True)
+
+
+def reset(engine: DockerClient, instance: str, timeout: float = READY_TIMEOUT) -> UpResult:
+    """The instance as it was first brought up: fresh containers, empty mailboxes
+    and MTA log (the volume goes), and no capture of the previous attempt."""
+    origin = Origin.load(instance)
+    lab = load_lab(origin.lab, origin.exercise, origin.subnet)
+    down(engine, instance, keep_data=False)
+    clear_evidence(instance)
+    return up(engine, lab, instance, origin.exercise, timeout=timeout, origin=origin)
 
 
 def status(engine: DockerClient, instance: str) -> list[ServiceStatus]:

@@ -9,14 +9,11 @@ import yaml
 from pydantic import ValidationError
 
 from labctl.paths import LABS_DIR
+from labctl.spec.errors import LabSpecError
 from labctl.spec.models import Lab
 from labctl.spec.relocate import relocate
 
 LAB_FILE = "lab.yaml"
-
-
-class LabSpecError(Exception):
-    """A lab definition is wrong: the message names the file, the field and what was expected."""
 
 
 def lab_file(lab: str | Path) -> Path:
