@@ -12,9 +12,11 @@ from dataclasses import dataclass
 
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _DOT_ATOM = re.compile(rf"{_ATOM}(?:\.{_ATOM})*\Z")
-_QUOTED = re.compile(r'"(?:[^"\\\r\n]|\\.)*"\Z')
+# RFC 5321 4.1.2: qtextSMTP is %d32-33 / %d35-91 / %d93-126, quoted-pairSMTP is a backslash and %d32-126:
+# nothing below 32, so no CR or LF can ride in a quoted local part into Return-Path:.
+_QUOTED = re.compile(r'"(?:[ !#-\[\]-~]|\\[ -~])*"\Z')
 _DOMAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.?\Z")
-_ADDRESS_LITERAL = re.compile(r"\[[^\[\]\\]+\]\Z")
+_ADDRESS_LITERAL = re.compile(r"\[[!-Z^-~]+\]\Z")  # dtext: %d33-90 / %d94-126
 # Characters that some MTAs interpret as routing inside a local part.
 _ROUTING_CHARS = set('%!@"\\')
 
@@ -27,6 +29,7 @@ class AddressError(ValueError):
 class Path:
     address: str  # "" for the null reverse-path <>
     params: str  # the ESMTP parameters after the path
+    as_typed: str = ""  # the mailbox as the client wrote it, for replies (Postfix echoes that)
 
 
 def _split_mailbox(mailbox: str) -> tuple[str, str]:
@@ -53,11 +56,13 @@ def validate_mailbox(mailbox: str) -> str:
     return mailbox
 
 
-def parse_path(argument: str, *, allow_null: bool) -> Path:
+def parse_path(argument: str, *, allow_null: bool, default_domain: str | None = None) -> Path:
     """Parse '<mailbox> params' as it follows 'MAIL FROM:' or 'RCPT TO:'.
 
     Brackets are optional (Postfix accepts that too); a source route
     '@a,@b:' is dropped, as RFC 5321 section 4.1.1.3 tells servers to do.
+    A mailbox without a domain gets `default_domain` when one is given, as
+    Postfix appends $myorigin (`RCPT TO:<alumnoimap>`).
     """
     argument = argument.strip()
     if not argument:
@@ -73,7 +78,7 @@ def parse_path(argument: str, *, allow_null: bool) -> Path:
         if end == -1:
             raise AddressError("missing '>'")
         mailbox, params = argument[1:end], argument[end + 1 :]
-        if params and not params.startswith(" "):
+        if params and params[0] not in " \t":
             raise AddressError("garbage after '>'")
     else:
         mailbox, _, params = argument.partition(" ")
@@ -85,7 +90,10 @@ def parse_path(argument: str, *, allow_null: bool) -> Path:
         if not allow_null:
             raise AddressError("null address not allowed here")
         return Path("", params.strip())
-    return Path(validate_mailbox(mailbox), params.strip())
+    as_typed = mailbox
+    if default_domain and "@" not in mailbox and _DOT_ATOM.match(mailbox):
+        mailbox = f"{mailbox}@{default_domain}"
+    return Path(validate_mailbox(mailbox), params.strip(), as_typed)
 
 
 def domain_of(address: str) -> str:

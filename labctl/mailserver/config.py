@@ -68,6 +68,18 @@ class Config:
     tls_key: str | None = None
     retry: Retry = field(default_factory=Retry)
     timeouts: Timeouts = field(default_factory=Timeouts)
+    # Postfix's default_process_limit and smtpd_client_connection_count_limit.
+    max_sessions: int = 100
+    max_sessions_per_client: int = 50
+    # A wrong password is answered after initial * 2**(n-1) s (n = recent failures of the
+    # client's IP), at most max; one such answer at a time per IP (throttle.py).
+    auth_failure_delay: float = 0.5
+    auth_failure_delay_max: float = 4.0
+    # Domains any client may ETRN (Postfix's fast_flush_domains); authenticated clients may ETRN any.
+    etrn_domains: list[str] = field(default_factory=list)
+    # The JSON log is rotated at log_max_bytes, keeping log_backups older files.
+    log_max_bytes: int = 16 * 1024 * 1024
+    log_backups: int = 2
 
     def account_for_mailbox(self, local_part: str, domain: str) -> Account | None:
         """The account whose mailbox local_part@domain delivers to; each local domain has its own users."""
@@ -145,8 +157,12 @@ def _check_semantics(config: Config) -> None:
         raise ConfigError("tls_key: tls_cert and tls_key must be set together")
     if config.size_limit <= 0:
         raise ConfigError("size_limit: must be positive")
-    if config.max_recipients <= 0:
-        raise ConfigError("max_recipients: must be positive")
+    for name in ("max_recipients", "max_sessions", "max_sessions_per_client", "log_max_bytes"):
+        if getattr(config, name) <= 0:
+            raise ConfigError(f"{name}: must be positive")
+    for name in ("auth_failure_delay", "auth_failure_delay_max", "log_backups"):
+        if getattr(config, name) < 0:
+            raise ConfigError(f"{name}: must not be negative")
 
 
 def load_config(path: str | Path) -> Config:
@@ -160,7 +176,8 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(f"{path}: invalid YAML: {str(error).splitlines()[0]}") from error
     try:
         config = _build(Config, raw, "config")
-        config = dataclasses.replace(config, local_domains=[d.lower() for d in config.local_domains])
+        config = dataclasses.replace(config, local_domains=[d.lower() for d in config.local_domains],
+                                     etrn_domains=[d.lower() for d in config.etrn_domains])
         _check_semantics(config)
     except ConfigError as error:
         message = str(error).removeprefix("config.").removeprefix("config: ")

@@ -163,8 +163,8 @@ class DeliveryWorker:
         else:
             parcels = [Parcel(m, recipients, await asyncio.to_thread(self.spool.content, m.queue_id))
                        for m, recipients in items]
-            self.events.write("relay_connect", domain=domain, hosts=hosts, port=self.config.relay_port,
-                              queue_ids=[m.queue_id for m, _ in items])
+            self.events.write("relay_connect", domain=domain, hosts=[h.address for h in hosts],
+                              port=self.config.relay_port, queue_ids=[m.queue_id for m, _ in items])
             outcomes = await asyncio.to_thread(send_batch, hosts, self.config.relay_port, self.config.hostname,
                                                parcels, self.config.timeouts.command)
         for message, recipients in items:

@@ -1,34 +1,98 @@
-"""Structured log: one JSON object per line, for sessions and delivery attempts."""
+"""Structured log: one JSON object per line, for sessions and delivery attempts.
+
+The checks and `labctl mail log` read it, so event names and fields are stable:
+
+- listening: listener, host, port, kind
+- connect: session, listener, kind, peer [ip, port]; disconnect: session
+- command: session, line (AUTH secrets replaced by "<redacted>"); reply: session, line
+- auth: session, mechanism, login, success
+- mail_from: session, address, params; rcpt_to: session, address, params
+- etrn: session, domain, allowed
+- queued: session, queue_id, mail_from, recipients, size; queue_error: session, error
+- log_limit: session, limit (later command/reply lines of that session are not logged)
+- internal_error: error and session, or where and queue_ids
+- relay_connect: domain, hosts, port, queue_ids
+- delivery: queue_id, recipient, via, status, reply, attempt, remote_has_dsn
+- dsn_queued: queue_id, about, action, recipients
+
+Every event also has ts (Unix time) and event. The log is bounded: string
+values longer than MAX_VALUE characters are cut (with a note of how much),
+and the file is rotated at max_bytes into .1, .2, ... keeping `backups` of them.
+"""
 from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any, Iterator
+
+MAX_VALUE = 512
+
+
+def _bounded(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > MAX_VALUE:
+        return f"{value[:MAX_VALUE]}...[{len(value) - MAX_VALUE} more characters]"
+    if isinstance(value, dict):
+        return {key: _bounded(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_bounded(item) for item in value]
+    return value
+
+
+def rotated_paths(path: str | Path, backups: int) -> list[Path]:
+    """The log's files, oldest first: path.N ... path.1, path."""
+    path = Path(path)
+    return [path.with_name(f"{path.name}.{n}") for n in range(backups, 0, -1)] + [path]
 
 
 class EventLog:
     """Appends events to a JSON-lines file; each event is one write() so lines never interleave."""
 
-    def __init__(self, path: str | Path):
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    def __init__(self, path: str | Path, *, max_bytes: int = 16 * 1024 * 1024, backups: int = 2):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.max_bytes = max_bytes
+        self.backups = backups
+        self._lock = threading.Lock()  # delivery threads and the event loop both log
+        self._open()
+
+    def _open(self) -> None:
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._size = os.fstat(self._fd).st_size
 
     def write(self, event: str, **fields: Any) -> None:
-        record = {"ts": round(time.time(), 6), "event": event, **fields}
-        os.write(self._fd, (json.dumps(record, default=str) + "\n").encode())
+        record = {"ts": round(time.time(), 6), "event": event, **_bounded(fields)}
+        line = (json.dumps(record, default=str) + "\n").encode()
+        with self._lock:
+            if self._size and self._size + len(line) > self.max_bytes:
+                self._rotate()
+            self._size += os.write(self._fd, line)
+
+    def _rotate(self) -> None:
+        os.close(self._fd)
+        paths = rotated_paths(self.path, self.backups)
+        if self.backups:
+            for older, newer in zip(paths, paths[1:]):
+                if newer.exists():
+                    os.replace(newer, older)
+        else:
+            self.path.unlink(missing_ok=True)
+        self._open()
 
     def close(self) -> None:
         os.close(self._fd)
 
 
-def read_events(path: str | Path) -> Iterator[dict]:
-    """Yield the logged events in order, skipping a torn last line left by a crash."""
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError:
-                continue
+def read_events(path: str | Path, backups: int = 2) -> Iterator[dict]:
+    """Yield the logged events in order, rotated files first, skipping torn lines left by a crash."""
+    for part in rotated_paths(path, backups):
+        if part != Path(path) and not part.exists():
+            continue
+        with open(part, encoding="utf-8") as handle:
+            for line in handle:
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError:
+                    continue

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .spool import fsync_dir
+from .spool import fsync_dir, write_fully
 
 
 def maildir_path(root: str | Path, domain: str, user: str) -> Path:
@@ -38,10 +38,13 @@ def deliver(maildir: Path, name: str, message: bytes) -> bool:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         # Maildir files use the local line convention (LF), as Postfix writes them.
-        os.write(fd, message.replace(b"\r\n", b"\n"))
+        write_fully(fd, message.replace(b"\r\n", b"\n"))
         os.fsync(fd)
-    finally:
+    except BaseException:
         os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
     os.rename(tmp, maildir / "new" / name)
     fsync_dir(maildir / "new")
     return True

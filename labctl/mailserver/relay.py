@@ -2,7 +2,9 @@
 
 One call of `send_batch` carries every queued message for one destination
 over a single connection (MAIL/RCPT/DATA repeated), as Postfix's smtp(8) does.
-It uses blocking smtplib and runs in a worker thread.
+It uses blocking smtplib and runs in a worker thread. Students read this
+MTA-to-MTA dialogue in their captures (exercise 7), so it looks like Postfix's:
+commands in upper case, lines no longer than RFC 5321 allows.
 """
 from __future__ import annotations
 
@@ -18,6 +20,35 @@ import dns.resolver
 from .spool import QueuedMessage, Recipient
 
 _ENHANCED = re.compile(r"([245]\.\d{1,3}\.\d{1,3})\s*")
+# RFC 5321 4.5.3.1.6: 998 octets and CRLF. Longer lines (we accept them, as Postfix
+# does) are broken with CRLF SPACE, as Postfix's smtp_line_length_limit does since 3.9;
+# the space keeps a broken header field one field.
+LINE_LENGTH_LIMIT = 998
+_OVERLONG_LINE_PIECE = re.compile(rb"[^\r\n]{%d}(?=[^\r\n])" % (LINE_LENGTH_LIMIT - 1))
+
+
+def break_long_lines(content: bytes) -> bytes:
+    """Content whose lines all fit in LINE_LENGTH_LIMIT octets."""
+    return _OVERLONG_LINE_PIECE.sub(lambda piece: piece[0] + b"\r\n ", content)
+
+
+class MtaClient(smtplib.SMTP):
+    """smtplib as an MTA speaks: `EHLO`, `MAIL FROM:`, `DATA`, where smtplib sends `ehlo`, `mail FROM:`, `data`."""
+
+    ehlo_msg = "EHLO"
+
+    def putcmd(self, cmd: str, args: str = "") -> None:
+        super().putcmd(cmd.upper(), args)
+
+
+@dataclass(frozen=True)
+class Exchanger:
+    """A host to try: its name (what DSNs name, RFC 3464 Remote-MTA) and one of its addresses."""
+    name: str
+    address: str
+
+    def __str__(self) -> str:
+        return f"{self.name}[{self.address}]"  # how Postfix names a peer in its messages
 
 
 @dataclass
@@ -68,12 +99,13 @@ def _make_resolver(nameservers: list[str], port: int) -> dns.asyncresolver.Resol
     return resolver
 
 
-async def mail_exchangers(domain: str, nameservers: list[str], port: int) -> list[str]:
-    """IP addresses to try for `domain`, best MX first (RFC 5321 5.1)."""
+async def mail_exchangers(domain: str, nameservers: list[str], port: int) -> list[Exchanger]:
+    """Hosts to try for `domain`, best MX first (RFC 5321 5.1)."""
     if domain.startswith("[") and domain.endswith("]"):
         literal = domain[1:-1].removeprefix("IPv6:")
         try:
-            return [str(ipaddress.ip_address(literal))]
+            address = str(ipaddress.ip_address(literal))
+            return [Exchanger(address, address)]
         except ValueError:
             raise _fail(550, "5.1.2", f"bad address literal {domain}") from None
     resolver = _make_resolver(nameservers, port)
@@ -89,11 +121,11 @@ async def mail_exchangers(domain: str, nameservers: list[str], port: int) -> lis
         raise _fail(550, "5.1.2", f"Host or domain name not found: {domain}") from None
     except dns.exception.DNSException as error:
         raise _fail(451, "4.4.3", f"Host or domain name lookup failed: {domain}: {error}") from None
-    addresses: list[str] = []
+    addresses: list[Exchanger] = []
     lookup_trouble = None
     for name in names:
         try:
-            addresses += [r.address for r in await resolver.resolve(name, "A")]
+            addresses += [Exchanger(name, r.address) for r in await resolver.resolve(name, "A")]
         except (dns.resolver.NoAnswer, dns.resolver.NXDOMAIN):
             continue
         except dns.exception.DNSException as error:
@@ -112,12 +144,12 @@ class Parcel:
     content: bytes
 
 
-def _connect(hosts: list[str], port: int, helo: str, timeout: float) -> tuple[smtplib.SMTP, str]:
+def _connect(hosts: list[Exchanger], port: int, helo: str, timeout: float) -> tuple[smtplib.SMTP, Exchanger]:
     """A client that has said EHLO to the first host that answers, and that host."""
     errors = []
     for host in hosts:
         try:
-            client = smtplib.SMTP(host, port, local_hostname=helo, timeout=timeout)
+            client = MtaClient(host.address, port, local_hostname=helo, timeout=timeout)
             client.ehlo()
             return client, host
         except (OSError, smtplib.SMTPException) as error:
@@ -146,12 +178,12 @@ def _rcpt_options(client: smtplib.SMTP, recipient: Recipient) -> list[str]:
     return options
 
 
-def _send_one(client: smtplib.SMTP, parcel: Parcel, remote: str, results: dict[int, Outcome]) -> None:
+def _send_one(client: smtplib.SMTP, parcel: Parcel, remote: Exchanger, results: dict[int, Outcome]) -> None:
     has_dsn = client.has_extn("dsn")
     code, text = client.mail(parcel.message.mail_from, _mail_options(client, parcel.message))
     if code != 250:
         for recipient in parcel.recipients:
-            results[id(recipient)] = outcome_from_reply(code, text, remote)
+            results[id(recipient)] = outcome_from_reply(code, text, remote.name)
         client.rset()
         return
     accepted = []
@@ -160,34 +192,35 @@ def _send_one(client: smtplib.SMTP, parcel: Parcel, remote: str, results: dict[i
         if code in (250, 251):
             accepted.append(recipient)  # its outcome is the reply to the data
         else:
-            results[id(recipient)] = outcome_from_reply(code, text, remote)
+            results[id(recipient)] = outcome_from_reply(code, text, remote.name)
     if not accepted:
         client.rset()
         return
     try:
-        code, text = client.data(parcel.content)
+        # smtplib dot-stuffs; the content has CRLF line ends only (message_data.py).
+        code, text = client.data(break_long_lines(parcel.content))
     except smtplib.SMTPDataError as error:
         code, text = error.smtp_code, error.smtp_error
     for recipient in accepted:
-        results[id(recipient)] = outcome_from_reply(code, text, remote, has_dsn)
+        results[id(recipient)] = outcome_from_reply(code, text, remote.name, has_dsn)
 
 
-def send_batch(hosts: list[str], port: int, helo: str, parcels: list[Parcel], timeout: float) -> dict[int, Outcome]:
+def send_batch(hosts: list[Exchanger], port: int, helo: str, parcels: list[Parcel], timeout: float) -> dict[int, Outcome]:
     """Deliver `parcels` over one connection; the outcome per recipient, keyed by id(recipient)."""
     results: dict[int, Outcome] = {}
     try:
         client, remote = _connect(hosts, port, helo, timeout)
     except DestinationError as error:
         return {id(r): error.outcome for p in parcels for r in p.recipients}
-    # `remote` is the address connected to (hosts are IP addresses), so no socket
-    # call that a reset connection could fail is needed outside the try below.
+    # `remote` names the host connected to, so no socket call that a reset
+    # connection could fail is needed outside the try below.
     try:
         for parcel in parcels:
             _send_one(client, parcel, remote, results)
         client.quit()
     except (OSError, smtplib.SMTPException) as error:
         client.close()
-        lost = Outcome(451, f"451 4.4.2 lost connection with {remote}: {error}", "4.4.2", remote)
+        lost = Outcome(451, f"451 4.4.2 lost connection with {remote}: {error}", "4.4.2", remote.name)
         for parcel in parcels:
             for recipient in parcel.recipients:
                 results.setdefault(id(recipient), lost)

@@ -8,8 +8,10 @@ import ssl
 from .config import Config
 from .delivery import DeliveryWorker
 from .eventlog import EventLog
+from .limits import SessionLimits
 from .session import LabSMTP
 from .spool import QueuedMessage, Spool
+from .throttle import AuthThrottle
 
 
 class MailService:
@@ -17,16 +19,19 @@ class MailService:
 
     def __init__(self, config: Config):
         self.config = config
-        self.events = EventLog(config.log_file)
+        self.events = EventLog(config.log_file, max_bytes=config.log_max_bytes, backups=config.log_backups)
+        self.session_limits = SessionLimits(config.max_sessions, config.max_sessions_per_client)
+        # Not auth_*: aiosmtpd would take a handler attribute named so for a SASL mechanism.
+        self.login_throttle = AuthThrottle(config.auth_failure_delay, config.auth_failure_delay_max)
         self.spool = Spool(config.spool_dir)
         self.worker = DeliveryWorker(config, self.spool, self.events)
         self.ports: dict[str, int] = {}  # listener name -> bound port (useful with port 0)
         self._servers: list[asyncio.AbstractServer] = []
         self._worker_task: asyncio.Task | None = None
 
-    async def accept(self, message: QueuedMessage, content: bytes) -> None:
+    async def accept(self, message: QueuedMessage, *content: bytes | bytearray) -> None:
         """Queue durably (the caller replies 250 only after this returns), then wake the worker."""
-        await asyncio.to_thread(self.spool.store, message, content)
+        await asyncio.to_thread(self.spool.store, message, *content)
         self.worker.add(message)
 
     def queue_run(self, domain: str) -> None:

@@ -3,15 +3,23 @@
 aiosmtpd gives us the transport, STARTTLS, the AUTH machinery and the
 session/envelope objects. We replace what it lacks or does differently from
 the course's Postfix: the command loop (line limits, error counting, a 421 on
-timeout, a log of every line), enhanced status codes on every reply, the
+timeout, a log of every line), enhanced status codes on every reply, each
+reply in one write (students see one segment per reply, as with Postfix), the
 ESMTP parameters of SIZE/BODY/DSN, the relay policy, BDAT (RFC 3030), ETRN
-(RFC 1985), and a DATA reader where only <CRLF>.<CRLF> ends the message.
+(RFC 1985), and a DATA reader that cannot be smuggled past (message_data.py).
+
+Postfix's leniencies that students meet when typing by hand are kept: lines
+ending in a bare LF, MAIL before HELO/EHLO, a recipient without a domain
+(the first local domain is appended, as Postfix appends $myorigin), long
+message lines. Control characters in a command line are refused, so nothing
+a client types can reach a header field or the log as a line break.
 """
 from __future__ import annotations
 
 import asyncio
 import base64
 import binascii
+import re
 import secrets
 import time
 from typing import TYPE_CHECKING
@@ -20,6 +28,7 @@ from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword
 
 from .addresses import AddressError, domain_of, local_mailbox, parse_path
 from .headers import received_header
+from .message_data import DotTerminatedContent, normalise_chunked
 from .replies import with_enhanced_code
 from .spool import QueuedMessage, Recipient, new_queue_id
 
@@ -29,11 +38,19 @@ if TYPE_CHECKING:
 
 # RFC 5321 4.5.3.1.4-6: 512 octets for a command line (we allow extensions up
 # to a full text line) and 1000 for a text line, both counting the CRLF; one
-# more for the dot that transparency may add.
+# more for the dot that transparency may add. Longer message lines are read
+# in pieces of this size and accepted, as Postfix accepts them.
 LINE_LIMIT = 1001
 HARD_ERROR_LIMIT = 20  # as Postfix's smtpd_hard_error_limit
 CHUNK_READ = 65536
 NOTIFY_VALUES = {"SUCCESS", "FAILURE", "DELAY"}
+# Command/reply lines logged per session; a client looping on NOOP must not fill the disk.
+SESSION_LOG_LIMIT = 1000
+# Events logged even past the limit: the checks and `labctl mail log` rely on them.
+ALWAYS_LOGGED = {"connect", "disconnect", "queued", "queue_error", "log_limit"}
+# RFC 5321 has no control characters in commands; HT is taken as a space, as Postfix does.
+_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_WORD_SEPARATOR = re.compile(rb"[ \t]+")
 
 
 class LabEnvelope(Envelope):
@@ -98,11 +115,24 @@ class LabSMTP(SMTP):
         self.listener = listener
         self.session_id = secrets.token_hex(4)
         self.errors = 0
+        self._logged = 0
+        self._admitted_ip: str | None = None
+        self._last_command_bare_lf = False
 
     # --- plumbing: lines, replies, log, timeouts ---------------------------------
 
     def _log(self, event: str, **fields) -> None:
+        if event not in ALWAYS_LOGGED:
+            self._logged += 1
+            if self._logged > SESSION_LOG_LIMIT:
+                if self._logged == SESSION_LOG_LIMIT + 1:
+                    self._log("log_limit", limit=SESSION_LOG_LIMIT)
+                return
         self.service.events.write(event, session=self.session_id, **fields)
+
+    @property
+    def _peer_ip(self) -> str:
+        return self.session.peer[0] if self.session.peer else ""
 
     async def push(self, status) -> None:
         """Every reply goes through here: enhanced code added, logged, written."""
@@ -111,11 +141,16 @@ class LabSMTP(SMTP):
         status = with_enhanced_code(status)
         if status[:1] in ("4", "5"):
             self.errors += 1
+        if status.startswith("535"):
+            # A wrong password is answered late, and one at a time per client (throttle.py).
+            await self.service.login_throttle.failed(self._peer_ip)
         await self._write_reply(status)
 
-    async def _write_reply(self, status: str) -> None:
-        self._log("reply", line=status)
-        self._writer.write(status.encode("ascii", "replace") + b"\r\n")
+    async def _write_reply(self, *lines: str) -> None:
+        """One reply, however many lines, in one write: one TCP segment, as Postfix sends it."""
+        for line in lines:
+            self._log("reply", line=line)
+        self._writer.write(b"".join(line.encode("ascii", "replace") + b"\r\n" for line in lines))
         await self._writer.drain()
 
     def _timeout_cb(self) -> None:
@@ -139,6 +174,13 @@ class LabSMTP(SMTP):
             except asyncio.LimitOverrunError as error:
                 await self._reader.readexactly(error.consumed)
 
+    async def _read_piece(self) -> bytes:
+        """The next line including its LF, or the next LINE_LIMIT octets of a longer line."""
+        try:
+            return await self._reader.readuntil(b"\n")
+        except asyncio.LimitOverrunError as error:
+            return await self._reader.readexactly(error.consumed)
+
     def connection_made(self, transport) -> None:
         starting_tls = self._original_transport is not None and self.transport is not None
         if not starting_tls:
@@ -152,9 +194,27 @@ class LabSMTP(SMTP):
 
     def connection_lost(self, error) -> None:
         self._log("disconnect")
+        if self._admitted_ip is not None:
+            self.service.session_limits.release(self._admitted_ip)
+            self._admitted_ip = None
         super().connection_lost(error)
 
     async def _handle_client(self) -> None:
+        try:
+            await self._converse()
+        finally:
+            # On the client's EOF aiosmtpd cancels this task and leaves the socket
+            # half-open: close it, so the session ends and gives back its slot.
+            if self.transport is not None:
+                self.transport.close()
+
+    async def _converse(self) -> None:
+        refusal = self.service.session_limits.admit(self._peer_ip)
+        if refusal:
+            await self._write_reply(f"421 4.7.0 {self.config.hostname} Error: {refusal}")
+            self.transport.close()
+            return
+        self._admitted_ip = self._peer_ip
         await self._write_reply(f"220 {self.config.banner}")
         while self.transport is not None:
             self._reset_timeout()
@@ -166,20 +226,30 @@ class LabSMTP(SMTP):
                 self._log("command", line="<overlong line>")
                 await self.push("500 5.5.2 Error: line too long")
             else:
-                await self._dispatch(line.rstrip(b"\r\n"))
+                # nc without -C ends lines with a bare LF; Postfix takes those commands too.
+                self._last_command_bare_lf = not line.endswith(b"\r\n")
+                await self._dispatch(line[:-2] if line.endswith(b"\r\n") else line[:-1])
             if self.errors >= HARD_ERROR_LIMIT and self.transport is not None:
                 await self.push(f"421 4.7.0 {self.config.hostname} Error: too many errors")
                 self.transport.close()
 
+    def _log_command(self, line: bytes) -> None:
+        words = line.split(None, 2)
+        if len(words) > 2 and words[0].upper() == b"AUTH":
+            # An initial response is a password in base64, however the command is spaced.
+            line = b"AUTH " + words[1] + b" <redacted>"
+        self._log("command", line=line.decode("ascii", "replace"))
+
     async def _dispatch(self, line: bytes) -> None:
-        verb, _, rest = line.partition(b" ")
-        if verb.upper() == b"AUTH" and rest.strip().count(b" "):
-            self._log("command", line=f"AUTH {rest.split()[0].decode('ascii', 'replace')} <redacted>")
-        else:
-            self._log("command", line=line.decode("ascii", "replace"))
-        if not line or b"\0" in line or not line.isascii():
+        self._log_command(line)
+        if _CONTROL.search(line):
+            # A CR or LF here would end up as a line of its own in Received: or Return-Path:.
+            await self.push("501 5.5.2 Syntax error: control characters are not allowed in commands")
+            return
+        if not line or not line.isascii():
             await self.push("500 5.5.2 Error: bad syntax")
             return
+        verb, rest = (_WORD_SEPARATOR.split(line, 1) + [b""])[:2]
         method = self._smtp_methods.get(verb.decode().upper())
         if method is None:
             await self.push("502 5.5.2 Error: command not recognized")
@@ -238,9 +308,7 @@ class LabSMTP(SMTP):
         if self.listener.kind == "msa":
             keywords.append("AUTH PLAIN LOGIN")
         keywords += ["ENHANCEDSTATUSCODES", "8BITMIME", "DSN", "CHUNKING"]
-        for keyword in keywords[:-1]:
-            await self._write_reply(f"250-{keyword}")
-        await self._write_reply(f"250 {keywords[-1]}")
+        await self._write_reply(*[f"250-{keyword}" for keyword in keywords[:-1]], f"250 {keywords[-1]}")
 
     async def smtp_STARTTLS(self, arg: str | None) -> None:
         if self._tls_protocol:
@@ -257,8 +325,8 @@ class LabSMTP(SMTP):
             return
         if arg:
             # RFC 4954: mechanism names are case-insensitive; aiosmtpd compares them as given.
-            mechanism, _, rest = arg.partition(" ")
-            arg = f"{mechanism.upper()} {rest}".strip()
+            mechanism, *rest = arg.split()
+            arg = " ".join([mechanism.upper(), *rest])
         await super().smtp_AUTH(arg)
 
     def _check_password(self, server, session, envelope, mechanism: str, auth_data: LoginPassword) -> AuthResult:
@@ -269,6 +337,7 @@ class LabSMTP(SMTP):
         self._log("auth", mechanism=mechanism, login=login, success=password_ok)
         if not password_ok:
             return AuthResult(success=False, handled=False)
+        self.service.login_throttle.succeeded(self._peer_ip)
         return AuthResult(success=True, auth_data=account)
 
     async def challenge_auth(self, challenge, encode_to_b64: bool = True, log_client_response: bool = False):
@@ -295,9 +364,13 @@ class LabSMTP(SMTP):
 
     # --- the mail transaction ----------------------------------------------------------
 
+    @property
+    def _default_domain(self) -> str | None:
+        """What a domain-less address gets, as Postfix appends $myorigin."""
+        return self.config.local_domains[0] if self.config.local_domains else None
+
     async def smtp_MAIL(self, arg: str | None) -> None:
-        if await self._need_helo():
-            return
+        # No HELO/EHLO needed first: Postfix asks for it only with smtpd_helo_required.
         if self.listener.kind == "msa" and not self.session.authenticated:
             await self.push("530 5.7.0 Authentication required")
             return
@@ -308,7 +381,7 @@ class LabSMTP(SMTP):
             await self.push("501 5.5.4 Syntax: MAIL FROM:<address>")
             return
         try:
-            path = parse_path(arg[5:], allow_null=True)
+            path = parse_path(arg[5:], allow_null=True, default_domain=self._default_domain)
         except AddressError:
             await self.push("501 5.1.7 Bad sender address syntax")
             return
@@ -357,8 +430,6 @@ class LabSMTP(SMTP):
         return None
 
     async def smtp_RCPT(self, arg: str | None) -> None:
-        if await self._need_helo():
-            return
         if self.envelope.mail_from is None:
             await self.push("503 5.5.1 Error: need MAIL command")
             return
@@ -366,7 +437,7 @@ class LabSMTP(SMTP):
             await self.push("501 5.5.4 Syntax: RCPT TO:<address>")
             return
         try:
-            path = parse_path(arg[3:], allow_null=False)
+            path = parse_path(arg[3:], allow_null=False, default_domain=self._default_domain)
         except AddressError:
             await self.push("501 5.1.3 Bad recipient address syntax")
             return
@@ -379,7 +450,7 @@ class LabSMTP(SMTP):
         if len(self.envelope.recipients) >= self.config.max_recipients:
             await self.push("452 4.5.3 Error: too many recipients")
             return
-        refusal = self._recipient_refusal(path.address)
+        refusal = self._recipient_refusal(path.address, as_typed=path.as_typed)
         if refusal:
             await self.push(refusal)
             return
@@ -406,13 +477,14 @@ class LabSMTP(SMTP):
                 raise ValueError(f"unsupported option {key}")
         return notify, orcpt
 
-    def _recipient_refusal(self, address: str) -> str | None:
-        """Postfix's reject for `address`, or None when we take it."""
+    def _recipient_refusal(self, address: str, as_typed: str | None = None) -> str | None:
+        """Postfix's reject for `address`, or None when we take it; it names the address as typed."""
+        shown = as_typed or address
         local = local_mailbox(address, self.config.local_domains)
         if local is None:
-            return None if self.session.authenticated else f"554 5.7.1 <{address}>: Relay access denied"
+            return None if self.session.authenticated else f"554 5.7.1 <{shown}>: Relay access denied"
         if self.config.account_for_mailbox(local, domain_of(address)) is None:
-            return (f"550 5.1.1 <{address}>: Recipient address rejected: "
+            return (f"550 5.1.1 <{shown}>: Recipient address rejected: "
                     "User unknown in local recipient table")
         return None
 
@@ -457,15 +529,20 @@ class LabSMTP(SMTP):
             await self.push("501 5.5.4 Syntax: ETRN domain")
             return
         domain = arg.lstrip("@#").lower()
-        self._log("etrn", domain=domain)
+        # A queue run ends every backoff for the domain; a stranger may not force that on
+        # us (Postfix serves ETRN only for $fast_flush_domains): only for etrn_domains, or
+        # for an authenticated client.
+        allowed = self.session.authenticated or domain in self.config.etrn_domains
+        self._log("etrn", domain=domain, allowed=allowed)
+        if not allowed:
+            await self.push(f"459 4.7.1 <{domain}>: service unavailable")
+            return
         self.service.queue_run(domain)
         await self.push("250 2.0.0 Queuing started")
 
     # --- message content: DATA and BDAT --------------------------------------------------
 
     def _transaction_problem(self) -> str | None:
-        if not self.session.host_name:
-            return "503 5.5.1 Error: send HELO/EHLO first"
         if self.envelope.mail_from is None:
             return "503 5.5.1 Error: need MAIL command"
         if not self.envelope.recipients:
@@ -482,46 +559,17 @@ class LabSMTP(SMTP):
             await self.push(problem)
             return
         await self._write_reply("354 End data with <CR><LF>.<CR><LF>")
-        content, problem = await self._receive_dot_terminated()
-        if problem:
-            self._set_rset_state()
-            await self.push(problem)
-            return
-        await self._queue(content)
-
-    async def _receive_dot_terminated(self) -> tuple[bytes, str | None]:
-        """Read DATA to the terminating line and undo dot-stuffing.
-
-        Only CRLF ends a line, so '<LF>.<CR><LF>' or '<CR>.<CR><LF>' cannot end
-        the message early (SMTP smuggling); a message containing a bare CR or
-        LF is refused instead. The whole input is consumed before any
-        error reply so the client and server stay in step (RFC 5321 4.2.5).
-        """
-        lines: list[bytes] = []
-        size = 0
-        problem = None
+        # The whole input is read before any error reply, so client and server stay in step.
+        data = DotTerminatedContent(self.config.size_limit, lf_may_end=self._last_command_bare_lf)
         while True:
             self._reset_timeout(self.config.timeouts.data)
-            line = await self._read_line(b"\r\n")
-            if line == b".\r\n":
+            if data.feed(await self._read_piece()):
                 break
-            if line is None:
-                problem = problem or "500 5.5.2 Error: message line too long (see RFC 5321 4.5.3.1.6)"
-                continue
-            if problem:
-                continue
-            body = line[:-2]
-            if b"\n" in body or b"\r" in body:
-                problem = "550 5.5.2 Error: bare <CR> or <LF> in message data (only <CR><LF> ends a line)"
-            elif b"\0" in body:
-                problem = "550 5.6.0 Error: NUL character in message data"
-            size += len(line)
-            if size > self.config.size_limit:
-                problem = "552 5.3.4 Error: message file too big"
-            lines.append(line[1:] if line.startswith(b".") else line)
-        if problem:
-            return b"", problem
-        return b"".join(lines), None
+        if data.problem:
+            self._set_rset_state()
+            await self.push(data.problem)
+            return
+        await self._queue(data.content)
 
     async def smtp_BDAT(self, arg: str | None) -> None:
         words = (arg or "").split()
@@ -531,26 +579,26 @@ class LabSMTP(SMTP):
         size, last = int(words[0]), len(words) == 2
         problem = self._transaction_problem()
         room = self.config.size_limit - len(self.envelope.chunks)
-        chunk = await self._read_chunk(size, keep=problem is None and size <= room)
+        keep = problem is None and size <= room
+        await self._read_chunk(size, into=self.envelope.chunks if keep else None)
         if problem is None and size > room:
             problem = "552 5.3.4 Error: message file too big"
-        if problem is None and b"\0" in chunk:
-            problem = "550 5.6.0 Error: NUL character in message data"
+        content = b""
+        if problem is None and last:
+            content, problem = normalise_chunked(self.envelope.chunks)
         if problem:
             # RFC 3030 section 3: a failed chunk ends the transaction.
             self._set_rset_state()
             await self.push(problem)
             return
         self.envelope.chunking = True
-        self.envelope.chunks += chunk
         if last:
-            await self._queue(bytes(self.envelope.chunks))
+            await self._queue(content)
         else:
             await self.push(f"250 2.0.0 Ok: {size} octets received")
 
-    async def _read_chunk(self, size: int, *, keep: bool) -> bytes:
-        """Read exactly `size` octets; discard them as they come when not kept (size abuse)."""
-        parts = []
+    async def _read_chunk(self, size: int, *, into: bytearray | None) -> None:
+        """Read exactly `size` octets into `into`; discard them as they come when None (size abuse)."""
         remaining = size
         while remaining:
             self._reset_timeout(self.config.timeouts.data)
@@ -558,28 +606,28 @@ class LabSMTP(SMTP):
             if not part:
                 raise asyncio.IncompleteReadError(b"", remaining)
             remaining -= len(part)
-            if keep:
-                parts.append(part)
-        return b"".join(parts)
+            if into is not None:
+                into += part
 
-    async def _queue(self, content: bytes) -> None:
+    async def _queue(self, content: bytes | bytearray) -> None:
         envelope = self.envelope
         queue_id = new_queue_id()
         now = time.time()
-        peer_ip = self.session.peer[0] if self.session.peer else ""
+        peer_ip = self._peer_ip
         trace = received_header(
-            helo=self.session.host_name, client_ip=peer_ip, hostname=self.config.hostname,
+            # Without HELO/EHLO Postfix names the client by its (here unknown) host name.
+            helo=self.session.host_name or "unknown", client_ip=peer_ip, hostname=self.config.hostname,
             protocol=self._protocol_name(), queue_id=queue_id,
             recipients=[r.address for r in envelope.recipients], timestamp=now)
         account = self._authenticated_account
         message = QueuedMessage(
             queue_id=queue_id, mail_from=envelope.mail_from, recipients=envelope.recipients,
-            arrival=now, size=len(content), client_ip=peer_ip, helo=self.session.host_name,
+            arrival=now, size=len(content), client_ip=peer_ip, helo=self.session.host_name or "",
             auth_user=account.user if account else "", ret=envelope.ret, envid=envelope.envid,
             is_dsn=envelope.mail_from == "")
         self._set_post_data_state()
         try:
-            await self.service.accept(message, trace + content)
+            await self.service.accept(message, trace, content)
         except OSError as error:
             self._log("queue_error", error=str(error))
             await self.push("451 4.3.0 Error: queue file write error")

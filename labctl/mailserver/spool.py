@@ -12,6 +12,7 @@ The `.msg` file is never rewritten, which keeps acceptance to one file write.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 import secrets
@@ -69,15 +70,29 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_durably(path: Path, data: bytes) -> None:
-    """Atomically replace `path` with `data`, durable once this returns."""
+def write_fully(fd: int, data: bytes | bytearray | memoryview) -> None:
+    """Write all of `data` or raise: os.write may write less than asked (disk full, file size limit)."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        if written == 0:
+            raise OSError(errno.EIO, "write made no progress")
+        view = view[written:]
+
+
+def write_durably(path: Path, *parts: bytes | bytearray) -> None:
+    """Atomically replace `path` with the concatenation of `parts`, durable once this returns."""
     tmp = path.with_name(f".{path.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        os.write(fd, data)
+        for part in parts:
+            write_fully(fd, part)
         os.fsync(fd)
-    finally:
+    except BaseException:
         os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
     os.rename(tmp, path)
     fsync_dir(path.parent)
 
@@ -98,13 +113,17 @@ class Spool:
     def _state_path(self, queue_id: str) -> Path:
         return self.directory / f"{queue_id}.state"
 
-    def store(self, message: QueuedMessage, content: bytes) -> bool:
-        """Durably queue a message; False if that queue id is already queued."""
+    def store(self, message: QueuedMessage, *content: bytes | bytearray) -> bool:
+        """Durably queue a message whose content is the concatenation of `content`.
+
+        False if that queue id is already queued. The parts are written one
+        after the other, never joined: a 10 MB message is not copied again here.
+        """
         path = self._msg_path(message.queue_id)
         if path.exists():
             return False
         header = json.dumps(dataclasses.asdict(message)).encode() + b"\n"
-        write_durably(path, header + content)
+        write_durably(path, header, *content)
         return True
 
     def save_state(self, message: QueuedMessage) -> None:

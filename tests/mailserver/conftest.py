@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
+import struct
+import subprocess
 import threading
 import time
 from contextlib import contextmanager
@@ -89,6 +92,11 @@ class RunningServer:
         return self.service.ports["submission"]
 
 
+def read_log(config: Config) -> list[dict]:
+    with open(config.log_file) as handle:
+        return [json.loads(line) for line in handle]
+
+
 def maildir_files(config: Config, user: str, domain: str = DOMAIN) -> list[Path]:
     base = Path(config.maildir_root) / domain / user / "Maildir"
     return sorted(p for sub in ("new", "cur") if (base / sub).is_dir() for p in (base / sub).iterdir())
@@ -130,8 +138,22 @@ class RawClient:
         self.send(text.encode() + b"\r\n")
         return self.reply()
 
+    def command_lf(self, text: str) -> str:
+        """As typed into nc without -C: the line ends in a bare LF."""
+        self.send(text.encode() + b"\n")
+        return self.reply()
+
+    def data_segments_received(self) -> int:
+        """TCP segments with data that reached this socket so far (Linux tcp_info.tcpi_data_segs_in)."""
+        info = self.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+        return struct.unpack_from("I", info, TCP_INFO_DATA_SEGS_IN)[0]
+
     def close(self) -> None:
         self.sock.close()
+
+
+# Offset of tcpi_data_segs_in in Linux's struct tcp_info (include/uapi/linux/tcp.h, since 4.6).
+TCP_INFO_DATA_SEGS_IN = 152
 
 
 @contextmanager
@@ -189,3 +211,14 @@ def dns_stub():
     stub = DnsStub()
     yield stub
     stub.close()
+
+
+@pytest.fixture(scope="session")
+def certificate(tmp_path_factory):
+    """A self-signed certificate for mail.redes.unlp.edu.ar: (cert path, key path)."""
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                    "/CN=mail.redes.unlp.edu.ar", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return str(cert), str(key)

@@ -5,7 +5,7 @@ import base64
 
 import pytest
 
-from .conftest import IMAP, POP, RawClient, RunningServer, make_config, maildir_files, raw_session, wait_for
+from .conftest import IMAP, POP, RawClient, RunningServer, make_config, maildir_files, raw_session, read_log, wait_for
 
 
 def start_data(client: RawClient) -> None:
@@ -28,24 +28,42 @@ def test_overlong_auth_exchange_line(server):
         assert client.command(f"AUTH PLAIN {token}") == "235 2.7.0 Authentication successful"
 
 
-def test_overlong_data_line_refused_after_the_data(server):
+def test_long_message_lines_are_accepted_like_postfix(server):
+    """Postfix takes body lines over 1000 octets (it only splits them when relaying); so do we."""
     with raw_session(server.smtp_port) as client:
         start_data(client)
-        client.send(b"Subject: x\r\n\r\n" + b"a" * 5000 + b"\r\n.\r\n")
-        assert client.reply().startswith("500 5.5.2 Error: message line too long")
+        client.send(b"Subject: x\r\n\r\n" + b"a" * 5000 + b"\r\n" + b"b" * 70000 + b"\r\n.\r\n")
+        assert client.reply().startswith("250 2.0.0 Ok: queued as ")
         assert client.command("NOOP") == "250 2.0.0 Ok"
+    [path] = wait_for(lambda: maildir_files(server.config, "alumnoimap"))
+    assert path.read_bytes().endswith(b"\n\n" + b"a" * 5000 + b"\n" + b"b" * 70000 + b"\n")
 
 
-@pytest.mark.parametrize("smuggled", [b"\n.\r\n", b"\r.\r\n", b"\r\n.\n", b"\n.\n"])
-def test_no_smtp_smuggling(server, smuggled):
-    """A fake end-of-data followed by a second transaction must not create a second message."""
-    second = f"MAIL FROM:<{POP}>\r\nRCPT TO:<{POP}>\r\nDATA\r\nSubject: smuggled\r\n\r\nevil\r\n".encode()
+SECOND_TRANSACTION = f"MAIL FROM:<{POP}>\r\nRCPT TO:<{POP}>\r\nDATA\r\nSubject: smuggled\r\n\r\nevil\r\n".encode()
+
+
+@pytest.mark.parametrize("smuggled", [b"\n.\r\n", b"\r\n.\n", b"\n.\n", b"\n.\n\n.\r\n"])
+def test_no_smtp_smuggling_with_bare_lf(server, smuggled):
+    """A fake end-of-data with bare LFs stays content (Postfix's smtpd_forbid_bare_newline=normalize)."""
     with raw_session(server.smtp_port) as client:
         start_data(client)
-        client.send(b"Subject: carrier\r\n\r\nhello" + smuggled + second + b".\r\n")
-        reply = client.reply()
-        assert reply == "550 5.5.2 Error: bare <CR> or <LF> in message data (only <CR><LF> ends a line)"
+        client.send(b"Subject: carrier\r\n\r\nhello" + smuggled + SECOND_TRANSACTION + b".\r\n")
+        assert client.reply().startswith("250 2.0.0 Ok: queued as ")
         assert client.command("NOOP") == "250 2.0.0 Ok"  # no pending replies: nothing was run as a command
+    [path] = wait_for(lambda: maildir_files(server.config, "alumnoimap"))
+    body = path.read_bytes().split(b"\n\n", 1)[1]
+    assert body.startswith(b"hello\n") and b"MAIL FROM:<alumnopop@redes.unlp.edu.ar>\nRCPT TO:" in body
+    assert b"\r" not in path.read_bytes()
+    assert maildir_files(server.config, "alumnopop") == []
+
+
+def test_no_smtp_smuggling_with_bare_cr(server):
+    """<CR>.<CR><LF> ends data for some servers: a message with a bare CR is refused whole."""
+    with raw_session(server.smtp_port) as client:
+        start_data(client)
+        client.send(b"Subject: carrier\r\n\r\nhello\r.\r\n" + SECOND_TRANSACTION + b".\r\n")
+        assert client.reply() == "550 5.5.2 Error: bare <CR> received (only <CR><LF> ends a line)"
+        assert client.command("NOOP") == "250 2.0.0 Ok"
         # The session is usable and an honest message goes through.
         start_data(client)
         assert client.command("Subject: honest\r\n\r\nok\r\n.").startswith("250 2.0.0 Ok: queued as ")
@@ -53,9 +71,70 @@ def test_no_smtp_smuggling(server, smuggled):
     assert maildir_files(server.config, "alumnopop") == []
 
 
+def test_no_smuggling_in_bdat_content(server):
+    """BDAT content is stored CRLF-normalised; a bare CR refuses the message."""
+    with raw_session(server.smtp_port) as client:
+        client.command(f"MAIL FROM:<{POP}>")
+        client.command(f"RCPT TO:<{IMAP}>")
+        content = b"Subject: chunk\r\n\r\nhello\n.\n" + SECOND_TRANSACTION
+        client.send(f"BDAT {len(content)} LAST\r\n".encode() + content)
+        assert client.reply().startswith("250 2.0.0 Ok: queued as ")
+        client.command(f"MAIL FROM:<{POP}>")
+        client.command(f"RCPT TO:<{IMAP}>")
+        client.send(b"BDAT 11 LAST\r\nhello\r.\r\nxx")
+        assert client.reply() == "550 5.5.2 Error: bare <CR> received (only <CR><LF> ends a line)"
+    [path] = wait_for(lambda: maildir_files(server.config, "alumnoimap"))
+    queued = next(e for e in read_log(server.config) if e["event"] == "queued")
+    assert queued["size"] == len(b"Subject: chunk\r\n\r\nhello\r\n.\r\n" + SECOND_TRANSACTION)
+    assert maildir_files(server.config, "alumnopop") == []
+
+
+def test_typed_with_bare_lf_like_nc_without_c(server):
+    """nc without -C sends bare LFs: the dialogue works and "." ends the message, as with Debian's Postfix."""
+    with raw_session(server.smtp_port, ehlo=False) as client:
+        assert client.command_lf("EHLO alumno").startswith("250-mail.redes.unlp.edu.ar\n")
+        assert client.command_lf(f"MAIL FROM:<{POP}>") == "250 2.1.0 Ok"
+        assert client.command_lf("RCPT TO:<alumnoimap>") == "250 2.1.5 Ok"
+        assert client.command_lf("DATA") == "354 End data with <CR><LF>.<CR><LF>"
+        client.send(b"Subject: a mano\n\n.punto\nhola\n")
+        assert client.command_lf(".").startswith("250 2.0.0 Ok: queued as ")
+        assert client.command_lf("QUIT") == "221 2.0.0 Bye"
+    [path] = wait_for(lambda: maildir_files(server.config, "alumnoimap"))
+    assert path.read_bytes().endswith(b"Subject: a mano\n\npunto\nhola\n")
+
+
+@pytest.mark.parametrize("command", [
+    "EHLO x\rX-Injected: 1", "HELO a\x01b", 'MAIL FROM:<"a\rb"@example.com>', "NOOP\x7f", "NOOP\0",
+    'MAIL FROM:<"a\\\x1bb"@example.com>'])
+def test_control_characters_in_commands_are_refused(server, command):
+    with raw_session(server.smtp_port, ehlo=False) as client:
+        assert client.command(command) == "501 5.5.2 Syntax error: control characters are not allowed in commands"
+        assert client.command("NOOP") == "250 2.0.0 Ok"
+    assert not [e for e in read_log(server.config) if e["event"] in ("mail_from",)]
+
+
+def test_nothing_injected_reaches_the_delivered_headers(server):
+    with raw_session(server.smtp_port, ehlo=False) as client:
+        client.command("EHLO x\rX-Injected: 1")
+        client.command("EHLO x")
+        client.command('MAIL FROM:<"a\rX-Injected: 2"@example.com>')
+        client.command(f"MAIL FROM:<{POP}>")
+        client.command(f"RCPT TO:<{IMAP}>")
+        client.command("DATA")
+        assert client.command("Subject: clean\r\n\r\nx\r\n.").startswith("250 ")
+    [path] = wait_for(lambda: maildir_files(server.config, "alumnoimap"))
+    assert b"X-Injected" not in path.read_bytes()
+
+
+def test_tab_separates_words_as_in_postfix(server):
+    with raw_session(server.smtp_port) as client:
+        assert client.command(f"MAIL\tFROM:<{POP}>") == "250 2.1.0 Ok"
+        assert client.command(f"RCPT TO:<{IMAP}>\tNOTIFY=NEVER") == "250 2.1.5 Ok"
+
+
 def test_nul_bytes(server):
     with raw_session(server.smtp_port) as client:
-        assert client.command("NOOP\0") == "500 5.5.2 Error: bad syntax"
+        assert client.command("NOOP\0") == "501 5.5.2 Syntax error: control characters are not allowed in commands"
         start_data(client)
         assert client.command("Subject: x\r\n\r\na\0b\r\n.") == "550 5.6.0 Error: NUL character in message data"
         assert client.command("NOOP") == "250 2.0.0 Ok"
@@ -70,7 +149,7 @@ def test_unknown_and_empty_commands(server):
 
 def test_out_of_sequence_commands(server):
     with raw_session(server.smtp_port, ehlo=False) as client:
-        assert client.command(f"MAIL FROM:<{POP}>") == "503 5.5.1 Error: send HELO/EHLO first"
+        assert client.command("ETRN redes.unlp.edu.ar") == "503 5.5.1 Error: send HELO/EHLO first"
         assert client.command("HELO client") == "250 mail.redes.unlp.edu.ar"
         assert client.command(f"RCPT TO:<{IMAP}>") == "503 5.5.1 Error: need MAIL command"
         assert client.command("DATA") == "503 5.5.1 Error: need MAIL command"
@@ -115,7 +194,8 @@ def test_idle_client_gets_421_and_is_disconnected(tmp_path):
 
 def test_bad_address_syntax(server):
     with raw_session(server.smtp_port) as client:
-        assert client.command("MAIL FROM:<no-at-sign>") == "501 5.1.7 Bad sender address syntax"
+        assert client.command("MAIL FROM:<no at sign>") == "501 5.1.7 Bad sender address syntax"
+        assert client.command('MAIL FROM:<"no-domain">') == "501 5.1.7 Bad sender address syntax"
         assert client.command("MAIL FROM:") == "501 5.1.7 Bad sender address syntax"
         assert client.command("MAIL TO:<x@y.z>") == "501 5.5.4 Syntax: MAIL FROM:<address>"
         assert client.command("MAIL FROM:<>") == "250 2.1.0 Ok"

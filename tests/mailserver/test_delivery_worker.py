@@ -6,7 +6,7 @@ import smtplib
 
 from labctl.mailserver import maildir, relay
 from labctl.mailserver.config import Retry
-from labctl.mailserver.relay import Parcel, send_batch
+from labctl.mailserver.relay import Exchanger, Parcel, send_batch
 from labctl.mailserver.spool import QueuedMessage, Recipient
 
 from .conftest import POP, RunningServer, make_config, maildir_files, raw_session, wait_for
@@ -69,10 +69,11 @@ class _ResetAfterEhlo:
 
 
 def test_relay_peer_reset_after_ehlo_defers_instead_of_raising(monkeypatch):
-    monkeypatch.setattr(relay.smtplib, "SMTP", _ResetAfterEhlo)
+    monkeypatch.setattr(relay, "MtaClient", _ResetAfterEhlo)
     recipients = [Recipient("a@remote.example"), Recipient("b@remote.example")]
     message = QueuedMessage(queue_id="Q1", mail_from=POP, recipients=recipients, arrival=0, size=1)
-    outcomes = send_batch(["192.0.2.1"], 25, "mail.example", [Parcel(message, recipients, b"x\r\n")], 5)
+    outcomes = send_batch([Exchanger("mx.remote.example", "192.0.2.1")], 25, "mail.example",
+                          [Parcel(message, recipients, b"x\r\n")], 5)
     assert [outcomes[id(r)].text for r in recipients] == [
-        "451 4.4.2 lost connection with 192.0.2.1: Connection reset by peer"] * 2
-    assert {outcomes[id(r)].remote_mta for r in recipients} == {"192.0.2.1"}
+        "451 4.4.2 lost connection with mx.remote.example[192.0.2.1]: Connection reset by peer"] * 2
+    assert {outcomes[id(r)].remote_mta for r in recipients} == {"mx.remote.example"}

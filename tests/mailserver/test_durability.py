@@ -23,9 +23,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(config_path: Path, port: int) -> subprocess.Popen:
+def start_server(config_path: Path, port: int, **popen) -> subprocess.Popen:
     process = subprocess.Popen([sys.executable, "-m", "labctl.mailserver", "--config", str(config_path)],
-                               stderr=subprocess.PIPE)
+                               stderr=subprocess.PIPE, **popen)
 
     def listening():
         try:

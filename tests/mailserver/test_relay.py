@@ -1,8 +1,11 @@
 """MSA -> MX lookup -> remote MTA -> Maildir, with two servers and a DNS stub on loopback."""
 from __future__ import annotations
 
+import base64
 import json
 import smtplib
+import socket
+import threading
 from dataclasses import replace
 
 import pytest
@@ -10,6 +13,8 @@ import pytest
 from labctl.mailserver.config import Account, Listener, Retry
 
 from .conftest import POP, RunningServer, make_config, maildir_files, raw_session, wait_for
+
+SINK = "sink.example"
 
 REMOTE = "remote.example"
 
@@ -58,7 +63,7 @@ def test_submission_is_relayed_to_the_mx_and_delivered(tmp_path, dns_stub, remot
 
 def test_several_messages_share_one_connection(tmp_path, dns_stub, remote_mta):
     dns_stub.failing = True  # hold the mail in the queue first
-    with sending_server(tmp_path, dns_stub, remote_mta) as local:
+    with sending_server(tmp_path, dns_stub, remote_mta, etrn_domains=[REMOTE]) as local:
         for n in range(3):
             submit(local, [f"user@{REMOTE}", f"other@{REMOTE}"], subject=f"m{n}")
         # All three attempts settled (deferred, next try scheduled) before ETRN.
@@ -98,7 +103,7 @@ def test_5xx_reply_bounces_with_a_dsn(tmp_path, dns_stub, remote_mta):
     assert "Subject: Undelivered Mail Returned to Sender" in text
     assert "Original-Envelope-Id: q1" in text
     assert (f"Final-Recipient: rfc822; nobody@{REMOTE}\nAction: failed\nStatus: 5.1.1\n"
-            "Remote-MTA: dns; 127.0.0.1\nDiagnostic-Code: smtp; 550 5.1.1 <nobody@remote.example>") in text
+            "Remote-MTA: dns; mx.remote.example\nDiagnostic-Code: smtp; 550 5.1.1 <nobody@remote.example>") in text
     assert f"user@{REMOTE}" not in text.split("Content-Type: message/delivery-status")[1].split("Original message")[0]
     assert "Content-Type: message/rfc822" in text and "body of half wrong" in text
 
@@ -114,3 +119,90 @@ def test_null_mx_and_giving_up_bounce(tmp_path, dns_stub, remote_mta):
         texts = [p.read_text() for p in maildir_files(local.config, "alumnopop")]
     assert any("Status: 5.1.10" in t and "null MX" in t for t in texts)
     assert any("Action: failed\nStatus: 4.4.1" in t and "gave up after" in t for t in texts)
+
+
+class SmtpSink:
+    """A bare SMTP server on loopback that records every octet its one client sends, as a capture would."""
+
+    def __init__(self):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.received = bytearray()
+        self.done = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        conn, _ = self.sock.accept()
+        conn.sendall(b"220 sink.example ESMTP\r\n")
+        pending, in_data = b"", False
+        while not self.done.is_set():
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            self.received += chunk
+            pending += chunk
+            while True:
+                if in_data:
+                    end = pending.find(b"\r\n.\r\n")
+                    if end < 0:
+                        break
+                    pending, in_data = pending[end + 5:], False
+                    conn.sendall(b"250 2.0.0 Ok: queued as SINK\r\n")
+                    continue
+                line, separator, pending = pending.partition(b"\r\n")
+                if not separator:
+                    pending = line
+                    break
+                verb = line[:4].upper()
+                if verb == b"EHLO":
+                    conn.sendall(b"250-sink.example\r\n250-SIZE 10240000\r\n250 8BITMIME\r\n")
+                elif verb == b"DATA":
+                    in_data = True
+                    conn.sendall(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+                elif verb == b"QUIT":
+                    conn.sendall(b"221 2.0.0 Bye\r\n")
+                    self.done.set()
+                else:
+                    conn.sendall(b"250 2.1.0 Ok\r\n")
+        conn.close()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_relayed_dialogue_is_upper_case_crlf_dot_stuffed_and_line_limited(tmp_path, dns_stub):
+    """What students read in an MTA-to-MTA capture: Postfix-like commands; and content no server can misread."""
+    sink = SmtpSink()
+    dns_stub.set(SINK, "MX", ["10 mx.sink.example."])
+    dns_stub.set("mx.sink.example", "A", ["127.0.0.1"])
+    config = make_config(tmp_path, resolver_port=dns_stub.port, relay_port=sink.port)
+    # Bare LFs (a fake end of data among them), a dot line and an overlong line, sent over a CRLF session.
+    content = (b"Subject: to the sink\r\n\r\nhello\n.\nMAIL FROM:<x@evil.example>\r\n"
+               b"..\r\n..starts with a dot\r\n" + b"z" * 2500 + b"\r\nend\r\n")
+    with RunningServer(config) as local:
+        with raw_session(local.submission_port) as client:
+            token = base64.b64encode(b"\0alumnopop\0alumnopoppass").decode()
+            assert client.command(f"AUTH PLAIN {token}").startswith("235 ")
+            assert client.command(f"MAIL FROM:<{POP}>") == "250 2.1.0 Ok"
+            assert client.command(f"RCPT TO:<user@{SINK}>") == "250 2.1.5 Ok"
+            assert client.command("DATA").startswith("354 ")
+            client.send(content + b".\r\n")
+            assert client.reply().startswith("250 2.0.0 Ok: queued as ")
+        assert sink.done.wait(10)
+        wait_for(lambda: not local.service.worker.messages)
+    sink.close()
+    wire = bytes(sink.received)
+    head, _, rest = wire.partition(b"DATA\r\n")
+    size = next(e for e in events(config, "queued"))["size"]
+    assert head.split(b"\r\n") == [
+        b"EHLO mail.redes.unlp.edu.ar", f"MAIL FROM:<{POP}> SIZE={size} BODY=8BITMIME".encode(),
+        f"RCPT TO:<user@{SINK}>".encode(), b""]
+    data, _, tail = rest.partition(b"\r\n.\r\n")
+    assert tail == b"QUIT\r\n"
+    lines = data.split(b"\r\n")
+    assert not [line for line in lines if b"\n" in line or b"\r" in line]  # CRLF only
+    assert max(map(len, lines)) <= 998
+    # The bare-LF ".", unstuffed as Postfix does, is an empty line; the stored "." lines go out stuffed.
+    assert lines[lines.index(b"hello"):][:5] == [b"hello", b"", b"MAIL FROM:<x@evil.example>", b"..",
+                                                   b"..starts with a dot"]
+    assert b"".join(line.removeprefix(b" ") for line in lines if line.strip(b"z ") == b"") == b"z" * 2500

@@ -1,0 +1,118 @@
+"""Limits that keep one client from hurting the server or the other students: sessions, AUTH guessing, the log."""
+from __future__ import annotations
+
+import base64
+import socket
+import threading
+import time
+
+import pytest
+
+from labctl.mailserver.eventlog import EventLog, read_events
+
+from .conftest import RawClient, RunningServer, make_config, raw_session, read_log, wait_for
+
+TOKEN = base64.b64encode(b"\0alumnopop\0alumnopoppass").decode()
+WRONG = base64.b64encode(b"\0alumnopop\0wrong").decode()
+
+
+def connect_from(port: int, source: str) -> RawClient:
+    client = RawClient.__new__(RawClient)
+    client.sock = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source, 0))
+    client.buffer = b""
+    return client
+
+
+def test_sessions_are_capped_overall_and_per_client(tmp_path):
+    with RunningServer(make_config(tmp_path, max_sessions=3, max_sessions_per_client=2)) as server:
+        first, second = RawClient(server.smtp_port), RawClient(server.smtp_port)
+        assert first.reply().startswith("220 ") and second.reply().startswith("220 ")
+        third = RawClient(server.smtp_port)
+        assert third.reply() == "421 4.7.0 mail.redes.unlp.edu.ar Error: too many connections from 127.0.0.1"
+        with pytest.raises(ConnectionError):
+            third.line()
+        other = connect_from(server.smtp_port, "127.0.0.2")
+        assert other.reply().startswith("220 ")
+        fourth = connect_from(server.smtp_port, "127.0.0.3")
+        assert fourth.reply() == "421 4.7.0 mail.redes.unlp.edu.ar Error: too many connections, try again later"
+        first.close()  # without QUIT: the slot must come back all the same
+        deadline = time.monotonic() + 10
+        while True:  # the slot is given back when the server sees the connection close
+            again = RawClient(server.smtp_port)
+            reply = again.reply()
+            again.close()
+            if reply.startswith("220 ") or time.monotonic() > deadline:
+                break
+        assert reply.startswith("220 ")
+        for client in (second, third, other, fourth):
+            client.close()
+
+
+def test_wrong_passwords_are_answered_slowly_one_at_a_time_per_client(tmp_path):
+    config = make_config(tmp_path, auth_failure_delay=0.3, auth_failure_delay_max=0.3)
+    with RunningServer(config) as server:
+        replies = []
+
+        def guess():
+            with raw_session(server.submission_port) as client:
+                replies.append(client.command(f"AUTH PLAIN {WRONG}"))
+
+        started = time.monotonic()
+        guessers = [threading.Thread(target=guess) for _ in range(3)]
+        for thread in guessers:
+            thread.start()
+        for thread in guessers:
+            thread.join(20)
+        elapsed = time.monotonic() - started
+        assert replies == ["535 5.7.8 Authentication credentials invalid"] * 3
+        # Three parallel guesses from one address are answered one after the other.
+        assert elapsed >= 0.9
+        # The right password is never held back: a typo does not lock the student out.
+        with raw_session(server.submission_port) as client:
+            assert client.command(f"AUTH PLAIN {TOKEN}") == "235 2.7.0 Authentication successful"
+
+
+@pytest.mark.parametrize("command", [f"AUTH PLAIN {TOKEN}", f"AUTH\tPLAIN {TOKEN}", f"auth plain {TOKEN}",
+                                     f"AUTH  plain\t{TOKEN}"])
+def test_auth_secrets_are_redacted_however_the_command_is_spaced(server, command):
+    with raw_session(server.submission_port) as client:
+        assert client.command(command) == "235 2.7.0 Authentication successful"
+    text = open(server.config.log_file).read()
+    assert TOKEN not in text and "alumnopoppass" not in text
+    assert any(e.get("line", "").endswith("<redacted>") for e in read_log(server.config))
+
+
+def test_auth_login_continuation_lines_are_redacted(server):
+    with raw_session(server.submission_port) as client:
+        assert client.command("auth login").startswith("334 ")
+        assert client.command(base64.b64encode(b"alumnopop").decode()).startswith("334 ")
+        assert client.command(base64.b64encode(b"alumnopoppass").decode()).startswith("235 ")
+    text = open(server.config.log_file).read()
+    assert base64.b64encode(b"alumnopoppass").decode() not in text
+
+
+def test_a_session_cannot_flood_the_log(server):
+    with raw_session(server.smtp_port) as client:
+        client.send(("NOOP " + "x" * 900 + "\r\n").encode() * 1500)
+        for _ in range(1500):
+            assert client.reply() == "250 2.0.0 Ok"
+    session = {e["session"] for e in read_log(server.config) if e["event"] == "command"}.pop()
+    wait_for(lambda: any(e["event"] == "disconnect" for e in read_log(server.config)))
+    events = [e for e in read_log(server.config) if e.get("session") == session]
+    assert len([e for e in events if e["event"] in ("command", "reply")]) <= 1000
+    assert [e["limit"] for e in events if e["event"] == "log_limit"] == [1000]
+    assert max(len(e["line"]) for e in events if e["event"] == "command") < 600
+    assert events[-1]["event"] == "disconnect"
+
+
+def test_log_is_rotated_and_bounded(tmp_path):
+    path = tmp_path / "mta.jsonl"
+    log = EventLog(path, max_bytes=10_000, backups=2)
+    for n in range(2000):
+        log.write("command", session="s", line=f"NOOP {n}")
+    log.close()
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["mta.jsonl", "mta.jsonl.1", "mta.jsonl.2"]
+    assert all((tmp_path / name).stat().st_size <= 10_000 for name in files)
+    numbers = [int(e["line"].split()[1]) for e in read_events(path)]
+    assert numbers == list(range(numbers[0], 2000))  # in order, the newest kept
