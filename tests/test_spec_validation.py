@@ -49,6 +49,37 @@ BAD_LABS = [
     (_mutated(resolver="http"), "resolver: 'http' is not a dns service of this lab"),
     (_mutated(**{"zones__redes.unlp.edu.ar": None}), "zones.redes.unlp.edu.ar: Input should be a valid dictionary or instance of Zone"),
     (_mutated(network=KeyError), "network: field required"),
+    # Networks no lab can use, and YAML numbers read as addresses.
+    (_mutated(network__subnet="0.0.0.0/24", network__gateway="0.0.0.1"), "network.subnet: 0.0.0.0/24 is in the this-network (0.0.0.0/8) range; expected a private subnet"),
+    (_mutated(network__subnet="127.0.0.0/24", network__gateway="127.0.0.1"), "network.subnet: 127.0.0.0/24 is in the loopback range"),
+    (_mutated(network__subnet="224.0.1.0/24", network__gateway="224.0.1.1"), "network.subnet: 224.0.1.0/24 is in the multicast range"),
+    (_mutated(network__subnet="169.254.3.0/24", network__gateway="169.254.3.1"), "network.subnet: 169.254.3.0/24 is in the link-local range"),
+    (_mutated(network__subnet="255.255.255.0/24", network__gateway="255.255.255.1"), "network.subnet: 255.255.255.0/24 is in the reserved and broadcast (240.0.0.0/4) range"),
+    (_mutated(network__subnet="172.28.0.0/31"), "network.subnet: expected a private bridge subnet from /16 to /29, got 172.28.0.0/31"),
+    (_mutated(network__subnet=12345), "network.subnet: expected an address written as text such as 172.28.0.0/24 or 172.28.0.1, got 12345"),
+    (_mutated(network__gateway=2887516161), "network.gateway: expected an address written as text"),
+    (_mutated(network__gateway="172.28.0.255"), "network: gateway 172.28.0.255 is the network or broadcast address of 172.28.0.0/24; expected a host address"),
+    (_mutated(services__mail__ip=2887516250), "services.mail.ip: expected an address written as text"),
+    # Values that go into configuration files.
+    (_mutated(services__mail__hostname="mail.redes.unlp.edu.ar\nevil"), "services.mail.hostname: expected a host name (labels of letters, digits and '-'"),
+    (_mutated(services__mail__ports__pop3=25), "services.mail.ports: pop3 and smtp are both port 25; expected a different port for each"),
+    (_mutated(services__mail__ports__imap=587), "services.mail.ports: imap and submission are both port 587"),
+    (_mutated(**{"zones__redes.unlp.edu.ar__ttl": 2**31}), "zones.redes.unlp.edu.ar.ttl: Input should be less than or equal to 2147483647"),
+    (_mutated(**{"zones__redes.unlp.edu.ar__ttl": -1}), "zones.redes.unlp.edu.ar.ttl: Input should be greater than or equal to 0"),
+    (_mutated(**{"zones__redes.unlp.edu.ar__soa__expire": 10**12}), "zones.redes.unlp.edu.ar.soa.expire: Input should be less than or equal to 2147483647"),
+    (_mutated(**{"zones__redes.unlp.edu.ar__soa__rname": "root.redes.unlp.edu.ar. (\n"}), "zones.redes.unlp.edu.ar.soa.rname: expected a host name"),
+    (_mutated(**{"zones__redes.unlp.edu.ar__records__0__ttl": 2**40}), "zones.redes.unlp.edu.ar.records.0.ttl: Input should be less than or equal to 2147483647"),
+    (_mutated(**{"zones__redes.unlp.edu.ar__records__0__value": "ns-sv-a\nevil IN A 10.6.6.6"}), "zones.redes.unlp.edu.ar.records.0: an NS record needs a host name as value, got 'ns-sv-a\\nevil IN A 10.6.6.6'"),
+    (_mutated(**{"zones__redes.unlp.edu.ar__records__9__value": "www ; comment"}), "records.9: an CNAME record needs a host name as value"),
+    (_mutated(**{"zones__redes.unlp.edu.ar__records__10__value": "HOLA\nevil IN A 10.6.6.6"}), "records.10: an TXT record needs text of at most 2048 printable characters (no control characters) as value"),
+    (_mutated(**{"zones__redes.unlp.edu.ar__records__10__value": "x" * 3000}), "records.10: an TXT record needs text of at most 2048 printable characters"),
+    (_mutated(**{"mail_domains__redes.unlp.edu.ar__accounts__0__password": "x\nevil@redes.unlp.edu.ar:{PLAIN}evil:5000:5000::/tmp::"}),
+     "mail_domains.redes.unlp.edu.ar.accounts.0.password: expected 1 to 64 printable ASCII characters without spaces or ':' (Dovecot passwd-file)"),
+    (_mutated(**{"mail_domains__redes.unlp.edu.ar__accounts__0__password": "a:b"}), "accounts.0.password: expected 1 to 64 printable ASCII characters without spaces or ':'"),
+    (_mutated(**{"mail_domains__redes.unlp.edu.ar__accounts__0__user": "Alumno"}), "accounts.0.user: expected 1 to 64 lower-case letters, digits, '.', '_' or '-'"),
+    (_mutated(**{"mail_domains__redes.unlp.edu.ar__banner": "mail ESMTP\r\n250 fake"}), "mail_domains.redes.unlp.edu.ar.banner: expected 1 to 200 printable ASCII characters (the SMTP greeting)"),
+    (_mutated(capture={"file_size_mb": 1024, "files": 100}), "capture: a ring of 100 files of 1024 MB is 102400 MB; expected at most 4096 MB in all"),
+    (_mutated(capture={"files": 100000}), "capture.files: Input should be less than or equal to 100"),
 ]
 
 
@@ -152,3 +183,73 @@ def test_service_names_are_checked(tmp_path):
     data["services"]["Mail_Server"] = data["services"].pop("client")
     with pytest.raises(LabSpecError, match=r"lab\.yaml: services: service name 'Mail_Server' must be lower-case letters, digits and '-'$"):
         load_lab(_write(tmp_path, data))
+
+
+def test_zone_and_domain_keys_are_host_names(tmp_path):
+    """They become file names (db.<zone>) and Maildir folders: no '/' or '..'."""
+    data = _mutated()
+    data["zones"]["../../evil"] = data["zones"].pop("practica.redes.unlp.edu.ar")
+    with pytest.raises(LabSpecError, match=r"lab\.yaml: zones\.\.\./\.\./evil\.\[key\]: expected a host name"):
+        load_lab(_write(tmp_path, data))
+
+
+REFERENCE_TEXT = lab_file("practica4").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    (REFERENCE_TEXT + "\nname: otra\n", r"line \d+: key 'name' given twice in one mapping \(first on line \d+\); expected each key once"),
+    (REFERENCE_TEXT.replace("  mail:\n    role: mail\n", "  mail:\n    role: web\n  mail:\n    role: mail\n", 1), r"key 'mail' given twice in one mapping"),
+    ("a: " + "[" * 10000 + "]" * 10000 + "\n", r"line 1: nested more than 32 levels deep; expected a lab definition"),
+    ("a: &a [*a]\n", r"aliases expand to more than 100000 values"),
+    ('a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+     + "".join(f'{chr(98 + i)}: &{chr(98 + i)} [{",".join(["*" + chr(97 + i)] * 9)}]\n' for i in range(9)),
+     r"aliases expand to more than 100000 values; expected a lab definition \(is this a 'billion laughs' file\?\)"),
+    ("a: !!python/object/apply:os.system ['true']\n", r"line 1 not valid YAML: could not determine a constructor"),
+], ids=["duplicate top-level key", "duplicate service", "deep nesting", "recursive alias", "billion laughs", "python tag"])
+def test_hostile_yaml_is_one_line(tmp_path, text, expected):
+    path = _write(tmp_path, text)
+    with pytest.raises(LabSpecError) as err:
+        load_lab(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: ") and "\n" not in message
+    assert __import__("re").search(expected, message), message
+
+
+def test_non_utf8_file_names_the_line(tmp_path):
+    path = tmp_path / "lab.yaml"
+    path.write_bytes(REFERENCE_TEXT.encode("utf-8").replace("Práctica 4".encode(), "Práctica 4".encode("latin-1"), 1))
+    with pytest.raises(LabSpecError, match=r"lab\.yaml: line 1: byte 0xe1 is not UTF-8; expected a UTF-8 text file$"):
+        load_lab(path)
+
+
+def test_huge_file_is_refused_before_it_is_parsed(tmp_path):
+    path = tmp_path / "lab.yaml"
+    with open(path, "wb") as out:
+        out.write(REFERENCE_TEXT.encode())
+        out.write(b"# padding\n" * 5_000_000)  # 50 MB
+    with pytest.raises(LabSpecError, match=r"lab\.yaml: 50\.0 MB is too big; expected a lab file of at most 1024 KiB$"):
+        load_lab(path)
+
+
+@pytest.mark.parametrize("text", [
+    "a: &a ['lol','lol','lol','lol','lol','lol','lol','lol','lol']\n"
+    + "".join(f"{chr(98 + i)}: &{chr(98 + i)} [{','.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(9)),
+    "a: " + "[" * 100000 + "]" * 100000 + "\n",
+    "password: x\xff\n",
+], ids=["billion laughs", "deep nesting", "not UTF-8"])
+def test_cli_hostile_file_exits_2_in_one_line_without_starting(tmp_path, text):
+    path = tmp_path / "lab.yaml"
+    path.write_bytes(text.encode("utf-8", errors="surrogateescape") if "\xff" not in text else text.encode("latin-1"))
+    state = tmp_path / "state"
+    result = CliRunner(env={"LABCTL_STATE_DIR": str(state)}).invoke(app, ["up", str(path)])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"error: {path}: ") and result.output.count("\n") == 1, result.output
+    assert not state.exists()
+
+
+def test_cli_subnet_option_is_checked(tmp_path):
+    for subnet, expected in [("12345", "--subnet '12345': expected a network address and prefix such as 172.29.7.0/24"),
+                             ("127.0.0.0/24", "127.0.0.0/24 is in the loopback range")]:
+        result = CliRunner().invoke(app, ["render", "--subnet", subnet, "--out", str(tmp_path / "out")])
+        assert result.exit_code == 2 and expected in result.output and result.output.count("\n") == 1, result.output
+        assert not (tmp_path / "out").exists()

@@ -5,11 +5,11 @@ import copy
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from labctl.paths import LABS_DIR
 from labctl.spec.errors import LabSpecError
+from labctl.spec.yaml_file import LabYamlError, parse_yaml, read_text
 from labctl.spec.models import Lab
 from labctl.spec.relocate import relocate
 
@@ -50,18 +50,19 @@ def _describe(error: dict[str, Any]) -> str:
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] in ("missing", "extra_forbidden"):
         return f"{field}: {message.lower()}"
-    return f"{field}: {message} (got {error.get('input')!r})" if "input" in error and not isinstance(error["input"], dict) else f"{field}: {message}"
+    if "input" not in error or isinstance(error["input"], (dict, list)) or "got " in message or str(error["input"]) in message:
+        return f"{field}: {message}"
+    shown = repr(error["input"])
+    return f"{field}: {message} (got {shown if len(shown) <= 60 else shown[:57] + '…'})"
 
 
 def read_raw(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise LabSpecError(f"{path}: no such lab file (expected labs/<name>/{LAB_FILE} or a path to one)")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise LabSpecError(f"{path}:{where} not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        data = parse_yaml(read_text(path))
+    except LabYamlError as exc:
+        raise LabSpecError(f"{path}: {exc}") from None
     if not isinstance(data, dict):
         raise LabSpecError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
     return data

@@ -7,13 +7,56 @@ from __future__ import annotations
 
 import re
 from enum import Enum
-from ipaddress import IPv4Address, IPv4Network
-from typing import Any, Literal
+from ipaddress import IPv4Address, IPv4Network, IPv6Address
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 HOSTNAME_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$"
 SERVICE_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,30}$"
+MAX_HOSTNAME = 253  # RFC 1035, without the final dot
+
+
+def _hostname_ok(value: str) -> bool:
+    return bool(re.fullmatch(HOSTNAME_PATTERN, value)) and len(value.rstrip(".")) <= MAX_HOSTNAME
+
+
+def _hostname(value: Any) -> Any:
+    """Host and domain names go into zone files, named.conf, Dovecot and the MTA's
+    config and into file names: only what DNS allows, so nothing can break out."""
+    if isinstance(value, str) and not _hostname_ok(value):
+        raise ValueError(f"expected a host name (labels of letters, digits and '-', joined by dots, at most {MAX_HOSTNAME} characters), got {_shown(value)}")
+    return value
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "…"
+
+
+def _address_text(value: Any) -> Any:
+    """YAML reads `subnet: 12345` as a number, which ipaddress takes as 0.0.48.57: only text counts."""
+    if not isinstance(value, str):
+        raise ValueError(f"expected an address written as text such as 172.28.0.0/24 or 172.28.0.1, got {_shown(value)}")
+    return value
+
+
+Hostname = Annotated[str, BeforeValidator(_hostname)]
+Address = Annotated[IPv4Address, BeforeValidator(_address_text)]
+# RFC 2181 section 8: a TTL is 0 to 2^31 - 1 seconds.
+MAX_TTL = 2**31 - 1
+Ttl = Annotated[int, Field(ge=0, le=MAX_TTL)]
+# Networks Docker could be given but no lab may use: they are the host's own,
+# multicast, or cannot be routed as a bridge.
+UNUSABLE_NETWORKS = {
+    "this-network (0.0.0.0/8)": IPv4Network("0.0.0.0/8"),
+    "loopback": IPv4Network("127.0.0.0/8"),
+    "link-local": IPv4Network("169.254.0.0/16"),
+    "multicast": IPv4Network("224.0.0.0/4"),
+    "reserved and broadcast (240.0.0.0/4)": IPv4Network("240.0.0.0/4"),
+}
+# A bridge of at least a /16 would swallow the host's other networks; a /29 still holds a lab.
+SUBNET_PREFIXES = range(16, 30)
 
 
 class Model(BaseModel):
@@ -31,13 +74,25 @@ class Role(str, Enum):
 
 class Network(Model):
     name: str = Field(pattern=SERVICE_NAME_PATTERN)
-    subnet: IPv4Network
-    gateway: IPv4Address
+    subnet: Annotated[IPv4Network, BeforeValidator(_address_text)]
+    gateway: Address
+
+    @field_validator("subnet")
+    @classmethod
+    def _usable_subnet(cls, subnet: IPv4Network) -> IPv4Network:
+        if subnet.prefixlen not in SUBNET_PREFIXES:
+            raise ValueError(f"expected a private bridge subnet from /{SUBNET_PREFIXES.start} to /{SUBNET_PREFIXES.stop - 1}, got {subnet}")
+        for kind, unusable in UNUSABLE_NETWORKS.items():
+            if subnet.overlaps(unusable):
+                raise ValueError(f"{subnet} is in the {kind} range; expected a private subnet such as 172.28.0.0/24")
+        return subnet
 
     @model_validator(mode="after")
     def _gateway_in_subnet(self) -> "Network":
         if self.gateway not in self.subnet:
             raise ValueError(f"gateway {self.gateway} is not inside subnet {self.subnet}")
+        if self.gateway in (self.subnet.network_address, self.subnet.broadcast_address):
+            raise ValueError(f"gateway {self.gateway} is the network or broadcast address of {self.subnet}; expected a host address")
         return self
 
 
@@ -47,17 +102,27 @@ class MailPorts(Model):
     pop3: int = Field(110, ge=1, le=65535)
     imap: int = Field(143, ge=1, le=65535)
 
+    @model_validator(mode="after")
+    def _one_port_each(self) -> "MailPorts":
+        # All four listen on the one address of the mail container.
+        seen: dict[int, str] = {}
+        for name, port in self.model_dump().items():
+            if port in seen:
+                raise ValueError(f"{name} and {seen[port]} are both port {port}; expected a different port for each")
+            seen[port] = name
+        return self
+
 
 class Service(Model):
     role: Role
-    ip: IPv4Address
-    hostname: str = Field(pattern=HOSTNAME_PATTERN)
+    ip: Address
+    hostname: Hostname
     # dns
-    zones: list[str] = []
+    zones: list[Hostname] = []
     recursion: bool = False
     allow_transfer: bool = False
     # mail
-    mail_domains: list[str] = []
+    mail_domains: list[Hostname] = []
     ports: MailPorts = MailPorts()
 
     @model_validator(mode="after")
@@ -74,21 +139,57 @@ class Service(Model):
 
 
 class Soa(Model):
-    mname: str = Field(pattern=HOSTNAME_PATTERN)
-    rname: str = Field(pattern=HOSTNAME_PATTERN)
+    mname: Hostname
+    rname: Hostname
     serial: int = Field(ge=0, le=2**32 - 1)
-    refresh: int = Field(ge=0)
-    retry: int = Field(ge=0)
-    expire: int = Field(ge=0)
-    negative: int = Field(ge=0)
+    refresh: Ttl
+    retry: Ttl
+    expire: Ttl
+    negative: Ttl
+
+
+# What a zone file takes as the value of each record type (one line, no ';' or
+# '(' that would start a comment or continue the record).
+TXT_TEXT = re.compile(r"[\x20-\x7e\u00a0-\uffff]{0,2048}")
+
+
+def _host_value(value: str) -> bool:
+    return value == "@" or _hostname_ok(value)
+
+
+def _ipv4(value: str) -> bool:
+    try:
+        IPv4Address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _ipv6(value: str) -> bool:
+    try:
+        IPv6Address(value)
+    except ValueError:
+        return False
+    return True
+
+
+RECORD_VALUES = {
+    "A": (_ipv4, "an IPv4 address"),
+    "AAAA": (_ipv6, "an IPv6 address"),
+    "NS": (_host_value, "a host name"),
+    "MX": (_host_value, "a host name"),
+    "CNAME": (_host_value, "a host name"),
+    "PTR": (_host_value, "a host name"),
+    "TXT": (lambda value: bool(TXT_TEXT.fullmatch(value)), "text of at most 2048 printable characters (no control characters)"),
+}
 
 
 class Record(Model):
-    name: str = Field(pattern=r"^(@|\*|[A-Za-z0-9_*]([A-Za-z0-9_.-]*[A-Za-z0-9])?)$")
+    name: str = Field(pattern=r"^(@|\*|[A-Za-z0-9_*]([A-Za-z0-9_.-]*[A-Za-z0-9])?)$", max_length=MAX_HOSTNAME)
     type: Literal["A", "AAAA", "NS", "MX", "CNAME", "TXT", "PTR"]
     value: str = Field(min_length=1)
     priority: int | None = Field(None, ge=0, le=65535)
-    ttl: int | None = Field(None, ge=0)
+    ttl: Ttl | None = None
 
     @model_validator(mode="after")
     def _value_fits_type(self) -> "Record":
@@ -96,23 +197,42 @@ class Record(Model):
             raise ValueError("an MX record needs 'priority'")
         if self.type != "MX" and self.priority is not None:
             raise ValueError(f"'priority' is only for MX records, not {self.type}")
-        if self.type == "A":
-            try:
-                IPv4Address(self.value)
-            except ValueError:
-                raise ValueError(f"an A record needs an IPv4 address as value, got {self.value!r}") from None
+        fits, expected = RECORD_VALUES[self.type]
+        if not fits(self.value):
+            raise ValueError(f"an {self.type} record needs {expected} as value, got {_shown(self.value)}")
         return self
 
 
 class Zone(Model):
-    ttl: int = Field(ge=0)
+    ttl: Ttl
     soa: Soa
     records: list[Record]
 
 
+# Dovecot's passwd-file separates fields with ':' and entries with newlines, and
+# the MTA takes the same account list: letters, digits and printable ASCII only.
+USER_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+PASSWORD_PATTERN = re.compile(r"[\x21-\x39\x3b-\x7e]{1,64}")
+BANNER_PATTERN = re.compile(r"[\x20-\x7e]{1,200}")
+
+
 class Account(Model):
-    user: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
-    password: str = Field(min_length=1)
+    user: str
+    password: str
+
+    @field_validator("user")
+    @classmethod
+    def _user(cls, user: str) -> str:
+        if not USER_PATTERN.fullmatch(user):
+            raise ValueError(f"expected 1 to 64 lower-case letters, digits, '.', '_' or '-' (starting with a letter or digit), got {_shown(user)}")
+        return user
+
+    @field_validator("password")
+    @classmethod
+    def _password(cls, password: str) -> str:
+        if not PASSWORD_PATTERN.fullmatch(password):
+            raise ValueError("expected 1 to 64 printable ASCII characters without spaces or ':' (Dovecot passwd-file)")
+        return password
 
 
 class MailDomain(Model):
@@ -120,19 +240,37 @@ class MailDomain(Model):
     size_limit: int = Field(10240000, gt=0)
     accounts: list[Account] = []
 
+    @field_validator("banner")
+    @classmethod
+    def _banner(cls, banner: str | None) -> str | None:
+        # It is the text of the SMTP greeting line.
+        if banner is not None and not BANNER_PATTERN.fullmatch(banner):
+            raise ValueError(f"expected 1 to 200 printable ASCII characters (the SMTP greeting), got {_shown(banner)}")
+        return banner
+
 
 class Web(Model):
     title: str
     body: str
 
 
+# The capture ring lives in the state folder on the host's disk.
+MAX_RING_MB = 4096
+
+
 class Capture(Model):
     """The capture sidecar: tcpdump on the lab bridge, as a ring of pcap files."""
 
     enabled: bool = True
-    file_size_mb: int = Field(20, ge=1, le=10_000)
-    files: int = Field(10, ge=1, le=1000)
+    file_size_mb: int = Field(20, ge=1, le=1024)
+    files: int = Field(10, ge=1, le=100)
     snaplen: int = Field(0, ge=0, le=262144)  # 0: whole packets
+
+    @model_validator(mode="after")
+    def _ring_fits(self) -> "Capture":
+        if self.file_size_mb * self.files > MAX_RING_MB:
+            raise ValueError(f"a ring of {self.files} files of {self.file_size_mb} MB is {self.file_size_mb * self.files} MB; expected at most {MAX_RING_MB} MB in all")
+        return self
 
 
 class Check(Model):
@@ -159,8 +297,8 @@ class Lab(Model):
     network: Network
     resolver: str
     services: dict[str, Service]
-    zones: dict[str, Zone] = {}
-    mail_domains: dict[str, MailDomain] = {}
+    zones: dict[Hostname, Zone] = {}
+    mail_domains: dict[Hostname, MailDomain] = {}
     web: Web | None = None
     capture: Capture = Capture()
     exercises: dict[str, Exercise] = {}

@@ -15,7 +15,10 @@ def relocate(raw: dict[str, Any], subnet: str) -> dict[str, Any]:
     """Every address of the old subnet, anywhere in the definition (services,
     gateway, zone records, inside TXT text), keeps its host part in the new subnet."""
     old = IPv4Network(raw["network"]["subnet"])
-    new = IPv4Network(subnet)
+    try:
+        new = IPv4Network(subnet)
+    except ValueError:
+        raise ValueError(f"--subnet {subnet!r}: expected a network address and prefix such as 172.29.7.0/24") from None
     if new.prefixlen != old.prefixlen:
         raise ValueError(f"--subnet must be a /{old.prefixlen} like the lab's {old}, got {new}")
 
