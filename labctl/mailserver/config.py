@@ -13,6 +13,9 @@ from typing import Any
 import yaml
 
 LISTENER_KINDS = ("mta", "msa")
+# What an SPF fail does for mail to a local domain: nothing checked, a Received-SPF mark, or
+# policyd-spf's 550 5.7.23 (the result is marked and logged whenever SPF is evaluated).
+SPF_ACTIONS = ("off", "mark", "reject")
 # Where labctl mounts the mail service's config (labctl's config_mount(Role.mail)).
 DEFAULT_CONFIG_PATH = "/etc/labctl/mail/mta.yaml"
 
@@ -41,6 +44,16 @@ class Retry:
     initial: float = 5
     max_interval: float = 300
     give_up_after: float = 3600
+
+
+@dataclass(frozen=True)
+class SpfPolicy:
+    """SPF (RFC 7208) of incoming mail, per recipient domain: domains[d] or else default."""
+    default: str = "off"
+    domains: dict[str, str] = field(default_factory=dict)
+
+    def action_for(self, domain: str) -> str:
+        return self.domains.get(domain.lower(), self.default)
 
 
 @dataclass(frozen=True)
@@ -80,6 +93,12 @@ class Config:
     # The JSON log is rotated at log_max_bytes, keeping log_backups older files.
     log_max_bytes: int = 16 * 1024 * 1024
     log_backups: int = 2
+    spf: SpfPolicy = field(default_factory=SpfPolicy)
+    # Domains we are a backup MX for (Postfix's relay_domains): accepted from anyone, queued,
+    # and forwarded to their better-preference MX. relay_domains_file adds those of a
+    # backup-MX setting file (backup_mx.py) that may change while we run.
+    relay_domains: list[str] = field(default_factory=list)
+    relay_domains_file: str | None = None
 
     def account_for_mailbox(self, local_part: str, domain: str) -> Account | None:
         """The account whose mailbox local_part@domain delivers to; each local domain has its own users."""
@@ -125,7 +144,7 @@ def _build(cls: type, raw: Any, where: str) -> Any:
 
 
 def _convert(type_name: str, value: Any, where: str) -> Any:
-    nested = {"Retry": Retry, "Timeouts": Timeouts}
+    nested = {"Retry": Retry, "Timeouts": Timeouts, "SpfPolicy": SpfPolicy}
     if type_name in nested:
         return _build(nested[type_name], value, where)
     if type_name == "str":
@@ -136,6 +155,9 @@ def _convert(type_name: str, value: Any, where: str) -> Any:
         return _expect(value, int, where)
     if type_name == "float":
         return float(_expect(value, (int, float), where))
+    if type_name == "dict[str, str]":
+        return {_expect(key, str, where): _expect(item, str, f"{where}.{key}")
+                for key, item in _expect(value, dict, where).items()}
     if type_name == "list[str]":
         return [_expect(item, str, f"{where}[{i}]") for i, item in enumerate(_expect(value, list, where))]
     item_cls = {"list[Account]": Account, "list[Listener]": Listener}[type_name]
@@ -160,6 +182,10 @@ def _check_semantics(config: Config) -> None:
     for name in ("max_recipients", "max_sessions", "max_sessions_per_client", "log_max_bytes"):
         if getattr(config, name) <= 0:
             raise ConfigError(f"{name}: must be positive")
+    for domain, action in [("default", config.spf.default), *config.spf.domains.items()]:
+        if action not in SPF_ACTIONS:
+            where = "spf.default" if domain == "default" else f"spf.domains.{domain}"
+            raise ConfigError(f"{where}: must be one of {', '.join(SPF_ACTIONS)}, got {action!r}")
     for name in ("auth_failure_delay", "auth_failure_delay_max", "log_backups"):
         if getattr(config, name) < 0:
             raise ConfigError(f"{name}: must not be negative")
@@ -177,7 +203,10 @@ def load_config(path: str | Path) -> Config:
     try:
         config = _build(Config, raw, "config")
         config = dataclasses.replace(config, local_domains=[d.lower() for d in config.local_domains],
-                                     etrn_domains=[d.lower() for d in config.etrn_domains])
+                                     etrn_domains=[d.lower() for d in config.etrn_domains],
+                                     relay_domains=[d.lower() for d in config.relay_domains],
+                                     spf=dataclasses.replace(config.spf, domains={
+                                         d.lower(): a for d, a in config.spf.domains.items()}))
         _check_semantics(config)
     except ConfigError as error:
         message = str(error).removeprefix("config.").removeprefix("config: ")

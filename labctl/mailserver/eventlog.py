@@ -8,6 +8,9 @@ The checks and `labctl mail log` read it, so event names and fields are stable:
 - auth: session, mechanism, login, success
 - mail_from: session, address, params; rcpt_to: session, address, params
 - etrn: session, domain, allowed
+- spf: session, result (pass/fail/softfail/neutral/none/permerror/temperror), client_ip,
+  mail_from, helo, explanation
+- relay_domains: domains, source (the backup-MX setting file was read); config_error: error, kept
 - queued: session, queue_id, mail_from, recipients, size; queue_error: session, error
 - log_limit: session, limit (later command/reply lines of that session are not logged)
 - internal_error: error and session, or where and queue_ids

@@ -99,8 +99,19 @@ def _make_resolver(nameservers: list[str], port: int) -> dns.asyncresolver.Resol
     return resolver
 
 
-async def mail_exchangers(domain: str, nameservers: list[str], port: int) -> list[Exchanger]:
-    """Hosts to try for `domain`, best MX first (RFC 5321 5.1)."""
+def _better_than_self(records: list, self_name: str, domain: str) -> list:
+    """RFC 5321 5.1: when we are one of the exchangers (a backup MX), only better ones may get the mail."""
+    mine = [r.preference for r in records if r.exchange.to_text(omit_final_dot=True).lower() == self_name]
+    if not mine:
+        return records
+    better = [r for r in records if r.preference < min(mine)]
+    if not better:
+        raise _fail(554, "5.4.6", f"mail for {domain} loops back to myself")
+    return better
+
+
+async def mail_exchangers(domain: str, nameservers: list[str], port: int, self_name: str = "") -> list[Exchanger]:
+    """Hosts to try for `domain`, best MX first (RFC 5321 5.1); none as good as `self_name` (our host name)."""
     if domain.startswith("[") and domain.endswith("]"):
         literal = domain[1:-1].removeprefix("IPv6:")
         try:
@@ -114,6 +125,7 @@ async def mail_exchangers(domain: str, nameservers: list[str], port: int) -> lis
         records = sorted(answer, key=lambda r: r.preference)
         if len(records) == 1 and records[0].exchange.to_text() == ".":
             raise _fail(556, "5.1.10", f"Domain {domain} does not accept mail (null MX, RFC 7505)")
+        records = _better_than_self(records, self_name.lower(), domain)
         names = [r.exchange.to_text(omit_final_dot=True) for r in records]
     except dns.resolver.NoAnswer:
         names = [domain]  # no MX: the domain itself is the implicit MX

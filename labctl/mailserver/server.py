@@ -5,6 +5,7 @@ import asyncio
 import signal
 import ssl
 
+from .backup_mx import RelayDomains
 from .config import Config
 from .delivery import DeliveryWorker
 from .eventlog import EventLog
@@ -23,6 +24,7 @@ class MailService:
         self.session_limits = SessionLimits(config.max_sessions, config.max_sessions_per_client)
         # Not auth_*: aiosmtpd would take a handler attribute named so for a SASL mechanism.
         self.login_throttle = AuthThrottle(config.auth_failure_delay, config.auth_failure_delay_max)
+        self.relay_domains = RelayDomains(config.relay_domains, config.relay_domains_file, self.events)
         self.spool = Spool(config.spool_dir)
         self.worker = DeliveryWorker(config, self.spool, self.events)
         self.ports: dict[str, int] = {}  # listener name -> bound port (useful with port 0)

@@ -30,6 +30,7 @@ from .addresses import AddressError, domain_of, local_mailbox, parse_path
 from .headers import received_header
 from .message_data import DotTerminatedContent, normalise_chunked
 from .replies import with_enhanced_code
+from .spf_check import SpfVerdict, evaluate
 from .spool import QueuedMessage, Recipient, new_queue_id
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ NOTIFY_VALUES = {"SUCCESS", "FAILURE", "DELAY"}
 # Command/reply lines logged per session; a client looping on NOOP must not fill the disk.
 SESSION_LOG_LIMIT = 1000
 # Events logged even past the limit: the checks and `labctl mail log` rely on them.
-ALWAYS_LOGGED = {"connect", "disconnect", "queued", "queue_error", "log_limit"}
+ALWAYS_LOGGED = {"connect", "disconnect", "queued", "queue_error", "log_limit", "spf"}
 # RFC 5321 has no control characters in commands; HT is taken as a space, as Postfix does.
 _CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _WORD_SEPARATOR = re.compile(rb"[ \t]+")
@@ -64,6 +65,7 @@ class LabEnvelope(Envelope):
         self.envid: str | None = None
         self.chunks = bytearray()
         self.chunking = False  # a BDAT has been accepted in this transaction
+        self.spf: SpfVerdict | None = None  # evaluated at the first RCPT whose domain checks SPF
 
 
 def parse_esmtp_params(text: str) -> dict[str, str | None]:
@@ -450,7 +452,8 @@ class LabSMTP(SMTP):
         if len(self.envelope.recipients) >= self.config.max_recipients:
             await self.push("452 4.5.3 Error: too many recipients")
             return
-        refusal = self._recipient_refusal(path.address, as_typed=path.as_typed)
+        refusal = (self._recipient_refusal(path.address, as_typed=path.as_typed)
+                   or await self._spf_refusal(path.address, as_typed=path.as_typed))
         if refusal:
             await self.push(refusal)
             return
@@ -482,10 +485,30 @@ class LabSMTP(SMTP):
         shown = as_typed or address
         local = local_mailbox(address, self.config.local_domains)
         if local is None:
-            return None if self.session.authenticated else f"554 5.7.1 <{shown}>: Relay access denied"
+            if self.session.authenticated or domain_of(address) in self.service.relay_domains:
+                return None
+            return f"554 5.7.1 <{shown}>: Relay access denied"
         if self.config.account_for_mailbox(local, domain_of(address)) is None:
             return (f"550 5.1.1 <{shown}>: Recipient address rejected: "
                     "User unknown in local recipient table")
+        return None
+
+    async def _spf_refusal(self, address: str, as_typed: str | None = None) -> str | None:
+        """policyd-spf at RCPT: evaluate SPF once per transaction for an MTA client; refuse a fail
+        when the recipient's domain says reject."""
+        action = self.config.spf.action_for(domain_of(address))
+        if action == "off" or self.listener.kind != "mta" or self.session.authenticated:
+            return None
+        if self.envelope.spf is None:
+            self.envelope.spf = await asyncio.to_thread(
+                evaluate, client_ip=self._peer_ip, mail_from=self.envelope.mail_from,
+                helo=self.session.host_name or "", receiver=self.config.hostname,
+                nameservers=self.config.resolvers, port=self.config.resolver_port)
+            self._log("spf", result=self.envelope.spf.result, client_ip=self._peer_ip,
+                      mail_from=self.envelope.mail_from, helo=self.session.host_name or "",
+                      explanation=self.envelope.spf.explanation)
+        if action == "reject" and self.envelope.spf.result == "fail":
+            return f"550 5.7.23 <{as_typed or address}>: Recipient address rejected: {self.envelope.spf.reject_text}"
         return None
 
     async def smtp_RSET(self, arg: str | None) -> None:
@@ -619,6 +642,8 @@ class LabSMTP(SMTP):
             helo=self.session.host_name or "unknown", client_ip=peer_ip, hostname=self.config.hostname,
             protocol=self._protocol_name(), queue_id=queue_id,
             recipients=[r.address for r in envelope.recipients], timestamp=now)
+        if envelope.spf is not None:
+            trace += envelope.spf.header  # below our Received:, as Postfix places policyd-spf's field
         account = self._authenticated_account
         message = QueuedMessage(
             queue_id=queue_id, mail_from=envelope.mail_from, recipients=envelope.recipients,
