@@ -83,6 +83,10 @@ class Check:
             # The engine or a file failed under the check (a container stopped
             # mid-run, a truncated capture): this check errs, the run goes on.
             status, detail = Status.ERROR, f"{exc.__class__.__name__}: {exc}"
+        except Exception as exc:  # noqa: BLE001
+            # A bug, or input nobody foresaw (mail anyone can send): this check errs,
+            # the others and the students graded after this one still run.
+            status, detail = Status.ERROR, f"the check itself failed ({exc.__class__.__name__}: {str(exc)[:200]})"
         return CheckResult(self.spec.id, self.spec.title, status, detail, self.spec.hint)
 
 

@@ -3,12 +3,7 @@ Maildirs and from Dovecot), the MTA's queue, the capture (read once per run) and
 the student handed in. Everything is fetched lazily and cached for the run."""
 from __future__ import annotations
 
-import email
-import email.policy
-import io
 import json
-import tarfile
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -20,32 +15,16 @@ from labctl.capture.capture import Capture, load_capture
 from labctl.capture.files import lab_capture_files
 from labctl.capture.ports import lab_ports
 from labctl.checks.base import Verdict
+from labctl.checks.maildir_tar import MaildirContents, StoredMessage, UnreadMessage, read_maildir_tar
+from labctl.checks.mta_log import Delivery, local_deliveries
 from labctl.render.configs import DOVECOT_CONFIG, MAILDIR_ROOT, MTA_CONFIG
 from labctl.runtime import containers as ctr
-from labctl.spec.models import Lab, Service
-
-
-
-@dataclass(frozen=True)
-class StoredMessage:
-    folder: str  # "INBOX" or the folder's name as the MUA shows it
-    flags: str  # Maildir info letters: S seen, R replied, ...
-    message: email.message.EmailMessage
-    raw: bytes
+from labctl.spec.models import Lab, Role, Service
 
 
 def split_address(address: str) -> tuple[str, str]:
     user, _, domain = address.partition("@")
     return user, domain
-
-
-def _folder_of(parts: tuple[str, ...]) -> str | None:
-    """Maildir++: Maildir/cur/x is INBOX, Maildir/.Sent/cur/x is Sent ("." nests)."""
-    if len(parts) == 3 and parts[1] in ("cur", "new"):
-        return "INBOX"
-    if len(parts) == 4 and parts[1].startswith(".") and parts[2] in ("cur", "new"):
-        return parts[1][1:].replace(".", "/")
-    return None
 
 
 class CheckContext:
@@ -54,7 +33,8 @@ class CheckContext:
         self.lab = lab
         self.instance = instance
         self.handin = handin
-        self._messages: dict[str, list[StoredMessage]] = {}
+        self._maildirs: dict[str, MaildirContents] = {}
+        self._mta_events: dict[str, list[dict]] = {}
 
     @cached_property
     def containers(self) -> dict[str, Container]:
@@ -89,40 +69,55 @@ class CheckContext:
     # --- mailboxes --------------------------------------------------------------------
 
     def messages(self, address: str) -> list[StoredMessage]:
-        """Every message of an account, all folders: one tar of its Maildir."""
-        if address not in self._messages:
-            self._messages[address] = self._read_maildir(address)
-        return self._messages[address]
+        """Every readable message of an account, all folders (one tar of its Maildir)."""
+        return self._maildir(address).messages
 
-    def _read_maildir(self, address: str) -> list[StoredMessage]:
-        user, domain = split_address(address)
-        container = self.container(self.mail_service_of(address))
-        try:
-            stream, _ = container.get_archive(f"{MAILDIR_ROOT}/{domain}/{user}/Maildir")
-        except NotFound:
-            return []  # nothing delivered yet: Dovecot and the MTA create it lazily
-        found = []
-        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
-            for member in tar:
-                folder = _folder_of(tuple(member.name.split("/")))
-                if folder is None or not member.isfile():
-                    continue
-                raw = tar.extractfile(member).read()
-                flags = member.name.rpartition(":2,")[2] if ":2," in member.name else ""
-                message = email.message_from_bytes(raw, policy=email.policy.default)
-                found.append(StoredMessage(folder, flags, message, raw))
-        return found
+    def unread_messages(self, address: str) -> list[UnreadMessage]:
+        """The account's messages a check could not read (hostile or huge), to report."""
+        return self._maildir(address).unread
+
+    def _maildir(self, address: str) -> MaildirContents:
+        if address not in self._maildirs:
+            user, domain = split_address(address)
+            container = self.container(self.mail_service_of(address))
+            try:
+                stream, _ = container.get_archive(f"{MAILDIR_ROOT}/{domain}/{user}/Maildir")
+            except NotFound:
+                # Nothing delivered yet: Dovecot and the MTA create it lazily.
+                self._maildirs[address] = MaildirContents()
+            else:
+                self._maildirs[address] = read_maildir_tar(stream)
+        return self._maildirs[address]
 
     def folders(self, address: str) -> list[str]:
         """The account's folders as Dovecot has them on the server."""
         output = self.exec(self.mail_service_of(address),
                            ["doveadm", "-c", DOVECOT_CONFIG, "mailbox", "list", "-u", address])
-        return output.split()
+        return [line.strip() for line in output.splitlines() if line.strip()]
 
     # --- MTA ----------------------------------------------------------------------------
 
     def queue(self, service: str) -> list[dict]:
         return json.loads(self.exec(service, ["python3", "-m", "labctl.mailserver.inspect", "queue", "--json", "--config", MTA_CONFIG]))
+
+    def mta_events(self, service: str) -> list[dict]:
+        """The MTA's event log (sessions, deliveries), oldest first."""
+        if service not in self._mta_events:
+            command = ["python3", "-m", "labctl.mailserver.inspect", "log", "--json", "--config", MTA_CONFIG]
+            code, (stdout, stderr) = self.container(service).exec_run(command, demux=True)
+            if code != 0 and b"no log yet" not in (stderr or b""):
+                why = (stderr or b"").decode(errors="replace").strip()[-200:]
+                raise Verdict(f"cannot read the log of the MTA in {service} (exit {code}): {why}")
+            self._mta_events[service] = [json.loads(line) for line in (stdout or b"").splitlines()]
+        return self._mta_events[service]
+
+    def deliveries(self, address: str) -> list[Delivery]:
+        """What the MTA's log says it delivered into the account's Maildir."""
+        return local_deliveries(self.mta_events(self.mail_service_of(address)), address)
+
+    def is_lab_server(self, ip: str) -> bool:
+        """An address of one of the lab's own servers (not the student's host or client)."""
+        return ip in {str(s.ip) for s in self.lab.services.values() if s.role is not Role.client}
 
     # --- capture ------------------------------------------------------------------------
 

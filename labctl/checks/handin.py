@@ -5,7 +5,7 @@ import hashlib
 
 from labctl.checks.base import Check, Verdict, register
 from labctl.checks.context import CheckContext
-from labctl.checks.mailbox import MessageParams, describe, matching_messages, type_matches
+from labctl.checks.mailbox import MessageParams, attachment_is, describe, matching_messages
 
 
 @register("handin-attachment")
@@ -22,15 +22,16 @@ class HandinAttachment(Check):
         except OSError as exc:
             raise Verdict(f"cannot read {ctx.handin}: {exc.strerror}") from None
         attachments = [
-            a for stored in matching_messages(ctx, self.params) for a in stored.message.iter_attachments()
-            if self.params.attachment_type is None or type_matches(a.get_content_type(), self.params.attachment_type)
+            a for received in matching_messages(ctx, self.params) for a in received.summary.attachments
+            if self.params.attachment_type is None or attachment_is(a, self.params.attachment_type)
         ]
         if not attachments:
             return False, f"there is no {describe(self.params)[2:]} to compare {ctx.handin.name} with"
+        digest = hashlib.sha256(handed).hexdigest()
         for attachment in attachments:
-            if attachment.get_payload(decode=True) == handed:
-                return True, f"{ctx.handin.name} is {attachment.get_filename() or 'the attachment'}, byte for byte"
-        sizes = ", ".join(str(len(a.get_payload(decode=True))) for a in attachments)
-        digest = hashlib.sha256(handed).hexdigest()[:12]
+            if attachment.sha256 == digest:
+                return True, f"{ctx.handin.name} is {attachment.filename or 'the attachment'}, byte for byte"
+        sizes = ", ".join(str(a.size) for a in attachments)
+        digest = digest[:12]
         return False, (f"{ctx.handin.name} ({len(handed)} bytes, sha256 {digest}…) matches none of the "
                        f"{len(attachments)} attachment(s) ({sizes} bytes)")

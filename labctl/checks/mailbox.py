@@ -1,20 +1,23 @@
 """Mailbox state on the server: messages, replies, read flags and folders."""
 from __future__ import annotations
 
-from email.utils import getaddresses
+import re
+from typing import Callable
 
 from pydantic import Field
 
 from labctl.checks.base import Check, Params, register
-from labctl.checks.context import CheckContext, StoredMessage
+from labctl.checks.context import CheckContext
+from labctl.checks.received import Received, received_messages
+from labctl.mailserver.summary import Attachment, normalised
 
 ADDRESS = r"^[^@\s]+@[^@\s]+$"
 Address = Field(pattern=ADDRESS)
+TAG = re.compile(r"<[^>]*>|&nbsp;")
 
 
-def sender_is(stored: StoredMessage, address: str) -> bool:
-    senders = getaddresses([str(stored.message.get("From", ""))])
-    return any(found.lower() == address.lower() for _, found in senders)
+def sender_is(received: Received, address: str) -> bool:
+    return any(normalised(found) == normalised(address) for found in received.summary.senders)
 
 
 def type_matches(content_type: str, wanted: str) -> bool:
@@ -24,63 +27,94 @@ def type_matches(content_type: str, wanted: str) -> bool:
     return content_type == wanted
 
 
-def body_text(stored: StoredMessage) -> str:
-    part = stored.message.get_body(preferencelist=("plain", "html"))
-    return part.get_content() if part is not None else ""
+def attachment_is(attachment: Attachment, wanted: str) -> bool:
+    """By what its bytes are, its file name or its declared type: swaks --attach @archivo.pdf
+    labels a PDF application/octet-stream, and Thunderbird may show an image inline."""
+    return any(type_matches(found, wanted) for found in attachment.types)
+
+
+def has_text(received: Received) -> bool:
+    """Words in the body (an HTML body of nothing but markup is empty)."""
+    return bool(TAG.sub(" ", received.summary.text).strip())
 
 
 class MessageParams(Params):
     account: str = Address
-    folder: str = "INBOX"
-    sender: str | None = Field(None, alias="from", pattern=ADDRESS)
-    subject: str | None = None  # a substring of the Subject
-    body: str | None = None  # a substring of the text body
+    folder: str | None = None  # None: received, whatever folder it is in now (or downloaded and deleted)
+    sender: str | None = Field(None, alias="from", pattern=ADDRESS)  # sent by this account, over SMTP
+    subject: str | None = None  # a substring of the Subject (accents and case do not matter)
+    body: str | None = None  # a substring of the text body (accents and case do not matter)
+    has_subject: bool = False  # a non-empty Subject
+    has_body: bool = False  # words in the text body
     attachment_type: str | None = Field(None, pattern=r"^[a-z]+/([a-z0-9.+-]+|\*)$")
 
 
-def matching_messages(ctx: CheckContext, p: MessageParams) -> list[StoredMessage]:
-    found = []
-    for stored in ctx.messages(p.account):
-        if stored.folder != p.folder:
-            continue
-        if p.sender and not sender_is(stored, p.sender):
-            continue
-        if p.subject and p.subject not in str(stored.message.get("Subject", "")):
-            continue
-        if p.body and p.body not in body_text(stored):
-            continue
-        if p.attachment_type and not any(type_matches(a.get_content_type(), p.attachment_type)
-                                         for a in stored.message.iter_attachments()):
-            continue
-        found.append(stored)
-    return found
+def criteria(p: MessageParams) -> list[tuple[str, Callable[[Received], bool]]]:
+    """What the message must have, each named as the student would say what is missing."""
+    wanted: list[tuple[str, Callable[[Received], bool]]] = []
+    if p.folder:
+        wanted.append((f"in folder {p.folder}", lambda r: r.in_folder(p.folder)))
+    if p.sender:
+        wanted.append((f"From: {p.sender}", lambda r: sender_is(r, p.sender)))
+        wanted.append(("sent over SMTP from your machine (not placed in the mailbox by IMAP)",
+                       lambda r: r.sent_by_student))
+    if p.has_subject:
+        wanted.append(("a subject", lambda r: bool(r.summary.subject.strip())))
+    if p.subject:
+        wanted.append((f"subject containing {p.subject!r}",
+                       lambda r: normalised(p.subject) in normalised(r.summary.subject)))
+    if p.has_body:
+        wanted.append(("text in the body", has_text))
+    if p.body:
+        wanted.append((f"body containing {p.body!r}", lambda r: normalised(p.body) in normalised(r.summary.text)))
+    if p.attachment_type:
+        wanted.append((f"an attachment of type {p.attachment_type}",
+                       lambda r: any(attachment_is(a, p.attachment_type) for a in r.summary.attachments)))
+    return wanted
+
+
+def candidates(ctx: CheckContext, p: MessageParams) -> list[Received]:
+    found = received_messages(ctx, p.account)
+    # A folder asked for is about the mailbox as it is now: the log does not count there.
+    return [r for r in found if r.folders] if p.folder else found
+
+
+def matching_messages(ctx: CheckContext, p: MessageParams) -> list[Received]:
+    wanted = criteria(p)
+    return [r for r in candidates(ctx, p) if all(test(r) for _, test in wanted)]
 
 
 def describe(p: MessageParams) -> str:
-    wanted = [f"in {p.account} {p.folder}"]
-    if p.sender:
-        wanted.append(f"from {p.sender}")
-    if p.subject:
-        wanted.append(f"subject containing {p.subject!r}")
-    if p.body:
-        wanted.append(f"body containing {p.body!r}")
-    if p.attachment_type:
-        wanted.append(f"an attachment of type {p.attachment_type}")
-    return "a message " + ", ".join(wanted)
+    return "a message to " + p.account + "".join(f", {name}" for name, _ in criteria(p))
+
+
+def closest_miss(ctx: CheckContext, p: MessageParams) -> str:
+    """The message nearest to what is asked and what it lacks; the unreadable ones named."""
+    wanted = criteria(p)
+    found = candidates(ctx, p)
+    notes = [str(u) for u in ctx.unread_messages(p.account)][:3]
+    if not found:
+        return "; ".join([f"{p.account} has received no message"] + notes)
+    # Fewest things missing; among equals the newest (min keeps the first of reversed order).
+    lacks, nearest = min((([name for name, test in wanted if not test(r)], r) for r in reversed(found)),
+                         key=lambda pair: len(pair[0]))
+    kinds = sorted({t for a in nearest.summary.attachments for t in a.types})
+    has = f" (its attachments: {', '.join(kinds)})" if kinds and p.attachment_type else ""
+    line = f"none of the {len(found)} message(s) of {p.account} has it all; the closest, {nearest.describe()}, lacks: {'; '.join(lacks)}{has}"
+    return "; ".join([line] + notes)
 
 
 @register("mailbox-message")
 class MailboxMessage(Check):
-    """A message with the given sender, subject, body and attachment type is in a mailbox."""
+    """A message with the given sender, subject, body and attachment reached a mailbox."""
 
     Params = MessageParams
 
     def run(self, ctx: CheckContext) -> tuple[bool, str]:
         found = matching_messages(ctx, self.params)
         if found:
-            return True, f"found {describe(self.params)}: {found[-1].message.get('Subject', '')!r}"
-        total = sum(1 for m in ctx.messages(self.params.account) if m.folder == self.params.folder)
-        return False, f"no {describe(self.params)[2:]} ({total} message(s) there)"
+            return True, f"found {found[-1].describe()}"
+        return False, closest_miss(ctx, self.params)
 
 
 class ReplyParams(Params):
@@ -97,16 +131,18 @@ class MailboxReply(Check):
 
     def run(self, ctx: CheckContext) -> tuple[bool, str]:
         p = self.params
-        originals = {str(m.message.get("Message-ID", "")).strip() for m in ctx.messages(p.original_account)}
-        originals.discard("")
-        for stored in ctx.messages(p.account):
-            if not sender_is(stored, p.sender):
-                continue
-            links = f"{stored.message.get('In-Reply-To', '')} {stored.message.get('References', '')}".split()
-            if originals.intersection(links):
-                return True, f"reply {stored.message.get('Subject', '')!r} in {p.account} refers to a message of {p.original_account}"
-        return False, (f"no message from {p.sender} in {p.account} whose In-Reply-To/References names one of "
-                       f"the {len(originals)} message(s) of {p.original_account}")
+        originals = {r.summary.message_id for r in received_messages(ctx, p.original_account)} - {""}
+        replies = [r for r in received_messages(ctx, p.account) if sender_is(r, p.sender)]
+        for reply in replies:
+            if originals.intersection(reply.summary.links) and reply.sent_by_student:
+                return True, f"reply {reply.describe()} refers to a message of {p.original_account}"
+        linked = [r for r in replies if originals.intersection(r.summary.links)]
+        if linked:
+            return False, (f"the reply {linked[-1].describe()} was not sent over SMTP from your machine "
+                           f"(it was placed in the mailbox by IMAP)")
+        return False, (f"no message from {p.sender} to {p.account} answers one of the {len(originals)} "
+                       f"message(s) of {p.original_account} (In-Reply-To/References name none of them: "
+                       f"{len(replies)} message(s) from {p.sender} there)")
 
 
 class SeenParams(Params):
@@ -146,7 +182,8 @@ class MailboxFolder(Check):
     def run(self, ctx: CheckContext) -> tuple[bool, str]:
         p = self.params
         folders = ctx.folders(p.account)
-        present = p.folder in folders
+        # "IMAP" is there as a top folder or under another (Thunderbird's "INBOX/IMAP").
+        present = any(normalised(f.rpartition("/")[2]) == normalised(p.folder) for f in folders)
         where = f"folder {p.folder!r} of {p.account} on the server (it has: {', '.join(folders)})"
         if present == p.exists:
             return True, ("found " if present else "no ") + where

@@ -68,6 +68,11 @@ def grade(
             except (LabError, LabSpecError) as exc:
                 rows.append({"student": name, "exercise": None, "passed": 0, "failed": 0, "error": str(exc)})
                 continue
+            except Exception as exc:  # noqa: BLE001
+                # One student's lab must never stop the grading of the others.
+                why = f"could not check this lab ({exc.__class__.__name__}: {str(exc)[:200]})"
+                rows.append({"student": name, "exercise": None, "passed": 0, "failed": 0, "error": why})
+                continue
             rows.append({"student": name, "exercise": report.exercise, "passed": report.passed, "failed": report.failed, "error": None})
             if out:
                 out.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ from .eventlog import EventLog
 from .headers import delivery_headers
 from .relay import DestinationError, Outcome, Parcel, mail_exchangers, send_batch
 from .spool import DEFERRED, DELIVERED, FAILED, RELAYED, QueuedMessage, Recipient, Spool
+from .summary import UnreadableMessage, summarise
 
 LOCAL_DELIVERY_CONCURRENCY = 8
 
@@ -132,11 +133,23 @@ class DeliveryWorker:
     async def _deliver_locally(self, message: QueuedMessage, recipients: list[Recipient]) -> None:
         async with self._local_slots:
             content = await asyncio.to_thread(self.spool.content, message.queue_id)
+            delivered = await asyncio.to_thread(self._what_was_delivered, message, content)
             notices = []
             for recipient in recipients:
                 outcome = await asyncio.to_thread(self._store_in_maildir, message, recipient, content)
-                notices.append(self._record(message, recipient, outcome, via="maildir"))
+                notices.append(self._record(message, recipient, outcome, via="maildir",
+                                            **(delivered if outcome.success else {})))
         await self._settle(message, recipients, notices)
+
+    @staticmethod
+    def _what_was_delivered(message: QueuedMessage, content: bytes) -> dict:
+        """Who handed the message over and what it says: the delivery log stays evidence
+        after a POP3 client downloads and deletes the message."""
+        try:
+            summary = summarise(content).to_event()
+        except UnreadableMessage as error:
+            summary = {"unreadable": str(error)}
+        return {"client_ip": message.client_ip, "auth_user": message.auth_user, "summary": summary}
 
     def _store_in_maildir(self, message: QueuedMessage, recipient: Recipient, content: bytes) -> Outcome:
         domain = domain_of(recipient.address)
@@ -172,7 +185,8 @@ class DeliveryWorker:
             notices = [self._record(message, r, outcomes[id(r)], via="smtp") for r in recipients]
             await self._settle(message, recipients, notices)
 
-    def _record(self, message: QueuedMessage, recipient: Recipient, outcome: Outcome, *, via: str) -> str | None:
+    def _record(self, message: QueuedMessage, recipient: Recipient, outcome: Outcome, *, via: str,
+                **logged) -> str | None:
         """Apply one attempt's outcome; return the DSN action it calls for, if any."""
         recipient.attempts += 1
         recipient.reason = outcome.text
@@ -184,7 +198,7 @@ class DeliveryWorker:
             recipient.status = FAILED if outcome.permanent else DEFERRED
         self.events.write("delivery", queue_id=message.queue_id, recipient=recipient.address, via=via,
                           status=recipient.status, reply=outcome.text, attempt=recipient.attempts,
-                          remote_has_dsn=outcome.remote_has_dsn)
+                          remote_has_dsn=outcome.remote_has_dsn, **logged)
         action = {DELIVERED: dsn.DELIVERED, RELAYED: dsn.RELAYED, FAILED: dsn.FAILED,
                   DEFERRED: dsn.DELAYED}[recipient.status]
         if recipient.status == RELAYED and outcome.remote_has_dsn:

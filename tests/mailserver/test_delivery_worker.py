@@ -77,3 +77,26 @@ def test_relay_peer_reset_after_ehlo_defers_instead_of_raising(monkeypatch):
     assert [outcomes[id(r)].text for r in recipients] == [
         "451 4.4.2 lost connection with mx.remote.example[192.0.2.1]: Connection reset by peer"] * 2
     assert {outcomes[id(r)].remote_mta for r in recipients} == {"mx.remote.example"}
+
+
+
+def test_a_local_delivery_logs_who_handed_it_over_and_what_it_says(tmp_path):
+    """The log is evidence that outlives the Maildir (POP3 RETR + DELE empties it)."""
+    config = make_config(tmp_path)
+    nested = "".join(f'Content-Type: multipart/mixed; boundary="b{i}"\r\n\r\n--b{i}\r\n' for i in range(1000))
+    with RunningServer(config) as server:
+        with raw_session(server.smtp_port) as client:
+            for subject, rest in (("foto", "Message-ID: <1@cliente>\r\n\r\nhola\r\n"), ("hostil", nested)):
+                client.command("MAIL FROM:<alumnoimap@redes.unlp.edu.ar>")
+                client.command(f"RCPT TO:<{POP}>")
+                client.command("DATA")
+                reply = client.command(f"From: alumnoimap@redes.unlp.edu.ar\r\nSubject: {subject}\r\n{rest}.")
+                assert reply.startswith("250 2.0.0 Ok: queued as ")
+        wait_for(lambda: len(maildir_files(config, "alumnopop")) == 2)
+        wait_for(lambda: len(events(config, "delivery")) == 2)
+    # Two delivery tasks may finish in either order.
+    hostile, readable = sorted(events(config, "delivery"), key=lambda e: "subject" in e["summary"])
+    assert (readable["client_ip"], readable["auth_user"]) == ("127.0.0.1", "")
+    assert readable["summary"]["subject"] == "foto" and readable["summary"]["message_id"] == "<1@cliente>"
+    assert readable["summary"]["senders"] == ["alumnoimap@redes.unlp.edu.ar"]
+    assert hostile["status"] == "delivered" and "more than 100 nested" in hostile["summary"]["unreadable"]

@@ -1,0 +1,36 @@
+"""The MTA's event log as evidence: local deliveries survive what the student does to the
+mailbox afterwards (a POP3 client that downloads and deletes empties the Maildir)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from labctl.mailserver.summary import MessageSummary
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One message put into one account's Maildir by the MTA."""
+    queue_id: str
+    account: str
+    client_ip: str  # who handed it to the MTA over SMTP ("" for mail the MTA made itself)
+    auth_user: str
+    summary: MessageSummary | None  # None in events logged without one
+
+
+def local_deliveries(events: list[dict], account: str) -> list[Delivery]:
+    """The log's successful local deliveries to `account`, oldest first."""
+    found = []
+    for event in events:
+        if (event.get("event") != "delivery" or event.get("via") != "maildir"
+                or event.get("status") != "delivered"
+                or str(event.get("recipient", "")).lower() != account.lower()):
+            continue
+        message = event.get("summary")
+        try:
+            readable = isinstance(message, dict) and "unreadable" not in message
+            summary = MessageSummary.from_event(message) if readable else None
+        except (TypeError, ValueError):
+            summary = None  # a log written by another version: the delivery still counts
+        found.append(Delivery(str(event.get("queue_id", "")), account, str(event.get("client_ip", "")),
+                              str(event.get("auth_user", "")), summary))
+    return found

@@ -1,0 +1,69 @@
+"""The messages an account received, from every source that records them: its Maildir
+(what is there now, in which folder) and the MTA's delivery log (what arrived, even if a
+POP3 client has since downloaded and deleted it). A message is one entry, however many
+sources or folders show it."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from labctl.checks.context import CheckContext
+from labctl.checks.mta_log import Delivery
+from labctl.mailserver.summary import MessageSummary, normalised
+
+IN_THE_LOG = "(delivered, no longer in the mailbox)"
+# The MTA names the files it delivers after the queue id: "<time>.Q<id>R<n>.<host>".
+QUEUE_ID_IN_NAME = re.compile(r"\.Q([0-9A-F]{10})R\d+\.")
+
+
+@dataclass(frozen=True)
+class Received:
+    folders: tuple[str, ...]  # where it is now; empty when only the MTA's log has it
+    summary: MessageSummary
+    # Received over SMTP from the student's host or client: not put in the mailbox some
+    # other way (an IMAP APPEND carries any From: the student likes) nor made by the lab.
+    sent_by_student: bool
+
+    @property
+    def where(self) -> str:
+        return ", ".join(self.folders) or IN_THE_LOG
+
+    def in_folder(self, folder: str) -> bool:
+        return normalised(folder) in {normalised(f) for f in self.folders}
+
+    def describe(self) -> str:
+        sender = ", ".join(self.summary.senders) or "no sender"
+        return f"«{self.summary.subject or '(sin asunto)'}» from {sender} in {self.where}"
+
+
+def _key(summary: MessageSummary, fallback: str) -> str:
+    return f"id {summary.message_id}" if summary.message_id else fallback
+
+
+def received_messages(ctx: CheckContext, account: str) -> list[Received]:
+    """Every message of the account: Maildir entries merged with the log's record of the
+    same message (same Message-ID, or the queue id in the file name), then the deliveries
+    the Maildir no longer shows."""
+    deliveries = [d for d in ctx.deliveries(account) if d.summary is not None]
+    delivery_of = {_key(d.summary, f"queue {d.queue_id}"): d for d in deliveries}
+    delivery_of.update({f"queue {d.queue_id}": d for d in deliveries})
+
+    def from_student(summary: MessageSummary, delivery: Delivery | None) -> bool:
+        # The same sender as the MTA saw: a copy APPENDed with another From: does not inherit it.
+        return (delivery is not None and bool(delivery.client_ip) and not ctx.is_lab_server(delivery.client_ip)
+                and summary.senders == delivery.summary.senders)
+
+    merged: dict[str, Received] = {}
+    for stored in ctx.messages(account):
+        match = QUEUE_ID_IN_NAME.search(stored.name)
+        by_queue_id = f"queue {match.group(1)}" if match else f"file {stored.name}"
+        key = _key(stored.summary, by_queue_id)
+        delivery = delivery_of.get(key) or delivery_of.get(by_queue_id)
+        earlier = merged.get(key)
+        folders = (earlier.folders if earlier else ()) + (stored.folder,)
+        merged[key] = Received(tuple(dict.fromkeys(folders)), stored.summary, from_student(stored.summary, delivery))
+    for delivery in deliveries:
+        key = _key(delivery.summary, f"queue {delivery.queue_id}")
+        if key not in merged:
+            merged[key] = Received((), delivery.summary, from_student(delivery.summary, delivery))
+    return list(merged.values())

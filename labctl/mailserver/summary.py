@@ -1,0 +1,226 @@
+"""What a message says, read with bounded work: sender, subject, Message-ID, text body and
+attachments (recognised by content, file name and declared type).
+
+Anyone can send the lab a message on port 25, so nothing here may raise anything but
+UnreadableMessage, recurse without bound or take more than a few times the message's
+size in memory. The MTA logs a compact form of it on local delivery; the checks read
+the Maildirs with it.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import asdict, dataclass
+from email.header import decode_header, make_header
+from email.message import Message
+from email.parser import BytesParser
+from email.policy import compat32
+from email.utils import getaddresses
+
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # above the lab's SIZE (10240000) plus trace fields
+MAX_MULTIPARTS = 100  # the parser recurses once per nested multipart: refuse before it does
+MAX_PARTS = 200
+MAX_HEADER_CHARS = 512  # address parsing recurses on nested comments
+MAX_TEXT_CHARS = 16_384
+MAX_LINKS = 50  # ids in In-Reply-To + References
+
+# A header line declaring a multipart container; counted before parsing (cheap, bounded).
+MULTIPART_LINE = re.compile(rb"^content-type:[ \t\r\n]*multipart/", re.IGNORECASE | re.MULTILINE)
+MESSAGE_ID = re.compile(r"<[^<>\s]{1,500}>")
+ADDR_SPEC = re.compile(r"[^<>\s(),;:\"]+@[^<>\s(),;:\"]+")
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+# What a file is, by its first bytes and by its name.
+MAGIC = (
+    (b"%PDF-", "application/pdf"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+    (b"II*\x00", "image/tiff"),
+    (b"MM\x00*", "image/tiff"),
+)
+EXTENSIONS = {
+    "pdf": "application/pdf", "jpg": "image/jpeg", "jpeg": "image/jpeg", "jpe": "image/jpeg",
+    "png": "image/png", "gif": "image/gif", "webp": "image/webp", "bmp": "image/bmp",
+    "tif": "image/tiff", "tiff": "image/tiff", "svg": "image/svg+xml", "heic": "image/heic",
+}
+
+
+class UnreadableMessage(Exception):
+    """The message cannot be read within the bounds; the text says why, in a few words."""
+
+
+@dataclass(frozen=True)
+class Attachment:
+    declared: str  # Content-Type as labelled by the sender's client
+    sniffed: str  # what its bytes are ("" when not recognised)
+    by_name: str  # what its file name says ("" when not recognised)
+    filename: str
+    size: int
+    sha256: str
+    inline: bool  # shown in the body (Content-Disposition inline or none) rather than attached
+
+    @property
+    def types(self) -> set[str]:
+        return {t for t in (self.declared, self.sniffed, self.by_name) if t}
+
+
+@dataclass(frozen=True)
+class MessageSummary:
+    message_id: str
+    senders: tuple[str, ...]  # addresses of From:
+    subject: str
+    text: str  # the text body (plain, else HTML), capped
+    attachments: tuple[Attachment, ...]
+    links: tuple[str, ...]  # Message-IDs named by In-Reply-To and References
+
+    def to_event(self, text_chars: int = 500) -> dict:
+        """The compact form the MTA logs with a delivery."""
+        fields = asdict(self)
+        fields["text"] = self.text[:text_chars]
+        return fields
+
+    @classmethod
+    def from_event(cls, fields: dict) -> "MessageSummary":
+        return cls(
+            message_id=str(fields.get("message_id", "")), senders=tuple(fields.get("senders", ())),
+            subject=str(fields.get("subject", "")), text=str(fields.get("text", "")),
+            attachments=tuple(Attachment(**a) for a in fields.get("attachments", ())),
+            links=tuple(fields.get("links", ())))
+
+
+def clean(text: str, limit: int = 998) -> str:
+    """One line of printable text: no control characters into logs or reports."""
+    return CONTROL.sub(" ", text.replace("\r", " ").replace("\n", " "))[:limit].strip()
+
+
+def normalised(text: str) -> str:
+    """For comparing what the student typed: NFC (composed accents), case-folded."""
+    return unicodedata.normalize("NFC", text).casefold()
+
+
+def sniff(data: bytes) -> str:
+    for magic, kind in MAGIC:
+        if data.startswith(magic):
+            return kind
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return ""
+
+
+def type_by_name(filename: str) -> str:
+    return EXTENSIONS.get(filename.rpartition(".")[2].lower(), "") if "." in filename else ""
+
+
+def _header(message: Message, name: str) -> str:
+    """A header's text with RFC 2047 words decoded; raw text if they do not decode."""
+    # raw_items(): get() would turn 8-bit bytes into replacement characters.
+    value = next((v for k, v in message.raw_items() if k.lower() == name.lower()), None)
+    if value is None:
+        return ""
+    value = _eight_bit(str(value)[:4 * MAX_HEADER_CHARS])
+    if "=?" not in value:
+        return value
+    try:
+        return str(make_header(decode_header(value)))
+    except (LookupError, UnicodeError, ValueError, IndexError, RecursionError):
+        return value
+
+
+def _eight_bit(value: str) -> str:
+    """Raw 8-bit header bytes (swaks --header 'Subject: SMTP-Práctica4') as the MUA shows
+    them: UTF-8, else Latin-1. The parser hands them over as surrogate escapes."""
+    try:
+        raw = value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return value
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def _senders(message: Message) -> tuple[str, ...]:
+    value = _header(message, "From")[:MAX_HEADER_CHARS]
+    try:
+        found = [address for _, address in getaddresses([value]) if "@" in address]
+    except (IndexError, ValueError, RecursionError):
+        found = []
+    return tuple(dict.fromkeys(clean(a, 254) for a in (found or ADDR_SPEC.findall(value))))
+
+
+def _filename(part: Message) -> str:
+    try:
+        name = part.get_filename() or ""
+        return clean(str(make_header(decode_header(name))), 255)
+    except (LookupError, UnicodeError, ValueError, IndexError, RecursionError, TypeError):
+        return ""
+
+
+def _decoded_text(part: Message) -> str:
+    payload = part.get_payload(decode=True) or b""
+    charset = part.get_content_charset() or "utf-8"
+    try:
+        return payload.decode(charset, errors="replace")
+    except LookupError:
+        return payload.decode("utf-8", errors="replace")
+
+
+def _leaves(message: Message) -> list[Message]:
+    """The non-multipart parts, walked without recursion, at most MAX_PARTS."""
+    leaves, pending = [], [message]
+    while pending:
+        part = pending.pop(0)
+        if len(leaves) + len(pending) > MAX_PARTS:
+            raise UnreadableMessage(f"more than {MAX_PARTS} MIME parts")
+        payload = part.get_payload()
+        if part.is_multipart() and isinstance(payload, list):
+            pending[:0] = payload
+        else:
+            leaves.append(part)
+    return leaves
+
+
+def _is_text_body(part: Message) -> bool:
+    return (part.get_content_maintype() == "text" and part.get_content_subtype() in ("plain", "html")
+            and part.get_content_disposition() != "attachment" and not part.get_filename())
+
+
+def _attachment(part: Message) -> Attachment:
+    data = part.get_payload(decode=True) or b""
+    filename = _filename(part)
+    return Attachment(declared=clean(part.get_content_type(), 100), sniffed=sniff(data),
+                      by_name=type_by_name(filename), filename=filename, size=len(data),
+                      sha256=hashlib.sha256(data).hexdigest(),
+                      inline=part.get_content_disposition() != "attachment")
+
+
+def summarise(raw: bytes) -> MessageSummary:
+    """Read one message; UnreadableMessage (never anything else) when it cannot be."""
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise UnreadableMessage(f"{len(raw)} bytes, more than the {MAX_MESSAGE_BYTES} a check reads")
+    if sum(1 for _ in zip(range(MAX_MULTIPARTS + 1), MULTIPART_LINE.finditer(raw))) > MAX_MULTIPARTS:
+        raise UnreadableMessage(f"more than {MAX_MULTIPARTS} nested multipart containers")
+    try:
+        message = BytesParser(policy=compat32).parsebytes(raw)
+        leaves = _leaves(message)
+        bodies = [p for p in leaves if _is_text_body(p)]
+        body = next((p for p in bodies if p.get_content_subtype() == "plain"), bodies[0] if bodies else None)
+        links = re.findall(MESSAGE_ID, f"{_header(message, 'In-Reply-To')} {_header(message, 'References')}")
+        message_id = MESSAGE_ID.search(_header(message, "Message-ID"))
+        return MessageSummary(
+            message_id=message_id.group(0) if message_id else clean(_header(message, "Message-ID"), 500),
+            senders=_senders(message),
+            subject=clean(_header(message, "Subject")),
+            text=_decoded_text(body)[:MAX_TEXT_CHARS] if body is not None else "",
+            attachments=tuple(_attachment(p) for p in leaves if not _is_text_body(p)),
+            links=tuple(dict.fromkeys(links[:MAX_LINKS])))
+    except UnreadableMessage:
+        raise
+    except (RecursionError, MemoryError) as error:
+        raise UnreadableMessage(f"its structure is too deep to read ({error.__class__.__name__})") from None
+    except Exception as error:  # the stdlib parser's failure modes are not all documented
+        raise UnreadableMessage(f"{error.__class__.__name__}: {clean(str(error), 120)}") from None
+
