@@ -40,3 +40,26 @@ imap.login({user!r}, {password!r})
 {commands}
 imap.logout()
 """
+
+
+def pop3_download(server: str, user: str, password: str, *, delete: bool) -> str:
+    """Thunderbird's "get messages" over POP3: every message retrieved, deleted from the
+    server unless "leave a copy on the server" is on. Prints how many there were."""
+    return f"""
+import poplib
+pop = poplib.POP3({server!r}, 110, timeout=10)
+pop.user({user!r}); pop.pass_({password!r})
+count, _ = pop.stat()
+pop.uidl()
+for n in range(1, count + 1):
+    pop.retr(n)
+    if {delete!r}:
+        pop.dele(n)
+pop.quit()
+print(count)
+"""
+
+
+def imap_append(server: str, user: str, password: str, raw: bytes, folder: str = "INBOX") -> str:
+    """A message put straight into a mailbox over IMAP (APPEND): any From: the sender likes."""
+    return imap(server, user, password, f"imap.append({folder!r}, None, None, {raw!r})")

@@ -6,13 +6,14 @@ import io
 import json
 import os
 import tarfile
+import time
 import xml.etree.ElementTree as ET
 
 from typer.testing import CliRunner
 
 from checklab import assert_fails, assert_passes
 from labctl.cli import app
-from student import imap, send
+from student import imap, imap_append, pop3_download, send
 
 POP, IMAP, OTHER = "alumnopop@redes.unlp.edu.ar", "alumnoimap@redes.unlp.edu.ar", "redesycomunicaciones@redes.unlp.edu.ar"
 PHOTO = b"\xff\xd8\xff\xe0" + os.urandom(30000) + b"\xff\xd9"  # a JPEG's markers around random bytes
@@ -65,9 +66,77 @@ def test_attachment_of_the_wrong_type_does_not_count(ex3):
     assert_fails(ex3.check("mail-pop-to-imap"))
 
 
-def test_mail_with_an_image_from_pop_to_imap(ex3):
+def once_delivered(lab, check_id: str, timeout: float = 10.0):
+    """The check's result once a message has reached the account (its detail then names
+    the closest message and what it lacks): a near miss must be there to be judged."""
+    deadline = time.monotonic() + timeout
+    while "has received no message" in (result := lab.check(check_id)).detail:
+        assert time.monotonic() < deadline, f"nothing reached the account: {result.detail}"
+        time.sleep(0.2)
+    return result
+
+
+def assert_fails_for(result, missing: str) -> None:
+    assert_fails(result)
+    assert missing in result.detail, result.detail
+
+
+INLINE_PHOTO = """
+import email.message, smtplib
+msg = email.message.EmailMessage()
+msg['From'], msg['To'], msg['Subject'] = {sender!r}, {to!r}, 'foto en el cuerpo'
+msg.set_content('la foto va en el cuerpo')
+msg.add_alternative('<p>la foto va en el cuerpo</p><img src="cid:foto">', subtype='html')
+msg.get_payload()[1].add_related(open('/tmp/foto.jpg', 'rb').read(), maintype='image', subtype='jpeg', cid='<foto>')
+with smtplib.SMTP({server!r}, 25) as smtp:
+    smtp.send_message(msg)
+"""
+
+
+def test_mime_image_near_misses(ex3):
     put(ex3, "/tmp/foto.jpg", PHOTO)
-    ex3.python(send(ex3.ip("mail"), POP, IMAP, "foto del laboratorio", "les mando la foto",
+    put(ex3, "/tmp/apunte.pdf", b"%PDF-1.4\n" + os.urandom(2000))
+    mail = ex3.ip("mail")
+    near_misses = [
+        (send(mail, POP, IMAP, "foto sin texto", "", attachment=("/tmp/foto.jpg", "image", "jpeg")), "text in the body"),
+        (send(mail, POP, IMAP, "", "sin asunto", attachment=("/tmp/foto.jpg", "image", "jpeg")), "a subject"),
+        (send(mail, POP, IMAP, "un pdf", "no es una imagen", attachment=("/tmp/apunte.pdf", "application", "pdf")),
+         "an attachment of type image/*"),
+        (send(mail, OTHER, IMAP, "foto", "desde otra cuenta", attachment=("/tmp/foto.jpg", "image", "jpeg")),
+         f"From: {POP}"),
+    ]
+    for script, missing in near_misses:
+        ex3.forget_mail()
+        ex3.python(script)
+        assert_fails_for(once_delivered(ex3, "mime-image"), missing)
+
+
+def test_a_forged_sender_put_in_over_imap_does_not_count(ex3):
+    """IMAP APPEND puts any From: in a mailbox: alumnopop did not send it."""
+    ex3.forget_mail()
+    forged = (f"From: {POP}\r\nTo: {IMAP}\r\nSubject: foto\r\nMessage-ID: <forjado@cliente>\r\n"
+              "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhola\r\n"
+              "--b\r\nContent-Type: image/jpeg\r\nContent-Transfer-Encoding: base64\r\n\r\n/9j/4AAQ\r\n--b--\r\n").encode()
+    ex3.python(imap_append(ex3.ip("mail"), "alumnoimap", "alumnoimappass", forged))
+    assert_fails_for(ex3.check("mail-pop-to-imap"), "sent over SMTP from your machine")
+    assert_fails_for(ex3.check("mime-image"), "sent over SMTP from your machine")
+
+
+def test_mail_with_an_image_from_pop_to_imap(ex3):
+    """Three clients, three MIME layouts: swaks (a JPEG labelled application/octet-stream),
+    Thunderbird's image in the body (multipart/related) and an attachment (smtplib)."""
+    mail = ex3.ip("mail")
+    put(ex3, "/tmp/foto.jpg", PHOTO)
+    ex3.forget_mail()
+    ex3.student("swaks", "--server", mail, "--from", POP, "--to", IMAP, "--header", "Subject: foto por swaks",
+                "--body", "les mando la foto", "--attach", "@/tmp/foto.jpg")
+    assert_passes(ex3.eventually("mime-image"))
+    assert_passes(ex3.check("mail-pop-to-imap"))
+    ex3.forget_mail()
+    ex3.python(INLINE_PHOTO.format(sender=POP, to=IMAP, server=mail))
+    assert_passes(ex3.eventually("mime-image"))
+    ex3.forget_mail()
+    ex3.python(send(mail, POP, IMAP, "foto del laboratorio", "les mando la foto",
                     attachment=("/tmp/foto.jpg", "image", "jpeg")))
     assert_passes(ex3.eventually("mail-pop-to-imap"))
     assert_passes(ex3.check("mime-image"))
@@ -80,9 +149,20 @@ _, found = imap.search(None, 'FROM', 'alumnopop')
 print(imap.fetch(found[0].split()[-1], '(BODY[HEADER.FIELDS (MESSAGE-ID)])')[1][0][1].decode().split(':', 1)[1].strip())""")).strip()
     # "Re:" in the subject alone is no reply: nothing links it to the original.
     ex3.python(send(ex3.ip("mail"), IMAP, POP, "Re: foto del laboratorio"))
-    assert_fails(ex3.eventually("reply", timeout=3))
+    assert_fails_for(once_delivered(ex3, "reply"), "name none of them")
+    # Linked, but put into alumnopop's mailbox over IMAP: nobody sent it.
+    forged = f"From: {IMAP}\r\nTo: {POP}\r\nSubject: Re: foto\r\nIn-Reply-To: {original}\r\n\r\ngracias\r\n"
+    ex3.python(imap_append(ex3.ip("mail"), "alumnopop", "alumnopoppass", forged.encode()))
+    assert_fails_for(ex3.check("reply"), "was not sent over SMTP from your machine")
     ex3.python(send(ex3.ip("mail"), IMAP, POP, "Re: foto del laboratorio", "gracias", in_reply_to=original))
     assert_passes(ex3.eventually("reply"))
+    # alumnopop downloads by POP3 and deletes from the server (Thunderbird's default):
+    # the MTA's delivery log still shows the reply arrived.
+    assert int(ex3.python(pop3_download(ex3.ip("mail"), "alumnopop", "alumnopoppass", delete=True))) == 3
+    assert ex3.context().messages(POP) == []
+    result = ex3.check("reply")
+    assert_passes(result)
+    assert "no longer in the mailbox" in result.detail
 
 
 def test_handed_in_attachment_byte_for_byte(ex3, tmp_path):
