@@ -94,16 +94,43 @@ def ex11(engine):
 SWAKS = ["swaks", "--from", "redesycomunicaciones@redes.unlp.edu.ar", "--to", IMAP, "--header", "Subject: SMTP-Práctica4"]
 
 
+def hint_command(lab) -> str:
+    """The swaks command exercise 11's hint gives, as the student would paste it."""
+    [check] = [c for c in lab.lab.exercises["11"].checks if c.id == "swaks-pdf"]
+    return check.hint.split("  (", 1)[0]
+
+
 def test_ex11_swaks_with_pdf(ex11):
     assert_fails(ex11.check("swaks-pdf"))
     assert_fails(ex11.check("smtp-dialogue"))
-    ex11.student("sh", "-c", "printf '%%PDF-1.4\\n%%apunte\\n' > /tmp/apunte.pdf && head -c 3000 /dev/urandom >> /tmp/apunte.pdf")
+    ex11.student("sh", "-c", "cd /tmp && printf '%%PDF-1.4\\n%%apunte\\n' > archivo.pdf && head -c 3000 /dev/urandom >> archivo.pdf")
     # Right subject, but the attachment is a plain-text file.
     ex11.student("sh", "-c", "echo notas > /tmp/notas.txt")
     ex11.student(*SWAKS, "--server", ex11.ip("mail"), "--attach-type", "text/plain", "--attach", "@/tmp/notas.txt")
     assert_passes(ex11.eventually("smtp-dialogue", timeout=3))
-    assert_fails(ex11.eventually("swaks-pdf", timeout=3))
-    ex11.student(*SWAKS, "--server", ex11.ip("mail"), "--attach-type", "application/pdf", "--attach", "@/tmp/apunte.pdf")
+    result = ex11.eventually("swaks-pdf", timeout=3)
+    assert_fails(result)
+    assert "lacks: an attachment of type application/pdf (its attachments: text/plain)" in result.detail
+    # A PDF, but the subject lost its accent.
+    ex11.student(*SWAKS[:-1], "Subject: SMTP-Practica4", "--server", ex11.ip("mail"), "--attach", "@/tmp/archivo.pdf")
+    result = ex11.eventually("swaks-pdf", timeout=3)
+    assert_fails(result)
+    assert "lacks: subject containing 'SMTP-Práctica4'" in result.detail
+
+
+@pytest.mark.parametrize("command", [
+    "hint",  # --attach-type application/pdf --attach @archivo.pdf
+    "cd /tmp && swaks --server mail.redes.unlp.edu.ar --from redesycomunicaciones@redes.unlp.edu.ar "
+    "--to alumnoimap@redes.unlp.edu.ar --header 'Subject: SMTP-Práctica4' --attach @archivo.pdf",  # octet-stream
+    # Decomposed accent (a Mac's keyboard) and other case: the same subject on screen.
+    "cd /tmp && swaks --server mail.redes.unlp.edu.ar --from redesycomunicaciones@redes.unlp.edu.ar "
+    "--to alumnoimap@redes.unlp.edu.ar --header 'Subject: smtp-pra\u0301ctica4' --attach @archivo.pdf",
+])
+def test_ex11_swaks_ways_that_pass(ex11, command):
+    ex11.forget_mail()
+    assert_fails(ex11.check("swaks-pdf"))
+    ex11.student("sh", "-c", "cd /tmp && printf '%%PDF-1.4\\n%%apunte\\n' > archivo.pdf")
+    ex11.student("sh", "-c", f"cd /tmp && {hint_command(ex11)}" if command == "hint" else command)
     assert_passes(ex11.eventually("swaks-pdf"))
 
 
