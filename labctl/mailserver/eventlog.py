@@ -15,7 +15,9 @@ The checks and `labctl mail log` read it, so event names and fields are stable:
 - log_limit: session, limit (later command/reply lines of that session are not logged)
 - internal_error: error and session, or where and queue_ids
 - relay_connect: domain, hosts, port, queue_ids
-- delivery: queue_id, recipient, via, status, reply, attempt, remote_has_dsn
+- delivery: queue_id, recipient, via, status, reply, attempt, remote_has_dsn; a local
+  delivery that succeeded adds client_ip, auth_user and summary (summary.py's compact
+  MessageSummary, or {unreadable: why}): the checks' evidence once POP3 has deleted it
 - dsn_queued: queue_id, about, action, recipients
 
 Every event also has ts (Unix time) and event. The log is bounded: string
