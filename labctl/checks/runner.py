@@ -26,8 +26,10 @@ def run_checks(engine: DockerClient, lab: str, instance: str, exercise: str | No
     exercise = exercise or current
     if exercise is None:
         raise LabSpecError(f"lab {instance} runs the reference network: say which exercise with --exercise N")
-    # Addresses come from the variant that runs, where it runs; the checks from the exercise asked.
-    spec = load_lab(lab, current, subnet)
+    # Addresses come from the variant that runs, where it runs; the checks from the
+    # exercise asked; parameters (a student's own passwords) from what it was brought up with.
+    params = project.Origin.load(instance).params if project.Origin.path(instance).is_file() else None
+    spec = load_lab(lab, current, subnet, params)
     checks = build_checks(spec, exercise)
     ctx = CheckContext(engine, spec, instance, handin=handin)
     results = [c.execute(ctx) for c in checks]

@@ -25,7 +25,6 @@ from labctl.capture.reader import LINKTYPE_NAMES, UnsupportedCapture
 from labctl.capture.streams import Direction
 from labctl.paths import captures_dir
 from labctl.runtime.project import Origin
-from labctl.spec.loader import load_lab
 
 app = typer.Typer(no_args_is_help=True, help="Read the lab's packet captures: dialogues, DNS, ladders, export.")
 console = Console()
@@ -72,7 +71,7 @@ def _instance_ports(instance: str) -> dict[int, str]:
     if not Origin.path(instance).is_file():
         return {}
     origin = Origin.load(instance)
-    return lab_ports(load_lab(origin.lab, origin.exercise, origin.subnet))
+    return lab_ports(origin.spec())
 
 
 def _load(lab: str, files: list[Path] | None, ports: list[str] | None) -> Capture:

@@ -77,6 +77,8 @@ class Origin:
     lab: str
     exercise: str | None
     subnet: str | None
+    # The lab's parameters for this instance (a class student's own passwords...).
+    params: dict[str, str] = field(default_factory=dict)
 
     @staticmethod
     def path(instance: str) -> Path:
@@ -84,6 +86,10 @@ class Origin:
 
     def save(self, instance: str) -> None:
         self.path(instance).write_text(json.dumps(asdict(self)), encoding="utf-8")
+
+    def spec(self) -> Lab:
+        """The lab definition the instance runs, with its own parameters."""
+        return load_lab(self.lab, self.exercise, self.subnet, self.params)
 
     @classmethod
     def load(cls, instance: str) -> "Origin":
@@ -274,7 +280,7 @@ def reset(engine: DockerClient, instance: str, timeout: float = READY_TIMEOUT) -
     """The instance as it was first brought up: fresh containers, empty mailboxes
     and MTA log (the volume goes), and no capture of the previous attempt."""
     origin = Origin.load(instance)
-    lab = load_lab(origin.lab, origin.exercise, origin.subnet)
+    lab = origin.spec()
     down(engine, instance, keep_data=False)
     clear_evidence(instance)
     return up(engine, lab, instance, origin.exercise, timeout=timeout, origin=origin)

@@ -11,6 +11,7 @@ from labctl.paths import LABS_DIR
 from labctl.spec.errors import LabSpecError
 from labctl.spec.yaml_file import LabYamlError, parse_yaml, read_text
 from labctl.spec.models import Lab
+from labctl.spec.parameters import ParameterError, substitute
 from labctl.spec.relocate import relocate
 
 LAB_FILE = "lab.yaml"
@@ -89,11 +90,16 @@ def _validate_variants(raw: dict[str, Any], base: Lab, path: Path) -> None:
             raise LabSpecError(f"{path}: exercises.{number}.variant makes {detail}") from None
 
 
-def load_lab(lab: str | Path, exercise: str | None = None, subnet: str | None = None) -> Lab:
-    """Load a lab; with an exercise, its variant is merged over the reference lab
+def load_lab(lab: str | Path, exercise: str | None = None, subnet: str | None = None,
+             params: dict[str, str] | None = None) -> Lab:
+    """Load a lab; its `{{ parameter }}` placeholders take `params` (else their
+    defaults); with an exercise, its variant is merged over the reference lab
     first; with a subnet, the whole lab is moved there."""
     path = lab_file(lab)
-    raw = read_raw(path)
+    try:
+        raw = substitute(read_raw(path), params)
+    except ParameterError as exc:
+        raise LabSpecError(f"{path}: {exc}") from None
     base = validate(raw, path)
     _validate_variants(raw, base, path)
     if exercise is not None:

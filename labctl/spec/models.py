@@ -291,9 +291,31 @@ class Exercise(Model):
     checks: list[Check] = []
 
 
+PASSWORD_RULE = "password"
+STUDENT_ID_FIELD = "{id}"
+
+
+class Parameter(Model):
+    """A value the lab file uses as `{{ name }}`: its default runs the lab as written;
+    in class mode each student gets their own (labctl.classroom.params)."""
+
+    default: str = Field(min_length=1)
+    # How a student's own value is made: "password" (derived from the class secret
+    # and the student's id) or a text with {id} in it (e.g. "{id}.com.ar").
+    per_student: str | None = None
+
+    @field_validator("per_student")
+    @classmethod
+    def _known_rule(cls, rule: str | None) -> str | None:
+        if rule is None or rule == PASSWORD_RULE or STUDENT_ID_FIELD in rule:
+            return rule
+        raise ValueError(f"expected {PASSWORD_RULE!r} or a text with {STUDENT_ID_FIELD} in it, e.g. '{STUDENT_ID_FIELD}.com.ar'")
+
+
 class Lab(Model):
     name: str = Field(pattern=SERVICE_NAME_PATTERN)
     title: str
+    parameters: dict[str, Parameter] = {}
     network: Network
     resolver: str
     services: dict[str, Service]
@@ -302,6 +324,14 @@ class Lab(Model):
     web: Web | None = None
     capture: Capture = Capture()
     exercises: dict[str, Exercise] = {}
+
+    @field_validator("parameters")
+    @classmethod
+    def _parameter_names(cls, parameters: dict[str, Parameter]) -> dict[str, Parameter]:
+        for name in parameters:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                raise ValueError(f"parameter name {name!r} must be letters, digits and '_' (it is written {{{{ {name} }}}})")
+        return parameters
 
     @field_validator("services")
     @classmethod

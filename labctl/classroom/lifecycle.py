@@ -1,0 +1,134 @@
+"""A class on the engine: enrol a roster (subnets, parameters, the record), bring
+the students' labs up in parallel, reset some, take them all down."""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from docker import DockerClient
+from docker.errors import DockerException
+
+from labctl.classroom import record as records
+from labctl.classroom.params import student_params
+from labctl.classroom.pool import allocate, docker_subnets, host_routes
+from labctl.classroom.record import ClassRecord, StudentRecord
+from labctl.classroom.roster import Student
+from labctl.runtime import project
+from labctl.runtime.engine import LabError
+from labctl.spec.instance import check_instance
+from labctl.spec.loader import LabSpecError, load_lab
+
+DEFAULT_PARALLEL = 4
+# Called once per student when their part is done: (student id, error or None).
+Progress = Callable[[str, str | None], None]
+
+
+def instance_name(class_name: str, student_id: str) -> str:
+    return f"{class_name}-{student_id}"
+
+
+def check_class_name(name: str) -> None:
+    check_instance(name, option="--name")
+
+
+def student_id_rule(class_name: str) -> Callable[[str], None]:
+    """Raises ValueError when a student id cannot name the student's lab."""
+    def check(student_id: str) -> None:
+        instance = instance_name(class_name, student_id)
+        try:
+            check_instance(instance, option="instance")
+        except LabSpecError as exc:
+            raise ValueError(f"cannot name a lab: {exc}") from None
+    return check
+
+
+def student_origin(record: ClassRecord, student: StudentRecord) -> project.Origin:
+    return project.Origin(record.lab, record.exercise, student.subnet, student.params)
+
+
+def enrol(engine: DockerClient, record: ClassRecord, roster: list[Student]) -> ClassRecord:
+    """The record with every roster student in it: students already enrolled keep
+    their subnet and values; new ones get a free subnet and their own values."""
+    lab = load_lab(record.lab, record.exercise)
+    with records.allocation_lock():
+        new = [s for s in roster if not any(r.id.lower() == s.id.lower() for r in record.students)]
+        taken = docker_subnets(engine) + host_routes() + records.other_classes_subnets(record.name) + record.subnets()
+        subnets = allocate(len(new), record.pool, taken, prefix=lab.network.subnet.prefixlen)
+        for student, subnet in zip(new, subnets):
+            record.students.append(StudentRecord(
+                id=student.id, name=student.name, email=student.email,
+                instance=instance_name(record.name, student.id), subnet=str(subnet),
+                params=student_params(lab, record.secret, student.id),
+            ))
+        records.save(record)
+    return record
+
+
+@dataclass
+class Outcome:
+    student: str
+    error: str | None
+    seconds: float = 0.0
+
+
+def _each(students: list[StudentRecord], work: Callable[[StudentRecord], float], parallel: int,
+          progress: Progress | None) -> list[Outcome]:
+    """`work` for every student, `parallel` at a time; one student's failure is
+    their outcome, never the others'."""
+    outcomes = []
+    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+        futures = {pool.submit(work, s): s for s in students}
+        for future in as_completed(futures):
+            student = futures[future]
+            try:
+                outcome = Outcome(student.id, None, future.result())
+            except (LabError, LabSpecError, DockerException, OSError) as exc:
+                outcome = Outcome(student.id, str(exc) or exc.__class__.__name__)
+            outcomes.append(outcome)
+            if progress:
+                progress(student.id, outcome.error)
+    order = {s.id: n for n, s in enumerate(students)}
+    return sorted(outcomes, key=lambda o: order[o.student])
+
+
+def bring_up(engine: DockerClient, record: ClassRecord, students: list[StudentRecord],
+             parallel: int = DEFAULT_PARALLEL, progress: Progress | None = None) -> list[Outcome]:
+    def up(student: StudentRecord) -> float:
+        origin = student_origin(record, student)
+        result = project.up(engine, origin.spec(), student.instance, record.exercise, origin=origin)
+        return result.seconds
+
+    return _each(students, up, parallel, progress)
+
+
+def clear_reports(record: ClassRecord, student: StudentRecord) -> None:
+    """A reset student's old reports must not be read as the new attempt's."""
+    for folder in {records.reports_dir(record.name), *map(Path, record.report_dirs)}:
+        for suffix in (".json", ".xml"):
+            (folder / f"{student.id}{suffix}").unlink(missing_ok=True)
+
+
+def reset(engine: DockerClient, record: ClassRecord, students: list[StudentRecord],
+          parallel: int = DEFAULT_PARALLEL, progress: Progress | None = None) -> list[Outcome]:
+    """Fresh lab, same subnet and values, and no evidence of the previous attempt:
+    mailboxes and MTA log (the volume), captures, old reports."""
+    def again(student: StudentRecord) -> float:
+        clear_reports(record, student)
+        return project.reset(engine, student.instance).seconds
+
+    return _each(students, again, parallel, progress)
+
+
+def take_down(engine: DockerClient, record: ClassRecord, purge: bool = False,
+              parallel: int = DEFAULT_PARALLEL, progress: Progress | None = None) -> list[Outcome]:
+    """Every student's lab goes; with `purge`, their state folders and the class record too."""
+    def down(student: StudentRecord) -> float:
+        project.down(engine, student.instance, purge=purge)
+        return 0.0
+
+    outcomes = _each(record.students, down, parallel, progress)
+    if purge and not any(o.error for o in outcomes):
+        records.remove(record.name)
+    return outcomes

@@ -1,0 +1,62 @@
+"""Subnets for a class: one per student, from a pool of addresses, never one that
+an existing network (Docker's, the host's routes) or another class already holds."""
+from __future__ import annotations
+
+import os
+from ipaddress import IPv4Network
+from pathlib import Path
+from typing import Iterable
+
+from docker import DockerClient
+
+from labctl.runtime.engine import LabError
+
+# Private, outside Docker's own default pools (172.17–31/16, 192.168/20) and the
+# course's 172.28.0.0/24: 256 labs. LABCTL_CLASS_POOL or --pool changes it.
+DEFAULT_POOL = os.environ.get("LABCTL_CLASS_POOL", "10.128.0.0/16")
+ROUTES = Path("/proc/net/route")
+
+
+def docker_subnets(engine: DockerClient) -> list[IPv4Network]:
+    found = []
+    for net in engine.networks.list():
+        for cfg in (net.attrs.get("IPAM") or {}).get("Config") or []:
+            subnet = cfg.get("Subnet", "")
+            if subnet and ":" not in subnet:
+                found.append(IPv4Network(subnet, strict=False))
+    return found
+
+
+def host_routes() -> list[IPv4Network]:
+    """The host's IPv4 routes but the default one (it overlaps everything)."""
+    found = []
+    try:
+        lines = ROUTES.read_text().splitlines()[1:]
+    except OSError:
+        return found
+    for line in lines:
+        fields = line.split()
+        destination, mask = (int.from_bytes(bytes.fromhex(f), "little") for f in (fields[1], fields[7]))
+        if mask:
+            found.append(IPv4Network((destination, bin(mask).count("1")), strict=False))
+    return found
+
+
+def allocate(count: int, pool: str, taken: Iterable[IPv4Network], prefix: int = 24) -> list[IPv4Network]:
+    """`count` free /`prefix` subnets of `pool`, lowest first."""
+    try:
+        network = IPv4Network(pool)
+    except ValueError as exc:
+        raise LabError(f"--pool {pool}: {exc}; expected a network such as {DEFAULT_POOL}") from None
+    if network.prefixlen > prefix:
+        raise LabError(f"--pool {pool}: smaller than one lab's /{prefix}; expected a /{prefix} or larger")
+    taken = list(taken)
+    free = []
+    for candidate in network.subnets(new_prefix=prefix):
+        if len(free) == count:
+            break
+        if not any(candidate.overlaps(other) for other in taken):
+            free.append(candidate)
+    if len(free) < count:
+        raise LabError(f"--pool {pool}: only {len(free)} free /{prefix} subnet(s) left, the class needs {count}; give a larger --pool")
+    return free

@@ -1,0 +1,106 @@
+"""Grading a class: every student's checks, and the reports an instructor uses —
+one JSON and one JUnit per student, a gradebook CSV (id,grade,passed,total) and one
+HTML page (students × checks, a colour per status, each failure's detail on click)."""
+from __future__ import annotations
+
+import csv
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from docker import DockerClient
+from docker.errors import DockerException
+
+from labctl.checks.base import CheckResult, Status
+from labctl.checks.report import Report
+from labctl.checks.runner import run_checks
+from labctl.classroom.lifecycle import student_origin
+from labctl.classroom.record import ClassRecord, StudentRecord
+from labctl.render.templating import render
+from labctl.runtime.engine import LabError
+from labctl.spec.loader import LabSpecError, load_lab
+
+GRADEBOOK = "gradebook.csv"
+PAGE = "index.html"
+GRADE_SCALE = 100
+
+
+@dataclass
+class StudentGrade:
+    student: StudentRecord
+    report: Report
+    error: str | None  # the lab could not be checked (down, engine error)
+
+    @property
+    def total(self) -> int:
+        return len(self.report.results)
+
+    @property
+    def grade(self) -> float:
+        return round(GRADE_SCALE * self.report.passed / self.total, 1) if self.total else 0.0
+
+
+@dataclass
+class ClassGrade:
+    record: ClassRecord
+    students: list[StudentGrade]
+    graded_at: datetime
+    checks: list[tuple[str, str]]  # (id, title) in the exercise's order
+
+
+def _unchecked(record: ClassRecord, student: StudentRecord, error: str) -> Report:
+    """A lab that could not be checked fails every check, each saying why."""
+    lab = student_origin(record, student).spec()
+    results = [CheckResult(c.id, c.title, Status.ERROR, error, c.hint) for c in lab.exercises[record.exercise].checks]
+    return Report(lab.name, record.exercise, student.id, results, 0.0)
+
+
+def grade_student(engine: DockerClient, record: ClassRecord, student: StudentRecord) -> StudentGrade:
+    try:
+        report = run_checks(engine, record.lab, student.instance, record.exercise, student=student.id)
+        return StudentGrade(student, report, None)
+    except (LabError, LabSpecError, DockerException, OSError) as exc:
+        error = str(exc) or exc.__class__.__name__
+        return StudentGrade(student, _unchecked(record, student, error), error)
+
+
+def grade_class(engine: DockerClient, record: ClassRecord, students: list[StudentRecord] | None = None,
+                parallel: int = 4) -> ClassGrade:
+    students = record.students if students is None else students
+    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+        grades = list(pool.map(lambda s: grade_student(engine, record, s), students))
+    exercise = load_lab(record.lab, record.exercise).exercises[record.exercise]
+    return ClassGrade(record, grades, datetime.now(timezone.utc), [(c.id, c.title) for c in exercise.checks])
+
+
+def write_gradebook(grades: ClassGrade, path: Path) -> None:
+    with path.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["id", "grade", "passed", "total"])
+        for g in grades.students:
+            writer.writerow([g.student.id, f"{g.grade:g}", g.report.passed, g.total])
+
+
+def render_page(grades: ClassGrade) -> str:
+    rows = []
+    for g in grades.students:
+        by_id = {r.id: r for r in g.report.results}
+        rows.append({"student": g.student, "grade": g.grade, "passed": g.report.passed, "total": g.total,
+                     "error": g.error, "cells": [by_id.get(check_id) for check_id, _ in grades.checks]})
+    return render("class/report.html.j2", record=grades.record, checks=grades.checks, rows=rows,
+                  graded_at=grades.graded_at.isoformat(timespec="seconds").replace("+00:00", "Z"))
+
+
+def write_reports(grades: ClassGrade, out: Path) -> list[Path]:
+    """Everything in `out`: <id>.json and <id>.xml per student, the gradebook, the page."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for g in grades.students:
+        json_path, junit_path = out / f"{g.student.id}.json", out / f"{g.student.id}.xml"
+        json_path.write_text(g.report.to_json(), encoding="utf-8")
+        g.report.write_junit(junit_path)
+        written += [json_path, junit_path]
+    write_gradebook(grades, out / GRADEBOOK)
+    (out / PAGE).write_text(render_page(grades), encoding="utf-8")
+    return written + [out / GRADEBOOK, out / PAGE]

@@ -1,0 +1,191 @@
+"""labctl class: a whole class at once — a roster in, one isolated lab per student."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from labctl.checks.base import Status
+from labctl.classroom import lifecycle
+from labctl.classroom import record as records
+from labctl.classroom.lifecycle import Outcome
+from labctl.classroom.pool import DEFAULT_POOL
+from labctl.classroom.record import ClassRecord
+from labctl.classroom.report import grade_class, write_reports
+from labctl.classroom.roster import read_roster
+from labctl.cli.lab_cmds import DEFAULT_LAB
+from labctl.cli.output import console, err_console, user_errors
+from labctl.runtime import project
+from labctl.runtime.engine import LabError, client
+from labctl.spec.loader import LabSpecError, lab_file, load_lab
+
+app = typer.Typer(no_args_is_help=True, help="A whole class: one isolated lab per student of a roster.")
+
+NameOpt = typer.Option(None, "--name", "-n", help="The class (default: the only class recorded here).")
+ParallelOpt = typer.Option(lifecycle.DEFAULT_PARALLEL, "--parallel", "-j", min=1, help="Labs handled at the same time.")
+
+
+def _class(name: str | None) -> ClassRecord:
+    if name:
+        return records.load(name)
+    known = records.all_names()
+    if len(known) != 1:
+        raise LabError(f"say which class with --name ({'classes: ' + ', '.join(known) if known else 'no class is recorded here'})")
+    return records.load(known[0])
+
+
+def _with_progress(title: str, count: int, work) -> list[Outcome]:
+    """Run `work(progress_callback)` under a progress bar; failures are printed as they come."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task(title, total=count)
+
+        def done(student_id: str, error: str | None) -> None:
+            if error:
+                bar.console.print(f"[red]✘ {student_id}[/]: {error}", highlight=False)
+            bar.advance(task)
+
+        return work(done)
+
+
+def _exit_on_failures(outcomes: list[Outcome], what: str) -> None:
+    failed = [o for o in outcomes if o.error]
+    if failed:
+        err_console.print(f"[bold red]error:[/] {len(failed)} of {len(outcomes)} lab(s) failed to {what}: {', '.join(o.student for o in failed)}", highlight=False)
+        raise typer.Exit(1)
+
+
+@app.command()
+def up(
+    roster: Path = typer.Argument(..., help="CSV with a header and a student id column (a Moodle participants export works)."),
+    exercise: str = typer.Option(..., "--exercise", "-e", help="The exercise every student's lab runs."),
+    lab: str = typer.Option(DEFAULT_LAB, "--lab", help="Lab name or path to a lab.yaml."),
+    name: Optional[str] = typer.Option(None, "--name", "-n", help="Name of the class (default: the roster's file name)."),
+    pool: str = typer.Option(DEFAULT_POOL, "--pool", help="Addresses the students' subnets are taken from."),
+    parallel: int = ParallelOpt,
+) -> None:
+    """Bring up one lab per student of the roster, in parallel; the class is recorded."""
+    with user_errors():
+        class_name = name or roster.stem
+        lifecycle.check_class_name(class_name)
+        students = read_roster(roster, lifecycle.student_id_rule(class_name))
+        path = str(lab_file(lab).resolve())
+        load_lab(path, exercise)  # a wrong lab or exercise stops here, before anything starts
+        engine = client()
+        try:
+            record = records.load(class_name)
+        except LabError:
+            record = ClassRecord.new(class_name, path, exercise, pool, str(roster.resolve()))
+        if (record.lab, record.exercise) != (path, exercise):
+            raise LabSpecError(f"class {class_name} runs {record.lab} exercise {record.exercise}; "
+                               f"run 'labctl class down --name {class_name} --purge' first or give another --name")
+        record = lifecycle.enrol(engine, record, students)
+        wanted = [record.student(s.id) for s in students]
+        outcomes = _with_progress(f"class {class_name} up", len(wanted),
+                                  lambda done: lifecycle.bring_up(engine, record, wanted, parallel, done))
+        ready = sum(o.error is None for o in outcomes)
+        console.print(f"[green]{ready}/{len(wanted)} labs up[/] (exercise {exercise}); "
+                      f"'labctl class status --name {class_name}' and 'labctl class access --name {class_name}'", highlight=False)
+        _exit_on_failures(outcomes, "come up")
+
+
+@app.command()
+def status(
+    name: Optional[str] = NameOpt,
+    parallel: int = ParallelOpt,
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """One line per student: up or not, exercise, checks passed."""
+    with user_errors():
+        record = _class(name)
+        engine = client()
+        grades = grade_class(engine, record, parallel=parallel)
+        rows = []
+        for g in grades.students:
+            running = project.running(engine, g.student.instance)
+            rows.append({
+                "id": g.student.id, "name": g.student.name, "instance": g.student.instance, "subnet": g.student.subnet,
+                "containers": len(running.containers),
+                "running": sum(c.status == "running" for c in running.containers.values()),
+                "exercise": running.exercise, "passed": None if g.error else g.report.passed, "checks": g.total,
+            })
+        if as_json:
+            print(json.dumps({"class": record.name, "exercise": record.exercise, "students": rows}, indent=2, ensure_ascii=False))
+            return
+        table = Table(title=f"class {record.name} — exercise {record.exercise}")
+        for column in ("student", "name", "instance", "subnet", "up", "exercise", "checks"):
+            table.add_column(column)
+        for r in rows:
+            healthy = r["containers"] and r["running"] == r["containers"]
+            up_cell = f"[{'green' if healthy else 'red'}]{r['running']}/{r['containers']}[/]" if r["containers"] else "[red]down[/]"
+            checks = "-" if r["passed"] is None else f"{r['passed']}/{r['checks']}"
+            table.add_row(r["id"], r["name"], r["instance"], r["subnet"], up_cell, r["exercise"] or "-", checks)
+        console.print(table)
+
+
+@app.command()
+def grade(
+    name: Optional[str] = NameOpt,
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for the reports (default: the class's reports folder)."),
+    parallel: int = ParallelOpt,
+) -> None:
+    """Check every student's lab: JSON + JUnit per student, gradebook.csv and index.html."""
+    with user_errors():
+        record = _class(name)
+        engine = client()
+        folder = (out or records.reports_dir(record.name)).resolve()
+        if out is not None and str(folder) not in record.report_dirs:
+            record.report_dirs.append(str(folder))
+            records.save(record)
+        grades = grade_class(engine, record, parallel=parallel)
+        write_reports(grades, folder)
+        table = Table(title=f"class {record.name} — exercise {record.exercise}")
+        for column in ("student", "grade", "passed", "failed", "errors", "note"):
+            table.add_column(column)
+        for g in grades.students:
+            errors = sum(r.status is Status.ERROR for r in g.report.results)
+            table.add_row(g.student.id, f"{g.grade:g}", str(g.report.passed), str(g.report.failed - errors), str(errors), g.error or "")
+        console.print(table)
+        console.print(f"reports in {folder} (gradebook.csv, index.html, <id>.json, <id>.xml)", highlight=False)
+
+
+@app.command()
+def reset(
+    students: Optional[list[str]] = typer.Argument(None, help="Ids of the students whose lab starts over."),
+    all_: bool = typer.Option(False, "--all", help="Every student of the class."),
+    name: Optional[str] = NameOpt,
+    parallel: int = ParallelOpt,
+) -> None:
+    """Fresh lab, same subnet and passwords; no capture, log or report of the previous attempt."""
+    with user_errors():
+        if bool(students) == all_:
+            raise LabSpecError("labctl class reset: expected student ids or --all (one of them)")
+        record = _class(name)
+        chosen = record.students if all_ else [record.student(s) for s in students]
+        engine = client()
+        outcomes = _with_progress(f"class {record.name} reset", len(chosen),
+                                  lambda done: lifecycle.reset(engine, record, chosen, parallel, done))
+        console.print(f"[green]{sum(o.error is None for o in outcomes)}/{len(chosen)} labs reset[/]", highlight=False)
+        _exit_on_failures(outcomes, "reset")
+
+
+@app.command()
+def down(
+    name: Optional[str] = NameOpt,
+    purge: bool = typer.Option(False, "--purge", help="Also remove the students' state (captures, keys), the reports and the class record."),
+    parallel: int = ParallelOpt,
+) -> None:
+    """Take every student's lab down; the class stays recorded unless --purge."""
+    with user_errors():
+        record = _class(name)
+        engine = client()
+        outcomes = _with_progress(f"class {record.name} down", len(record.students),
+                                  lambda done: lifecycle.take_down(engine, record, purge, parallel, done))
+        what = "purged" if purge else "down (recorded: 'labctl class up' brings it back with the same subnets and passwords)"
+        console.print(f"class {record.name} {what}", highlight=False)
+        _exit_on_failures(outcomes, "come down")
+

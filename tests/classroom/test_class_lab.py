@@ -1,0 +1,202 @@
+"""A class of three on the real engine: one student did exercise 4, one half of it,
+one nothing. Graded right; each lab takes only its own student's passwords; a reset
+clears one student's evidence and no one else's; the instructor's page in a browser."""
+from __future__ import annotations
+
+import csv
+import imaplib
+import json
+import poplib
+import smtplib
+import time
+from concurrent.futures import ThreadPoolExecutor
+from ipaddress import IPv4Network
+
+import pytest
+from typer.testing import CliRunner
+
+from labctl.classroom import record as records
+from labctl.cli import app
+from labctl.paths import captures_dir, lab_state_dir
+
+CLASS = "t11"
+POOL = "10.130.0.0/22"
+ROSTER = "id,name,email\ndone,Ana Díaz,ana@alumnos.example\npartial,Beto Paz,beto@alumnos.example\nuntouched,Caro Sosa,caro@alumnos.example\n"
+DOMAIN = "redes.unlp.edu.ar"
+DEADLINE = 15.0
+# Dovecot answers a failed login after a delay that grows with each failure (up to 15 s).
+LOGIN_TIMEOUT = 30
+
+
+def cli(*args: str) -> str:
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.fixture(scope="module")
+def klass(engine, tmp_path_factory):
+    roster = tmp_path_factory.mktemp("roster") / f"{CLASS}.csv"
+    roster.write_text(ROSTER, encoding="utf-8")
+    if CLASS in records.all_names():  # a previous run killed half-way
+        CliRunner().invoke(app, ["class", "down", "--name", CLASS, "--purge"])
+    cli("class", "up", str(roster), "--exercise", "4", "--pool", POOL, "--parallel", "3")
+    yield records.load(CLASS)
+    cli("class", "down", "--name", CLASS, "--purge")
+    assert CLASS not in records.all_names()
+
+
+def mail_ip(student) -> str:
+    return str(IPv4Network(student.subnet).network_address + 90)
+
+
+def send_to_pop(student) -> None:
+    """The mail of exercise 4, to alumnopop."""
+    with smtplib.SMTP(mail_ip(student), 25, timeout=10) as smtp:
+        smtp.sendmail(f"alumnoimap@{DOMAIN}", [f"alumnopop@{DOMAIN}"], b"Subject: ejercicio 4\r\n\r\nhola\r\n")
+
+
+def download_over_pop(student) -> None:
+    """Thunderbird's "Get messages" with the student's own password: STAT, LIST, UIDL, RETR."""
+    deadline = time.monotonic() + DEADLINE
+    while True:
+        pop = poplib.POP3(mail_ip(student), 110, timeout=10)
+        pop.user("alumnopop")
+        pop.pass_(student.params["alumnopop_password"])
+        count, _ = pop.stat()
+        if count or time.monotonic() > deadline:
+            break
+        pop.quit()
+        time.sleep(0.3)
+    pop.list()
+    pop.uidl()
+    pop.retr(1)
+    pop.quit()
+
+
+def graded(tmp_path) -> dict[str, dict]:
+    cli("class", "grade", "--name", CLASS, "--out", str(tmp_path))
+    with (tmp_path / "gradebook.csv").open(encoding="utf-8") as rows:
+        return {row["id"]: row for row in csv.DictReader(rows)}
+
+
+def eventually_graded(tmp_path, student_id: str, passed: str) -> dict[str, dict]:
+    """Delivery and the capture are asynchronous: grade until the student's count shows."""
+    deadline = time.monotonic() + DEADLINE
+    while True:
+        book = graded(tmp_path)
+        if book[student_id]["passed"] == passed or time.monotonic() > deadline:
+            return book
+        time.sleep(0.5)
+
+
+def pop_accepts(student, password: str) -> bool:
+    pop = poplib.POP3(mail_ip(student), 110, timeout=LOGIN_TIMEOUT)
+    try:
+        pop.user("alumnopop")
+        pop.pass_(password)
+        return True
+    except poplib.error_proto:
+        return False
+    finally:
+        pop.quit()
+
+
+def imap_accepts(student, password: str) -> bool:
+    with imaplib.IMAP4(mail_ip(student), 143, timeout=LOGIN_TIMEOUT) as imap:
+        try:
+            imap.login("alumnoimap", password)
+            return True
+        except imaplib.IMAP4.error:
+            return False
+
+
+def msa_accepts(student, password: str) -> bool:
+    with smtplib.SMTP(mail_ip(student), 587, timeout=LOGIN_TIMEOUT) as msa:
+        try:
+            msa.login("alumnopop", password)
+            return True
+        except smtplib.SMTPAuthenticationError:
+            return False
+
+
+def test_every_student_has_an_own_subnet_and_passwords(klass):
+    subnets = [IPv4Network(s.subnet) for s in klass.students]
+    assert len(set(subnets)) == 3 and all(n.subnet_of(IPv4Network(POOL)) for n in subnets)
+    pop_passwords = {s.params["alumnopop_password"] for s in klass.students}
+    imap_passwords = {s.params["alumnoimap_password"] for s in klass.students}
+    assert len(pop_passwords) == 3 and len(imap_passwords) == 3 and "alumnopoppass" not in pop_passwords
+
+
+def logins(lab_owner, other) -> tuple[bool, ...]:
+    return (pop_accepts(lab_owner, other.params["alumnopop_password"]),
+            imap_accepts(lab_owner, other.params["alumnoimap_password"]),
+            msa_accepts(lab_owner, other.params["alumnopop_password"]))
+
+
+def test_each_lab_accepts_only_its_own_students_passwords(klass):
+    """Dovecot (POP3, IMAP) and the MSA take the lab's own student's passwords and not
+    the next student's. Dovecot delays each failed login from one address more than the
+    last, so the labs are tried side by side."""
+    students = klass.students
+    pairs = [(owner, students[(n + 1) % len(students)]) for n, owner in enumerate(students)]
+    with ThreadPoolExecutor(len(pairs)) as pool:
+        own = list(pool.map(lambda pair: logins(pair[0], pair[0]), pairs))
+        others = list(pool.map(lambda pair: logins(*pair), pairs))
+    assert own == [(True, True, True)] * 3
+    assert others == [(False, False, False)] * 3
+
+
+def test_class_is_graded_right(klass, tmp_path):
+    done, partial, untouched = (klass.student(i) for i in ("done", "partial", "untouched"))
+    before = graded(tmp_path)
+    assert {i: (r["grade"], r["passed"], r["total"]) for i, r in before.items()} == {
+        "done": ("0", "0", "2"), "partial": ("0", "0", "2"), "untouched": ("0", "0", "2")}
+    send_to_pop(done)
+    download_over_pop(done)
+    send_to_pop(partial)  # the mail arrives, but the student never downloads it
+    eventually_graded(tmp_path, "done", "2")
+    book = eventually_graded(tmp_path, "partial", "1")
+    assert {i: (r["grade"], r["passed"], r["total"]) for i, r in book.items()} == {
+        "done": ("100", "2", "2"), "partial": ("50", "1", "2"), "untouched": ("0", "0", "2")}
+    report = json.loads((tmp_path / "partial.json").read_text(encoding="utf-8"))
+    assert report["student"] == "partial" and [c["status"] for c in report["checks"]] == ["pass", "fail"]
+    # The hint names the student's own password, not the course's.
+    assert f"contraseña {partial.params['alumnopop_password']}" in (tmp_path / "partial.xml").read_text(encoding="utf-8")
+    assert (tmp_path / "untouched.xml").read_text(encoding="utf-8").count("<failure") == 2
+    assert (tmp_path / "done.xml").read_text(encoding="utf-8").count("<failure") == 0
+    status = {row["id"]: row for row in json.loads(cli("class", "status", "--name", CLASS, "--json"))["students"]}
+    assert status["done"]["name"] == "Ana Díaz" and status["done"]["instance"] == "t11-done"
+    assert {i: (r["running"], r["containers"], r["exercise"], r["passed"]) for i, r in status.items()} == {
+        "done": (6, 6, "4", 2), "partial": (6, 6, "4", 1), "untouched": (6, 6, "4", 0)}
+
+
+def test_checks_follow_the_students_values(klass, tmp_path):
+    """A download with the course's default password is no POP3 session of this lab:
+    the untouched student's lab refuses it, and the check still fails."""
+    untouched = klass.student("untouched")
+    send_to_pop(untouched)
+    assert not pop_accepts(untouched, "alumnopoppass")
+    book = eventually_graded(tmp_path, "untouched", "1")
+    assert (book["untouched"]["passed"], book["untouched"]["total"]) == ("1", "2")
+
+
+def test_reset_clears_one_students_evidence_and_no_one_elses(klass, tmp_path):
+    done, partial = klass.student("done"), klass.student("partial")
+    book = eventually_graded(tmp_path, "done", "2")
+    assert book["done"]["passed"] == "2" and book["partial"]["passed"] == "1"
+    partial_captures = {p.name: p.stat().st_size for p in captures_dir(partial.instance).glob("*.pcap*")}
+    assert partial_captures
+    cli("class", "reset", "done", "--name", CLASS)
+    # No capture, archive, mail or report of the previous attempt is left...
+    assert not (captures_dir(done.instance) / "previous").exists()
+    assert not (tmp_path / "done.json").exists() and not (tmp_path / "done.xml").exists()
+    assert (tmp_path / "partial.json").exists()
+    # ... the same passwords still open the fresh lab, which grades as untouched ...
+    assert pop_accepts(done, done.params["alumnopop_password"])
+    after = graded(tmp_path)
+    assert (after["done"]["passed"], after["partial"]["passed"]) == ("0", "1")
+    # ... and the other students' evidence is where it was.
+    now = {p.name: p.stat().st_size for p in captures_dir(partial.instance).glob("*.pcap*")}
+    assert set(partial_captures) <= set(now) and all(now[n] >= size for n, size in partial_captures.items())
+    assert lab_state_dir(partial.instance).is_dir()

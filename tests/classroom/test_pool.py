@@ -1,0 +1,31 @@
+"""Subnets for a class: free /24s of the pool, never one that overlaps a taken network."""
+from __future__ import annotations
+
+from ipaddress import IPv4Network
+
+import pytest
+
+from labctl.classroom.pool import allocate, host_routes
+from labctl.runtime.engine import LabError
+
+
+def test_taken_subnets_are_skipped():
+    taken = [IPv4Network("10.128.0.0/24"), IPv4Network("10.128.2.0/23")]
+    assert [str(n) for n in allocate(3, "10.128.0.0/16", taken)] == ["10.128.1.0/24", "10.128.4.0/24", "10.128.5.0/24"]
+
+
+def test_a_larger_network_over_the_pool_takes_all_it_covers():
+    with pytest.raises(LabError, match="only 0 free /24"):
+        allocate(1, "10.128.0.0/22", [IPv4Network("10.0.0.0/8")])
+
+
+def test_bad_pool_is_one_line():
+    with pytest.raises(LabError, match=r"--pool 10.128.0.0/25: smaller than one lab's /24"):
+        allocate(1, "10.128.0.0/25", [])
+    with pytest.raises(LabError, match="--pool nonsense"):
+        allocate(1, "nonsense", [])
+
+
+def test_host_routes_are_read():
+    # Docker's own bridge (and any lab network up now) is a route of this host.
+    assert all(isinstance(n, IPv4Network) and n.prefixlen > 0 for n in host_routes())

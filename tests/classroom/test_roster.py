@@ -1,0 +1,82 @@
+"""Rosters as instructors have them, and bad ones: one line naming the file, the line
+and the field, exit 2, and nothing started (no class recorded, no container)."""
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from labctl.classroom import record as records
+from labctl.classroom.lifecycle import student_id_rule
+from labctl.classroom.roster import read_roster
+from labctl.cli import app
+from labctl.spec.loader import LabSpecError
+
+# A Moodle participants export: UTF-8 with a BOM, Moodle's own header names.
+MOODLE = (
+    "\ufeffFirst name,Last name,ID number,Email address\n"
+    "Ana,Díaz,ana-01,ana@alumnos.example\n"
+    "Beto,Paz,beto-02,beto@alumnos.example\n"
+)
+# The same export when the site shows no ID number: the e-mail's local part is the id.
+MOODLE_NO_ID = "\ufeffFirst name,Last name,Email address,Roles\nAna,Díaz,ana.diaz@alumnos.example,Student\n"
+
+
+def _roster(tmp_path, content: str | bytes, name: str = "roster.csv"):
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    return path
+
+
+def test_our_own_format(tmp_path):
+    students = read_roster(_roster(tmp_path, "id,name,email\nana,Ana Díaz,ana@x.example\n\nbeto,,\n"))
+    assert [(s.id, s.name, s.email, s.row) for s in students] == [("ana", "Ana Díaz", "ana@x.example", 2), ("beto", "", "", 4)]
+
+
+def test_moodle_participants_export(tmp_path):
+    students = read_roster(_roster(tmp_path, MOODLE))
+    assert [(s.id, s.name, s.email) for s in students] == [
+        ("ana-01", "Ana Díaz", "ana@alumnos.example"), ("beto-02", "Beto Paz", "beto@alumnos.example")]
+    assert [s.id for s in read_roster(_roster(tmp_path, MOODLE_NO_ID))] == ["ana.diaz"]
+
+
+def test_semicolons_as_a_spanish_spreadsheet_saves_them(tmp_path):
+    assert [s.name for s in read_roster(_roster(tmp_path, "Legajo;Apellido;Nombre\n1234;Díaz;Ana\n"))] == ["Ana Díaz"]
+
+
+BAD = {
+    "missing id column": ("name,grupo\nAna,1\n", "line 1: no student id column; expected one of 'id'"),
+    "duplicate ids": ("id,name\nana,Ana\nbeto,Beto\nANA,Ana otra vez\n", "line 4: field 'id': 'ANA' is already the id of line 2"),
+    "id Docker cannot name": ("id\n12345/6\n", "line 2: field 'id': '12345/6' cannot name a lab"),
+    "empty id": ("id,name\n,Ana\n", "line 2: field 'id': empty"),
+    "empty file": ("", "empty file; expected a header row"),
+    "header only": ("id,name\n", "no students"),
+    "non-UTF-8": ("id,name\nana,Ana D\xedaz\n".encode("latin-1"), "line 2: byte 0xed is not UTF-8"),
+}
+
+
+@pytest.mark.parametrize("case", BAD)
+def test_bad_roster_is_one_line(tmp_path, case):
+    content, expected = BAD[case]
+    path = _roster(tmp_path, content)
+    with pytest.raises(LabSpecError) as err:
+        read_roster(path, student_id_rule("t11"))
+    assert str(err.value).startswith(f"{path}: ") and expected in str(err.value), str(err.value)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("case", BAD)
+def test_class_up_with_a_bad_roster_starts_nothing(engine, tmp_path, case):
+    content, expected = BAD[case]
+    path = _roster(tmp_path, content, name="badclass.csv")
+    result = CliRunner().invoke(app, ["class", "up", str(path), "--exercise", "4"])
+    assert result.exit_code == 2, result.output
+    assert expected in " ".join(result.stderr.split())
+    assert "badclass" not in records.all_names()
+    assert not [c for c in engine.containers.list(all=True, sparse=True, filters={"label": "labctl.lab"})
+                if c.attrs["Labels"]["labctl.lab"].startswith("badclass-")]
+
+
+def test_class_name_docker_cannot_use(tmp_path):
+    path = _roster(tmp_path, "id\nana\n")
+    result = CliRunner().invoke(app, ["class", "up", str(path), "--exercise", "4", "--name", "mi clase"])
+    assert result.exit_code == 2 and "--name 'mi clase'" in result.stderr
