@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import json
-import poplib
-import smtplib
 import time
 
 import pytest
 from typer.testing import CliRunner
 
+from exercise4 import download_over_pop, send_to_pop
 from labctl.cli import app
 from labctl.runtime import project
 
@@ -29,22 +28,8 @@ def class_labs(engine):
 
 def _do_exercise_4(net: str) -> None:
     """What ana does: a mail to alumnopop, then its download over POP3."""
-    with smtplib.SMTP(f"{net}.90", 25, timeout=10) as smtp:
-        smtp.sendmail("alumnoimap@redes.unlp.edu.ar", ["alumnopop@redes.unlp.edu.ar"], b"Subject: ejercicio 4\r\n\r\nhola\r\n")
-    deadline = time.monotonic() + 10
-    while True:
-        pop = poplib.POP3(f"{net}.90", 110, timeout=10)
-        pop.user("alumnopop")
-        pop.pass_("alumnopoppass")
-        count, _ = pop.stat()
-        if count or time.monotonic() > deadline:
-            break
-        pop.quit()
-        time.sleep(0.3)
-    pop.list()
-    pop.uidl()
-    pop.retr(1)
-    pop.quit()
+    send_to_pop(f"{net}.90")
+    download_over_pop(f"{net}.90")
 
 
 def _grade(tmp_path) -> dict[str, dict]:

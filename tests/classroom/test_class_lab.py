@@ -15,6 +15,7 @@ from ipaddress import IPv4Network
 import pytest
 from typer.testing import CliRunner
 
+from exercise4 import download_over_pop, send_to_pop
 from labctl.classroom import record as records
 from labctl.cli import app
 from labctl.paths import captures_dir, lab_state_dir
@@ -22,7 +23,6 @@ from labctl.paths import captures_dir, lab_state_dir
 CLASS = "t11"
 POOL = "10.130.0.0/22"
 ROSTER = "id,name,email\ndone,Ana Díaz,ana@alumnos.example\npartial,Beto Paz,beto@alumnos.example\nuntouched,Caro Sosa,caro@alumnos.example\n"
-DOMAIN = "redes.unlp.edu.ar"
 DEADLINE = 15.0
 # Dovecot answers a failed login after a delay that grows with each failure (up to 15 s).
 LOGIN_TIMEOUT = 30
@@ -48,30 +48,6 @@ def klass(engine, tmp_path_factory):
 
 def mail_ip(student) -> str:
     return str(IPv4Network(student.subnet).network_address + 90)
-
-
-def send_to_pop(student) -> None:
-    """The mail of exercise 4, to alumnopop."""
-    with smtplib.SMTP(mail_ip(student), 25, timeout=10) as smtp:
-        smtp.sendmail(f"alumnoimap@{DOMAIN}", [f"alumnopop@{DOMAIN}"], b"Subject: ejercicio 4\r\n\r\nhola\r\n")
-
-
-def download_over_pop(student) -> None:
-    """Thunderbird's "Get messages" with the student's own password: STAT, LIST, UIDL, RETR."""
-    deadline = time.monotonic() + DEADLINE
-    while True:
-        pop = poplib.POP3(mail_ip(student), 110, timeout=10)
-        pop.user("alumnopop")
-        pop.pass_(student.params["alumnopop_password"])
-        count, _ = pop.stat()
-        if count or time.monotonic() > deadline:
-            break
-        pop.quit()
-        time.sleep(0.3)
-    pop.list()
-    pop.uidl()
-    pop.retr(1)
-    pop.quit()
 
 
 def graded(tmp_path) -> dict[str, dict]:
@@ -152,9 +128,9 @@ def test_class_is_graded_right(klass, tmp_path):
     before = graded(tmp_path)
     assert {i: (r["grade"], r["passed"], r["total"]) for i, r in before.items()} == {
         "done": ("0", "0", "2"), "partial": ("0", "0", "2"), "untouched": ("0", "0", "2")}
-    send_to_pop(done)
-    download_over_pop(done)
-    send_to_pop(partial)  # the mail arrives, but the student never downloads it
+    send_to_pop(mail_ip(done))
+    download_over_pop(mail_ip(done), done.params["alumnopop_password"])
+    send_to_pop(mail_ip(partial))  # the mail arrives, but the student never downloads it
     eventually_graded(tmp_path, "done", "2")
     book = eventually_graded(tmp_path, "partial", "1")
     assert {i: (r["grade"], r["passed"], r["total"]) for i, r in book.items()} == {
@@ -175,7 +151,7 @@ def test_checks_follow_the_students_values(klass, tmp_path):
     """A download with the course's default password is no POP3 session of this lab:
     the untouched student's lab refuses it, and the check still fails."""
     untouched = klass.student("untouched")
-    send_to_pop(untouched)
+    send_to_pop(mail_ip(untouched))
     assert not pop_accepts(untouched, "alumnopoppass")
     book = eventually_graded(tmp_path, "untouched", "1")
     assert (book["untouched"]["passed"], book["untouched"]["total"]) == ("1", "2")
