@@ -99,7 +99,8 @@ def percentile(values: list[float], fraction: float) -> float:
     return statistics.quantiles(values, n=100)[int(fraction * 100) - 1] if len(values) > 1 else values[0]
 
 
-def start_own_server(workdir: Path) -> tuple[subprocess.Popen, int, Path]:
+def start_own_server(workdir: Path, kind: str = "mta") -> tuple[subprocess.Popen, int, Path]:
+    """Our server in a subprocess with one listener of `kind` (mta, or msa for AUTH); process, port, Maildir."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -107,7 +108,7 @@ def start_own_server(workdir: Path) -> tuple[subprocess.Popen, int, Path]:
         "hostname": "mail.redes.unlp.edu.ar", "banner": "mail.redes.unlp.edu.ar ESMTP Postfix (Lihuen-4.01/GNU)",
         "local_domains": ["redes.unlp.edu.ar"],
         "accounts": [{"address": RECIPIENT, "user": "alumnoimap", "password": "alumnoimappass"}],
-        "listeners": [{"name": "smtp", "host": "127.0.0.1", "port": port, "kind": "mta"}],
+        "listeners": [{"name": "smtp", "host": "127.0.0.1", "port": port, "kind": kind}],
         "spool_dir": str(workdir / "spool"), "maildir_root": str(workdir / "mail"),
         "log_file": str(workdir / "mta.jsonl"),
     }

@@ -162,7 +162,7 @@ class DeliveryWorker:
                                    delivered_to=account.address)
         try:
             fresh = maildir.deliver(maildir.maildir_path(self.config.maildir_root, domain, account.user),
-                                    name, headers + content)
+                                    name, headers, content)
         except OSError as error:
             return Outcome(451, f"451 4.3.0 cannot write to maildir: {error}", "4.3.0")
         return Outcome(250, "250 2.0.0 delivered to maildir" + ("" if fresh else " (already there)"), "2.0.0")

@@ -29,8 +29,12 @@ def _already_delivered(maildir: Path, name: str) -> bool:
     return any(entry.startswith(name + ":") or entry == name for entry in os.listdir(maildir / "cur"))
 
 
-def deliver(maildir: Path, name: str, message: bytes) -> bool:
-    """Store `message` (CRLF line ends) as new/<name>; False if it was already there."""
+def deliver(maildir: Path, name: str, *message: bytes) -> bool:
+    """Store the concatenation of `message` (parts made of whole CRLF lines) as new/<name>.
+
+    False if it was already there. The parts are written one after the other,
+    not joined, so a large message is not copied once more here.
+    """
     _ensure_maildir(maildir)
     if _already_delivered(maildir, name):
         return False
@@ -38,7 +42,8 @@ def deliver(maildir: Path, name: str, message: bytes) -> bool:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         # Maildir files use the local line convention (LF), as Postfix writes them.
-        write_fully(fd, message.replace(b"\r\n", b"\n"))
+        for part in message:
+            write_fully(fd, part.replace(b"\r\n", b"\n"))
         os.fsync(fd)
     except BaseException:
         os.close(fd)

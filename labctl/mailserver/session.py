@@ -584,10 +584,14 @@ class LabSMTP(SMTP):
         await self._write_reply("354 End data with <CR><LF>.<CR><LF>")
         # The whole input is read before any error reply, so client and server stay in step.
         data = DotTerminatedContent(self.config.size_limit, lf_may_end=self._last_command_bare_lf)
-        while True:
-            self._reset_timeout(self.config.timeouts.data)
-            if data.feed(await self._read_piece()):
-                break
+        self._reset_timeout(self.config.timeouts.data)
+        timer_set = time.monotonic()
+        while not data.feed(await self._read_piece()):
+            # Not a new timer per line: a message of 2 million empty lines would
+            # leave 2 million cancelled timers on the event loop's heap.
+            if time.monotonic() - timer_set > 1:
+                self._reset_timeout(self.config.timeouts.data)
+                timer_set = time.monotonic()
         if data.problem:
             self._set_rset_state()
             await self.push(data.problem)

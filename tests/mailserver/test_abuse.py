@@ -2,15 +2,22 @@
 from __future__ import annotations
 
 import base64
+import re
+import signal
+import smtplib
 import socket
 import threading
 import time
+from pathlib import Path
 
 import pytest
+import yaml
 
+from labctl.mailserver.config import load_config
 from labctl.mailserver.eventlog import EventLog, read_events
 
-from .conftest import RawClient, RunningServer, make_config, raw_session, read_log, wait_for
+from .conftest import IMAP, POP, RawClient, RunningServer, make_config, maildir_files, raw_session, read_log, wait_for
+from .test_durability import free_port, start_server
 
 TOKEN = base64.b64encode(b"\0alumnopop\0alumnopoppass").decode()
 WRONG = base64.b64encode(b"\0alumnopop\0wrong").decode()
@@ -116,3 +123,34 @@ def test_log_is_rotated_and_bounded(tmp_path):
     assert all((tmp_path / name).stat().st_size <= 10_000 for name in files)
     numbers = [int(e["line"].split()[1]) for e in read_events(path)]
     assert numbers == list(range(numbers[0], 2000))  # in order, the newest kept
+
+
+def test_a_message_of_empty_lines_does_not_cost_many_times_its_size(tmp_path):
+    """4 MiB of empty lines once grew the server by 300 MiB (a list of line objects and a timer per line)."""
+    port = free_port()
+    config_path = tmp_path / "mta.yaml"
+    config_path.write_text(yaml.safe_dump({
+        "hostname": "mail.redes.unlp.edu.ar", "banner": "mail.redes.unlp.edu.ar ESMTP Postfix",
+        "local_domains": ["redes.unlp.edu.ar"], "accounts": [{"address": IMAP, "user": "alumnoimap", "password": "x"}],
+        "listeners": [{"name": "smtp", "host": "127.0.0.1", "port": port, "kind": "mta"}],
+        "spool_dir": str(tmp_path / "spool"), "maildir_root": str(tmp_path / "mail"),
+        "log_file": str(tmp_path / "mta.jsonl")}))
+    server = start_server(config_path, port)
+    try:
+        client = smtplib.SMTP("127.0.0.1", port, timeout=60)
+        client.sendmail(POP, [IMAP], b"Subject: warm-up\r\n\r\nx\r\n")
+        before = peak_rss_mib(server.pid)
+        client.sendmail(POP, [IMAP], b"Subject: empty lines\r\n\r\n" + b"\r\n" * (2 * 1024 * 1024))
+        client.quit()
+        config = load_config(config_path)
+        wait_for(lambda: len(maildir_files(config, "alumnoimap")) == 2, timeout=60)
+        growth = peak_rss_mib(server.pid) - before
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(10)
+    assert growth < 40, f"peak RSS grew by {growth:.0f} MiB for a 4 MiB message"
+
+
+def peak_rss_mib(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmHWM:\s+(\d+) kB", status)[1]) / 1024

@@ -1,0 +1,94 @@
+"""Our replies against Debian's Postfix (bench/postfix: bookworm's 3.7, set up like the course server)
+for what students type by hand: bare LF lines (nc without -C), MAIL before EHLO, an address without
+domain, an unknown user, a long body line, tab-separated words.
+
+Postfix listens on a 127.0.0.1 port published from its container; ours runs in-process.
+Queue ids are the only thing that differs by design and are masked.
+"""
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import POP, RawClient, RunningServer, make_config
+
+pytestmark = pytest.mark.docker
+
+POSTFIX_DIR = Path(__file__).resolve().parents[2] / "bench" / "postfix"
+POSTFIX_IMAGE = "labctl-bench/postfix:latest"  # the image bench/bench_mta.py --with-postfix uses
+
+# (what is sent, as the client's octets) per step; each step is answered by one reply.
+DIALOGUES = {
+    "typed with bare LF": [
+        b"EHLO alumno\n", f"MAIL FROM:<{POP}>\n".encode(), b"RCPT TO:<alumnoimap>\n", b"DATA\n",
+        b"Subject: a mano\n\nhola\n.\n", b"QUIT\n"],
+    "MAIL before EHLO, addresses without domain": [
+        b"MAIL FROM:<alumnopop>\r\n", b"RCPT TO:<nadie>\r\n", b"RCPT TO:<alumnoimap>\r\n", b"DATA\r\n",
+        b"Subject: sin saludo\r\n\r\nx\r\n.\r\n", b"QUIT\r\n"],
+    "long body line": [
+        b"EHLO alumno\r\n", f"MAIL FROM:<{POP}>\r\n".encode(), b"RCPT TO:<alumnoimap@redes.unlp.edu.ar>\r\n",
+        b"DATA\r\n", b"Subject: larga\r\n\r\n" + b"a" * 5000 + b"\r\n.\r\n", b"QUIT\r\n"],
+    "tab between words": [
+        b"EHLO alumno\r\n", f"MAIL\tFROM:<{POP}>\r\n".encode(), b"RSET\r\n", b"QUIT\r\n"],
+}
+
+
+def replies(port: int, steps: list[bytes]) -> list[str]:
+    client = RawClient(port)
+    try:
+        assert client.reply().startswith("220 ")
+        answers = []
+        for sent in steps:
+            client.send(sent)
+            reply = client.reply()
+            # The EHLO keyword lists differ on purpose (Postfix here has no TLS, but SMTPUTF8): first line only.
+            answers.append(re.sub(r"queued as [0-9A-F]+", "queued as <id>", reply.split("\n")[0]))
+        return answers
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="module")
+def postfix_port(engine, test_label):
+    import docker.errors
+
+    try:
+        engine.images.get(POSTFIX_IMAGE)
+    except docker.errors.ImageNotFound:
+        engine.images.build(path=str(POSTFIX_DIR), tag=POSTFIX_IMAGE, rm=True)
+    container = engine.containers.run(POSTFIX_IMAGE, detach=True, labels={test_label: "postfix-parity"},
+                                      ports={"25/tcp": ("127.0.0.1", None)})
+    try:
+        container.reload()
+        port = int(container.ports["25/tcp"][0]["HostPort"])
+        deadline = time.monotonic() + 60
+        while True:  # docker-proxy accepts before Postfix listens: wait for the greeting itself
+            try:
+                probe = RawClient(port, timeout=2)
+                greeting = probe.reply()
+                probe.close()
+                if greeting.startswith("220 "):
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, container.logs(tail=20).decode(errors="replace")
+            time.sleep(0.2)
+        yield port
+    finally:
+        container.remove(force=True)
+
+
+@pytest.fixture(scope="module")
+def ours(tmp_path_factory):
+    with RunningServer(make_config(tmp_path_factory.mktemp("parity"))) as server:
+        yield server.smtp_port
+
+
+@pytest.mark.parametrize("case", DIALOGUES)
+def test_replies_match_postfix(postfix_port, ours, case):
+    expected = replies(postfix_port, DIALOGUES[case])
+    assert "queued as <id>" in " ".join(expected) or case == "tab between words"
+    assert replies(ours, DIALOGUES[case]) == expected
