@@ -6,11 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Host tools: the engine, debootstrap for the base image, and the clients the
-# tests and students use from the host (tshark/tcpdump for captures, swaks, dig).
+# tests and students use from the host (tshark/tcpdump for captures, swaks, dig),
+# and the browser the class report is tested in (Playwright's driver needs libatomic1).
 need=()
-for pair in dockerd:docker.io debootstrap:debootstrap tshark:tshark tcpdump:tcpdump swaks:swaks dig:bind9-dnsutils docker-compose:docker-compose; do
+for pair in dockerd:docker.io debootstrap:debootstrap tshark:tshark tcpdump:tcpdump swaks:swaks dig:bind9-dnsutils docker-compose:docker-compose chromium-headless-shell:chromium-headless-shell; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair##*:}")
 done
+dpkg -s libatomic1 >/dev/null 2>&1 || need+=(libatomic1)
 if [ "${#need[@]}" -gt 0 ]; then
   echo "bootstrap: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

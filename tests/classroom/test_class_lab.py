@@ -176,3 +176,43 @@ def test_reset_clears_one_students_evidence_and_no_one_elses(klass, tmp_path):
     now = {p.name: p.stat().st_size for p in captures_dir(partial.instance).glob("*.pcap*")}
     assert set(partial_captures) <= set(now) and all(now[n] >= size for n, size in partial_captures.items())
     assert lab_state_dir(partial.instance).is_dir()
+
+
+CHROMIUM = "/usr/lib/chromium/chromium-headless-shell"  # Debian's chromium-headless-shell
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def test_instructor_page_in_a_browser(klass, tmp_path):
+    """The page of `class grade`, in a real browser: a row per student, a colour per
+    status, a failure's detail hidden until clicked, and when it was graded."""
+    from playwright.sync_api import sync_playwright
+
+    eventually_graded(tmp_path, "partial", "1")
+    page_file = tmp_path / "index.html"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 700})
+            page.goto(page_file.as_uri())
+            assert page.locator("#grades tbody tr").count() == 3
+            assert page.locator("#graded-at").get_attribute("datetime").endswith("Z")
+            partial = page.locator('tr[data-student="partial"]')
+            passed = partial.locator('td[data-check="mail-to-pop"]')
+            failed = partial.locator('td[data-check="pop3-dialogue"]')
+            colour = "el => getComputedStyle(el).backgroundColor"
+            assert passed.evaluate(colour) == "rgb(200, 239, 200)"
+            assert failed.evaluate(colour) == "rgb(246, 196, 196)"
+            detail = failed.locator(".detail")
+            assert not detail.is_visible()
+            failed.locator("summary").click()
+            assert detail.is_visible()
+            assert "pista:" in detail.inner_text()
+            assert klass.student("partial").params["alumnopop_password"] in detail.inner_text()
+            grades = {sid: page.locator(f'tr[data-student="{sid}"] td.grade').inner_text() for sid in ("done", "partial", "untouched")}
+            assert grades == {"done": "0 (0/2)", "partial": "50 (1/2)", "untouched": "50 (1/2)"}  # done was reset
+            shot = tmp_path / "class-report.png"
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
+    print(f"screenshot of the instructor's page: {shot}")
+    assert shot.stat().st_size > 10_000
