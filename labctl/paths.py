@@ -34,3 +34,13 @@ def captures_dir(instance: str) -> Path:
 def tls_dir(instance: str) -> Path:
     """The lab's certificate authority (ca.pem for Thunderbird) and service certificates."""
     return lab_state_dir(instance) / "tls"
+
+
+def workspace_dir(instance: str) -> Path:
+    """What the student authors (exercise 10): zone, BIND fragments, registration, answers."""
+    return lab_state_dir(instance) / "workspace"
+
+
+def installed_dir(instance: str) -> Path:
+    """The copy of the student's files the lab's servers read; only `labctl apply` writes it."""
+    return lab_state_dir(instance) / "installed"

@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from labctl.cli.output import console, user_errors
-from labctl.paths import lab_state_dir, tls_dir
+from labctl.paths import lab_state_dir, tls_dir, workspace_dir
 from labctl.render.compose import COMPOSE_FILE, render_compose
 from labctl.render.plan import LabPlan
 from labctl.render.templating import render as render_template
@@ -68,6 +68,8 @@ def _print_lab(plan: LabPlan) -> None:
     if plan.lab.by_role(Role.mail):
         ca = tls_dir(plan.instance) / CA_CERT
         console.print(f"STARTTLS (587, POP3 STLS, IMAP STARTTLS) is signed by the lab CA: import {ca} into Thunderbird to trust it.", highlight=False)
+    if plan.lab.workspace is not None:
+        console.print(f"Your workspace (zone, BIND, registration, answers): {workspace_dir(plan.instance)} — edit, then 'labctl apply'.", highlight=False)
     console.print(f"Host gateway: {plan.lab.network.gateway}. Name resolution from the host, either line:")
     console.print(_hosts_text(plan), highlight=False, markup=False)
 
@@ -84,7 +86,7 @@ def up(
         if instance is not None:
             check_instance(instance)
         spec = load_lab(lab, exercise, subnet)
-        name = spec.name if instance is None else instance
+        name = _instance(lab, instance)
         origin = project.Origin(str(lab_file(lab).resolve()), exercise, subnet)
         with console.status(f"bringing up {name}…"):
             result = project.up(client(), spec, name, exercise, timeout=timeout, origin=origin)
@@ -218,6 +220,31 @@ def shell(
     os.execvp("docker", ["docker", "exec", "-it", container.name, "/bin/bash"])
 
 
+def stop(
+    service: str = typer.Argument(..., help="Service name, e.g. mail."),
+    lab: str = typer.Option(DEFAULT_LAB, "--lab"),
+    instance: Optional[str] = InstanceOpt,
+) -> None:
+    """Stop one service; its data (mailboxes, queue) is kept for 'labctl start'."""
+    with user_errors():
+        container = service_container(lab, instance, service, must_run=False)
+        container.stop(timeout=10)
+        console.print(f"stopped {service}", highlight=False)
+
+
+def start(
+    service: str = typer.Argument(..., help="Service name, e.g. mail."),
+    lab: str = typer.Option(DEFAULT_LAB, "--lab"),
+    instance: Optional[str] = InstanceOpt,
+    timeout: float = typer.Option(project.READY_TIMEOUT, help="Seconds to wait for the service to answer."),
+) -> None:
+    """Start a stopped service again and wait until it answers."""
+    with user_errors():
+        name = _instance(lab, instance)
+        seconds = project.start_service(client(), name, service, timeout)
+        console.print(f"started {service} in {seconds:.1f} s", highlight=False)
+
+
 def render(
     lab: str = LabArg,
     exercise: Optional[str] = ExerciseOpt,
@@ -231,7 +258,7 @@ def render(
         if instance is not None:
             check_instance(instance)
         spec = load_lab(lab, exercise, subnet)
-        name = spec.name if instance is None else instance
+        name = _instance(lab, instance)
         # Never the live config folder of a running instance: that is up's.
         plan = project.prepare(spec, name, exercise, target=out or lab_state_dir(name) / "render")
         console.print(f"rendered {spec.name} into {plan.config_dir}")
@@ -250,4 +277,6 @@ def register(app: typer.Typer) -> None:
     app.command()(logs)
     app.command("exec")(exec_)
     app.command()(shell)
+    app.command()(stop)
+    app.command()(start)
     app.command()(render)

@@ -38,26 +38,60 @@ def resolver_ip(lab: Lab) -> str:
     return str(lab.services[lab.resolver].ip)
 
 
+# What the student authors reaches a dns container through two mounts: the
+# installed copy BIND reads (only `labctl apply` writes it, after validating)
+# and the workspace folder itself, editable from `labctl shell ns1`.
+STUDENT_MOUNT = "/etc/bind/alumno"
+DRAFT_MOUNT = "/etc/bind/trabajo"
+STUDENT_OPTIONS = "named.conf.options"
+STUDENT_ZONES = "named.conf.local"
+# The registry's installed delegations, included at the end of its zone.
+REGISTRY_MOUNT = "/etc/bind/registro"
+DELEGATIONS_FILE = "delegaciones.db"
+
+
+def zone_file(zone: str) -> str:
+    """The zone's file name in the rendered folder ("." is the root zone)."""
+    return "db.root" if zone == "." else f"db.{zone}"
+
+
+def root_hint(lab: Lab) -> tuple[str, str]:
+    """Name and address recursion starts from: the lab's root server, or else the
+    resolver itself, so that names outside the lab's zones fail fast."""
+    if lab.root is not None:
+        root = lab.services[lab.root]
+        return root.hostname.rstrip("."), str(root.ip)
+    return "lab-root", resolver_ip(lab)
+
+
+def registry_zone(lab: Lab, service: str) -> str | None:
+    """The zone of `service` where `labctl apply` installs the student's registration."""
+    ws = lab.workspace
+    return ws.registry_zone if ws is not None and ws.registry == service else None
+
+
 def _dns(lab: Lab, name: str, svc: Service, tls: TlsPair | None) -> list[RenderedFile]:
     base = PurePosixPath(name)
-    files = [
-        RenderedFile(
-            base / "named.conf",
-            render(
-                "dns/named.conf.j2",
-                service=name,
-                hostname=svc.hostname,
-                mount=config_mount(Role.dns),
-                recursion=svc.recursion,
-                allow_transfer=svc.allow_transfer,
-                zones=svc.zones,
-            ),
-        )
-    ]
-    if svc.recursion:
-        files.append(RenderedFile(base / "root.hints", render("dns/root.hints.j2", resolver_ip=resolver_ip(lab))))
+    context = dict(
+        service=name,
+        hostname=svc.hostname,
+        mount=config_mount(Role.dns),
+        recursion=svc.recursion,
+        allow_transfer=svc.allow_transfer,
+        zones={zone: zone_file(zone) for zone in svc.zones},
+        student_mount=STUDENT_MOUNT,
+        student_options=STUDENT_OPTIONS,
+        student_zones=STUDENT_ZONES,
+    )
+    template = "dns/named-student.conf.j2" if svc.student_config else "dns/named.conf.j2"
+    files = [RenderedFile(base / "named.conf", render(template, **context))]
+    if svc.recursion or svc.student_config:
+        hint_name, hint_ip = root_hint(lab)
+        files.append(RenderedFile(base / "root.hints", render("dns/root.hints.j2", name=hint_name, ip=hint_ip)))
+    delegations = registry_zone(lab, name)
     for zone in svc.zones:
-        files.append(RenderedFile(base / f"db.{zone}", render("dns/zone.db.j2", zone=zone, z=lab.zones[zone])))
+        include = f"{REGISTRY_MOUNT}/{DELEGATIONS_FILE}" if zone == delegations else None
+        files.append(RenderedFile(base / zone_file(zone), render("dns/zone.db.j2", zone=zone, z=lab.zones[zone], include=include)))
     return files
 
 
@@ -123,7 +157,8 @@ def render_configs(lab: Lab, tls: dict[str, TlsPair] | None = None) -> list[Rend
     """All files of the lab, per service folder, plus the shared resolv.conf.
     `tls` holds the certificate of each service that offers TLS (by service name)."""
     resolver = lab.services[lab.resolver]
-    files = [RenderedFile(RESOLV_CONF, render("host/resolv.conf.j2", resolver_ip=resolver_ip(lab), search_domain=resolver.zones[0]))]
+    search = lab.search_domain or resolver.zones[0]
+    files = [RenderedFile(RESOLV_CONF, render("host/resolv.conf.j2", resolver_ip=resolver_ip(lab), search_domain=search))]
     for name, svc in lab.services.items():
         renderer = RENDERERS.get(svc.role)
         if renderer:

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from labctl.render.configs import MAIL_DATA_DIR, RESOLV_CONF, RenderedFile, config_mount
+from labctl.render.configs import DRAFT_MOUNT, MAIL_DATA_DIR, REGISTRY_MOUNT, RESOLV_CONF, STUDENT_MOUNT, RenderedFile, config_mount, registry_zone
 from labctl.spec.models import Lab, Role, Service
 
 IMAGE_PREFIX = "labctl"
@@ -133,7 +133,28 @@ def _capture(lab: Lab, instance: str, captures_dir: Path, labels: dict[str, str]
     )
 
 
-def plan_lab(lab: Lab, instance: str, config_dir: Path, files: list[RenderedFile], exercise: str | None = None, captures_dir: Path | None = None) -> LabPlan:
+@dataclass(frozen=True)
+class StudentDirs:
+    """Where the student's files live on the host: the workspace they edit and
+    the installed copy the servers read (one folder per service in each)."""
+
+    workspace: Path
+    installed: Path
+
+
+def _student_mounts(lab: Lab, name: str, svc: Service, student: StudentDirs | None) -> list[Mount]:
+    if student is None:
+        return []
+    if svc.student_config:
+        return [Mount(str(student.installed / name), STUDENT_MOUNT),
+                Mount(str(student.workspace / name), DRAFT_MOUNT, read_only=False)]
+    if registry_zone(lab, name):
+        return [Mount(str(student.installed / name), REGISTRY_MOUNT)]
+    return []
+
+
+def plan_lab(lab: Lab, instance: str, config_dir: Path, files: list[RenderedFile], exercise: str | None = None,
+             captures_dir: Path | None = None, student: StudentDirs | None = None) -> LabPlan:
     base_labels = {LABEL_LAB: instance}
     if exercise:
         base_labels[LABEL_EXERCISE] = exercise
@@ -145,6 +166,7 @@ def plan_lab(lab: Lab, instance: str, config_dir: Path, files: list[RenderedFile
         mounts = [Mount(str(config_dir / RESOLV_CONF), "/etc/resolv.conf")]
         if svc.role is not Role.client:
             mounts.append(Mount(str(config_dir / name), config_mount(svc.role)))
+        mounts.extend(_student_mounts(lab, name, svc, student))
         sysctls: dict[str, str] = {}
         if svc.role is Role.mail:
             volume = f"{instance}-{name}-data"

@@ -16,6 +16,11 @@ def zone_txt(value: str) -> str:
     return " ".join(f'"{chunk}"' for chunk in chunks)
 
 
+def fqdn(name: str) -> str:
+    """A domain name with its final dot ("." stays the root)."""
+    return name.rstrip(".") + "."
+
+
 @functools.cache
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -29,6 +34,7 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["zone_txt"] = zone_txt
+    env.filters["fqdn"] = fqdn
     return env
 
 

@@ -9,7 +9,7 @@ import json
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from docker import DockerClient
@@ -29,6 +29,8 @@ from labctl.spec.errors import LabSpecError
 from labctl.spec.instance import check_instance
 from labctl.spec.loader import load_lab
 from labctl.spec.models import Lab, Role
+from labctl.workspace.layout import Layout
+from labctl.workspace.skeleton import ensure_workspace
 
 READY_TIMEOUT = 30.0
 CAPTURE_READY = b"listening on"  # what tcpdump prints once it captures
@@ -108,7 +110,12 @@ def prepare(lab: Lab, instance: str, exercise: str | None = None, target: Path |
     write_configs(files, target)
     captures = captures_dir(instance).resolve()
     captures.mkdir(parents=True, exist_ok=True)
-    return plan_lab(lab, instance, target, files, exercise, captures)
+    student = None
+    if lab.workspace is not None:
+        layout = Layout.of(lab, instance)
+        ensure_workspace(layout)
+        student = layout.dirs
+    return plan_lab(lab, instance, target, files, exercise, captures, student)
 
 
 def _parallel(fn, items) -> list:
@@ -284,6 +291,20 @@ def reset(engine: DockerClient, instance: str, timeout: float = READY_TIMEOUT) -
     down(engine, instance, keep_data=False)
     clear_evidence(instance)
     return up(engine, lab, instance, origin.exercise, timeout=timeout, origin=origin)
+
+
+def start_service(engine: DockerClient, instance: str, service: str, timeout: float = READY_TIMEOUT) -> float:
+    """Start one stopped service of a running lab and wait until it answers; seconds taken."""
+    began = time.monotonic()
+    found = ctr.find_containers(engine, instance)
+    if service not in found:
+        raise LabError(f"lab {instance} has no service {service!r} (services: {', '.join(sorted(found)) or 'none'})")
+    container = found[service]
+    ctr.start(container)
+    plan = prepare(Origin.load(instance).spec(), instance, container.labels.get(LABEL_EXERCISE))
+    single = replace(plan, containers=tuple(c for c in plan.containers if c.service == service))
+    wait_ready(single, timeout, alive=lambda _: ctr.death_reason(engine, container.id))
+    return time.monotonic() - began
 
 
 def status(engine: DockerClient, instance: str) -> list[ServiceStatus]:

@@ -81,6 +81,8 @@ def _validate_variants(raw: dict[str, Any], base: Lab, path: Path) -> None:
     """Every exercise's lab must be valid as soon as the file is loaded, not only
     when a student brings that exercise up; errors say which variant."""
     for number, exercise in base.exercises.items():
+        if exercise.lab is not None and not lab_file(exercise.lab).is_file():
+            raise LabSpecError(f"{path}: exercises.{number}.lab: no lab {exercise.lab!r} (expected {lab_file(exercise.lab)})")
         if not exercise.variant:
             continue
         try:
@@ -90,22 +92,35 @@ def _validate_variants(raw: dict[str, Any], base: Lab, path: Path) -> None:
             raise LabSpecError(f"{path}: exercises.{number}.variant makes {detail}") from None
 
 
+def _substituted(raw: dict[str, Any], params: dict[str, str] | None, path: Path) -> dict[str, Any]:
+    try:
+        return substitute(raw, params)
+    except ParameterError as exc:
+        raise LabSpecError(f"{path}: {exc}") from None
+
+
 def load_lab(lab: str | Path, exercise: str | None = None, subnet: str | None = None,
              params: dict[str, str] | None = None) -> Lab:
     """Load a lab; its `{{ parameter }}` placeholders take `params` (else their
     defaults); with an exercise, its variant is merged over the reference lab
-    first; with a subnet, the whole lab is moved there."""
+    first (or the exercise's own lab is loaded); with a subnet, the whole lab
+    is moved there."""
     path = lab_file(lab)
-    try:
-        raw = substitute(read_raw(path), params)
-    except ParameterError as exc:
-        raise LabSpecError(f"{path}: {exc}") from None
+    written = read_raw(path)
+    raw = _substituted(written, None, path)
     base = validate(raw, path)
     _validate_variants(raw, base, path)
     if exercise is not None:
         if exercise not in base.exercises:
             known = ", ".join(base.exercises) or "none"
             raise LabSpecError(f"{path}: exercises: no exercise {exercise!r} (known: {known})")
+        own_lab = base.exercises[exercise].lab
+        if own_lab is not None:
+            # The parameters are the exercise's lab's, not this file's.
+            return load_lab(own_lab, exercise, subnet, params)
+    if params:
+        raw = _substituted(written, params, path)
+    if exercise is not None:
         raw = deep_merge(raw, base.exercises[exercise].variant)
     if subnet is not None:
         try:

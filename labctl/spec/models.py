@@ -121,14 +121,19 @@ class Service(Model):
     zones: list[Hostname] = []
     recursion: bool = False
     allow_transfer: bool = False
+    # The student writes this server's BIND options and zones (the lab's
+    # workspace); labctl renders only what makes the container run.
+    student_config: bool = False
     # mail
     mail_domains: list[Hostname] = []
     ports: MailPorts = MailPorts()
 
     @model_validator(mode="after")
     def _role_fields(self) -> "Service":
-        if self.role is Role.dns and not self.zones:
-            raise ValueError("a dns service needs at least one zone in 'zones'")
+        if self.role is Role.dns and not (self.zones or self.recursion or self.student_config):
+            raise ValueError("a dns service needs at least one zone in 'zones' (or recursion, or student_config)")
+        if self.student_config and self.role is not Role.dns:
+            raise ValueError(f"'student_config' is only for dns services, not {self.role.value}")
         if self.role is Role.mail and not self.mail_domains:
             raise ValueError("a mail service needs at least one domain in 'mail_domains'")
         if self.role is not Role.dns and self.zones:
@@ -186,7 +191,7 @@ RECORD_VALUES = {
 
 class Record(Model):
     name: str = Field(pattern=r"^(@|\*|[A-Za-z0-9_*]([A-Za-z0-9_.-]*[A-Za-z0-9])?)$", max_length=MAX_HOSTNAME)
-    type: Literal["A", "AAAA", "NS", "MX", "CNAME", "TXT", "PTR"]
+    type: Literal["A", "AAAA", "NS", "MX", "CNAME", "TXT", "PTR", "SRV"]
     value: str = Field(min_length=1)
     priority: int | None = Field(None, ge=0, le=65535)
     ttl: Ttl | None = None
@@ -286,6 +291,9 @@ class Check(Model):
 class Exercise(Model):
     title: str
     statement: str
+    # The exercise runs on a network of its own, labs/<lab>/lab.yaml (whose
+    # exercise of the same number holds the checks), instead of a variant.
+    lab: str | None = Field(None, pattern=SERVICE_NAME_PATTERN)
     # Partial lab definition merged over the reference lab for this exercise.
     variant: dict[str, Any] = {}
     checks: list[Check] = []
@@ -312,17 +320,34 @@ class Parameter(Model):
         raise ValueError(f"expected {PASSWORD_RULE!r} or a text with {STUDENT_ID_FIELD} in it, e.g. '{STUDENT_ID_FIELD}.com.ar'")
 
 
+class Workspace(Model):
+    """What the student authors (labctl workspace / labctl apply): the domain, where
+    its registration is installed, and the servers the answers are about."""
+
+    domain: str = Field(pattern=HOSTNAME_PATTERN)
+    primary: str  # the student's primary dns server (holds the zone file)...
+    secondaries: list[str] = []  # ...and the ones that copy it
+    registry: str  # the dns service that installs the registration...
+    registry_zone: str  # ...as a delegation in this zone of it
+    answers_for: list[str] = []  # services whose ports and services respuestas.yaml lists
+
+
 class Lab(Model):
     name: str = Field(pattern=SERVICE_NAME_PATTERN)
     title: str
     parameters: dict[str, Parameter] = {}
     network: Network
     resolver: str
+    # The dns service serving the root zone "."; recursive servers start from it.
+    # Without one, the resolver stands in for the root (names outside the lab fail fast).
+    root: str | None = None
+    search_domain: str | None = None
     services: dict[str, Service]
     zones: dict[Hostname, Zone] = {}
     mail_domains: dict[Hostname, MailDomain] = {}
     web: Web | None = None
     capture: Capture = Capture()
+    workspace: Workspace | None = None
     exercises: dict[str, Exercise] = {}
 
     @field_validator("parameters")
@@ -364,6 +389,20 @@ class Lab(Model):
         resolver = self.services.get(self.resolver)
         if resolver is None or resolver.role is not Role.dns:
             raise ValueError(f"resolver: {self.resolver!r} is not a dns service of this lab")
+        if self.root is not None:
+            root = self.services.get(self.root)
+            if root is None or "." not in root.zones:
+                raise ValueError(f"root: {self.root!r} is not a dns service serving the zone '.'")
+        if self.workspace is not None:
+            registry = self.services.get(self.workspace.registry)
+            if registry is None or self.workspace.registry_zone not in registry.zones:
+                raise ValueError(f"workspace.registry: {self.workspace.registry!r} is not a dns service serving {self.workspace.registry_zone!r}")
+            for name in [self.workspace.primary, *self.workspace.secondaries]:
+                if name not in self.services or not self.services[name].student_config:
+                    raise ValueError(f"workspace: {name!r} is not a dns service with student_config")
+            for name in self.workspace.answers_for:
+                if name not in self.services:
+                    raise ValueError(f"workspace.answers_for: no service {name!r}")
         if any(s.role is Role.web for s in self.services.values()) and self.web is None:
             raise ValueError("web: a web service needs the 'web' section (title, body)")
         return self

@@ -44,7 +44,9 @@ def substitute(raw: dict[str, Any], given: dict[str, str] | None = None) -> dict
 
     def walk(node: Any, where: str) -> Any:
         if isinstance(node, dict):
-            return {key: walk(value, f"{where}.{key}" if where else str(key)) for key, value in node.items()}
+            # Keys too: a zone or a mail domain is keyed by the student's domain.
+            return {walk(key, where) if isinstance(key, str) else key: walk(value, f"{where}.{key}" if where else str(key))
+                    for key, value in node.items()}
         if isinstance(node, list):
             return [walk(value, f"{where}.{index}") for index, value in enumerate(node)]
         if isinstance(node, str):
