@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from functools import cached_property
 from pathlib import Path
+from typing import Any, Callable
 
 from docker import DockerClient
 from docker.errors import NotFound
@@ -35,6 +36,7 @@ class CheckContext:
         self.handin = handin
         self._maildirs: dict[str, MaildirContents] = {}
         self._mta_events: dict[str, list[dict]] = {}
+        self._measured: dict[str, Any] = {}
 
     @cached_property
     def containers(self) -> dict[str, Container]:
@@ -65,6 +67,12 @@ class CheckContext:
             why = (stderr or stdout or b"").decode(errors="replace").strip()[-200:]
             raise Verdict(f"{' '.join(command[:3])}… in {service} failed (exit {code}): {why}")
         return text
+
+    def measured(self, key: str, measure: Callable[[], Any]) -> Any:
+        """What several checks of one run look at (a probe of the lab), measured once."""
+        if key not in self._measured:
+            self._measured[key] = measure()
+        return self._measured[key]
 
     # --- mailboxes --------------------------------------------------------------------
 

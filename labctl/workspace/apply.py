@@ -100,7 +100,7 @@ def apply(engine: DockerClient, layout: Layout, instance: str, config_dir: Path)
             raise LabSpecError(f"{name}/: no files in the workspace folder {layout.workspace(name)}")
 
     def check_server(name: str) -> None:
-        check_conf(engine, instance, config_dir / name, STUDENT_MOUNT, layout.workspace(name), f"{name}/")
+        check_conf(engine, instance, config_dir / name, STUDENT_MOUNT, layout.workspace(name), name)
 
     registration = read_model(layout.workspace(REGISTRATION), Registration, REGISTRATION)
     problem = registration_problem(registration, spec.domain)

@@ -1,0 +1,285 @@
+"""Exercise 10, items a) to c): the student's domain as the lab's DNS really
+serves it (the registry's delegation, the lab resolver, ns1 and ns2), asked
+with real DNS queries; nothing is compared with a table in the code."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+import dns.exception
+import dns.flags
+import dns.message
+import dns.query
+import dns.rcode
+import dns.rdatatype
+import dns.rrset
+from pydantic import Field
+
+from labctl.checks.base import Check, Params, Verdict, register
+from labctl.checks.context import CheckContext
+from labctl.spec.models import Workspace
+
+QUERY_TIMEOUT = 1.5
+
+
+def fqdn(name: str) -> str:
+    return name.rstrip(".").lower() + "."
+
+
+def ask(ip: str, name: str, rdtype: str, recursive: bool = False) -> dns.message.Message:
+    """One query to one server over UDP (TCP when truncated), as dig would."""
+    query = dns.message.make_query(name, rdtype)
+    if not recursive:
+        query.flags &= ~dns.flags.RD
+    try:
+        response, _ = dns.query.udp_with_fallback(query, ip, timeout=QUERY_TIMEOUT)
+    except (dns.exception.Timeout, OSError) as exc:
+        raise Verdict(f"{ip} did not answer a DNS query for {name} {rdtype} ({exc.__class__.__name__})") from None
+    return response
+
+
+def records(section: list[dns.rrset.RRset], name: str, rdtype: str) -> list[str]:
+    wanted = dns.rdatatype.from_text(rdtype)
+    return [rdata.to_text() for rrset in section if rrset.rdtype == wanted and fqdn(rrset.name.to_text()) == fqdn(name) for rdata in rrset]
+
+
+def workspace(ctx: CheckContext) -> Workspace:
+    if ctx.lab.workspace is None:
+        raise Verdict(f"lab {ctx.lab.name} has no student domain (workspace)")
+    return ctx.lab.workspace
+
+
+def name_servers(ctx: CheckContext) -> dict[str, str]:
+    """The domain's name servers as the lab has them: host name -> address."""
+    ws = workspace(ctx)
+    return {fqdn(ctx.service(name).hostname): str(ctx.service(name).ip) for name in [ws.primary, *ws.secondaries]}
+
+
+def rcode(response: dns.message.Message) -> str:
+    return dns.rcode.to_text(response.rcode())
+
+
+class NoParams(Params):
+    pass
+
+
+@register("domain-delegation")
+class Delegation(Check):
+    """a) The registry's zone delegates the domain to ns1 and ns2, with glue."""
+
+    Params = NoParams
+
+    def run(self, ctx: CheckContext) -> tuple[bool, str]:
+        ws = workspace(ctx)
+        registry = str(ctx.service(ws.registry).ip)
+        domain = fqdn(ws.domain)
+        response = ask(registry, domain, "NS")
+        delegated = records(response.authority, domain, "NS")
+        if not delegated:
+            return False, f"the registry ({registry}) does not delegate {domain}: {rcode(response)}, no NS records for it"
+        expected = name_servers(ctx)
+        got = sorted(fqdn(ns) for ns in delegated)
+        if got != sorted(expected):
+            return False, f"the registry delegates {domain} to {', '.join(got)}; expected {', '.join(sorted(expected))}"
+        problems = []
+        for host, ip in expected.items():
+            if not host.endswith("." + domain):
+                continue  # outside the domain: no glue needed
+            glue = records(response.additional, host, "A")
+            if glue != [ip]:
+                problems.append(f"glue of {host} is {', '.join(glue) or 'missing'}, expected {ip}")
+        if problems:
+            return False, "; ".join(problems)
+        return True, f"{domain} NS {', '.join(got)} with glue, at the registry {registry}"
+
+
+@register("domain-resolution")
+class Resolution(Check):
+    """a) The lab resolver (which starts from the lab's root) resolves the domain."""
+
+    Params = NoParams
+
+    def run(self, ctx: CheckContext) -> tuple[bool, str]:
+        ws = workspace(ctx)
+        resolver = str(ctx.service(ctx.lab.resolver).ip)
+        problems, found = [], []
+        for host, ip in name_servers(ctx).items():
+            response = ask(resolver, host, "A", recursive=True)
+            got = records(response.answer, host, "A")
+            if got != [ip]:
+                problems.append(f"{host} A: {', '.join(got) or rcode(response)} (expected {ip})")
+            found.append(f"{host} {', '.join(got)}")
+        soa = ask(resolver, ws.domain, "SOA", recursive=True)
+        if not records(soa.answer, ws.domain, "SOA"):
+            problems.append(f"{ws.domain} SOA: {rcode(soa)}")
+        if problems:
+            return False, f"the lab resolver ({resolver}) does not resolve the domain: {'; '.join(problems)}"
+        return True, f"the lab resolver answers {'; '.join(found)} and the SOA of {ws.domain}"
+
+
+def _soa(ctx: CheckContext, service: str) -> tuple[str, dns.message.Message]:
+    ip = str(ctx.service(service).ip)
+    return ip, ask(ip, workspace(ctx).domain, "SOA")
+
+
+def soa_problems(fields: list[str]) -> list[str]:
+    """What is wrong with an SOA's numbers (RFC 1912, RFC 2308)."""
+    serial, refresh, retry, expire, negative = (int(f) for f in fields[2:7])
+    problems = []
+    if serial <= 0:
+        problems.append("the serial must be positive (e.g. AAAAMMDDNN)")
+    if not 0 < retry < refresh:
+        problems.append(f"retry ({retry}) should be shorter than refresh ({refresh})")
+    if not refresh < expire:
+        problems.append(f"expire ({expire}) should be much longer than refresh ({refresh})")
+    if not 0 < negative <= 86400:
+        problems.append(f"the negative TTL ({negative}) should be at most a day")
+    return problems
+
+
+class ZoneParams(Params):
+    # Name in the domain -> the lab service whose address it must have.
+    addresses: dict[str, str]
+    mx: str  # the service the MX must point at
+
+
+@register("zone-records")
+class ZoneRecords(Check):
+    """b) The zone on the primary: sane SOA, NS, A records of the servers, MX."""
+
+    Params = ZoneParams
+
+    def run(self, ctx: CheckContext) -> tuple[bool, str]:
+        ws = workspace(ctx)
+        domain = fqdn(ws.domain)
+        ip, response = _soa(ctx, ws.primary)
+        soa = records(response.answer, domain, "SOA")
+        if not soa or not response.flags & dns.flags.AA:
+            return False, f"{ws.primary} ({ip}) is not authoritative for {domain}: {rcode(response)}"
+        problems = soa_problems(soa[0].split())
+        ns = sorted(fqdn(n) for n in records(ask(ip, domain, "NS").answer, domain, "NS"))
+        if ns != sorted(name_servers(ctx)):
+            problems.append(f"NS {', '.join(ns) or 'none'}, expected {', '.join(sorted(name_servers(ctx)))}")
+        for label, service in self.params.addresses.items():
+            name = f"{label}.{domain}"
+            got = self._address(ip, name)
+            if got != [str(ctx.service(service).ip)]:
+                problems.append(f"{name} resolves to {', '.join(got) or 'nothing'}, expected {ctx.service(service).ip}")
+        mx = records(ask(ip, domain, "MX").answer, domain, "MX")
+        mail_ip = str(ctx.service(self.params.mx).ip)
+        to_mail = [m for m in mx if self._address(ip, m.split()[1]) == [mail_ip]]
+        if not to_mail:
+            problems.append(f"no MX points at the mail server {mail_ip} (MX: {', '.join(mx) or 'none'})")
+        if problems:
+            return False, "; ".join(problems)
+        return True, f"SOA serial {soa[0].split()[2]}, NS {', '.join(ns)}, MX {', '.join(mx)}, {len(self.params.addresses)} names resolve"
+
+    @staticmethod
+    def _address(ip: str, name: str) -> list[str]:
+        """A records of `name` at the server, following a CNAME the server answers with."""
+        response = ask(ip, name, "A")
+        target = fqdn(name)
+        for _ in range(8):
+            cname = records(response.answer, target, "CNAME")
+            if not cname:
+                break
+            target = fqdn(cname[0])
+            if not records(response.answer, target, "A"):
+                response = ask(ip, target, "A")
+        return sorted(records(response.answer, target, "A"))
+
+
+@register("zone-authoritative")
+class ZoneAuthoritative(Check):
+    """b) ns1 and ns2 both answer for the zone with authority (aa), same serial."""
+
+    Params = NoParams
+
+    def run(self, ctx: CheckContext) -> tuple[bool, str]:
+        ws = workspace(ctx)
+        serials, problems = {}, []
+        for service in [ws.primary, *ws.secondaries]:
+            ip, response = _soa(ctx, service)
+            soa = records(response.answer, ws.domain, "SOA")
+            if not soa or not response.flags & dns.flags.AA:
+                problems.append(f"{service} ({ip}) does not answer for {ws.domain} with authority ({rcode(response)})")
+                continue
+            serials[service] = int(soa[0].split()[2])
+        if problems:
+            return False, "; ".join(problems)
+        shown = ", ".join(f"{s} {n}" for s, n in serials.items())
+        if len(set(serials.values())) > 1:
+            return False, f"the servers have different serials: {shown}"
+        return True, f"authoritative answers (aa), serial {shown}"
+
+
+LOG_TIME = r"(\d{2}-\w{3}-\d{4} \d{2}:\d{2}:\d{2}\.\d{3})"
+
+
+@dataclass(frozen=True)
+class LogEvent:
+    at: datetime
+    serial: int
+
+
+def log_events(log: str, pattern: str) -> list[LogEvent]:
+    return [LogEvent(datetime.strptime(m.group(1), "%d-%b-%Y %H:%M:%S.%f"), int(m.group(2)))
+            for m in re.finditer(LOG_TIME + pattern, log)]
+
+
+class NotifyParams(Params):
+    within: float = Field(10.0, gt=0)  # seconds from the primary's load to the secondary's copy
+
+
+@register("zone-notify")
+class ZoneNotify(Check):
+    """b) A raised serial on the primary reaches each secondary by NOTIFY within seconds."""
+
+    Params = NotifyParams
+
+    def run(self, ctx: CheckContext) -> tuple[bool, str]:
+        ws = workspace(ctx)
+        zone = re.escape(ws.domain.rstrip("."))
+        primary_ip = re.escape(str(ctx.service(ws.primary).ip))
+        loaded = log_events(ctx.container(ws.primary).logs().decode(errors="replace"), rf".*zone {zone}/IN: loaded serial (\d+)")
+        if not loaded:
+            return False, f"{ws.primary} never loaded the zone {ws.domain}"
+        current = loaded[-1]
+        if len({event.serial for event in loaded}) < 2:
+            return False, f"{ws.primary} has loaded only serial {current.serial}: raise the serial and apply again"
+        for secondary in ws.secondaries:
+            log = ctx.container(secondary).logs().decode(errors="replace")
+            notified = [e for e in log_events(log, rf".*zone {zone}/IN: notify from {primary_ip}#\d+: serial (\d+)") if e.serial == current.serial]
+            copied = [e for e in log_events(log, rf".*zone {zone}/IN: transferred serial (\d+)") if e.serial == current.serial]
+            if not notified:
+                return False, f"{secondary} got no NOTIFY from {ws.primary} for serial {current.serial}"
+            if not copied:
+                return False, f"{secondary} was notified of serial {current.serial} but did not copy the zone"
+            delay = (copied[0].at - current.at).total_seconds()
+            if delay > self.params.within:
+                return False, f"{secondary} copied serial {current.serial} {delay:.0f} s after {ws.primary} loaded it (more than {self.params.within:.0f} s)"
+        return True, f"serial {current.serial} reached {', '.join(ws.secondaries)} by NOTIFY"
+
+
+class RecursionParams(Params):
+    outside: str  # a name outside the domain that a recursive server could resolve
+
+
+@register("no-recursion")
+class NoRecursion(Check):
+    """c) The domain's name servers refuse to resolve names outside their zone."""
+
+    Params = RecursionParams
+
+    def run(self, ctx: CheckContext) -> tuple[bool, str]:
+        ws = workspace(ctx)
+        recursive = []
+        for service in [ws.primary, *ws.secondaries]:
+            ip = str(ctx.service(service).ip)
+            response = ask(ip, self.params.outside, "SOA", recursive=True)
+            if response.answer or response.flags & dns.flags.RA:
+                recursive.append(f"{service} ({ip}) resolves {self.params.outside} for others ({rcode(response)}, ra)")
+        if recursive:
+            return False, "; ".join(recursive)
+        return True, f"{', '.join([ws.primary, *ws.secondaries])} refuse recursion for {self.params.outside}"

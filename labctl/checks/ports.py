@@ -1,0 +1,120 @@
+"""Exercise 10, items d) and e): the services and ports of each server of the
+domain, measured by probing it from another host of the lab, compared with the
+student's respuestas.yaml (as installed by `labctl apply`)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import Field
+
+from labctl.checks.base import Check, Params, Verdict, register
+from labctl.checks.context import CheckContext
+from labctl.paths import installed_dir
+from labctl.spec.errors import LabSpecError
+from labctl.spec.models import Role
+from labctl.workspace.answers import Answers, Offered
+from labctl.workspace.layout import ANSWERS
+from labctl.workspace.yamlfile import read_model
+
+PROBE_SOURCE = Path(__file__).with_name("portprobe.py")
+# The names a student may give each protocol the probe hears.
+PROTOCOL_OF = {"submission": "smtp"}
+
+
+class PortsParams(Params):
+    probe_from: str = Field("client", alias="from")  # the lab host the probe runs in
+    tcp_range: int = Field(1024, ge=1, le=65535)  # every TCP port up to this one is tried
+
+
+Measured = dict[str, dict[str, dict[int, str]]]  # service -> transport -> port -> protocol
+
+
+def measure(ctx: CheckContext, p: PortsParams) -> Measured:
+    """Probe every server the answers are about, from `p.probe_from`. Besides the
+    low ports, the ports the student names and the lab's own ports are tried."""
+    ws = ctx.lab.workspace
+    if ws is None:
+        raise Verdict(f"lab {ctx.lab.name} has no student domain (workspace)")
+    answers = student_answers(ctx)
+    request = {}
+    for name in ws.answers_for:
+        claimed = answers.for_server(name) or []
+        known = ctx.service(name).ports.model_dump().values() if ctx.service(name).role is Role.mail else []
+        request[str(ctx.service(name).ip)] = {
+            "tcp_range": p.tcp_range,
+            "tcp": sorted({a.puerto for a in claimed if a.transporte == "tcp"} | set(known)),
+            "udp": sorted({a.puerto for a in claimed if a.transporte == "udp"}),
+        }
+    output = ctx.exec(p.probe_from, ["python3", "-c", PROBE_SOURCE.read_text(encoding="utf-8"), json.dumps(request)])
+    seen = json.loads(output)
+    return {name: {t: {int(port): proto for port, proto in seen[str(ctx.service(name).ip)][t].items()} for t in ("tcp", "udp")}
+            for name in ws.answers_for}
+
+
+def student_answers(ctx: CheckContext) -> Answers:
+    path = installed_dir(ctx.instance) / ANSWERS
+    try:
+        return read_model(path, Answers, ANSWERS)
+    except LabSpecError as exc:
+        raise Verdict(str(exc)) from None
+
+
+def _measured(ctx: CheckContext, p: PortsParams) -> Measured:
+    return ctx.measured(f"ports:{p.probe_from}:{p.tcp_range}", lambda: measure(ctx, p))
+
+
+def protocol(answer: Offered) -> str:
+    return PROTOCOL_OF.get(answer.servicio, answer.servicio)
+
+
+def _compare(wanted: set, claimed: set, show) -> str | None:
+    missing, wrong = sorted(wanted - claimed), sorted(claimed - wanted)
+    parts = []
+    if missing:
+        parts.append(f"missing {', '.join(show(x) for x in missing)}")
+    if wrong:
+        parts.append(f"not offered: {', '.join(show(x) for x in wrong)}")
+    return "; ".join(parts) or None
+
+
+@register("answered-services")
+class AnsweredServices(Check):
+    """d) The services each server really offers, as respuestas.yaml names them."""
+
+    Params = PortsParams
+
+    def run(self, ctx: CheckContext) -> tuple[bool, str]:
+        truth, answers = _measured(ctx, self.params), student_answers(ctx)
+        problems, shown = [], []
+        for server, by_transport in truth.items():
+            offered = {proto for ports in by_transport.values() for proto in ports.values() if proto not in ("open", "unknown")}
+            claimed = {protocol(a) for a in answers.for_server(server) or []}
+            diff = _compare(offered, claimed, str)
+            if diff:
+                problems.append(f"{server}: {diff}")
+            shown.append(f"{server}: {', '.join(sorted(offered)) or 'none'}")
+        if problems:
+            return False, "; ".join(problems)
+        return True, "; ".join(shown)
+
+
+@register("answered-ports")
+class AnsweredPorts(Check):
+    """e) The ports (number and transport) each server really answers on."""
+
+    Params = PortsParams
+
+    def run(self, ctx: CheckContext) -> tuple[bool, str]:
+        truth, answers = _measured(ctx, self.params), student_answers(ctx)
+        problems, shown = [], []
+        for server, by_transport in truth.items():
+            opened = {(port, transport) for transport, ports in by_transport.items() for port in ports}
+            claimed = {(a.puerto, a.transporte) for a in answers.for_server(server) or []}
+            diff = _compare(opened, claimed, lambda x: f"{x[0]}/{x[1]}")
+            if diff:
+                problems.append(f"{server}: {diff}")
+            shown.append(f"{server}: {', '.join(f'{p}/{t}' for p, t in sorted(opened)) or 'none'}")
+        if problems:
+            return False, "; ".join(problems)
+        return True, "; ".join(shown)
