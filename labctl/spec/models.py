@@ -42,6 +42,8 @@ def _address_text(value: Any) -> Any:
 
 
 Hostname = Annotated[str, BeforeValidator(_hostname)]
+# A zone is named like a host, or is the root zone ".".
+ZoneName = Annotated[str, BeforeValidator(lambda value: value if value == "." else _hostname(value))]
 Address = Annotated[IPv4Address, BeforeValidator(_address_text)]
 # RFC 2181 section 8: a TTL is 0 to 2^31 - 1 seconds.
 MAX_TTL = 2**31 - 1
@@ -118,7 +120,7 @@ class Service(Model):
     ip: Address
     hostname: Hostname
     # dns
-    zones: list[Hostname] = []
+    zones: list[ZoneName] = []
     recursion: bool = False
     allow_transfer: bool = False
     # The student writes this server's BIND options and zones (the lab's
@@ -178,6 +180,13 @@ def _ipv6(value: str) -> bool:
     return True
 
 
+def _srv(value: str) -> bool:
+    """RFC 2782: priority weight port target."""
+    parts = value.split()
+    return (len(parts) == 4 and all(p.isdigit() and int(p) <= 65535 for p in parts[:3])
+            and _host_value(parts[3]))
+
+
 RECORD_VALUES = {
     "A": (_ipv4, "an IPv4 address"),
     "AAAA": (_ipv6, "an IPv6 address"),
@@ -185,6 +194,7 @@ RECORD_VALUES = {
     "MX": (_host_value, "a host name"),
     "CNAME": (_host_value, "a host name"),
     "PTR": (_host_value, "a host name"),
+    "SRV": (_srv, "'priority weight port target' (RFC 2782)"),
     "TXT": (lambda value: bool(TXT_TEXT.fullmatch(value)), "text of at most 2048 printable characters (no control characters)"),
 }
 
@@ -343,7 +353,7 @@ class Lab(Model):
     root: str | None = None
     search_domain: str | None = None
     services: dict[str, Service]
-    zones: dict[Hostname, Zone] = {}
+    zones: dict[ZoneName, Zone] = {}
     mail_domains: dict[Hostname, MailDomain] = {}
     web: Web | None = None
     capture: Capture = Capture()
