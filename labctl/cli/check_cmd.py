@@ -24,8 +24,12 @@ def exercises(lab: str = LabArg) -> None:
         for column in ("N", "title", "variant", "checks"):
             table.add_column(column)
         for number, exercise in spec.exercises.items():
-            variant = ", ".join(sorted(exercise.variant)) or "reference network"
-            table.add_row(number, exercise.title, variant, ", ".join(c.id for c in exercise.checks))
+            if exercise.lab is not None:
+                # Its own network: the checks are that lab's exercise of the same number.
+                variant, checks = f"own network ({exercise.lab})", load_lab(lab, number).exercises[number].checks
+            else:
+                variant, checks = ", ".join(sorted(exercise.variant)) or "reference network", exercise.checks
+            table.add_row(number, exercise.title, variant, ", ".join(c.id for c in checks))
         console.print(table)
 
 
