@@ -90,11 +90,12 @@ class EventLog:
         os.close(self._fd)
 
 
-def read_events(path: str | Path, backups: int = 2) -> Iterator[dict]:
+def read_events(path: str | Path) -> Iterator[dict]:
     """Yield the logged events in order, rotated files first, skipping torn lines left by a crash."""
-    for part in rotated_paths(path, backups):
-        if part != Path(path) and not part.exists():
-            continue
+    path = Path(path)
+    rotated = [(int(suffix), part) for part in path.parent.glob(f"{path.name}.*")
+               if (suffix := part.name.rsplit(".", 1)[1]).isdigit()]
+    for part in [part for _, part in sorted(rotated, reverse=True)] + [path]:
         with open(part, encoding="utf-8") as handle:
             for line in handle:
                 try:

@@ -339,7 +339,6 @@ class LabSMTP(SMTP):
         self._log("auth", mechanism=mechanism, login=login, success=password_ok)
         if not password_ok:
             return AuthResult(success=False, handled=False)
-        self.service.login_throttle.succeeded(self._peer_ip)
         return AuthResult(success=True, auth_data=account)
 
     async def challenge_auth(self, challenge, encode_to_b64: bool = True, log_client_response: bool = False):

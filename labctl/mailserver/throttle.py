@@ -4,8 +4,9 @@ The n-th failure from one IP within FORGET_AFTER seconds of the previous one
 waits initial * 2**(n-1) seconds, at most `maximum`. The waits of one IP are
 queued behind each other, so parallel sessions from one address do not
 multiply the guessing rate: at most one wrong answer every `maximum` seconds
-per IP once the delay has grown. A success is never delayed and clears the
-IP's record, so a student's own typo costs them half a second, not a lockout.
+per IP once the delay has grown. A success is never delayed, so a student's
+own typo costs them half a second, not a lockout; nor does it clear the
+record, or a guesser with one good account could reset its own delay.
 """
 from __future__ import annotations
 
@@ -44,9 +45,6 @@ class AuthThrottle:
         record.last_failure = now
         record.next_answer = max(now, record.next_answer) + self.delay_for(record.failures)
         await asyncio.sleep(record.next_answer - now)
-
-    def succeeded(self, ip: str) -> None:
-        self._records.pop(ip, None)
 
     def _forget_stale(self) -> None:
         if len(self._records) > MAX_TRACKED:
