@@ -146,7 +146,9 @@ class DeliveryWorker:
         """Who handed the message over and what it says: the delivery log stays evidence
         after a POP3 client downloads and deletes the message."""
         try:
-            summary = summarise(content).to_event()
+            # The LF form is what the Maildir holds (and what the checks read); it also spares
+            # the parser a string object per line: 4 MiB of empty lines cost 142 MiB in CRLF, 28 in LF.
+            summary = summarise(content.replace(b"\r\n", b"\n")).to_event()
         except UnreadableMessage as error:
             summary = {"unreadable": str(error)}
         return {"client_ip": message.client_ip, "auth_user": message.auth_user, "summary": summary}
