@@ -21,6 +21,7 @@ from labctl.capture.export import export_pcap
 from labctl.capture.files import describe
 from labctl.capture.ladder import ladder_svg, ladder_text
 from labctl.capture.ports import PROTOCOLS, lab_ports
+from labctl.capture.probes import load_probes, without_probes
 from labctl.capture.reader import LINKTYPE_NAMES, UnsupportedCapture
 from labctl.capture.streams import Direction
 from labctl.paths import captures_dir
@@ -37,6 +38,7 @@ Ports = Annotated[Optional[list[str]], typer.Option(
     "--port", help="Extra server port of the lab, as PORT=PROTO (e.g. 2525=smtp; repeatable).")]
 Proto = Annotated[Optional[str], typer.Option("--proto", help=f"Only this protocol: {', '.join(PROTOCOLS)}.")]
 StreamIndex = Annotated[Optional[int], typer.Option("--stream", help="Only this TCP stream (Wireshark's tcp.stream).")]
+Probes = Annotated[bool, typer.Option("--probes", help="Also labctl's own readiness probe connections (left out by default).")]
 
 # Protocols whose streams dialogue() splits into commands and replies.
 _DIALOGUE_PROTOCOLS = ("smtp", "pop", "imap", "http")
@@ -87,13 +89,16 @@ def _check_proto(proto: str | None) -> None:
         raise _fail(f"--proto {proto!r}: expected one of {', '.join(PROTOCOLS)}")
 
 
-def _selected_streams(capture: Capture, proto: str | None, index: int | None) -> list[TcpStream]:
+def _selected_streams(capture: Capture, proto: str | None, index: int | None, lab: str, probes: bool) -> list[TcpStream]:
+    """One stream asked for by index, or the protocol's streams; labctl's probes of `up`
+    and `reset` only when asked for (they are known for the instance's own captures)."""
     if index is not None:
         try:
             return [capture.stream(index)]
         except IndexError as error:
             raise _fail(str(error)) from None
-    return capture.tcp_streams(proto)
+    streams = capture.tcp_streams(proto)
+    return streams if probes else without_probes(streams, load_probes(lab))
 
 
 def _stream_json(stream: TcpStream) -> dict:
@@ -136,12 +141,13 @@ def follow(
     port: Ports = None,
     proto: Proto = None,
     stream: StreamIndex = None,
+    probes: Probes = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """The dialogues of the capture, each TCP stream reassembled as in Wireshark's Follow TCP Stream."""
     _check_proto(proto)
     capture = _load(lab, file, port)
-    streams = [] if proto == "dns" and stream is None else _selected_streams(capture, proto, stream)
+    streams = [] if proto == "dns" and stream is None else _selected_streams(capture, proto, stream, lab, probes or bool(file))
     dns_messages = capture.dns_messages() if stream is None and proto in (None, "dns") else []
     if as_json:
         typer.echo(json.dumps({
@@ -165,12 +171,13 @@ def ladder(
     port: Ports = None,
     proto: Proto = None,
     stream: StreamIndex = None,
+    probes: Probes = False,
     svg: Annotated[Optional[Path], typer.Option("--svg", help="Also write the diagram to this SVG file.")] = None,
 ) -> None:
-    """A ladder diagram of one dialogue (default: the first mail stream, or --proto's first)."""
+    """A ladder diagram of one dialogue (default: the student's first mail stream, or --proto's first)."""
     _check_proto(proto)
     capture = _load(lab, file, port)
-    candidates = _selected_streams(capture, proto, stream)
+    candidates = _selected_streams(capture, proto, stream, lab, probes or bool(file))
     if stream is None and proto is None:
         candidates = [s for s in candidates if s.proto in ("smtp", "pop", "imap")] or candidates
     if not candidates:

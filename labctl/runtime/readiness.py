@@ -1,9 +1,9 @@
 """Wait until each service really answers its protocol, as a student would see it."""
 from __future__ import annotations
 
+import http.client
 import socket
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
@@ -13,6 +13,7 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 
+from labctl.capture.probes import Probe, record_probes
 from labctl.render.plan import ContainerPlan, LabPlan
 from labctl.runtime.engine import LabError
 from labctl.spec.models import Role
@@ -22,8 +23,23 @@ PROBE_TIMEOUT = 1.0
 GREETINGS = {"smtp": b"220", "submission": b"220", "pop3": b"+OK", "imap": b"* OK"}
 
 
-def _greeting(ip: str, port: int, expected: bytes) -> None:
-    with socket.create_connection((ip, port), timeout=PROBE_TIMEOUT) as sock:
+def _connect(ip: str, port: int, seen: list[Probe]) -> socket.socket:
+    """A connection whose source port is recorded before its SYN leaves, so that even a
+    refused attempt is known in the capture as labctl's, never as the student's."""
+    sock = socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(PROBE_TIMEOUT)
+        sock.bind(("", 0))
+        seen.append(Probe(sock.getsockname()[1], ip, port, time.time()))
+        sock.connect((ip, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _greeting(ip: str, port: int, expected: bytes, seen: list[Probe]) -> None:
+    with _connect(ip, port, seen) as sock:
         first = sock.recv(512)
     if not first.startswith(expected):
         raise ConnectionError(f"port {port} greeted {first[:40]!r}, expected {expected.decode()}")
@@ -36,29 +52,37 @@ def _dns(ip: str, zones: list[str]) -> None:
             raise ConnectionError(f"SOA {zone} answered {dns.rcode.to_text(answer.rcode())}")
 
 
-def _http(ip: str) -> None:
-    with urllib.request.urlopen(f"http://{ip}/", timeout=PROBE_TIMEOUT) as response:
-        if response.status != 200:
-            raise ConnectionError(f"HTTP {response.status}")
+def _http(ip: str, seen: list[Probe]) -> None:
+    connection = http.client.HTTPConnection(ip, 80, timeout=PROBE_TIMEOUT)
+    connection.sock = _connect(ip, 80, seen)
+    try:
+        connection.request("GET", "/")
+        status = connection.getresponse().status
+    finally:
+        connection.close()
+    if status != 200:
+        raise ConnectionError(f"HTTP {status}")
 
 
-def probe(plan: LabPlan, container: ContainerPlan) -> None:
-    """Raise with the reason when the service does not answer yet."""
+def probe(plan: LabPlan, container: ContainerPlan, seen: list[Probe]) -> None:
+    """Raise with the reason when the service does not answer yet; `seen` gets every
+    connection made."""
     svc = plan.lab.services[container.service]
     if svc.role is Role.dns:
         _dns(container.ip, svc.zones)
     elif svc.role is Role.web:
-        _http(container.ip)
+        _http(container.ip, seen)
     elif svc.role is Role.mail:
         for name, expected in GREETINGS.items():
-            _greeting(container.ip, container.ports[name], expected)
+            _greeting(container.ip, container.ports[name], expected, seen)
 
 
-def _wait_one(plan: LabPlan, container: ContainerPlan, deadline: float, alive: Callable[[str], str | None]) -> str | None:
+def _wait_one(plan: LabPlan, container: ContainerPlan, deadline: float, alive: Callable[[str], str | None],
+              seen: list[Probe]) -> str | None:
     reason = "never probed"
     while time.monotonic() < deadline:
         try:
-            probe(plan, container)
+            probe(plan, container, seen)
             return None
         except (OSError, ValueError, dns.exception.DNSException) as exc:
             reason = str(exc) or exc.__class__.__name__
@@ -70,11 +94,16 @@ def _wait_one(plan: LabPlan, container: ContainerPlan, deadline: float, alive: C
 
 
 def wait_ready(plan: LabPlan, timeout: float, alive: Callable[[str], str | None]) -> None:
-    """Probe every service in parallel; `alive` says why a container has died, if it has."""
+    """Probe every service in parallel; `alive` says why a container has died, if it has.
+    The probes' connections are recorded in the instance's state (labctl.capture.probes)."""
     deadline = time.monotonic() + timeout
     probed = [c for c in plan.containers if c.network_mode is None]
-    with ThreadPoolExecutor(max_workers=len(probed)) as pool:
-        results = {c.service: pool.submit(_wait_one, plan, c, deadline, alive) for c in probed}
+    seen: list[Probe] = []  # list.append is atomic: the probing threads share it
+    try:
+        with ThreadPoolExecutor(max_workers=len(probed)) as pool:
+            results = {c.service: pool.submit(_wait_one, plan, c, deadline, alive, seen) for c in probed}
+    finally:
+        record_probes(plan.instance, seen)
     failures = {name: f.result() for name, f in results.items() if f.result()}
     if failures:
         detail = "; ".join(f"{name}: {why}" for name, why in failures.items())
