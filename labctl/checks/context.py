@@ -1,6 +1,7 @@
 """What a check may look at: the running lab's containers, its mailboxes (read from the
-Maildirs and from Dovecot), the MTA's queue, the capture (read once per run) and the file
-the student handed in. Everything is fetched lazily and cached for the run."""
+Maildirs and from Dovecot), the MTA's queue and log, Dovecot's logins, the capture (read
+once per run, without labctl's own probe connections) and the file the student handed in.
+Everything is fetched lazily and cached for the run."""
 from __future__ import annotations
 
 import json
@@ -15,7 +16,10 @@ from docker.models.containers import Container
 from labctl.capture.capture import Capture, load_capture
 from labctl.capture.files import lab_capture_files
 from labctl.capture.ports import lab_ports
+from labctl.capture.probes import Probe, load_probes, without_probes
+from labctl.capture.tcp import TcpStream
 from labctl.checks.base import Verdict
+from labctl.checks.dovecot_log import Login, parse_logins
 from labctl.checks.maildir_tar import MaildirContents, StoredMessage, UnreadMessage, read_maildir_tar
 from labctl.checks.mta_log import Delivery, local_deliveries
 from labctl.render.configs import DOVECOT_CONFIG, MAILDIR_ROOT, MTA_CONFIG
@@ -37,6 +41,7 @@ class CheckContext:
         self._maildirs: dict[str, MaildirContents] = {}
         self._mta_events: dict[str, list[dict]] = {}
         self._measured: dict[str, Any] = {}
+        self._logins: dict[str, list[Login]] = {}
 
     @cached_property
     def containers(self) -> dict[str, Container]:
@@ -123,6 +128,12 @@ class CheckContext:
         """What the MTA's log says it delivered into the account's Maildir."""
         return local_deliveries(self.mta_events(self.mail_service_of(address)), address)
 
+    def logins(self, service: str) -> list[Login]:
+        """Dovecot's logins (POP3 and IMAP, over TLS or not), from the mail container's log."""
+        if service not in self._logins:
+            self._logins[service] = parse_logins(self.container(service).logs(timestamps=True).decode(errors="replace"))
+        return self._logins[service]
+
     def is_lab_server(self, ip: str) -> bool:
         """An address of one of the lab's own servers (not the student's host or client)."""
         return ip in {str(s.ip) for s in self.lab.services.values() if s.role is not Role.client}
@@ -135,6 +146,18 @@ class CheckContext:
         if not files:
             raise Verdict(f"lab {self.instance} has no capture files (is the capture sidecar running?)")
         return load_capture(files, lab_ports(self.lab))
+
+    @cached_property
+    def probes(self) -> list[Probe]:
+        """labctl's own connections (readiness probes of up/reset): never the student's."""
+        return load_probes(self.instance)
+
+    def is_probe(self, client_port: int, server_ip: str, server_port: int | None, ts: float) -> bool:
+        return any(probe.matches(client_port, server_ip, server_port, ts) for probe in self.probes)
+
+    def streams(self, proto: str) -> list[TcpStream]:
+        """The capture's connections of a protocol, without labctl's probes."""
+        return without_probes(self.capture.tcp_streams(proto), self.probes)
 
     def port(self, service: str, port: int | str) -> int:
         """A port given as a number or by its name in the service (smtp, submission, ...)."""

@@ -1,5 +1,13 @@
-"""Mail dialogues in the lab's capture: SMTP, POP3 and IMAP sessions with the commands an
-exercise asks the student to observe, answered positively, in order."""
+"""Mail dialogues: SMTP, POP3 and IMAP sessions with the commands an exercise names, each
+answered positively, in any order (the exercises name commands, not their order; SMTP's own
+order is the protocol's, since a server takes DATA only after MAIL and RCPT).
+
+Sessions come from the capture, without labctl's own probe connections. Where the exercise
+does not ask to read the dialogue, an SMTP session over TLS counts too, read from the MTA's
+own log. A POP3/IMAP session that must receive a message has to fetch one the MTA delivered
+to the account: its queue id is in the Received: field the fetch returns, which also proves
+the session overlapped or followed the delivery. A failure names the most complete session
+and what it lacks."""
 from __future__ import annotations
 
 import re
@@ -7,23 +15,29 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from labctl.capture.dialogue import Exchange, dialogue
-from labctl.capture.tcp import TcpStream
+from labctl.capture.ports import MAIL_PORT_PROTOCOLS
 from labctl.checks.base import Check, Params, register
 from labctl.checks.context import CheckContext
+from labctl.checks.mailbox import ADDRESS
+from labctl.checks.mta_log import Delivery
+from labctl.checks.sessions import CAPTURE, STARTS_TLS, Session, capture_session, clock, mta_log_sessions
 
 PortName = Literal["smtp", "submission", "pop3", "imap"]
 COMMAND = r"^[A-Z]+( [A-Z]+)?(\|[A-Z]+( [A-Z]+)?)*$"  # "RETR", "UID FETCH", "AUTH|USER"
+# How to send without TLS, told when a dialogue to read was encrypted.
+WITHOUT_TLS = {
+    "smtp": "send without TLS (swaks without --tls; Thunderbird: outgoing server, Connection security: None)",
+    "pop": "read the mail without TLS (Thunderbird: Server Settings, Connection security: None)",
+    "imap": "read the mail without TLS (Thunderbird: Server Settings, Connection security: None)",
+}
 
 
 class SessionParams(Params):
-    # Each entry must appear in this order; "AUTH|USER" accepts either command.
+    # Each must be answered positively, in any order; "AUTH|USER" accepts either command.
     commands: list[str] = Field(min_length=1)
     server: str = "mail"  # the service the client talks to
     port: int | PortName | None = None  # None: any port of the server speaking the protocol
     client: str | None = None  # a service of the lab as the client (MTA -> MTA); None: anyone
-    min_messages: int = Field(0, ge=0)  # SMTP: messages accepted (250 after DATA) in one connection
-    min_recipients: int = Field(0, ge=0)  # SMTP: recipients accepted in one connection
 
     @field_validator("commands")
     @classmethod
@@ -34,102 +48,151 @@ class SessionParams(Params):
         return commands
 
 
-def command_words(exchange: Exchange, tagged: bool) -> str:
-    """The command's verb (two words for IMAP's UID FETCH), upper-cased, without the tag."""
-    words = exchange.command_text.split(None, 3)[1 if tagged else 0:]
-    return " ".join(words[:2]).upper()
+class SmtpParams(SessionParams):
+    min_messages: int = Field(0, ge=0)  # messages accepted (250 after the data) in one connection
+    min_recipients: int = Field(0, ge=0)  # recipients accepted in one connection
+    # The exercise reads the dialogue, so it must be in clear in the capture. False: a
+    # session over TLS counts too, as the MTA's own log has it.
+    readable: bool = True
+
+
+class ReceiveParams(SessionParams):
+    # The session fetched (RETR, TOP, FETCH) a message the MTA delivered to this account.
+    fetches_delivery_to: str | None = Field(None, pattern=ADDRESS)
 
 
 class SessionCheck(Check):
     protocol: ClassVar[str]
-    tagged: ClassVar[bool] = False
     Params = SessionParams
 
-    def positive(self, exchange: Exchange) -> bool:
-        raise NotImplementedError
+    @property
+    def reads_dialogue(self) -> bool:
+        """The exercise reads the dialogue in the capture, so TLS hides what it needs."""
+        return True
 
-    def extra_shortfall(self, exchanges: list[Exchange]) -> str | None:
-        """Why a session with every command still does not count (SMTP counts messages)."""
-        return None
-
-    def _streams(self, ctx: CheckContext) -> list[TcpStream]:
+    def _server(self, ctx: CheckContext) -> tuple[str, int | None, str | None]:
         p = self.params
-        server_ip = str(ctx.service(p.server).ip)
         port = ctx.port(p.server, p.port) if p.port is not None else None
-        client_ip = str(ctx.service(p.client).ip) if p.client else None
+        return str(ctx.service(p.server).ip), port, str(ctx.service(p.client).ip) if p.client else None
+
+    def sessions(self, ctx: CheckContext) -> list[Session]:
+        server_ip, port, client_ip = self._server(ctx)
         return [
-            s for s in ctx.capture.tcp_streams(self.protocol)
-            if s.server.ip == server_ip
-            and (port is None or s.server.port == port)
+            capture_session(s) for s in ctx.streams(self.protocol)
+            if s.server.ip == server_ip and (port is None or s.server.port == port)
             and (client_ip is None or s.client.ip == client_ip)
         ]
 
-    def _missing(self, exchanges: list[Exchange]) -> list[str]:
-        """The wanted commands not found, in order, with a positive reply."""
-        wanted = list(self.params.commands)
-        for exchange in exchanges:
-            if not wanted or exchange.command is None:
-                continue
-            verb = command_words(exchange, self.tagged)
-            if any(verb == alt or verb.startswith(alt + " ") for alt in wanted[0].split("|")) and self.positive(exchange):
-                wanted.pop(0)
-        return wanted
+    def lacks(self, ctx: CheckContext, session: Session) -> list[str]:
+        """What keeps the session from counting, one phrase per shortfall."""
+        return [f"missing {c}" for c in self.params.commands if not session.has(c)]
+
+    def described(self, ctx: CheckContext, session: Session) -> str:
+        return f"{session.where} at {clock(session.start)} ({session.source}): {', '.join(session.answered())}"
 
     def run(self, ctx: CheckContext) -> tuple[bool, str]:
-        streams = self._streams(ctx)
         p = self.params
-        where = f"{self.protocol.upper()} to {p.server}" + (f" port {ctx.port(p.server, p.port)}" if p.port is not None else "") + (f" from {p.client}" if p.client else "")
-        if not streams:
-            return False, f"the capture has no {where} connection"
-        best = None
-        for stream in streams:
-            exchanges = dialogue(stream)
-            missing = self._missing(exchanges)
-            shortfall = f"missing {' → '.join(missing)}" if missing else self.extra_shortfall(exchanges)
-            if shortfall is None:
-                return True, f"{stream.title}: {' → '.join(self.params.commands)}"
-            best = best or shortfall
-        return False, f"{len(streams)} {where} connection(s) in the capture, none complete: {best}"
+        port = ctx.port(p.server, p.port) if p.port is not None else None
+        where = f"{self.protocol.upper()} to {p.server}" + (f" port {port}" if port else "") + (f" from {p.client}" if p.client else "")
+        sessions = self.sessions(ctx)
+        if not sessions:
+            looked = "the capture" if self.reads_dialogue else "the capture or the MTA's log"
+            return False, f"{looked} has no {where} connection (labctl's own probes left aside)"
+        candidates = []
+        for session in sessions:
+            lacks = self.lacks(ctx, session)
+            if not lacks:
+                return True, self.described(ctx, session)
+            candidates.append((len(lacks), -session.start, session, lacks))
+        _, _, best, lacks = min(candidates, key=lambda c: c[:2])
+        missing = [item.removeprefix("missing ") for item in lacks if item.startswith("missing ")]
+        others = [item for item in lacks if not item.startswith("missing ")]
+        detail = (f"{len(sessions)} {where} session(s), none complete; the most complete, {best.where} at "
+                  f"{clock(best.start)} ({best.source}), has {', '.join(best.answered()) or 'no accepted command'}"
+                  + (f"; missing {', '.join(missing)}" if missing else "") + "".join(f"; {o}" for o in others))
+        encrypted = [s for s in sessions if s.encrypted and s.source == CAPTURE]
+        if encrypted and self.reads_dialogue:
+            detail += (f"; {len(encrypted)} of them switched to TLS ({STARTS_TLS[self.protocol]}), and what follows is "
+                       f"encrypted, so it cannot be read in the capture: {WITHOUT_TLS[self.protocol]}")
+        return False, detail
 
 
 @register("smtp-session")
 class SmtpSession(SessionCheck):
     protocol = "smtp"
+    Params = SmtpParams
 
-    def positive(self, exchange: Exchange) -> bool:
-        return exchange.reply_text[:1] in ("2", "3")
+    @property
+    def reads_dialogue(self) -> bool:
+        return self.params.readable
 
-    def extra_shortfall(self, exchanges: list[Exchange]) -> str | None:
+    def sessions(self, ctx: CheckContext) -> list[Session]:
+        found = super().sessions(ctx)
+        if self.params.readable:
+            return found
+        server_ip, port, client_ip = self._server(ctx)
+        service = ctx.service(self.params.server)
+        listeners = {name: getattr(service.ports, name) for name, proto in MAIL_PORT_PROTOCOLS.items() if proto == "smtp"}
+        logged = [
+            s for s in mta_log_sessions(ctx.mta_events(self.params.server), server_ip, listeners)
+            if (port is None or s.server_port == port) and (client_ip is None or s.client_ip == client_ip)
+            and not ctx.is_probe(s.client_port, server_ip, None, s.start)
+        ]
+        # One connection, two views: the log's where TLS hid the capture's, else the capture's.
+        by_connection = {(s.client_ip, s.client_port, s.server_port): s for s in logged}
+        for session in found:
+            key = (session.client_ip, session.client_port, session.server_port)
+            if not session.encrypted or key not in by_connection:
+                by_connection[key] = session
+        return list(by_connection.values())
+
+    def lacks(self, ctx: CheckContext, session: Session) -> list[str]:
         p = self.params
-        # The message itself is the exchange after DATA's 354: accepted when answered 250.
-        messages = sum(1 for before, after in zip(exchanges, exchanges[1:])
-                       if command_words(before, False) == "DATA" and before.reply_text.startswith("354")
-                       and after.reply_text.startswith("250"))
-        recipients = sum(1 for e in exchanges if e.command_text[:4].upper() == "RCPT" and e.reply_text.startswith("25"))
-        if messages < p.min_messages:
-            return f"{messages} message(s) accepted in one connection, {p.min_messages} wanted"
-        if recipients < p.min_recipients:
-            return f"{recipients} recipient(s) accepted in one connection, {p.min_recipients} wanted"
-        return None
+        lacks = super().lacks(ctx, session)
+        if session.messages < p.min_messages:
+            lacks.append(f"{session.messages} message(s) accepted in the connection, {p.min_messages} wanted")
+        if session.recipients < p.min_recipients:
+            lacks.append(f"{session.recipients} recipient(s) accepted in the connection, {p.min_recipients} wanted")
+        return lacks
+
+
+class ReceiveSession(SessionCheck):
+    Params = ReceiveParams
+
+    def _deliveries(self, ctx: CheckContext) -> list[Delivery]:
+        # Delivered while the capture ran: the exercise captures the sending too.
+        since = ctx.capture.first_ts or 0.0
+        return [d for d in ctx.deliveries(self.params.fetches_delivery_to) if d.ts >= since]
+
+    def _fetched(self, ctx: CheckContext, session: Session) -> Delivery | None:
+        return next((d for d in reversed(self._deliveries(ctx)) if d.queue_id and d.queue_id in session.fetched), None)
+
+    def lacks(self, ctx: CheckContext, session: Session) -> list[str]:
+        lacks = super().lacks(ctx, session)
+        account = self.params.fetches_delivery_to
+        if account is None or self._fetched(ctx, session):
+            return lacks
+        deliveries = self._deliveries(ctx)
+        if not deliveries:
+            return lacks + [f"no message has been delivered to {account} yet: send one, then fetch it in a session"]
+        last = deliveries[-1]
+        when = (f"it ended at {clock(session.end)}, before the last one arrived at {clock(last.ts)}"
+                if session.end < last.ts else f"the last arrived at {clock(last.ts)}, queue id {last.queue_id}")
+        return lacks + [f"it fetched none of the {len(deliveries)} message(s) delivered to {account} ({when})"]
+
+    def described(self, ctx: CheckContext, session: Session) -> str:
+        text = super().described(ctx, session)
+        if self.params.fetches_delivery_to:
+            got = self._fetched(ctx, session)
+            text += f"; fetched the message delivered at {clock(got.ts)} (queue id {got.queue_id})"
+        return text
 
 
 @register("pop3-session")
-class Pop3Session(SessionCheck):
+class Pop3Session(ReceiveSession):
     protocol = "pop"
-
-    def positive(self, exchange: Exchange) -> bool:
-        return exchange.reply_text.startswith("+")  # "+OK", or "+ " to go on with AUTH
 
 
 @register("imap-session")
-class ImapSession(SessionCheck):
+class ImapSession(ReceiveSession):
     protocol = "imap"
-    tagged = True
-
-    def positive(self, exchange: Exchange) -> bool:
-        # A continuation ("+ idling") counts: a student's IDLE is still going on at check time.
-        if exchange.reply_text.startswith("+"):
-            return True
-        tag = exchange.command_text.split(None, 1)[0]
-        last = exchange.reply_text.rstrip("\r\n").rsplit("\n", 1)[-1]
-        return last.startswith(f"{tag} OK")

@@ -15,6 +15,7 @@ class Delivery:
     client_ip: str  # who handed it to the MTA over SMTP ("" for mail the MTA made itself)
     auth_user: str
     summary: MessageSummary | None  # None in events logged without one
+    ts: float  # when it was put there
 
 
 def local_deliveries(events: list[dict], account: str) -> list[Delivery]:
@@ -32,5 +33,5 @@ def local_deliveries(events: list[dict], account: str) -> list[Delivery]:
         except (TypeError, ValueError):
             summary = None  # a log written by another version: the delivery still counts
         found.append(Delivery(str(event.get("queue_id", "")), account, str(event.get("client_ip", "")),
-                              str(event.get("auth_user", "")), summary))
+                              str(event.get("auth_user", "")), summary, float(event.get("ts", 0.0))))
     return found

@@ -1,0 +1,173 @@
+"""Mail sessions as a check sees them: which commands got a positive answer, how many
+messages and recipients an SMTP session had accepted, what the fetch commands got, and
+whether the session switched to TLS. Built from the capture's dialogues, or from the MTA's
+own log of an SMTP session (which also sees what TLS hides from the capture)."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from labctl.capture.dialogue import Exchange, dialogue
+from labctl.capture.streams import Chunk, Direction
+from labctl.capture.tcp import TcpStream
+
+CAPTURE, MTA_LOG = "capture", "MTA log"
+# Commands whose answer carries message data (a delivered message is recognised in it).
+FETCHES = {"RETR", "TOP", "FETCH", "UID FETCH"}
+# What starts TLS in each protocol: after it is accepted the capture shows only ciphertext.
+STARTS_TLS = {"smtp": "STARTTLS", "pop": "STLS", "imap": "STARTTLS"}
+
+
+@dataclass(frozen=True)
+class Step:
+    verb: str  # upper-case command word(s), without an IMAP tag: "EHLO", "UID FETCH"
+    ok: bool  # answered positively (after any SASL continuation)
+
+
+@dataclass
+class Session:
+    source: str  # CAPTURE or MTA_LOG
+    client_ip: str
+    client_port: int
+    server_ip: str
+    server_port: int
+    start: float
+    end: float
+    steps: list[Step] = field(default_factory=list)
+    encrypted: bool = False  # STARTTLS/STLS accepted
+    messages: int = 0  # SMTP: messages accepted (250 after the data)
+    recipients: int = 0  # SMTP: RCPT answered 250/251
+    fetched: str = ""  # POP3/IMAP: what RETR, TOP and FETCH answered
+
+    @property
+    def where(self) -> str:
+        client = f"[{self.client_ip}]" if ":" in self.client_ip else self.client_ip
+        return f"{client}:{self.client_port}→:{self.server_port}"
+
+    def has(self, wanted: str) -> bool:
+        """`wanted` is a command or alternatives ("AUTH|USER"); "UID FETCH" matches itself only."""
+        return any(step.ok and step.verb == alt for step in self.steps for alt in wanted.split("|"))
+
+    def answered(self) -> list[str]:
+        """The commands answered positively, each once, in the order first seen."""
+        return list(dict.fromkeys(step.verb for step in self.steps if step.ok))
+
+
+def verb_of(command: str, tagged: bool) -> str:
+    """The command's verb (two words for IMAP's UID FETCH), upper-cased, without the tag."""
+    words = command.split(None, 3)[1 if tagged else 0:]
+    if not words:
+        return ""
+    return " ".join(words[:2]).upper() if words[0].upper() == "UID" else words[0].upper()
+
+
+def _imap_ok(exchange: Exchange) -> bool:
+    tag = exchange.command_text.split(None, 1)[0] if exchange.command_text.strip() else ""
+    lines = exchange.reply_text.rstrip("\r\n").split("\n")
+    completions = [line for line in lines if line.startswith(f"{tag} ")]
+    if completions:
+        return completions[-1].startswith(f"{tag} OK")
+    # No completion yet: a command still going on when the capture was read (an IDLE).
+    return exchange.reply_text.startswith("+")
+
+
+def _continues(protocol: str, reply: str) -> bool:
+    """A SASL challenge: the client answers on the next line, the outcome comes after."""
+    return reply.startswith("334") if protocol == "smtp" else protocol == "pop" and reply.startswith("+ ")
+
+
+def session_from_exchanges(protocol: str, exchanges: list[Exchange], session: Session,
+                           tls_hides: bool = True) -> Session:
+    """Fill `session` from a dialogue; `tls_hides`: after STARTTLS nothing is readable
+    (the capture); the MTA's log goes on."""
+    tagged = protocol == "imap"
+    i = 0
+    while i < len(exchanges):
+        exchange = exchanges[i]
+        i += 1
+        if exchange.command is None:
+            continue  # the greeting, or data the server sent unprompted
+        verb = verb_of(exchange.command_text, tagged)
+        reply = exchange.reply_text
+        while _continues(protocol, reply) and i < len(exchanges) and exchanges[i].command is not None:
+            reply = exchanges[i].reply_text  # the client's answer to the challenge: its outcome
+            i += 1
+        if protocol == "smtp":
+            ok = reply[:1] in ("2", "3")
+            if verb == "DATA" and reply.startswith("354"):
+                accepted = i < len(exchanges) and exchanges[i].reply_text.startswith("250")
+                session.messages += accepted
+                i += 1  # the message itself, not a command
+            elif verb == "BDAT" and exchange.command_text.partition("\n")[0].upper().split()[2:3] == ["LAST"]:
+                session.messages += reply.startswith("250")
+            elif verb == "RCPT" and ok:
+                session.recipients += 1
+        elif protocol == "pop":
+            ok = reply.startswith("+OK")
+            if verb == "USER":  # a login only when the PASS after it is accepted
+                ok = ok and i < len(exchanges) and verb_of(exchanges[i].command_text, False) == "PASS" \
+                    and exchanges[i].reply_text.startswith("+OK")
+        else:
+            ok = _imap_ok(exchange)
+        session.steps.append(Step(verb, ok))
+        if ok and verb in FETCHES:
+            session.fetched += reply
+        if ok and verb == STARTS_TLS.get(protocol):
+            session.encrypted = True
+            if tls_hides:
+                break
+    return session
+
+
+def capture_session(stream: TcpStream) -> Session:
+    session = Session(CAPTURE, stream.client.ip, stream.client.port, stream.server.ip, stream.server.port, stream.start_ts, stream.end_ts)
+    return session_from_exchanges(stream.proto or "", dialogue(stream), session)
+
+
+def _chunk(direction: Direction, ts: float, text: str) -> Chunk:
+    return Chunk(direction, ts, text.encode("utf-8", "replace"))
+
+
+def mta_log_sessions(events: list[dict], server_ip: str, listener_ports: dict[str, int]) -> list[Session]:
+    """The SMTP sessions of an MTA's log, each as the dialogue the MTA had (TLS or not).
+
+    The log has a "command" per client line and a "reply" per reply line; the message
+    itself is not logged, so after DATA's 354 the next reply is the message's outcome.
+    """
+    by_id: dict[str, tuple[Session, list[Exchange]]] = {}
+    pending: dict[str, tuple[Chunk | None, list[str], float]] = {}
+
+    def close(sid: str) -> None:
+        command, lines, ts = pending.pop(sid, (None, [], 0.0))
+        if sid in by_id and (command is not None or lines):
+            by_id[sid][1].append(Exchange(command, _chunk(Direction.SERVER, ts, "\r\n".join(lines)) if lines else None))
+
+    for event in events:
+        sid, kind, ts = event.get("session"), event.get("event"), event.get("ts", 0.0)
+        if sid is None:
+            continue
+        if kind == "connect":
+            peer = event.get("peer") or ["", 0]
+            port = listener_ports.get(event.get("listener", ""), 0)
+            by_id[sid] = (Session(MTA_LOG, str(peer[0]), int(peer[1]), server_ip, port, ts, ts), [])
+        elif sid not in by_id:
+            continue  # the log began mid-session
+        elif kind == "command":
+            close(sid)
+            pending[sid] = (_chunk(Direction.CLIENT, ts, event.get("line", "")), [], ts)
+        elif kind == "reply":
+            command, lines, first = pending.get(sid, (None, [], ts))
+            line = event.get("line", "")
+            lines.append(line)
+            pending[sid] = (command, lines, first)
+            if command is not None and command.text.upper().startswith("DATA") and line.startswith("354"):
+                close(sid)  # what follows answers the message
+                pending[sid] = (_chunk(Direction.CLIENT, ts, ""), [], ts)
+        by_id[sid][0].end = ts
+    for sid in list(pending):
+        close(sid)
+    return [session_from_exchanges("smtp", exchanges, session, tls_hides=False) for session, exchanges in by_id.values()]
+
+
+def clock(ts: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(ts))
