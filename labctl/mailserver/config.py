@@ -43,7 +43,7 @@ class Listener:
 class Retry:
     initial: float = 5
     max_interval: float = 300
-    give_up_after: float = 3600
+    give_up_after: float = 432000  # 5 days, as Postfix's maximal_queue_lifetime
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ def write(tmp_path, data):
 def test_valid_config_loads_with_defaults(tmp_path):
     config = load_config(write(tmp_path, VALID))
     assert config.local_domains == ["redes.unlp.edu.ar"]
-    assert (config.size_limit, config.relay_port, config.retry.initial, config.retry.give_up_after) == (10240000, 25, 1.0, 3600)
+    assert (config.size_limit, config.relay_port, config.retry.initial, config.retry.give_up_after) == (10240000, 25, 1.0, 432000)
 
 
 @pytest.mark.parametrize("change, field", [
