@@ -83,10 +83,13 @@ class ExerciseLab:
             time.sleep(0.3)
 
 
-def exercise_lab(engine, exercise: str):
-    """Bring the exercise's lab up on 172.29.<N>.0/24 as chk-ex<N>; down at the end."""
-    instance = f"chk-ex{exercise}"
-    lab = load_lab("practica4", exercise=exercise, subnet=f"172.29.{exercise}.0/24")
+def exercise_lab(engine, exercise: str, second: bool = False):
+    """Bring the exercise's lab up on 172.29.<N>.0/24 as chk-ex<N>; down at the end.
+    `second`: another lab of the exercise beside it (chk-ex<N>-2 on 172.29.<100+N>.0/24),
+    for a student whose capture must hold nothing of the others'."""
+    instance = f"chk-ex{exercise}" + ("-2" if second else "")
+    subnet = f"172.29.{int(exercise) + (100 if second else 0)}.0/24"
+    lab = load_lab("practica4", exercise=exercise, subnet=subnet)
     project.down(engine, instance)  # a previous run killed half-way
     project.up(engine, lab, instance, exercise)
     try:

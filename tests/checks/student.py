@@ -5,14 +5,23 @@ from __future__ import annotations
 
 def send(server: str, sender: str, to: str, subject: str, body: str = "estoy probando", *,
          port: int = 25, login: tuple[str, str] | None = None, attachment: tuple[str, str, str] | None = None,
-         in_reply_to: str | None = None, count: int = 1, recipients: list[str] | None = None) -> str:
+         in_reply_to: str | None = None, count: int = 1, recipients: list[str] | None = None,
+         helo: bool = False, starttls: bool = False) -> str:
     """An EHLO/MAIL/RCPT/DATA session; `attachment` is (path in client, maintype, subtype);
-    `count` messages over the same connection. Prints the Message-IDs sent."""
+    `count` messages over the same connection; `helo`: HELO instead of EHLO, as telnet
+    users and mutt do; `starttls`: TLS after EHLO, as Thunderbird does by default on 587.
+    Prints the Message-IDs sent."""
     return f"""
-import email.message, email.utils, smtplib
+import email.message, email.utils, smtplib, ssl
 ids = []
 with smtplib.SMTP({server!r}, {port}, timeout=20) as smtp:
-    smtp.ehlo('cliente')
+    if {helo!r}:
+        smtp.helo('cliente')
+    else:
+        smtp.ehlo('cliente')
+    if {starttls!r}:
+        smtp.starttls(context=ssl._create_unverified_context())
+        smtp.ehlo('cliente')
     if {login!r}:
         smtp.login(*{login!r})
     for n in range({count}):
@@ -63,3 +72,30 @@ print(count)
 def imap_append(server: str, user: str, password: str, raw: bytes, folder: str = "INBOX") -> str:
     """A message put straight into a mailbox over IMAP (APPEND): any From: the sender likes."""
     return imap(server, user, password, f"imap.append({folder!r}, None, None, {raw!r})")
+
+
+def pop3(server: str, user: str, password: str, commands: str, *, capa: bool = True, sasl: bool = False,
+         stls: bool = False) -> str:
+    """A POP3 session (`pop` is the poplib object) running `commands` after the login, then
+    QUIT. `capa`: CAPA first, as Thunderbird does; `sasl`: AUTH PLAIN in two steps (challenge
+    "+ ", then the credentials), as Thunderbird does, instead of USER/PASS; `stls`: STLS
+    first. A refused login is printed, and the session still ends with QUIT."""
+    return f"""
+import base64, poplib, ssl
+pop = poplib.POP3({server!r}, 110, timeout=10)
+if {capa!r}:
+    pop.capa()
+if {stls!r}:
+    pop.stls(context=ssl._create_unverified_context())
+try:
+    if {sasl!r}:
+        pop._shortcmd('AUTH PLAIN')
+        pop._shortcmd(base64.b64encode(b'\\0' + {user!r}.encode() + b'\\0' + {password!r}.encode()).decode())
+    else:
+        pop.user({user!r})
+        pop.pass_({password!r})
+{commands}
+except poplib.error_proto as error:
+    print(error)
+pop.quit()
+"""

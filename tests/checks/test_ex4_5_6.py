@@ -1,4 +1,5 @@
-"""Exercises 4 (POP3), 5 (IMAP) and 6 (IMAP vs POP): each on its own lab."""
+"""Exercises 4 (POP3), 5 (IMAP) and 6 (IMAP vs POP): each on its own lab, with simulated
+students who did the work in different legitimate ways, partly, nearly, or not at all."""
 from __future__ import annotations
 
 import time
@@ -8,7 +9,7 @@ import pytest
 from checklab import assert_fails, assert_passes, exercise_lab
 from labctl.render.configs import MAILDIR_ROOT
 from labctl.runtime import containers as ctr
-from student import imap, pop3_download, send
+from student import imap, pop3, pop3_download, send
 
 POP, IMAP = "alumnopop@redes.unlp.edu.ar", "alumnoimap@redes.unlp.edu.ar"
 
@@ -28,35 +29,43 @@ def ex6(engine):
     yield from exercise_lab(engine, "6")
 
 
-def pop3(server: str, password: str, commands: str) -> str:
-    return f"""
-import poplib
-pop = poplib.POP3({server!r}, 110, timeout=10)
-pop.user('alumnopop')
-try:
-    pop.pass_({password!r})
-{commands}
-except poplib.error_proto as error:
-    print(error)
-pop.quit()
-"""
-
-
-def test_ex4_pop3(ex4):
+def test_ex4_nothing_done_fails_without_describing_labctls_probes(ex4):
+    # `up` probed port 110 from the host: that connection is not the student's session.
+    result = ex4.check("pop3-dialogue")
+    assert_fails(result)
+    assert "has no POP to mail connection" in result.detail
     assert_fails(ex4.check("mail-to-pop"))
-    assert_fails(ex4.check("pop3-dialogue"))
+
+
+def test_ex4_partial_and_near_misses_name_what_is_missing(ex4):
     ex4.python(send(ex4.ip("mail"), IMAP, POP, "para leer por POP"))
     assert_passes(ex4.eventually("mail-to-pop"))
-    # Wrong password: STAT is refused, the session does not count.
-    ex4.python(pop3(ex4.ip("mail"), "mal", "    pop.stat(); pop.list(); pop.uidl(); pop.retr(1)"))
+    # Wrong password: nothing after the login counts.
+    ex4.python(pop3(ex4.ip("mail"), "alumnopop", "mal", "    pop.stat(); pop.list(); pop.uidl(); pop.retr(1)"))
     ex4.captured()
-    assert_fails(ex4.check("pop3-dialogue"))
-    # Logged in but never downloaded (no RETR).
-    ex4.python(pop3(ex4.ip("mail"), "alumnopoppass", "    pop.stat(); pop.list(); pop.uidl()"))
+    result = ex4.check("pop3-dialogue")
+    assert_fails(result)
+    assert "missing AUTH|USER, STAT" in result.detail
+    # Logged in but never downloaded: the most complete session is named, with what it lacks.
+    ex4.python(pop3(ex4.ip("mail"), "alumnopop", "alumnopoppass", "    pop.stat(); pop.list(); pop.uidl()"))
     ex4.captured()
-    assert_fails(ex4.check("pop3-dialogue"))
-    ex4.python(pop3(ex4.ip("mail"), "alumnopoppass", "    pop.stat(); pop.list(); pop.uidl(); pop.retr(1)"))
-    assert_passes(ex4.eventually("pop3-dialogue", timeout=3))
+    result = ex4.check("pop3-dialogue")
+    assert_fails(result)
+    assert "has CAPA, USER, PASS, STAT, LIST, UIDL, QUIT; missing RETR;" in result.detail, result.detail
+    # Downloaded over STLS: the dialogue the exercise reads is encrypted, and the detail says so.
+    ex4.python(pop3(ex4.ip("mail"), "alumnopop", "alumnopoppass", "    pop.stat(); pop.list(); pop.uidl(); pop.retr(1)", stls=True))
+    ex4.captured()
+    result = ex4.check("pop3-dialogue")
+    assert_fails(result)
+    assert "encrypted" in result.detail and "Connection security: None" in result.detail, result.detail
+
+
+def test_ex4_python_poplib_with_uidl_before_list_passes(ex4):
+    ex4.python(pop3(ex4.ip("mail"), "alumnopop", "alumnopoppass", "    pop.stat(); pop.uidl(); pop.list(); pop.retr(1)"))
+    ex4.captured()
+    result = ex4.check("pop3-dialogue")
+    assert_passes(result)
+    assert "fetched the message delivered at" in result.detail
 
 
 def test_ex4_mail_downloaded_and_deleted_by_pop3_still_counts(ex4):
@@ -73,6 +82,48 @@ def test_ex4_mail_downloaded_and_deleted_by_pop3_still_counts(ex4):
     assert "«para descargar y borrar»" in result.detail and "no longer in the mailbox" in result.detail
 
 
+@pytest.fixture
+def ex4_thunderbird(engine):
+    """A lab of its own: nothing earlier in the capture may pass for this student."""
+    yield from exercise_lab(engine, "4", second=True)
+
+
+def test_ex4_thunderbird_auth_plain_that_deletes_from_the_server_passes(ex4_thunderbird):
+    lab = ex4_thunderbird
+    lab.python(send(lab.ip("mail"), IMAP, POP, "para bajar y borrar"))
+    assert_passes(lab.eventually("mail-to-pop"))
+    # CAPA, AUTH PLAIN, STAT, LIST, UIDL, RETR, DELE, QUIT: the mailbox is empty afterwards.
+    lab.python(pop3(lab.ip("mail"), "alumnopop", "alumnopoppass",
+                    "    pop.stat(); pop.list(); pop.uidl(); pop.retr(1); pop.dele(1)", sasl=True))
+    lab.captured()
+    assert_passes(lab.check("pop3-dialogue"))
+
+
+# Thunderbird keeps an IMAP connection in IDLE; the server announces the new message
+# (* n EXISTS), the client ends IDLE (DONE) and fetches it with UID FETCH.
+IDLE_THEN_FETCH = """
+import imaplib, smtplib, threading
+imap = imaplib.IMAP4({server!r}, 143)
+imap.login('alumnoimap', 'alumnoimappass')
+imap.select()
+tag = imap._new_tag()
+imap.send(tag + b' IDLE\\r\\n')
+assert imap.readline().startswith(b'+')
+def mail():
+    with smtplib.SMTP({server!r}, 25) as smtp:
+        smtp.sendmail('alumnopop@redes.unlp.edu.ar', ['alumnoimap@redes.unlp.edu.ar'],
+                      'Subject: avisado por IDLE\\r\\n\\r\\nhola\\r\\n')
+threading.Thread(target=mail).start()
+while b'EXISTS' not in imap.readline():
+    pass
+imap.send(b'DONE\\r\\n')
+while not imap.readline().startswith(tag):
+    pass
+uid = imap.uid('SEARCH', None, 'ALL')[1][0].split()[-1]
+imap.uid('FETCH', uid, '(UID RFC822.SIZE FLAGS BODY.PEEK[])')
+imap.logout()
+"""
+
 IDLE = """
 tag = imap._new_tag()
 imap.send(tag + b' IDLE\\r\\n')
@@ -83,17 +134,56 @@ while not imap.readline().startswith(tag):
 """
 
 
-def test_ex5_imap(ex5):
+def test_ex5_nothing_done_fails(ex5):
     assert_fails(ex5.check("mail-to-imap"))
-    assert_fails(ex5.check("imap-dialogue"))
+    result = ex5.check("imap-dialogue")
+    assert_fails(result)
+    assert "has no IMAP to mail connection" in result.detail
+
+
+def test_ex5_session_that_ended_before_the_mail_was_sent_does_not_count(ex5):
+    # IDLE and UID FETCH, all answered OK, but the message did not exist yet.
+    ex5.python(imap(ex5.ip("mail"), "alumnoimap", "alumnoimappass", "imap.select()" + IDLE + "imap.uid('FETCH', '1:*', '(FLAGS)')"))
     ex5.python(send(ex5.ip("mail"), POP, IMAP, "para leer por IMAP"))
     assert_passes(ex5.eventually("mail-to-imap"))
-    # Fetched without ever idling: not what the exercise asks to observe.
+    ex5.captured()
+    result = ex5.check("imap-dialogue")
+    assert_fails(result)
+    assert "fetched none of the 1 message(s) delivered to alumnoimap@redes.unlp.edu.ar (it ended at" in result.detail, result.detail
+    # Fetched the message, but never idled: not what the exercise asks to observe.
     ex5.python(imap(ex5.ip("mail"), "alumnoimap", "alumnoimappass", "imap.select(); imap.uid('FETCH', '1:*', '(BODY.PEEK[])')"))
     ex5.captured()
-    assert_fails(ex5.check("imap-dialogue"))
-    ex5.python(imap(ex5.ip("mail"), "alumnoimap", "alumnoimappass", "imap.select()" + IDLE + "imap.uid('FETCH', '1:*', '(BODY.PEEK[])')"))
-    assert_passes(ex5.eventually("imap-dialogue", timeout=3))
+    result = ex5.check("imap-dialogue")
+    assert_fails(result)
+    assert "missing IDLE" in result.detail, result.detail
+
+
+def test_ex5_thunderbird_idle_then_uid_fetch_passes(ex5):
+    ex5.python(IDLE_THEN_FETCH.format(server=ex5.ip("mail")))
+    ex5.captured()
+    result = ex5.check("imap-dialogue")
+    assert_passes(result)
+    assert "LOGIN, SELECT, IDLE" in result.detail and "fetched the message delivered at" in result.detail
+
+
+@pytest.fixture
+def ex5_second(engine):
+    """A lab of its own: nothing earlier in the capture may pass for this student."""
+    yield from exercise_lab(engine, "5", second=True)
+
+
+def test_ex5_fetch_first_then_idle_passes(ex5_second):
+    # A client opened after the mail arrived: AUTHENTICATE PLAIN, UID FETCH, then IDLE.
+    lab = ex5_second
+    lab.python(send(lab.ip("mail"), POP, IMAP, "llegó antes"))
+    assert_passes(lab.eventually("mail-to-imap"))
+    lab.python(imap(lab.ip("mail"), "alumnoimap", "alumnoimappass", "imap.select(); imap.uid('FETCH', '1:*', '(UID BODY.PEEK[])')" + IDLE)
+               .replace("imap.login('alumnoimap', 'alumnoimappass')",
+                        "imap.authenticate('PLAIN', lambda _: b'\\0alumnoimap\\0alumnoimappass')"))
+    lab.captured()
+    result = lab.check("imap-dialogue")
+    assert_passes(result)
+    assert "AUTHENTICATE" in result.detail
 
 
 def test_ex5_messages_copied_and_moved_to_folders(ex5):
@@ -149,8 +239,13 @@ def test_ex6_read_flags(ex6):
 
 def test_ex6_folders(ex6):
     assert_fails(ex6.check("imap-folder"))
-    # The POP "folder" lives in Thunderbird's Local Folders: the server knows nothing of it.
-    assert_passes(ex6.check("pop-folder-local"))
+    # An untouched lab has no POP folder either: that alone proves nothing.
+    result = ex6.check("pop-folder-local")
+    assert_fails(result)
+    assert "never logged in over POP3" in result.detail
+    # A wrong password is no use of the account.
+    ex6.python(pop3(ex6.ip("mail"), "alumnopop", "mal", "    pop.stat()"))
+    assert_fails(ex6.check("pop-folder-local"))
     # An "IMAP" folder in the wrong account.
     ex6.python(imap(ex6.ip("mail"), "alumnopop", "alumnopoppass", "imap.create('IMAP')"))
     assert_fails(ex6.check("imap-folder"))
@@ -166,6 +261,14 @@ def test_ex6_folders(ex6):
     assert_fails(ex6.check("imap-folder"))
     ex6.python(imap(ex6.ip("mail"), "alumnoimap", "alumnoimappass", "imap.create('IMAP')"))
     assert_passes(ex6.check("imap-folder"))
+    # Read over POP3 (USER/PASS): the "POP" folder lives in Thunderbird's Local Folders.
+    ex6.python(pop3(ex6.ip("mail"), "alumnopop", "alumnopoppass", "    pop.stat()"))
+    result = ex6.check("pop-folder-local")
+    assert_passes(result)
+    assert "logged in over POP3 1 time(s)" in result.detail
+    # Read over POP3 with STLS and AUTH PLAIN, as a Thunderbird with STARTTLS: a login too.
+    ex6.python(pop3(ex6.ip("mail"), "alumnopop", "alumnopoppass", "    pop.stat()", stls=True, sasl=True))
+    assert "2 time(s)" in ex6.check("pop-folder-local").detail
     # Creating "POP" on the server (through IMAP) is exactly what POP cannot do.
     ex6.python(imap(ex6.ip("mail"), "alumnopop", "alumnopoppass", "imap.create('POP')"))
     assert_fails(ex6.check("pop-folder-local"))

@@ -1,0 +1,47 @@
+"""Exercise 3b, the SMTP dialogue: labctl's probes are no session of the student's (nor what
+`capture follow`/`ladder` show first), a dialogue hidden by STARTTLS is named as such, and
+HELO is a complete dialogue."""
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from checklab import assert_fails, assert_passes
+from labctl.cli import app
+from student import send
+
+POP, IMAP = "alumnopop@redes.unlp.edu.ar", "alumnoimap@redes.unlp.edu.ar"
+
+
+def capture(lab, *args: str):
+    return CliRunner().invoke(app, ["capture", *args, "--instance", lab.instance])
+
+
+def test_nothing_done_names_no_probe_session(ex3):
+    # `up` probed ports 25 and 587 from the host; those connections are labctl's.
+    result = ex3.check("smtp-dialogue")
+    assert_fails(result)
+    assert result.detail.startswith("the capture has no SMTP to mail connection"), result.detail
+    assert capture(ex3, "follow", "--proto", "smtp").stdout == ""
+    assert "=== tcp stream" in capture(ex3, "follow", "--proto", "smtp", "--probes").stdout
+    ladder = capture(ex3, "ladder")
+    assert ladder.exit_code == 1 and "no TCP stream to draw" in ladder.stderr
+
+
+def test_a_dialogue_encrypted_by_starttls_says_how_to_send_in_clear(ex3):
+    ex3.python(send(ex3.ip("mail"), POP, IMAP, "cifrado", starttls=True))
+    ex3.captured()
+    result = ex3.check("smtp-dialogue")
+    assert_fails(result)
+    assert "has EHLO, STARTTLS; missing MAIL, RCPT, DATA|BDAT" in result.detail, result.detail
+    assert "encrypted" in result.detail and "swaks without --tls" in result.detail, result.detail
+    ladder = capture(ex3, "ladder")  # the student's first mail dialogue, not a probe
+    assert ladder.exit_code == 0 and "smtp 172.29.3.100:" in ladder.stdout.splitlines()[0], ladder.stdout
+
+
+def test_helo_instead_of_ehlo_is_a_complete_dialogue(ex3):
+    # As telnet users and mutt do.
+    ex3.python(send(ex3.ip("mail"), POP, IMAP, "con HELO", helo=True))
+    ex3.captured()
+    result = ex3.check("smtp-dialogue")
+    assert_passes(result)
+    assert ": HELO, MAIL, RCPT, DATA" in result.detail, result.detail
