@@ -1,5 +1,5 @@
 """Exercise 4 done from the host, as a student's Thunderbird would: a mail to
-alumnopop, then its download over POP3 (STAT, LIST, UIDL, RETR)."""
+alumnopop, then its download over POP3 (CAPA, USER/PASS, STAT, LIST, UIDL, RETR, QUIT)."""
 from __future__ import annotations
 
 import poplib
@@ -19,6 +19,7 @@ def download_over_pop(mail_ip: str, password: str = "alumnopoppass") -> None:
     deadline = time.monotonic() + DELIVERY_DEADLINE
     while True:
         pop = poplib.POP3(mail_ip, 110, timeout=10)
+        pop.capa()
         pop.user("alumnopop")
         pop.pass_(password)
         count, _ = pop.stat()
