@@ -163,15 +163,15 @@ class LabSMTP(SMTP):
             self.transport.write(reply.encode() + b"\r\n")
         super()._timeout_cb()
 
-    async def _read_line(self, separator: bytes = b"\n") -> bytes | None:
-        """One line including its end, or None if it was over LINE_LIMIT (then skipped whole)."""
+    async def _read_line(self) -> bytes | None:
+        """One line including its LF, or None if it was over LINE_LIMIT (then skipped whole)."""
         try:
-            return await self._reader.readuntil(separator)
+            return await self._reader.readuntil(b"\n")
         except asyncio.LimitOverrunError as error:
             await self._reader.readexactly(error.consumed)
         while True:
             try:
-                await self._reader.readuntil(separator)
+                await self._reader.readuntil(b"\n")
                 return None
             except asyncio.LimitOverrunError as error:
                 await self._reader.readexactly(error.consumed)
