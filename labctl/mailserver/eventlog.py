@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-MAX_VALUE = 512
+MAX_VALUE = 1000  # above a command line (1001 with CRLF) and the summary fields the checks read
 
 
 def _bounded(value: Any) -> Any:
