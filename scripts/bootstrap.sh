@@ -13,6 +13,8 @@ for pair in dockerd:docker.io debootstrap:debootstrap tshark:tshark tcpdump:tcpd
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair##*:}")
 done
 dpkg -s libatomic1 >/dev/null 2>&1 || need+=(libatomic1)
+# certutil: the webmail's browser test makes Chromium trust the lab CA (an NSS database).
+dpkg -s libnss3-tools >/dev/null 2>&1 || need+=(libnss3-tools)
 if [ "${#need[@]}" -gt 0 ]; then
   echo "bootstrap: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

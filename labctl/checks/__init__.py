@@ -8,6 +8,6 @@ from labctl.checks.base import REGISTRY, Check, CheckResult, Status, build_check
 from labctl.checks.context import CheckContext
 
 # Importing the modules registers their kinds.
-from labctl.checks import dialogue, dns, domain, handin, logins, mailbox, mta, ports  # noqa: E402,F401
+from labctl.checks import captured_mail, dialogue, dns, domain, handin, logins, mail_outage, mailbox, mta, ports, spf  # noqa: E402,F401
 
 __all__ = ["REGISTRY", "Check", "CheckContext", "CheckResult", "Status", "build_checks"]

@@ -13,13 +13,18 @@ The verdict is written as policyd-spf writes it: a Received-SPF field (RFC 7208
 """
 from __future__ import annotations
 
+import argparse
 import contextvars
+import json
 import re
+import sys
 from dataclasses import dataclass
 
 import dns.exception
 import dns.resolver
 import spf
+
+from .config import DEFAULT_CONFIG_PATH, ConfigError, load_config
 
 # Each DNS query of an evaluation gets at most this long; pyspf itself bounds the
 # number of queries (10 mechanisms, RFC 7208 4.6.4) and their total time.
@@ -107,3 +112,27 @@ def evaluate(*, client_ip: str, mail_from: str, helo: str, receiver: str,
     value = _UNSAFE.sub("?", value)[:MAX_HEADER]
     explanation = _UNSAFE.sub("?", explanation)[:200]
     return SpfVerdict(result, explanation, _fold(value))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python3 -m labctl.mailserver.spf_check --ip A [--ip B ...] --sender S`: the result for each
+    address as JSON, through the MTA's own resolvers (what the checks ask the provider's MTA)."""
+    parser = argparse.ArgumentParser(prog="python3 -m labctl.mailserver.spf_check")
+    parser.add_argument("--config", default=DEFAULT_CONFIG_PATH)
+    parser.add_argument("--ip", action="append", required=True, help="client address to evaluate")
+    parser.add_argument("--sender", required=True, help="MAIL FROM address")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except ConfigError as error:
+        print(f"labctl-mta: {error}", file=sys.stderr)
+        return 2
+    results = {ip: evaluate(client_ip=ip, mail_from=args.sender, helo=args.sender.rpartition("@")[2],
+                            receiver=config.hostname, nameservers=config.resolvers, port=config.resolver_port).result
+               for ip in args.ip}
+    print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -124,6 +124,8 @@ def _mail(lab: Lab, name: str, svc: Service, tls: TlsPair | None) -> list[Render
         maildir_root=MAILDIR_ROOT,
         resolver_ip=resolver_ip(lab),
         tls={"cert": f"{mounted}/cert.pem", "key": f"{mounted}/key.pem"} if tls else None,
+        mta=svc.mta,
+        relay_domains_file=None,
     )
     files = [
         RenderedFile(base / DOVECOT_FILE, render("mail/dovecot.conf.j2", **context)),
@@ -144,10 +146,37 @@ def _web(lab: Lab, name: str, svc: Service, tls: TlsPair | None) -> list[Rendere
     ]
 
 
+# Made by the webmail image's entrypoint at the container's first start.
+WEBMAIL_DES_KEY = "/var/lib/roundcube/labctl-des-key.inc.php"
+
+
+def _webmail(lab: Lab, name: str, svc: Service, tls: TlsPair | None) -> list[RenderedFile]:
+    base = PurePosixPath(name)
+    mail = lab.services[svc.mail_service]
+    context = dict(
+        service=name,
+        host=lab.webmail_host(svc),
+        mount=config_mount(Role.webmail),
+        domain=mail.mail_domains[0],
+        mail_ip=str(mail.ip),
+        imap_port=mail.ports.imap,
+        submission_port=mail.ports.submission,
+        des_key_file=WEBMAIL_DES_KEY,
+    )
+    files = [
+        RenderedFile(base / "nginx.conf", render("webmail/nginx.conf.j2", **context)),
+        RenderedFile(base / "config.inc.php", render("webmail/config.inc.php.j2", **context)),
+    ]
+    if tls:
+        files += [RenderedFile(base / TLS_DIR / "cert.pem", tls.cert), RenderedFile(base / TLS_DIR / "key.pem", tls.key)]
+    return files
+
+
 RENDERERS: dict[Role, Callable[[Lab, str, Service, TlsPair | None], list[RenderedFile]]] = {
     Role.dns: _dns,
     Role.mail: _mail,
     Role.web: _web,
+    Role.webmail: _webmail,
 }
 
 RESOLV_CONF = PurePosixPath("resolv.conf")

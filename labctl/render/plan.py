@@ -19,7 +19,8 @@ LABEL_EXERCISE = "labctl.exercise"
 LABEL_CONFIG_HASH = "labctl.config-hash"
 
 # The ports students reach, by role (a mail service's come from the lab definition).
-FIXED_PORTS: dict[Role, dict[str, int]] = {Role.dns: {"dns": 53}, Role.web: {"http": 80}}
+FIXED_PORTS: dict[Role, dict[str, int]] = {Role.dns: {"dns": 53}, Role.web: {"http": 80},
+                                            Role.webmail: {"https": 443, "http": 80}}
 CAPTURE_SERVICE = "capture"
 CAPTURE_MOUNT = "/captures"
 CAPTURE_FILE = "lab.pcap"

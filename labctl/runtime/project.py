@@ -105,6 +105,8 @@ class Origin:
 def prepare(lab: Lab, instance: str, exercise: str | None = None, target: Path | None = None) -> LabPlan:
     """Render the lab's configuration (into its state folder unless `target`) and plan its containers."""
     tls = {name: server_pair(tls_dir(instance), lab.name, name, svc.hostname) for name, svc in lab.by_role(Role.mail).items()}
+    tls |= {name: server_pair(tls_dir(instance), lab.name, name, lab.webmail_host(svc))
+            for name, svc in lab.by_role(Role.webmail).items()}
     files = render_configs(lab, tls)
     target = (target or config_dir(instance)).resolve()
     write_configs(files, target)

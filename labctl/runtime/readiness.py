@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import http.client
 import socket
+import ssl
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
@@ -14,7 +15,9 @@ import dns.rcode
 import dns.rdatatype
 
 from labctl.capture.probes import Probe, record_probes
+from labctl.paths import tls_dir
 from labctl.render.plan import ContainerPlan, LabPlan
+from labctl.render.tls import CA_CERT
 from labctl.runtime.engine import LabError
 from labctl.spec.models import Role
 
@@ -64,6 +67,17 @@ def _http(ip: str, seen: list[Probe]) -> None:
         raise ConnectionError(f"HTTP {status}")
 
 
+def _https(ip: str, host: str, ca_file: str, seen: list[Probe]) -> None:
+    """The page answers over TLS with a certificate for `host` that the lab CA signed."""
+    context = ssl.create_default_context(cafile=ca_file)
+    with _connect(ip, 443, seen) as raw:
+        with context.wrap_socket(raw, server_hostname=host) as tls:
+            tls.sendall(f"GET / HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+            status = tls.recv(64)
+    if not status.startswith((b"HTTP/1.1 200", b"HTTP/1.0 200")):
+        raise ConnectionError(f"https://{host}/ answered {status[:20]!r}")
+
+
 def probe(plan: LabPlan, container: ContainerPlan, seen: list[Probe]) -> None:
     """Raise with the reason when the service does not answer yet; `seen` gets every
     connection made."""
@@ -72,6 +86,8 @@ def probe(plan: LabPlan, container: ContainerPlan, seen: list[Probe]) -> None:
         _dns(container.ip, svc.zones)
     elif svc.role is Role.web:
         _http(container.ip, seen)
+    elif svc.role is Role.webmail:
+        _https(container.ip, plan.lab.webmail_host(svc), str(tls_dir(plan.instance) / CA_CERT), seen)
     elif svc.role is Role.mail:
         for name, expected in GREETINGS.items():
             _greeting(container.ip, container.ports[name], expected, seen)

@@ -71,6 +71,7 @@ class Role(str, Enum):
     mail = "mail"
     web = "web"
     client = "client"
+    webmail = "webmail"  # Roundcube over HTTPS, reading and sending through a mail service
     capture = "capture"  # added by labctl to every lab, never declared as a service
 
 
@@ -115,6 +116,16 @@ class MailPorts(Model):
         return self
 
 
+class MtaOptions(Model):
+    """What a mail service's MTA does beyond the course server (exercise 10's other providers)."""
+    # What an SPF fail does to mail for this server's domains (mark: Received-SPF only).
+    spf: Literal["off", "mark", "reject"] = "off"
+    # Seconds between delivery attempts of deferred mail (Postfix's backoff times, both ends).
+    retry_interval: int | None = Field(None, ge=1, le=3600)
+    # Backup MX for the domains of the student's backup-MX setting (workspace respaldo-mx.yaml).
+    backup_mx_from_workspace: bool = False
+
+
 class Service(Model):
     role: Role
     ip: Address
@@ -129,6 +140,9 @@ class Service(Model):
     # mail
     mail_domains: list[Hostname] = []
     ports: MailPorts = MailPorts()
+    mta: MtaOptions = MtaOptions()
+    # webmail: the mail service it reads (IMAP) and sends (submission) through
+    mail_service: str | None = None
 
     @model_validator(mode="after")
     def _role_fields(self) -> "Service":
@@ -140,6 +154,8 @@ class Service(Model):
             raise ValueError("a mail service needs at least one domain in 'mail_domains'")
         if self.role is not Role.dns and self.zones:
             raise ValueError(f"'zones' is only for dns services, not {self.role.value}")
+        if (self.role is Role.webmail) != (self.mail_service is not None):
+            raise ValueError("'mail_service' names the mail service of a webmail service, and only of one")
         if self.role is not Role.mail and self.mail_domains:
             raise ValueError(f"'mail_domains' is only for mail services, not {self.role.value}")
         return self
@@ -396,6 +412,8 @@ class Lab(Model):
             for domain in svc.mail_domains:
                 if domain not in self.mail_domains:
                     raise ValueError(f"{where}.mail_domains: no domain {domain!r} under 'mail_domains'")
+            if svc.mail_service is not None and getattr(self.services.get(svc.mail_service), "role", None) is not Role.mail:
+                raise ValueError(f"{where}.mail_service: {svc.mail_service!r} is not a mail service of this lab")
         resolver = self.services.get(self.resolver)
         if resolver is None or resolver.role is not Role.dns:
             raise ValueError(f"resolver: {self.resolver!r} is not a dns service of this lab")
@@ -419,6 +437,10 @@ class Lab(Model):
 
     def by_role(self, role: Role) -> dict[str, Service]:
         return {name: svc for name, svc in self.services.items() if svc.role is role}
+
+    def webmail_host(self, svc: Service) -> str:
+        """The name a webmail service answers to: webmail.<its mail service's first domain>, as the sheet."""
+        return f"webmail.{self.services[svc.mail_service].mail_domains[0]}"
 
     def mail_service_for(self, domain: str) -> tuple[str, Service] | None:
         for name, svc in self.by_role(Role.mail).items():

@@ -1,0 +1,70 @@
+"""Checks on the messages the capture shows crossing the lab: an attachment's transfer
+encoding (item h), and header fields that differ from the envelope (items i, j)."""
+from __future__ import annotations
+
+from typing import Literal
+
+from labctl.checks.base import Check, Params, register
+from labctl.checks.context import CheckContext
+from labctl.checks.smtp_messages import CapturedMessage, captured_messages
+
+ENCODINGS = ("base64", "quoted-printable")
+
+
+class AttachmentParams(Params):
+    encodings: list[Literal["base64", "quoted-printable"]] = list(ENCODINGS)
+
+
+def _attachments(message: CapturedMessage) -> list[tuple[str, str, str]]:
+    """(file name or type, content type, transfer encoding) of each attached part."""
+    found = []
+    for part in message.content.walk():
+        if part.is_multipart():
+            continue
+        if part.get_content_disposition() == "attachment" or part.get_filename():
+            encoding = str(part.get("Content-Transfer-Encoding", "7bit")).strip().lower()
+            found.append((part.get_filename() or part.get_content_type(), part.get_content_type(), encoding))
+    return found
+
+
+@register("smtp-attachment-encoded")
+class SmtpAttachmentEncoded(Check):
+    """A message with an attachment crossed the lab over SMTP, the attachment in base64 or QP."""
+
+    Params = AttachmentParams
+
+    def run(self, ctx: CheckContext) -> tuple[bool, str]:
+        seen = []
+        for message in captured_messages(ctx):
+            for name, content_type, encoding in _attachments(message):
+                if encoding in self.params.encodings:
+                    return True, (f"{message.where}: attachment {name} ({content_type}) sent as "
+                                  f"Content-Transfer-Encoding: {encoding}")
+                seen.append(f"{name} as {encoding}")
+        if seen:
+            return False, f"attachments in the capture, none in {' or '.join(self.params.encodings)}: {', '.join(seen)}"
+        return False, "no message with an attachment in the SMTP dialogues of the capture"
+
+
+class ForgedParams(Params):
+    field: Literal["From", "To"]
+
+
+@register("smtp-header-differs")
+class SmtpHeaderDiffers(Check):
+    """A message whose From: (or To:) names other addresses than its MAIL FROM (or RCPT TO)."""
+
+    Params = ForgedParams
+
+    def run(self, ctx: CheckContext) -> tuple[bool, str]:
+        field = self.params.field
+        envelope_name = "MAIL FROM" if field == "From" else "RCPT TO"
+        messages = captured_messages(ctx)
+        for message in messages:
+            shown = message.header_addresses(field)
+            envelope = [message.mail_from] if field == "From" else list(message.rcpt_to)
+            if shown and not set(shown) & set(envelope):
+                return True, (f"{message.where}: {envelope_name} {', '.join(f'<{a}>' for a in envelope)} "
+                              f"| {field}: {', '.join(shown)}")
+        return False, (f"{len(messages)} message(s) in the capture, none whose {field}: differs from its "
+                       f"{envelope_name}" if messages else "no message in the SMTP dialogues of the capture")

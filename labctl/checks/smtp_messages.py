@@ -1,0 +1,68 @@
+"""The messages of the lab's SMTP dialogues, as the capture shows them: envelope (MAIL FROM,
+RCPT TO) beside content (header fields, MIME parts), for what the student sent (items h, i, j)."""
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import getaddresses
+
+from labctl.capture.dialogue import dialogue
+from labctl.capture.tcp import TcpStream
+from labctl.checks.context import CheckContext
+
+_PATH = re.compile(r"^(?:MAIL\s+FROM|RCPT\s+TO)\s*:\s*<?([^<>\s]*)>?", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class CapturedMessage:
+    stream: TcpStream
+    mail_from: str
+    rcpt_to: tuple[str, ...]
+    content: EmailMessage
+
+    def header_addresses(self, name: str) -> list[str]:
+        """The addresses of a header field (To: may hold several), lower-cased, without display names."""
+        values = [str(v) for v in self.content.get_all(name, [])]
+        return [address.lower() for _, address in getaddresses(values) if address]
+
+    @property
+    def where(self) -> str:
+        return f"{self.stream.client.ip} → {self.stream.server.ip}:{self.stream.server.port}"
+
+
+def _unstuffed(data: bytes) -> bytes:
+    """The message as sent: without the final '.' line and with RFC 5321 4.5.2 dot-stuffing undone."""
+    lines = data.split(b"\r\n")
+    if lines[-2:] == [b".", b""]:
+        lines = lines[:-2]
+    return b"\r\n".join(line[1:] if line.startswith(b".") else line for line in lines) + b"\r\n"
+
+
+def stream_messages(stream: TcpStream) -> list[CapturedMessage]:
+    """Each message the server accepted (250 after the content) in one SMTP connection."""
+    found = []
+    mail_from, recipients = None, []
+    exchanges = dialogue(stream)
+    for before, after in zip(exchanges, exchanges[1:] + [None]):
+        verb = before.command_text[:4].upper()
+        path = _PATH.match(before.command_text.strip())
+        if verb == "MAIL" and path and before.reply_text.startswith("250"):
+            mail_from, recipients = path[1].lower(), []
+        elif verb == "RCPT" and path and before.reply_text.startswith("25"):
+            recipients.append(path[1].lower())
+        elif verb in ("RSET", "HELO", "EHLO"):
+            mail_from, recipients = None, []
+        elif (verb == "DATA" and before.reply_text.startswith("354") and after is not None
+              and after.reply_text.startswith("250") and mail_from is not None):
+            content = email.message_from_bytes(_unstuffed(after.command.data), policy=email.policy.default)
+            found.append(CapturedMessage(stream, mail_from, tuple(recipients), content))
+            mail_from, recipients = None, []
+    return found
+
+
+def captured_messages(ctx: CheckContext) -> list[CapturedMessage]:
+    """Every accepted message of every SMTP connection in the capture, in order."""
+    return [message for stream in ctx.capture.tcp_streams("smtp") for message in stream_messages(stream)]

@@ -1,0 +1,95 @@
+"""SPF (item g): the domain's record authorises only its mail server, and the remote
+provider's MTA, which evaluates SPF with pyspf, recorded pass and fail for real mail."""
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+from labctl.checks.base import Check, Params, register
+from labctl.checks.context import CheckContext
+from labctl.render.configs import MTA_CONFIG
+
+SpfResult = Literal["pass", "fail", "softfail", "neutral", "none", "permerror", "temperror"]
+REFUSED = ("fail", "softfail")
+
+
+class RecordParams(Params):
+    domain: str  # the student's domain
+    sender: str = "mail"  # the only service that may send for it
+    evaluator: str  # the mail service whose MTA evaluates (the remote provider)
+
+
+@register("spf-record")
+class SpfRecord(Check):
+    """The domain's SPF gives pass to the sender's address and fail/softfail to every other lab host."""
+
+    Params = RecordParams
+
+    def run(self, ctx: CheckContext) -> tuple[bool, str]:
+        p = self.params
+        allowed = str(ctx.service(p.sender).ip)
+        others = {str(svc.ip): name for name, svc in ctx.lab.services.items() if name != p.sender}
+        command = ["python3", "-m", "labctl.mailserver.spf_check", "--config", MTA_CONFIG,
+                   "--sender", f"postmaster@{p.domain}", "--ip", allowed]
+        for ip in others:
+            command += ["--ip", ip]
+        results = json.loads(ctx.exec(p.evaluator, command))
+        if results[allowed] != "pass":
+            return False, f"SPF of {p.domain} for {p.sender} ({allowed}): {results[allowed]}, pass wanted"
+        let_through = [f"{others[ip]} ({ip}): {result}" for ip, result in results.items()
+                       if ip in others and result not in REFUSED]
+        if let_through:
+            return False, f"SPF of {p.domain} does not refuse other hosts: {', '.join(let_through)}"
+        return True, f"SPF of {p.domain}: pass for {p.sender} ({allowed}), fail for the other {len(others)} hosts of the lab"
+
+
+class ResultParams(Params):
+    evaluator: str  # the mail service whose MTA evaluated
+    result: SpfResult
+    domain: str  # of the MAIL FROM
+    client: str  # the service that connected (mail for pass, the forging host for fail)
+
+
+@register("mta-spf-result")
+class MtaSpfResult(Check):
+    """The evaluating MTA logged this SPF result for mail from the domain sent by the client."""
+
+    Params = ResultParams
+
+    def run(self, ctx: CheckContext) -> tuple[bool, str]:
+        p = self.params
+        client_ip = str(ctx.service(p.client).ip)
+        spf = [e for e in ctx.mta_events(p.evaluator) if e["event"] == "spf"
+               and e.get("mail_from", "").lower().endswith("@" + p.domain.lower())]
+        for event in spf:
+            if event["result"] == p.result and event["client_ip"] == client_ip:
+                return True, (f"{p.evaluator} evaluated SPF of <{event['mail_from']}> from {p.client} "
+                              f"({client_ip}): {event['result']}")
+        seen = ", ".join(f"{e['result']} from {e['client_ip']}" for e in spf) or "none"
+        return False, (f"{p.evaluator} has no SPF {p.result} for mail from @{p.domain} sent by {p.client} "
+                       f"({client_ip}); results for @{p.domain}: {seen}")
+
+
+class MailboxResultParams(Params):
+    account: str  # an account at the evaluating provider
+    result: SpfResult
+    via: str  # a service the message passed through (its address in a Received: field)
+
+
+@register("mailbox-spf-result")
+class MailboxSpfResult(Check):
+    """A message in the account carries Received-SPF: <result> and passed through `via` (e.g. the webmail)."""
+
+    Params = MailboxResultParams
+
+    def run(self, ctx: CheckContext) -> tuple[bool, str]:
+        p = self.params
+        via_ip = f"[{ctx.service(p.via).ip}]"
+        stored = ctx.messages(p.account)
+        for message in stored:
+            marks = [str(v).split(None, 1)[0].lower() for v in message.message.get_all("Received-SPF", []) if str(v).strip()]
+            passed_via = any(via_ip in str(v) for v in message.message.get_all("Received", []))
+            if p.result in marks and passed_via:
+                return True, f"{p.account}: «{message.message['Subject']}» came through {p.via} {via_ip}, Received-SPF: {p.result}"
+        return False, (f"no message in {p.account} ({len(stored)} there) came through {p.via} {via_ip} "
+                       f"with Received-SPF: {p.result}")
