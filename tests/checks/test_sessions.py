@@ -1,0 +1,90 @@
+"""Unit tests of how the checks read mail sessions (MTA log, SASL, BDAT, TLS), labctl's
+probe records and Dovecot's login lines: no engine needed."""
+from __future__ import annotations
+
+from labctl.capture.probes import Probe, is_probe, load_probes, record_probes
+from labctl.capture.streams import Chunk, Direction, Endpoint
+from labctl.capture.tcp import TcpStream
+from labctl.checks.dovecot_log import parse_logins
+from labctl.checks.sessions import MTA_LOG, capture_session, mta_log_sessions
+
+LISTENERS = {"smtp": 25, "submission": 587}
+
+
+def log(session: str, *lines: str, listener: str = "submission", peer=("172.28.0.1", 51234)) -> list[dict]:
+    """Events as the MTA writes them: 'C: ...' a command, 'S: ...' a reply line."""
+    events = [{"ts": 1.0, "event": "connect", "session": session, "listener": listener, "kind": "msa", "peer": list(peer)}]
+    for n, line in enumerate(lines, 2):
+        kind = "command" if line.startswith("C: ") else "reply"
+        events.append({"ts": float(n), "event": kind, "session": session, "line": line[3:]})
+    return events + [{"ts": 99.0, "event": "disconnect", "session": session}]
+
+
+def test_a_session_over_tls_is_read_whole_from_the_mta_log():
+    events = log("a1", "S: 220 mail ESMTP", "C: EHLO pc", "S: 250-mail", "S: 250 STARTTLS",
+                 "C: STARTTLS", "S: 220 2.0.0 Ready to start TLS", "C: EHLO pc", "S: 250 mail",
+                 "C: AUTH PLAIN <redacted>", "S: 235 2.7.0 Authentication successful",
+                 "C: MAIL FROM:<a@b>", "S: 250 2.1.0 Ok", "C: RCPT TO:<c@b>", "S: 250 2.1.5 Ok",
+                 "C: RCPT TO:<d@b>", "S: 250 2.1.5 Ok", "C: DATA", "S: 354 End data with <CR><LF>.<CR><LF>",
+                 "S: 250 2.0.0 Ok: queued as 0123456789", "C: MAIL FROM:<a@b>", "S: 250 2.1.0 Ok",
+                 "C: RCPT TO:<c@b>", "S: 250 2.1.5 Ok", "C: BDAT 12 LAST", "S: 250 2.0.0 Ok: queued as 9876543210",
+                 "C: QUIT", "S: 221 2.0.0 Bye")
+    [session] = mta_log_sessions(events, "172.28.0.90", LISTENERS)
+    assert (session.source, session.where, session.encrypted) == (MTA_LOG, "172.28.0.1:51234→:587", True)
+    assert session.answered() == ["EHLO", "STARTTLS", "AUTH", "MAIL", "RCPT", "DATA", "BDAT", "QUIT"]
+    assert (session.messages, session.recipients) == (2, 3)
+
+
+def test_auth_counts_only_when_the_sasl_exchange_ends_in_235():
+    events = log("b2", "S: 220 mail", "C: EHLO pc", "S: 250 mail", "C: AUTH LOGIN", "S: 334 VXNlcm5hbWU6",
+                 "C: <auth response redacted>", "S: 334 UGFzc3dvcmQ6", "C: <auth response redacted>",
+                 "S: 535 5.7.8 Error: authentication failed")
+    [session] = mta_log_sessions(events, "172.28.0.90", LISTENERS)
+    assert not session.has("AUTH") and session.has("EHLO|HELO")
+
+
+def stream(proto: str, port: int, *turns: tuple[Direction, bytes]) -> TcpStream:
+    messages = [Chunk(direction, float(n), data) for n, (direction, data) in enumerate(turns)]
+    return TcpStream(0, Endpoint("172.28.0.1", 40000), Endpoint("172.28.0.90", port), proto, messages,
+                     0.0, float(len(turns)), len(turns), True, 0)
+
+
+C, S = Direction.CLIENT, Direction.SERVER
+
+
+def test_pop3_user_counts_only_with_an_accepted_pass_and_stls_hides_the_rest():
+    session = capture_session(stream("pop", 110, (S, b"+OK Dovecot ready.\r\n"), (C, b"USER alumnopop\r\n"), (S, b"+OK\r\n"),
+                                     (C, b"PASS mal\r\n"), (S, b"-ERR [AUTH] Authentication failed.\r\n"),
+                                     (C, b"STLS\r\n"), (S, b"+OK Begin TLS negotiation now.\r\n"),
+                                     (C, b"\x16\x03\x01\x02\x00"), (S, b"\x16\x03\x03\x00\x7a")))
+    assert not session.has("AUTH|USER") and session.encrypted
+    assert session.answered() == ["STLS"]
+
+
+def test_imap_authenticate_counts_by_its_tagged_completion():
+    session = capture_session(stream("imap", 143, (S, b"* OK Dovecot ready.\r\n"), (C, b"a1 AUTHENTICATE PLAIN\r\n"),
+                                     (S, b"+ \r\n"), (C, b"AGFsdW1ub2ltYXAAbWFs\r\n"), (S, b"a1 NO [AUTHENTICATIONFAILED] failed.\r\n"),
+                                     (C, b"a2 UID FETCH 1:* (FLAGS)\r\n"), (S, b"a2 OK Fetch completed.\r\n")))
+    assert not session.has("LOGIN|AUTHENTICATE") and session.has("UID FETCH") and not session.has("FETCH")
+
+
+def test_probes_are_recorded_and_recognised(tmp_path, monkeypatch):
+    monkeypatch.setenv("LABCTL_STATE_DIR", str(tmp_path))
+    record_probes("lab1", [Probe(40000, "172.28.0.90", 110, 0.5)])
+    probes = load_probes("lab1")
+    assert is_probe(stream("pop", 110), probes)
+    assert not is_probe(stream("pop", 143), probes)  # another server port
+    later = stream("pop", 110)
+    later.start_ts = 60.0  # the same source port a minute later: the student's
+    assert not is_probe(later, probes)
+    assert load_probes("never-up") == []
+
+
+def test_dovecot_logins_from_the_container_log():
+    text = ("2026-11-28T23:45:15.123456789Z Nov 28 23:45:15 pop3-login: Info: Login: user=<alumnopop@redes.unlp.edu.ar>, "
+            "method=PLAIN, rip=172.29.6.100, lip=172.29.6.90, mpid=42, TLS, session=<abc>\n"
+            "2026-11-28T23:45:16.000000000Z Nov 28 23:45:16 pop3-login: Info: Disconnected (no auth attempts in 0 secs): "
+            "user=<>, rip=172.29.6.1, lip=172.29.6.90, session=<def>\n")
+    [login] = parse_logins(text)
+    assert (login.protocol, login.client_ip) == ("pop3", "172.29.6.100")
+    assert login.is_account("alumnopop@redes.unlp.edu.ar") and not login.is_account("alumnoimap@redes.unlp.edu.ar")
