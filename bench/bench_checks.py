@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "checks")
 
 from typer.testing import CliRunner  # noqa: E402
 
-from conftest import exercise_lab  # noqa: E402
+from checklab import exercise_lab  # noqa: E402
 from labctl.cli import app  # noqa: E402
 from labctl.runtime.engine import client  # noqa: E402
 from student import send  # noqa: E402

@@ -107,7 +107,8 @@ class SessionCheck(Check):
         _, _, best, lacks = min(candidates, key=lambda c: c[:2])
         missing = [item.removeprefix("missing ") for item in lacks if item.startswith("missing ")]
         others = [item for item in lacks if not item.startswith("missing ")]
-        detail = (f"{len(sessions)} {where} session(s), none complete; the most complete, {best.where} at "
+        connections = len({(s.client_ip, s.client_port, s.server_port) for s in sessions})
+        detail = (f"{connections} {where} session(s), none complete; the most complete, {best.where} at "
                   f"{clock(best.start)} ({best.source}), has {', '.join(best.answered()) or 'no accepted command'}"
                   + (f"; missing {', '.join(missing)}" if missing else "") + "".join(f"; {o}" for o in others))
         encrypted = [s for s in sessions if s.encrypted and s.source == CAPTURE]
@@ -138,13 +139,8 @@ class SmtpSession(SessionCheck):
             if (port is None or s.server_port == port) and (client_ip is None or s.client_ip == client_ip)
             and not ctx.is_probe(s.client_port, server_ip, None, s.start)
         ]
-        # One connection, two views: the log's where TLS hid the capture's, else the capture's.
-        by_connection = {(s.client_ip, s.client_port, s.server_port): s for s in logged}
-        for session in found:
-            key = (session.client_ip, session.client_port, session.server_port)
-            if not session.encrypted or key not in by_connection:
-                by_connection[key] = session
-        return list(by_connection.values())
+        # A connection may be in both: the log sees past TLS, and past packets the capture lost.
+        return found + logged
 
     def lacks(self, ctx: CheckContext, session: Session) -> list[str]:
         p = self.params
