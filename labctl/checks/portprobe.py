@@ -98,19 +98,18 @@ async def tcp_open(ip, port, limit):
 
 
 def udp_probe(ip, port):
-    """'dns' when a DNS reply comes back, None when the host says the port is
-    closed (ICMP port unreachable), 'open' when something takes it silently."""
+    """'dns' when a DNS reply comes back, else None. Silence cannot be told from
+    a closed port (the kernel rate-limits its "port unreachable" replies), so a
+    UDP port counts only when it answers; the lab's UDP service is DNS."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(UDP_TIMEOUT)
         sock.connect((ip, port))
         try:
             sock.send(dns_query(tcp=False))
             data = sock.recv(512)
-        except ConnectionRefusedError:
+        except (ConnectionRefusedError, socket.timeout):
             return None
-        except socket.timeout:
-            return "open"
-    return "dns" if is_dns_reply(data, tcp=False) else "open"
+    return "dns" if is_dns_reply(data, tcp=False) else "udp"
 
 
 async def probe_host(ip, spec, limit):

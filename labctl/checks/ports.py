@@ -88,7 +88,7 @@ class AnsweredServices(Check):
         truth, answers = _measured(ctx, self.params), student_answers(ctx)
         problems, shown = [], []
         for server, by_transport in truth.items():
-            offered = {proto for ports in by_transport.values() for proto in ports.values() if proto not in ("open", "unknown")}
+            offered = {proto for ports in by_transport.values() for proto in ports.values() if proto not in ("udp", "unknown")}
             claimed = {protocol(a) for a in answers.for_server(server) or []}
             diff = _compare(offered, claimed, str)
             if diff:

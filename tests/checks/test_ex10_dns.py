@@ -1,0 +1,171 @@
+"""Exercise 10, items a) to e), on a real lab: a simulated student writes the
+workspace and runs `labctl apply`; each check fails on the fresh lab, fails on
+a near miss, and passes after the right action (and another right way)."""
+from __future__ import annotations
+
+import pytest
+
+from checklab import assert_fails, assert_passes
+from ex10student import Student, ex10_lab
+from labctl.render.configs import DELEGATIONS_FILE
+
+ITEMS = ["a-delegacion", "a-resolucion", "b-zona", "b-autoritativos", "b-notify", "c-sin-recursion", "d-servicios", "e-puertos"]
+
+
+@pytest.fixture(scope="module")
+def ex10(engine):
+    yield from ex10_lab(engine)
+
+
+@pytest.fixture(scope="module")
+def student(ex10):
+    return Student(ex10)
+
+
+def test_fresh_lab_fails_every_item_and_the_skeleton_applies(ex10, student):
+    for item in ITEMS:
+        assert_fails(ex10.check(item))
+    # The untouched skeleton is valid BIND: applying it changes nothing that counts.
+    student.applied()
+    for item in ITEMS:
+        assert_fails(ex10.check(item))
+
+
+def test_a_broken_file_changes_nothing_and_says_why(ex10, student):
+    installed = student.layout.installed("ns1", "named.conf.local").read_text(encoding="utf-8")
+    student.write("ns1/named.conf.local", student.primary_zone_conf())
+    good_zone = student.zone(2024040101)
+    student.write(f"ns1/db.{student.domain}", good_zone + "foo IN AX 1\n")
+    result = student.apply()
+    assert result.code == 2 and f"ns1/db.{student.domain}:11: unknown RR type 'AX'" in result.output, result.output
+    assert student.layout.installed("ns1", "named.conf.local").read_text(encoding="utf-8") == installed
+
+    student.write(f"ns1/db.{student.domain}", good_zone)
+    student.write("ns2/named.conf.local", student.secondary_zone_conf().replace("type secondary;", "type secondary"))
+    result = student.apply()
+    assert result.code == 2 and "ns2/named.conf.local:3: missing ';'" in result.output, result.output
+
+    student.write("ns2/named.conf.local", student.secondary_zone_conf())
+    student.write("registro.yaml", f"dominio: {student.domain}\nservidores:\n  - {{nombre: ns1.{student.domain}}}\n")
+    result = student.apply()
+    assert result.code == 2 and "registro.yaml: servidores[0].ip:" in result.output and "glue" in result.output, result.output
+    student.write("respuestas.yaml", "ns1: [{servicio: dns, puerto: 53, transporte: sctp}]\n")
+    student.write("registro.yaml", f"dominio: {student.domain}\nservidores: []\n")
+    result = student.apply()
+    assert result.code == 2 and "respuestas.yaml: ns1[0].transporte:" in result.output, result.output
+    assert student.layout.installed("ns1", "named.conf.local").read_text(encoding="utf-8") == installed
+    assert_fails(ex10.check("b-zona"))
+    student.write("respuestas.yaml", "ns1: []\n")
+
+
+def test_b_zone_records_near_misses_then_right(ex10, student):
+    # MX at the webmail host, no webmail name: served, but wrong.
+    student.serve_zone(2024040101, mx="@ IN MX 10 correo", webmail="")
+    result = ex10.check("b-zona")
+    assert_fails(result)
+    assert "webmail" in result.detail and "no MX points at the mail server" in result.detail
+    # Timers that make no sense (expire shorter than refresh).
+    student.serve_zone(2024040102, soa_times="3600 600 1800 3600")
+    result = ex10.check("b-zona")
+    assert_fails(result)
+    assert "expire (1800)" in result.detail
+    # Right, with webmail as a CNAME...
+    student.serve_zone(2024040103)
+    assert_passes(ex10.check("b-zona"))
+    # ...or as an A record: another right way.
+    student.serve_zone(2024040104, webmail=f"webmail IN A {student.ip('correo')}")
+    assert_passes(ex10.check("b-zona"))
+    assert_passes(student.until("b-autoritativos"))
+
+
+def test_b_secondary_without_transfer_is_not_authoritative(ex10, student):
+    # ns1 refuses the transfer: ns2 keeps what it had (same serial); a fresh
+    # secondary zone name never loads.
+    student.write("ns1/named.conf.local", student.primary_zone_conf(transfer=False))
+    student.write(f"ns1/db.{student.domain}", student.zone(2024040105))
+    student.applied()
+    result = student.until("b-autoritativos", timeout=3)
+    assert_fails(result)
+    assert "different serials" in result.detail
+
+
+def test_b_notify_needs_notify_on(ex10, student):
+    # Transfers allowed again, but NOTIFY off: ns2 does not learn of the new serial.
+    student.write("ns1/named.conf.local", student.primary_zone_conf(notify="notify no;"))
+    student.write(f"ns1/db.{student.domain}", student.zone(2024040106))
+    student.applied()
+    result = student.until("b-notify", timeout=4)
+    assert_fails(result)
+    assert "no NOTIFY" in result.detail
+    # NOTIFY on (BIND's default, to the NS of the zone, plus also-notify): a raised serial arrives.
+    student.serve_zone(2024040107)
+    assert_passes(student.until("b-notify"))
+    assert_passes(student.until("b-autoritativos"))
+
+
+def test_a_registration_near_miss_then_right(ex10, student):
+    assert_fails(ex10.check("a-delegacion"))
+    assert_fails(ex10.check("a-resolucion"))
+    student.register("ns1")
+    result = ex10.check("a-delegacion")
+    assert_fails(result)
+    assert f"to ns1.{student.domain}.;" in result.detail
+    assert "NS" in student.layout.installed("nic-ar", DELEGATIONS_FILE).read_text(encoding="utf-8")
+    student.register("ns1", "ns2")
+    assert_passes(ex10.check("a-delegacion"))
+    assert_passes(ex10.check("a-resolucion"))
+    # And through the lab's resolver as the student's PC sees it (root -> com.ar -> ns1/ns2).
+    assert ex10.student("dig", "+short", f"mail.{student.domain}").strip() == student.ip("mail")
+
+
+def test_c_recursion_refused_on_both(ex10, student):
+    assert_fails(ex10.check("c-sin-recursion"))
+    student.write("ns1/named.conf.options", "recursion no;\n")
+    student.applied()
+    result = ex10.check("c-sin-recursion")
+    assert_fails(result)
+    assert "ns2" in result.detail and "ns1" not in result.detail
+    # Another right way on ns2: recursion for nobody.
+    student.write("ns2/named.conf.options", "allow-recursion { none; };\n")
+    student.applied()
+    assert_passes(ex10.check("c-sin-recursion"))
+
+
+RIGHT_ANSWERS = """\
+ns1:
+  - {servicio: dns, puerto: 53, transporte: udp}
+  - {servicio: dns, puerto: 53, transporte: tcp}
+ns2:
+  - {servicio: dns, puerto: 53, transporte: udp}
+  - {servicio: dns, puerto: 53, transporte: tcp}
+mail:
+  - {servicio: smtp, puerto: 25, transporte: tcp}
+  - {servicio: submission, puerto: 587, transporte: tcp}
+  - {servicio: pop3, puerto: 110, transporte: tcp}
+  - {servicio: imap, puerto: 143, transporte: tcp}
+correo:
+  - {servicio: http, puerto: 80, transporte: tcp}
+"""
+
+
+def test_d_e_services_and_ports_measured(ex10, student):
+    assert_fails(ex10.check("d-servicios"))
+    # DNS only over UDP, and IMAP claimed over UDP: the services are right, the ports are not.
+    near = RIGHT_ANSWERS.replace("  - {servicio: dns, puerto: 53, transporte: tcp}\n", "").replace(
+        "{servicio: imap, puerto: 143, transporte: tcp}", "{servicio: imap, puerto: 143, transporte: udp}")
+    student.write("respuestas.yaml", near)
+    student.applied()
+    assert_passes(ex10.check("d-servicios"))
+    result = ex10.check("e-puertos")
+    assert_fails(result)
+    assert "ns1: missing 53/tcp" in result.detail and "not offered: 143/udp" in result.detail
+    # A service the server does not offer.
+    student.write("respuestas.yaml", RIGHT_ANSWERS + "  - {servicio: https, puerto: 443, transporte: tcp}\n")
+    student.applied()
+    result = ex10.check("d-servicios")
+    assert_fails(result)
+    assert "correo: not offered: https" in result.detail
+    student.write("respuestas.yaml", RIGHT_ANSWERS)
+    student.applied()
+    assert_passes(ex10.check("d-servicios"))
+    assert_passes(ex10.check("e-puertos"))
