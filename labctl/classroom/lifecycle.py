@@ -11,8 +11,8 @@ from docker import DockerClient
 from docker.errors import DockerException
 
 from labctl.classroom import record as records
-from labctl.classroom.params import student_params
-from labctl.classroom.pool import allocate, docker_subnets, host_routes
+from labctl.classroom.params import derived_password, student_params
+from labctl.classroom.pool import DEFAULT_SSH_PORT, allocate, docker_subnets, free_ports, host_routes
 from labctl.classroom.record import ClassRecord, StudentRecord
 from labctl.classroom.roster import Student
 from labctl.runtime import project
@@ -21,6 +21,7 @@ from labctl.spec.instance import check_instance
 from labctl.spec.loader import LabSpecError, load_lab
 
 DEFAULT_PARALLEL = 4
+SSH_PURPOSE = "ssh"  # the derivation label of a student's SSH password
 # Called once per student when their part is done: (student id, error or None).
 Progress = Callable[[str, str | None], None]
 
@@ -44,23 +45,34 @@ def student_id_rule(class_name: str) -> Callable[[str], None]:
     return check
 
 
+# The one account of every student's client; the password is the student's own.
+SSH_USER = "alumno"
+
+
 def student_origin(record: ClassRecord, student: StudentRecord) -> project.Origin:
-    return project.Origin(record.lab, record.exercise, student.subnet, student.params)
+    access = None
+    if student.ssh_port:
+        access = {"ssh_port": student.ssh_port, "bind": record.ssh_bind, "user": SSH_USER, "password": student.ssh_password}
+    return project.Origin(record.lab, record.exercise, student.subnet, student.params, access)
 
 
-def enrol(engine: DockerClient, record: ClassRecord, roster: list[Student]) -> ClassRecord:
+def enrol(engine: DockerClient, record: ClassRecord, roster: list[Student], first_ssh_port: int = DEFAULT_SSH_PORT) -> ClassRecord:
     """The record with every roster student in it: students already enrolled keep
-    their subnet and values; new ones get a free subnet and their own values."""
+    their subnet, port and values; new ones get a free subnet, a free SSH port
+    and their own values."""
     lab = load_lab(record.lab, record.exercise)
     with records.allocation_lock():
         new = [s for s in roster if not any(r.id.lower() == s.id.lower() for r in record.students)]
-        taken = docker_subnets(engine) + host_routes() + records.other_classes_subnets(record.name) + record.subnets()
+        others = records.other_classes(record.name)
+        taken = docker_subnets(engine) + host_routes() + record.subnets() + [n for o in others for n in o.subnets()]
         subnets = allocate(len(new), record.pool, taken, prefix=lab.network.subnet.prefixlen)
-        for student, subnet in zip(new, subnets):
+        ports = free_ports(len(new), first_ssh_port, record.ssh_ports() + [p for o in others for p in o.ssh_ports()])
+        for student, subnet, port in zip(new, subnets, ports):
             record.students.append(StudentRecord(
                 id=student.id, name=student.name, email=student.email,
                 instance=instance_name(record.name, student.id), subnet=str(subnet),
                 params=student_params(lab, record.secret, student.id),
+                ssh_port=port, ssh_password=derived_password(record.secret, student.id, SSH_PURPOSE),
             ))
         records.save(record)
     return record

@@ -3,6 +3,7 @@ an existing network (Docker's, the host's routes) or another class already holds
 from __future__ import annotations
 
 import os
+import socket
 from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Iterable
@@ -60,3 +61,30 @@ def allocate(count: int, pool: str, taken: Iterable[IPv4Network], prefix: int = 
     if len(free) < count:
         raise LabError(f"--pool {pool}: only {len(free)} free /{prefix} subnet(s) left, the class needs {count}; give a larger --pool")
     return free
+
+
+DEFAULT_SSH_PORT = 2200
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_ports(count: int, first: int, taken: Iterable[int]) -> list[int]:
+    """`count` host ports from `first` up that no class holds and nothing listens on."""
+    taken = set(taken)
+    found = []
+    for port in range(first, 65536):
+        if len(found) == count:
+            break
+        if port not in taken and _port_free(port):
+            found.append(port)
+    if len(found) < count:
+        raise LabError(f"--ssh-port {first}: only {len(found)} free port(s) above it, the class needs {count}")
+    return found

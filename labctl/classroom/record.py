@@ -40,6 +40,7 @@ class ClassRecord(BaseModel):
     pool: str
     roster: str
     created: str
+    ssh_bind: str = "0.0.0.0"
     # Per-student values are derived from it: a second `class up` gives the same ones.
     secret: str
     students: list[StudentRecord] = []
@@ -47,8 +48,8 @@ class ClassRecord(BaseModel):
     report_dirs: list[str] = []
 
     @staticmethod
-    def new(name: str, lab: str, exercise: str, pool: str, roster: str) -> "ClassRecord":
-        return ClassRecord(name=name, lab=lab, exercise=exercise, pool=pool, roster=roster,
+    def new(name: str, lab: str, exercise: str, pool: str, roster: str, ssh_bind: str) -> "ClassRecord":
+        return ClassRecord(name=name, lab=lab, exercise=exercise, pool=pool, roster=roster, ssh_bind=ssh_bind,
                            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                            secret=secrets.token_hex(16))
 
@@ -60,6 +61,9 @@ class ClassRecord(BaseModel):
 
     def subnets(self) -> list[IPv4Network]:
         return [IPv4Network(s.subnet) for s in self.students]
+
+    def ssh_ports(self) -> list[int]:
+        return [s.ssh_port for s in self.students if s.ssh_port]
 
 
 def classes_dir() -> Path:
@@ -106,8 +110,8 @@ def all_names() -> list[str]:
     return sorted(p.parent.name for p in root.glob(f"*/{RECORD_FILE}")) if root.is_dir() else []
 
 
-def other_classes_subnets(name: str) -> list[IPv4Network]:
-    return [subnet for other in all_names() if other != name for subnet in load(other).subnets()]
+def other_classes(name: str) -> list[ClassRecord]:
+    return [load(other) for other in all_names() if other != name]
 
 
 @contextlib.contextmanager

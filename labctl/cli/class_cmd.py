@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 from typing import Optional
 
@@ -13,12 +14,14 @@ from labctl.checks.base import Status
 from labctl.classroom import lifecycle
 from labctl.classroom import record as records
 from labctl.classroom.lifecycle import Outcome
-from labctl.classroom.pool import DEFAULT_POOL
+from labctl.classroom.pool import DEFAULT_POOL, DEFAULT_SSH_PORT
 from labctl.classroom.record import ClassRecord
 from labctl.classroom.report import grade_class, write_reports
 from labctl.classroom.roster import read_roster
 from labctl.cli.lab_cmds import DEFAULT_LAB
 from labctl.cli.output import console, err_console, user_errors
+from labctl.render.plan import CLIENT_CAPTURES
+from labctl.render.templating import render as render_template
 from labctl.runtime import project
 from labctl.runtime.engine import LabError, client
 from labctl.spec.loader import LabSpecError, lab_file, load_lab
@@ -66,6 +69,8 @@ def up(
     lab: str = typer.Option(DEFAULT_LAB, "--lab", help="Lab name or path to a lab.yaml."),
     name: Optional[str] = typer.Option(None, "--name", "-n", help="Name of the class (default: the roster's file name)."),
     pool: str = typer.Option(DEFAULT_POOL, "--pool", help="Addresses the students' subnets are taken from."),
+    ssh_port: int = typer.Option(DEFAULT_SSH_PORT, "--ssh-port", min=1024, max=65535, help="First host port for the students' SSH access."),
+    ssh_bind: str = typer.Option("0.0.0.0", "--ssh-bind", help="Host address the SSH ports listen on."),
     parallel: int = ParallelOpt,
 ) -> None:
     """Bring up one lab per student of the roster, in parallel; the class is recorded."""
@@ -79,11 +84,11 @@ def up(
         try:
             record = records.load(class_name)
         except LabError:
-            record = ClassRecord.new(class_name, path, exercise, pool, str(roster.resolve()))
+            record = ClassRecord.new(class_name, path, exercise, pool, str(roster.resolve()), ssh_bind)
         if (record.lab, record.exercise) != (path, exercise):
             raise LabSpecError(f"class {class_name} runs {record.lab} exercise {record.exercise}; "
                                f"run 'labctl class down --name {class_name} --purge' first or give another --name")
-        record = lifecycle.enrol(engine, record, students)
+        record = lifecycle.enrol(engine, record, students, ssh_port)
         wanted = [record.student(s.id) for s in students]
         outcomes = _with_progress(f"class {class_name} up", len(wanted),
                                   lambda done: lifecycle.bring_up(engine, record, wanted, parallel, done))
@@ -189,3 +194,30 @@ def down(
         console.print(f"class {record.name} {what}", highlight=False)
         _exit_on_failures(outcomes, "come down")
 
+
+
+@app.command()
+def access(
+    name: Optional[str] = NameOpt,
+    host: str = typer.Option(socket.getfqdn(), "--host", help="The server's name as students reach it."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write one sheet per student here (<id>.txt)."),
+) -> None:
+    """How each student reaches their own lab without Docker rights: the table, and one sheet per student."""
+    with user_errors():
+        record = _class(name)
+        table = Table(title=f"class {record.name}: SSH access to each student's client ({host})")
+        for column in ("student", "name", "port", "user", "password", "lab subnet"):
+            table.add_column(column)
+        sheets = {}
+        for student in record.students:
+            origin = lifecycle.student_origin(record, student)
+            table.add_row(student.id, student.name, str(student.ssh_port or "-"), lifecycle.SSH_USER, student.ssh_password or "-", student.subnet)
+            sheets[student.id] = render_template("class/sheet.txt.j2", record=record, student=student, lab=origin.spec(),
+                                                 host=host, user=lifecycle.SSH_USER, captures=CLIENT_CAPTURES)
+        console.print(table)
+        for student_id, sheet in sheets.items():
+            console.rule(student_id)
+            console.print(sheet, highlight=False, markup=False)
+            if out:
+                out.mkdir(parents=True, exist_ok=True)
+                (out / f"{student_id}.txt").write_text(sheet, encoding="utf-8")

@@ -172,11 +172,32 @@ def _webmail(lab: Lab, name: str, svc: Service, tls: TlsPair | None) -> list[Ren
     return files
 
 
+# SSH access to the client (spec.models.Access): where its parts live in the container.
+ACCESS_SCRIPT = "access.sh"
+ACCESS_PASSWORD_FILE = "password"
+SSH_KEYS_MOUNT = "/etc/labctl/ssh-keys"  # kept in the lab's state folder: one host key across resets
+CLIENT_CAPTURES = "/capturas"  # the lab's captures, read-only
+
+
+def _client(lab: Lab, name: str, svc: Service, tls: TlsPair | None) -> list[RenderedFile]:
+    if lab.access is None:
+        return []
+    base = PurePosixPath(name)
+    context = dict(user=lab.access.user, mount=config_mount(Role.client), keys=SSH_KEYS_MOUNT,
+                   captures=CLIENT_CAPTURES, password_file=ACCESS_PASSWORD_FILE)
+    return [
+        RenderedFile(base / "sshd_config", render("client/sshd_config.j2", **context)),
+        RenderedFile(base / ACCESS_SCRIPT, render("client/access.sh.j2", **context)),
+        RenderedFile(base / ACCESS_PASSWORD_FILE, f"{lab.access.user}:{lab.access.password}\n"),
+    ]
+
+
 RENDERERS: dict[Role, Callable[[Lab, str, Service, TlsPair | None], list[RenderedFile]]] = {
     Role.dns: _dns,
     Role.mail: _mail,
     Role.web: _web,
     Role.webmail: _webmail,
+    Role.client: _client,
 }
 
 RESOLV_CONF = PurePosixPath("resolv.conf")

@@ -7,7 +7,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from labctl.render.configs import DRAFT_MOUNT, MAIL_DATA_DIR, REGISTRY_MOUNT, RESOLV_CONF, STUDENT_MOUNT, RenderedFile, config_mount, registry_zone
+from labctl.render.configs import (
+    ACCESS_SCRIPT, CLIENT_CAPTURES, DRAFT_MOUNT, MAIL_DATA_DIR, REGISTRY_MOUNT, RESOLV_CONF, SSH_KEYS_MOUNT, STUDENT_MOUNT,
+    RenderedFile, config_mount, registry_zone,
+)
 from labctl.spec.models import Lab, Role, Service
 
 IMAGE_PREFIX = "labctl"
@@ -22,6 +25,10 @@ LABEL_CONFIG_HASH = "labctl.config-hash"
 FIXED_PORTS: dict[Role, dict[str, int]] = {Role.dns: {"dns": 53}, Role.web: {"http": 80},
                                             Role.webmail: {"https": 443, "http": 80}}
 CAPTURE_SERVICE = "capture"
+# Forwards the student's host port to the client's sshd (spec.models.Access).
+ACCESS_SERVICE = "ssh"
+SSH_KEYS_DIR = "ssh"  # in the lab's state folder, beside config/ and captures/
+SSH_PORT = 22
 CAPTURE_MOUNT = "/captures"
 CAPTURE_FILE = "lab.pcap"
 
@@ -154,6 +161,27 @@ def _student_mounts(lab: Lab, name: str, svc: Service, student: StudentDirs | No
     return []
 
 
+def _ssh_forwarder(lab: Lab, instance: str, client_ip: str, labels: dict[str, str]) -> ContainerPlan:
+    """The student's way in: the lab network is internal (Docker publishes no port
+    on it), so socat in the host's network namespace forwards the host port to the
+    client's sshd, reached through the lab's gateway."""
+    access = lab.access
+    command = ("socat", f"TCP-LISTEN:{access.ssh_port},bind={access.bind},reuseaddr,fork", f"TCP:{client_ip}:{SSH_PORT}")
+    digest = hashlib.sha256(" ".join(command).encode()).hexdigest()[:16]
+    return ContainerPlan(
+        service=ACCESS_SERVICE,
+        name=f"{instance}-{ACCESS_SERVICE}",
+        image=image_name(Role.client),
+        hostname=ACCESS_SERVICE,
+        ip="",
+        mounts=(),
+        labels={**labels, LABEL_SERVICE: ACCESS_SERVICE, LABEL_CONFIG_HASH: digest},
+        ports={"ssh": access.ssh_port},
+        command=command,
+        network_mode="host",
+    )
+
+
 def plan_lab(lab: Lab, instance: str, config_dir: Path, files: list[RenderedFile], exercise: str | None = None,
              captures_dir: Path | None = None, student: StudentDirs | None = None) -> LabPlan:
     base_labels = {LABEL_LAB: instance}
@@ -165,9 +193,15 @@ def plan_lab(lab: Lab, instance: str, config_dir: Path, files: list[RenderedFile
         containers.append(_capture(lab, instance, captures_dir or config_dir.parent / "captures", base_labels))
     for name, svc in lab.services.items():
         mounts = [Mount(str(config_dir / RESOLV_CONF), "/etc/resolv.conf")]
-        if svc.role is not Role.client:
+        if svc.role is not Role.client or lab.access:
             mounts.append(Mount(str(config_dir / name), config_mount(svc.role)))
         mounts.extend(_student_mounts(lab, name, svc, student))
+        command = None
+        if svc.role is Role.client and lab.access:
+            captures = captures_dir or config_dir.parent / "captures"
+            mounts += [Mount(str(captures), CLIENT_CAPTURES), Mount(str(config_dir.parent / SSH_KEYS_DIR), SSH_KEYS_MOUNT, read_only=False)]
+            command = ("sh", f"{config_mount(Role.client)}/{ACCESS_SCRIPT}")
+            containers.append(_ssh_forwarder(lab, instance, str(svc.ip), base_labels))
         sysctls: dict[str, str] = {}
         if svc.role is Role.mail:
             volume = f"{instance}-{name}-data"
@@ -187,6 +221,7 @@ def plan_lab(lab: Lab, instance: str, config_dir: Path, files: list[RenderedFile
                 labels=labels,
                 ports=_ports(svc),
                 sysctls=sysctls,
+                command=command,
             )
         )
     network = NetworkPlan(

@@ -18,7 +18,7 @@ from docker.errors import DockerException, NotFound
 from labctl.capture.files import capture_files
 from labctl.paths import captures_dir, lab_state_dir, tls_dir
 from labctl.render.configs import render_configs
-from labctl.render.plan import CAPTURE_SERVICE, LABEL_CONFIG_HASH, LABEL_EXERCISE, LABEL_LAB, LabPlan, plan_lab
+from labctl.render.plan import ACCESS_SERVICE, CAPTURE_SERVICE, LABEL_CONFIG_HASH, LABEL_EXERCISE, LABEL_LAB, SSH_KEYS_DIR, LabPlan, plan_lab
 from labctl.render.tls import server_pair
 from labctl.render.writer import write_configs
 from labctl.runtime import containers as ctr
@@ -81,6 +81,8 @@ class Origin:
     subnet: str | None
     # The lab's parameters for this instance (a class student's own passwords...).
     params: dict[str, str] = field(default_factory=dict)
+    # SSH access from outside (spec.models.Access as a dict), for a class student.
+    access: dict | None = None
 
     @staticmethod
     def path(instance: str) -> Path:
@@ -90,8 +92,9 @@ class Origin:
         self.path(instance).write_text(json.dumps(asdict(self)), encoding="utf-8")
 
     def spec(self) -> Lab:
-        """The lab definition the instance runs, with its own parameters."""
-        return load_lab(self.lab, self.exercise, self.subnet, self.params)
+        """The lab definition the instance runs, with its own parameters and access."""
+        lab = load_lab(self.lab, self.exercise, self.subnet, self.params)
+        return Lab.model_validate({**lab.model_dump(mode="json"), "access": self.access}) if self.access else lab
 
     @classmethod
     def load(cls, instance: str) -> "Origin":
@@ -112,6 +115,8 @@ def prepare(lab: Lab, instance: str, exercise: str | None = None, target: Path |
     write_configs(files, target)
     captures = captures_dir(instance).resolve()
     captures.mkdir(parents=True, exist_ok=True)
+    if lab.access:
+        (lab_state_dir(instance) / SSH_KEYS_DIR).mkdir(parents=True, exist_ok=True)
     student = None
     if lab.workspace is not None:
         layout = Layout.of(lab, instance)
@@ -156,7 +161,7 @@ def _refuse_other_lab(now: Running, lab: Lab, instance: str, exercise: str | Non
         raise LabError(f"lab {instance!r} is running {what}{again}")
     if now.subnet and now.subnet != str(lab.network.subnet):
         raise LabError(f"lab {instance!r} runs on subnet {now.subnet}, not {lab.network.subnet}{again}")
-    planned = set(lab.services) | ({CAPTURE_SERVICE} if lab.capture.enabled else set())
+    planned = set(lab.services) | ({CAPTURE_SERVICE} if lab.capture.enabled else set()) | ({ACCESS_SERVICE} if lab.access else set())
     extra = sorted(set(now.containers) - planned)
     if extra:
         raise LabError(f"lab {instance!r} runs service(s) {', '.join(extra)} that {lab.name} does not have{again}")

@@ -16,7 +16,7 @@ import dns.rdatatype
 
 from labctl.capture.probes import Probe, record_probes
 from labctl.paths import tls_dir
-from labctl.render.plan import ContainerPlan, LabPlan
+from labctl.render.plan import SSH_PORT, ContainerPlan, LabPlan
 from labctl.render.tls import CA_CERT
 from labctl.runtime.engine import LabError
 from labctl.spec.models import Role
@@ -91,6 +91,8 @@ def probe(plan: LabPlan, container: ContainerPlan, seen: list[Probe]) -> None:
     elif svc.role is Role.mail:
         for name, expected in GREETINGS.items():
             _greeting(container.ip, container.ports[name], expected, seen)
+    elif svc.role is Role.client and plan.lab.access:
+        _greeting(container.ip, SSH_PORT, b"SSH-", seen)
 
 
 def _wait_one(plan: LabPlan, container: ContainerPlan, deadline: float, alive: Callable[[str], str | None],

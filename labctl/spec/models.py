@@ -358,6 +358,17 @@ class Workspace(Model):
     answers_for: list[str] = []  # services whose ports and services respuestas.yaml lists
 
 
+class Access(Model):
+    """SSH into the lab's client container from outside, for a student without Docker
+    rights: a host port forwarded to the client's sshd, one user, one password.
+    Set by class mode for each student's lab (labctl.classroom), not in lab files."""
+
+    ssh_port: int = Field(ge=1024, le=65535)
+    bind: IPv4Address = IPv4Address("0.0.0.0")
+    user: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")
+    password: str = Field(min_length=8, pattern=r"^[!-~]+$")  # printable, no spaces: chpasswd's line format
+
+
 class Lab(Model):
     name: str = Field(pattern=SERVICE_NAME_PATTERN)
     title: str
@@ -375,6 +386,7 @@ class Lab(Model):
     capture: Capture = Capture()
     workspace: Workspace | None = None
     exercises: dict[str, Exercise] = {}
+    access: Access | None = None
 
     @field_validator("parameters")
     @classmethod
@@ -433,6 +445,8 @@ class Lab(Model):
                     raise ValueError(f"workspace.answers_for: no service {name!r}")
         if any(s.role is Role.web for s in self.services.values()) and self.web is None:
             raise ValueError("web: a web service needs the 'web' section (title, body)")
+        if self.access is not None and not self.by_role(Role.client):
+            raise ValueError("access: SSH access needs a client service to log into")
         return self
 
     def by_role(self, role: Role) -> dict[str, Service]:
