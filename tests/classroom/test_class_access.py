@@ -7,31 +7,17 @@ from ipaddress import IPv4Network
 
 import paramiko
 import pytest
-from typer.testing import CliRunner
 
-from labctl.classroom import record as records
-from labctl.cli import app
+from classcli import class_up, cli
 
 CLASS = "t11ssh"
 POOL = "10.131.0.0/23"
 FIRST_PORT = "22400"
 
 
-def cli(*args: str) -> str:
-    result = CliRunner().invoke(app, list(args))
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
 @pytest.fixture(scope="module")
 def klass(engine, tmp_path_factory):
-    roster = tmp_path_factory.mktemp("roster") / f"{CLASS}.csv"
-    roster.write_text("id,name\nana,Ana Díaz\nbeto,Beto Paz\n", encoding="utf-8")
-    if CLASS in records.all_names():  # a previous run killed half-way
-        CliRunner().invoke(app, ["class", "down", "--name", CLASS, "--purge"])
-    cli("class", "up", str(roster), "--exercise", "4", "--pool", POOL, "--ssh-port", FIRST_PORT)
-    yield records.load(CLASS)
-    cli("class", "down", "--name", CLASS, "--purge")
+    yield from class_up(tmp_path_factory.mktemp("roster"), CLASS, "id,name\nana,Ana Díaz\nbeto,Beto Paz\n", "--pool", POOL, "--ssh-port", FIRST_PORT)
 
 
 def login(port: int, password: str) -> paramiko.SSHClient:

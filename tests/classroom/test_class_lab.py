@@ -13,11 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 from ipaddress import IPv4Network
 
 import pytest
-from typer.testing import CliRunner
 
 from exercise4 import download_over_pop, send_to_pop
-from labctl.classroom import record as records
-from labctl.cli import app
+from classcli import class_up, cli
 from labctl.paths import captures_dir, lab_state_dir
 
 CLASS = "t11"
@@ -28,22 +26,9 @@ DEADLINE = 15.0
 LOGIN_TIMEOUT = 30
 
 
-def cli(*args: str) -> str:
-    result = CliRunner().invoke(app, list(args))
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
 @pytest.fixture(scope="module")
 def klass(engine, tmp_path_factory):
-    roster = tmp_path_factory.mktemp("roster") / f"{CLASS}.csv"
-    roster.write_text(ROSTER, encoding="utf-8")
-    if CLASS in records.all_names():  # a previous run killed half-way
-        CliRunner().invoke(app, ["class", "down", "--name", CLASS, "--purge"])
-    cli("class", "up", str(roster), "--exercise", "4", "--pool", POOL, "--parallel", "3")
-    yield records.load(CLASS)
-    cli("class", "down", "--name", CLASS, "--purge")
-    assert CLASS not in records.all_names()
+    yield from class_up(tmp_path_factory.mktemp("roster"), CLASS, ROSTER, "--pool", POOL, "--parallel", "3")
 
 
 def mail_ip(student) -> str:
