@@ -161,7 +161,18 @@ class ReceiveSession(SessionCheck):
         return [d for d in ctx.deliveries(self.params.fetches_delivery_to) if d.ts >= since]
 
     def _fetched(self, ctx: CheckContext, session: Session) -> Delivery | None:
-        return next((d for d in reversed(self._deliveries(ctx)) if d.queue_id and d.queue_id in session.fetched), None)
+        """The delivered message the session fetched: its queue id is in the Received: field;
+        a fetch of some header fields only (Thunderbird's message list) names its Message-ID,
+        which counts in a session of the account itself (another account may hold a copy)."""
+        account = self.params.fetches_delivery_to.lower()
+        own = session.login.lower() in (account, account.partition("@")[0])
+        for delivery in reversed(self._deliveries(ctx)):
+            if delivery.queue_id and delivery.queue_id in session.fetched:
+                return delivery
+            message_id = delivery.summary.message_id if delivery.summary else ""
+            if own and message_id and message_id in session.fetched:
+                return delivery
+        return None
 
     def lacks(self, ctx: CheckContext, session: Session) -> list[str]:
         lacks = super().lacks(ctx, session)

@@ -4,6 +4,8 @@ whether the session switched to TLS. Built from the capture's dialogues, or from
 own log of an SMTP session (which also sees what TLS hides from the capture)."""
 from __future__ import annotations
 
+import base64
+import binascii
 import time
 from dataclasses import dataclass, field
 
@@ -38,6 +40,7 @@ class Session:
     messages: int = 0  # SMTP: messages accepted (250 after the data)
     recipients: int = 0  # SMTP: RCPT answered 250/251
     fetched: str = ""  # POP3/IMAP: what RETR, TOP and FETCH answered
+    login: str = ""  # POP3/IMAP: the user name of the accepted login, as the client gave it
 
     @property
     def where(self) -> str:
@@ -59,6 +62,26 @@ def verb_of(command: str, tagged: bool) -> str:
     if not words:
         return ""
     return " ".join(words[:2]).upper() if words[0].upper() == "UID" else words[0].upper()
+
+
+def _plain_user(blob: str) -> str:
+    """The authentication identity of a SASL PLAIN response (authzid NUL authcid NUL password)."""
+    try:
+        parts = base64.b64decode(blob.strip(), validate=True).split(b"\0")
+    except (binascii.Error, ValueError):
+        return ""
+    return parts[1].decode("utf-8", "replace") if len(parts) == 3 else ""
+
+
+def login_name(protocol: str, verb: str, lines: list[str]) -> str:
+    """Who logs in with this command (`lines`: the command line, then the client's SASL
+    answers): LOGIN and USER name the user, AUTH(ENTICATE) PLAIN carries it in base64."""
+    words = lines[0].split()[1 if protocol == "imap" else 0:]
+    if verb in ("LOGIN", "USER") and len(words) > 1:
+        return words[1].strip('"')
+    if verb in ("AUTH", "AUTHENTICATE") and len(words) > 1 and words[1].upper() == "PLAIN":
+        return _plain_user(words[2] if len(words) > 2 else (lines[1] if len(lines) > 1 else ""))
+    return ""
 
 
 def _imap_ok(exchange: Exchange) -> bool:
@@ -89,8 +112,10 @@ def session_from_exchanges(protocol: str, exchanges: list[Exchange], session: Se
             continue  # the greeting, or data the server sent unprompted
         verb = verb_of(exchange.command_text, tagged)
         reply = exchange.reply_text
+        client_lines = exchange.command_text.splitlines()
         while _continues(protocol, reply) and i < len(exchanges) and exchanges[i].command is not None:
-            reply = exchanges[i].reply_text  # the client's answer to the challenge: its outcome
+            client_lines.append(exchanges[i].command_text)  # the client's answer to the challenge
+            reply = exchanges[i].reply_text  # and its outcome
             i += 1
         if protocol == "smtp":
             ok = reply[:1] in ("2", "3")
@@ -110,6 +135,8 @@ def session_from_exchanges(protocol: str, exchanges: list[Exchange], session: Se
         else:
             ok = _imap_ok(exchange)
         session.steps.append(Step(verb, ok))
+        if ok and client_lines and (user := login_name(protocol, verb, client_lines)):
+            session.login = user
         if ok and verb in FETCHES:
             session.fetched += reply
         if ok and verb == STARTS_TLS.get(protocol):

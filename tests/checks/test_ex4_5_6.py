@@ -100,7 +100,8 @@ def test_ex4_thunderbird_auth_plain_that_deletes_from_the_server_passes(ex4_thun
 
 
 # Thunderbird keeps an IMAP connection in IDLE; the server announces the new message
-# (* n EXISTS), the client ends IDLE (DONE) and fetches it with UID FETCH.
+# (* n EXISTS), the client ends IDLE (DONE) and fetches, with UID FETCH, the header fields
+# its message list shows (the body only when the message is opened).
 IDLE_THEN_FETCH = """
 import imaplib, smtplib, threading
 imap = imaplib.IMAP4({server!r}, 143)
@@ -112,7 +113,7 @@ assert imap.readline().startswith(b'+')
 def mail():
     with smtplib.SMTP({server!r}, 25) as smtp:
         smtp.sendmail('alumnopop@redes.unlp.edu.ar', ['alumnoimap@redes.unlp.edu.ar'],
-                      'Subject: avisado por IDLE\\r\\n\\r\\nhola\\r\\n')
+                      'Subject: avisado por IDLE\\r\\nMessage-ID: <idle.1@cliente>\\r\\n\\r\\nhola\\r\\n')
 threading.Thread(target=mail).start()
 while b'EXISTS' not in imap.readline():
     pass
@@ -120,7 +121,7 @@ imap.send(b'DONE\\r\\n')
 while not imap.readline().startswith(tag):
     pass
 uid = imap.uid('SEARCH', None, 'ALL')[1][0].split()[-1]
-imap.uid('FETCH', uid, '(UID RFC822.SIZE FLAGS BODY.PEEK[])')
+imap.uid('FETCH', uid, '(UID RFC822.SIZE FLAGS BODY.PEEK[HEADER.FIELDS (From To Cc Subject Date Message-ID)])')
 imap.logout()
 """
 
@@ -156,6 +157,19 @@ def test_ex5_session_that_ended_before_the_mail_was_sent_does_not_count(ex5):
     result = ex5.check("imap-dialogue")
     assert_fails(result)
     assert "missing IDLE" in result.detail, result.detail
+
+
+def test_ex5_another_accounts_copy_of_the_message_does_not_count(ex5):
+    # alumnopop keeps a copy of what it sent (Sent, by IMAP APPEND): the same Message-ID,
+    # fetched after IDLE, but not the message delivered to alumnoimap.
+    message_id = ex5.python(send(ex5.ip("mail"), POP, IMAP, "con copia en Enviados")).strip()
+    copy = f"Message-ID: {message_id}\r\nSubject: con copia en Enviados\r\n\r\nhola\r\n".encode()
+    ex5.python(imap(ex5.ip("mail"), "alumnopop", "alumnopoppass", f"imap.append('INBOX', None, None, {copy!r}); imap.select()"
+                    + IDLE + "imap.uid('FETCH', '1:*', '(BODY.PEEK[HEADER.FIELDS (Message-ID)])')"))
+    ex5.captured()
+    result = ex5.check("imap-dialogue")
+    assert_fails(result)
+    assert "it fetched none of the 2 message(s) delivered to alumnoimap" in result.detail, result.detail
 
 
 def test_ex5_thunderbird_idle_then_uid_fetch_passes(ex5):

@@ -88,3 +88,14 @@ def test_dovecot_logins_from_the_container_log():
     [login] = parse_logins(text)
     assert (login.protocol, login.client_ip) == ("pop3", "172.29.6.100")
     assert login.is_account("alumnopop@redes.unlp.edu.ar") and not login.is_account("alumnoimap@redes.unlp.edu.ar")
+
+
+def test_the_login_name_is_read_from_login_user_and_sasl_plain():
+    imap = capture_session(stream("imap", 143, (S, b"* OK ready\r\n"), (C, b"a1 AUTHENTICATE PLAIN\r\n"), (S, b"+ \r\n"),
+                                  (C, b"AGFsdW1ub2ltYXAAYWx1bW5vaW1hcHBhc3M=\r\n"), (S, b"a1 OK Logged in\r\n")))
+    assert imap.login == "alumnoimap"
+    quoted = capture_session(stream("imap", 143, (S, b"* OK ready\r\n"), (C, b'a1 LOGIN "alumnoimap" "x"\r\n'), (S, b"a1 OK Logged in\r\n")))
+    assert quoted.login == "alumnoimap"
+    pop = capture_session(stream("pop", 110, (S, b"+OK ready\r\n"), (C, b"AUTH PLAIN\r\n"), (S, b"+ \r\n"),
+                                 (C, b"AGFsdW1ub3BvcABhbHVtbm9wb3BwYXNz\r\n"), (S, b"+OK Logged in.\r\n")))
+    assert (pop.login, pop.has("AUTH|USER")) == ("alumnopop", True)
