@@ -73,6 +73,11 @@ def test_mail_configs_share_accounts_and_maildirs(files):
     assert "alumnopop@redes.unlp.edu.ar:{PLAIN}alumnopoppass:" in files["mail/users"]
 
 
+def test_deferred_mail_stays_queued_five_days_as_postfix_keeps_it(files):
+    # Exercise 9 reads the deferral of mail that can never arrive: it must not bounce in an hour.
+    assert yaml.safe_load(files["mail/mta.yaml"])["retry"]["give_up_after"] == 5 * 24 * 3600
+
+
 def test_resolv_conf_points_at_lab_dns(files):
     assert "nameserver 172.28.0.29" in files["resolv.conf"]
     assert "127.0.0.11" not in files["resolv.conf"]
