@@ -1,6 +1,8 @@
 """up/down of small labs on their own subnets: cleanup by label, clear failures, nothing left behind."""
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -249,3 +251,151 @@ def test_reset_leaves_no_evidence_of_the_previous_attempt(engine, tmp_path, clea
     assert result.exit_code == 0, result.output
     assert not (captures_dir("mini") / "previous").exists()
     assert all(f.stat().st_size < 10_000 for f in lab_capture_files("mini"))  # only the new ring's startup traffic
+
+
+def _dns_answers(ip: str) -> bool:
+    import dns.exception
+    import dns.message
+    import dns.query
+    import dns.rdatatype
+
+    try:
+        return bool(dns.query.udp(dns.message.make_query("mini.test", dns.rdatatype.SOA), ip, timeout=2).answer)
+    except (OSError, dns.exception.DNSException):
+        return False
+
+
+def test_up_converges_a_stopped_or_disconnected_service_and_status_says_so(engine, tmp_path, clean, make_mini_lab):
+    import urllib.request
+
+    clean.append("mini")
+    path = make_mini_lab(tmp_path)
+    lab = load_lab(path)
+    project.up(engine, lab, "mini")
+    engine.containers.get("mini-web").stop(timeout=1)
+    engine.networks.get("mini-mininet").disconnect("mini-dns")
+    assert not _dns_answers("172.31.213.10")
+    status = CliRunner().invoke(app, ["status", str(path), "--json"])
+    assert status.exit_code == 1, status.output
+    rows = {row["service"]: row for row in json.loads(status.output)["services"]}
+    assert (rows["dns"]["state"], rows["dns"]["attached"]) == ("running", False)
+    assert rows["web"]["state"] == "exited" and rows["mail"]["attached"]
+    result = project.up(engine, lab, "mini")
+    assert result.changed and result.reconnected == ["dns"] and result.started == ["web"]
+    assert _dns_answers("172.31.213.10")
+    with urllib.request.urlopen("http://172.31.213.30/", timeout=5) as page:
+        assert page.status == 200
+    assert CliRunner().invoke(app, ["status", str(path)]).exit_code == 0
+
+
+def test_a_changed_service_is_replaced_and_the_old_one_kept_until_the_new_answers(engine, tmp_path, clean, make_mini_lab):
+    """Compose v1's recreate: a replacement that never answers brings the old container back."""
+    clean.append("mini")
+    project.up(engine, load_lab(make_mini_lab(tmp_path)), "mini")
+    old_dns = engine.containers.get("mini-dns").id
+    broken = make_mini_lab(tmp_path, records=[{"name": "www", "type": "CNAME", "value": "ns"}])
+    with pytest.raises(LabError, match="did not answer"):
+        project.up(engine, load_lab(broken), "mini", timeout=3)
+    back = engine.containers.get("mini-dns")
+    assert back.id == old_dns and back.status == "running"
+    _wait_until(lambda: _dns_answers("172.31.213.10"), timeout=20)
+    assert sorted(c.name for c in engine.containers.list(all=True, filters={"label": "labctl.lab=mini"})) == ["mini-capture", "mini-dns", "mini-mail", "mini-web"]
+    changed = make_mini_lab(tmp_path, records=[{"name": "extra", "type": "A", "value": "172.31.213.99"}])
+    result = project.up(engine, load_lab(changed), "mini")
+    assert result.created == ["dns"]
+    assert engine.containers.get("mini-dns").id != old_dns and _dns_answers("172.31.213.10")
+    assert len(engine.containers.list(all=True, filters={"label": "labctl.lab=mini"})) == 4
+
+
+ROLE_CAPS = {
+    "capture": ["NET_RAW", "SETUID", "SETGID"],
+    "dns": ["NET_BIND_SERVICE", "SETUID", "SETGID"],
+    "mail": ["CHOWN", "DAC_OVERRIDE", "SETUID", "SETGID", "SYS_CHROOT", "KILL"],
+    "web": ["NET_BIND_SERVICE", "CHOWN", "SETUID", "SETGID"],
+}
+
+
+def test_containers_drop_capabilities_have_limits_and_the_key_is_private(engine, tmp_path, clean, make_mini_lab):
+    from labctl.runtime.project import config_dir
+
+    clean.append("mini")
+    project.up(engine, load_lab(make_mini_lab(tmp_path)), "mini")
+    for service, caps in ROLE_CAPS.items():
+        host = engine.containers.get(f"mini-{service}").attrs["HostConfig"]
+        assert host["CapDrop"] == ["ALL"] and sorted(host["CapAdd"]) == sorted(caps), service
+        assert 0 < host["Memory"] <= 256 * 2**20 and host["MemorySwap"] == host["Memory"] and 0 < host["PidsLimit"] <= 256, service
+    key = config_dir("mini") / "mail" / "tls" / "key.pem"
+    assert (key.stat().st_mode & 0o777, key.stat().st_uid, key.stat().st_gid) == (0o640, 0, 5000)
+    code, out = engine.containers.get("mini-mail").exec_run(["stat", "-c", "%a %U %G", "/etc/labctl/mail/tls/key.pem"])
+    assert out.decode().split() == ["640", "root", "vmail"]
+    # The services still work with no more than that: STARTTLS with the key as the MTA's user.
+    import smtplib
+    import ssl
+
+    from labctl.paths import tls_dir
+
+    context = ssl.create_default_context(cafile=str(tls_dir("mini") / "ca.pem"))
+    context.check_hostname = False  # reached by address; the chain is still verified
+    with smtplib.SMTP("172.31.213.20", 587, timeout=10) as smtp:
+        assert smtp.starttls(context=context)[0] == 220
+        assert smtp.ehlo()[0] == 250
+
+
+def _cli(*args: str, env: dict) -> "subprocess.Popen":
+    import subprocess
+    import sys
+
+    return subprocess.Popen([sys.executable, "-m", "labctl.cli", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_until(condition, timeout: float = 60) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the awaited state never came"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("moment", ["network created", "containers created"])
+def test_interrupted_up_leaves_nothing(engine, tmp_path, clean, make_mini_lab, signal_name, moment):
+    """Ctrl-C (or a kill) while `up` works: the network and containers it made go."""
+    import os
+    import signal
+
+    clean.append("mini")
+    # The dns zone never loads, so `up` waits for it until interrupted.
+    path = make_mini_lab(tmp_path, records=[{"name": "www", "type": "CNAME", "value": "ns"}])
+    process = _cli("up", str(path), "--timeout", "60", env=dict(os.environ))
+    label = {"label": "labctl.lab=mini"}
+    if moment == "network created":
+        _wait_until(lambda: engine.networks.list(filters=label))
+    else:
+        _wait_until(lambda: len(engine.containers.list(filters=label)) == 4)
+    process.send_signal(getattr(signal, signal_name))
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode != 0, output
+    assert leftovers(engine, "mini") == NOTHING, output
+
+
+def test_two_concurrent_ups_converge_to_one_healthy_lab(engine, tmp_path, clean, make_mini_lab):
+    import os
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    from labctl.runtime.project import config_dir
+
+    clean.append("mini")
+    path = make_mini_lab(tmp_path)
+    first, second = (_cli("up", str(path), env=dict(os.environ)) for _ in range(2))
+    outputs = [p.communicate(timeout=120)[0] for p in (first, second)]
+    assert first.returncode == 0 and second.returncode == 0, outputs
+    assert any("nothing changed" in out for out in outputs), outputs
+    assert CliRunner().invoke(app, ["status", str(path)]).exit_code == 0
+    assert len(leftovers(engine, "mini")["containers"]) == 4
+    tls = config_dir("mini") / "mail" / "tls"
+    cert = x509.load_pem_x509_certificate((tls / "cert.pem").read_bytes())
+    key = serialization.load_pem_private_key((tls / "key.pem").read_bytes(), password=None)
+    assert cert.public_key().public_numbers() == key.public_key().public_numbers()

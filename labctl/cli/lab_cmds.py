@@ -20,6 +20,7 @@ from labctl.render.tls import CA_CERT
 from labctl.runtime import containers as ctr
 from labctl.runtime import project
 from labctl.runtime.engine import LabError, client
+from labctl.runtime.guard import instance_lock
 from labctl.runtime.network import find_networks
 from labctl.spec.instance import check_instance
 from labctl.spec.loader import lab_file, load_lab
@@ -91,7 +92,8 @@ def up(
         with console.status(f"bringing up {name}…"):
             result = project.up(client(), spec, name, exercise, timeout=timeout, origin=origin)
         if result.changed:
-            console.print(f"[green]lab {name} is up[/] in {result.seconds:.1f} s (created {len(result.created)}, started {len(result.started)}, unchanged {len(result.unchanged)})")
+            reconnected = f", reconnected {len(result.reconnected)}" if result.reconnected else ""
+            console.print(f"[green]lab {name} is up[/] in {result.seconds:.1f} s (created {len(result.created)}, started {len(result.started)}{reconnected}, unchanged {len(result.unchanged)})")
         else:
             console.print(f"lab {name} is already up; nothing changed")
         _print_lab(result.plan)
@@ -109,10 +111,10 @@ def down(
         result = project.down(client(), name, keep_data=keep_data, purge=purge)
         purged = f"; removed {lab_state_dir(name)}" if result.purged else ""
         if not (result.containers or result.networks or result.volumes or result.kept_volumes):
-            console.print(f"lab {name} is not up; nothing to remove{purged}", highlight=False)
+            console.print(f"lab {name} is not up; nothing to remove{purged}", highlight=False, soft_wrap=True)
             return
         kept = f", kept {len(result.kept_volumes)} volume(s)" if result.kept_volumes else ""
-        console.print(f"removed {result.containers} container(s), {result.networks} network(s), {result.volumes} volume(s){kept}{purged}", highlight=False)
+        console.print(f"removed {result.containers} container(s), {result.networks} network(s), {result.volumes} volume(s){kept}{purged}", highlight=False, soft_wrap=True)
 
 
 def reset(
@@ -160,13 +162,13 @@ def status(
             for column in ("service", "container", "state", "IP", "image"):
                 table.add_column(column)
             for r in rows:
-                colour = "green" if r.state == "running" else "red"
-                table.add_row(r.service, r.name, f"[{colour}]{r.state}[/]", r.ip, r.image)
+                state = r.state if r.attached else f"{r.state}, off the lab network"
+                table.add_row(r.service, r.name, f"[{'green' if r.healthy else 'red'}]{state}[/]", r.ip, r.image)
             console.print(table)
         else:
             console.print(f"lab {name} is not up")
-        # Scripts can ask "is it up?" either way.
-        raise typer.Exit(0 if rows else 1)
+        # Scripts can ask "is it all up?" either way: 0 only when every service runs, attached.
+        raise typer.Exit(0 if rows and all(r.healthy for r in rows) else 1)
 
 
 def service_container(lab: str, instance: str | None, service: str, must_run: bool = True):
@@ -260,7 +262,8 @@ def render(
         spec = load_lab(lab, exercise, subnet)
         name = _instance(lab, instance)
         # Never the live config folder of a running instance: that is up's.
-        plan = project.prepare(spec, name, exercise, target=out or lab_state_dir(name) / "render")
+        with instance_lock(name):  # the lab CA and keys it may make are shared with up
+            plan = project.prepare(spec, name, exercise, target=out or lab_state_dir(name) / "render")
         console.print(f"rendered {spec.name} into {plan.config_dir}")
         if compose:
             path = plan.config_dir / COMPOSE_FILE

@@ -20,6 +20,13 @@ CONFIG_MOUNT = "/etc/labctl"
 class RenderedFile:
     path: PurePosixPath  # relative to the lab's config folder
     content: str
+    # A secret (a TLS key): written 0640, owned by root and this group id, so
+    # inside the container only root and the service's group read it.
+    secret_group: int | None = None
+
+
+# The vmail group of the mail image (images/mail/Dockerfile): the MTA runs as vmail.
+MAIL_GID = 5000
 
 
 def config_mount(role: Role) -> str:
@@ -133,7 +140,7 @@ def _mail(lab: Lab, name: str, svc: Service, tls: TlsPair | None) -> list[Render
         RenderedFile(base / MTA_FILE, render("mail/mta.yaml.j2", **context)),
     ]
     if tls:
-        files += [RenderedFile(base / TLS_DIR / "cert.pem", tls.cert), RenderedFile(base / TLS_DIR / "key.pem", tls.key)]
+        files += [RenderedFile(base / TLS_DIR / "cert.pem", tls.cert), RenderedFile(base / TLS_DIR / "key.pem", tls.key, secret_group=MAIL_GID)]
     return files
 
 

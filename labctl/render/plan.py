@@ -24,6 +24,41 @@ LABEL_CONFIG_HASH = "labctl.config-hash"
 # The ports students reach, by role (a mail service's come from the lab definition).
 FIXED_PORTS: dict[Role, dict[str, int]] = {Role.dns: {"dns": 53}, Role.web: {"http": 80},
                                             Role.webmail: {"https": 443, "http": 80}}
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What a role's container may do and use: the capabilities its daemons need
+    (all others dropped) and memory and process limits, so one lab cannot take the host."""
+
+    cap_add: tuple[str, ...]
+    mem_limit: str
+    pids_limit: int
+
+
+ROLE_RESOURCES: dict[Role, Resources] = {
+    # named starts as root, binds 53 and switches to user bind.
+    Role.dns: Resources(("NET_BIND_SERVICE", "SETUID", "SETGID"), "128m", 128),
+    # nginx binds 80 as root, gives its temp folders to its workers' user and runs them as it.
+    Role.web: Resources(("NET_BIND_SERVICE", "CHOWN", "SETUID", "SETGID"), "64m", 64),
+    # Dovecot's master chowns its runtime folder, chroots its login processes,
+    # runs them as other users and signals them; the MTA drops to vmail (setpriv).
+    # DAC_OVERRIDE: root's tools run by the checks (`docker exec`) read vmail's spool and Maildirs.
+    Role.mail: Resources(("CHOWN", "DAC_OVERRIDE", "SETUID", "SETGID", "SYS_CHROOT", "KILL"), "256m", 256),
+    # Roundcube: the entrypoint gives its key to www-data and writes it in
+    # www-data's folder; php-fpm and nginx bind as root and run workers as www-data.
+    Role.webmail: Resources(("NET_BIND_SERVICE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID"), "256m", 128),
+    # The students' shell: ping and traceroute (NET_RAW), and, with class access,
+    # sshd (binds 22, privilege separation in a chroot, logins as the student, audit).
+    Role.client: Resources(("NET_RAW", "NET_BIND_SERVICE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID",
+                            "SYS_CHROOT", "KILL", "AUDIT_WRITE"), "256m", 256),
+    # tcpdump opens a packet socket on the bridge (no NET_ADMIN: it needs none
+    # for that) and, for -Z root, sets its user and groups.
+    Role.capture: Resources(("NET_RAW", "SETUID", "SETGID"), "128m", 16),
+}
+# socat forwarding a host port to the client's sshd (one process per connection).
+ACCESS_RESOURCES = Resources(("NET_BIND_SERVICE",), "32m", 32)
+
 CAPTURE_SERVICE = "capture"
 # Forwards the student's host port to the client's sshd (spec.models.Access).
 ACCESS_SERVICE = "ssh"
@@ -52,7 +87,10 @@ class ContainerPlan:
     labels: dict[str, str]
     ports: dict[str, int]
     sysctls: dict[str, str] = field(default_factory=dict)
+    # Every capability is dropped; these are added back (ROLE_RESOURCES).
     cap_add: tuple[str, ...] = ()
+    mem_limit: str = "64m"
+    pids_limit: int = 64
     command: tuple[str, ...] | None = None
     network_mode: str | None = None  # None: the lab network at `ip`
 
@@ -95,6 +133,10 @@ def bridge_name(instance: str) -> str:
     return f"lab-{digest}"
 
 
+def _resources(resources: Resources) -> dict:
+    return {"cap_add": resources.cap_add, "mem_limit": resources.mem_limit, "pids_limit": resources.pids_limit}
+
+
 def _ports(svc: Service) -> dict[str, int]:
     if svc.role is Role.mail:
         return svc.ports.model_dump()
@@ -135,7 +177,7 @@ def _capture(lab: Lab, instance: str, captures_dir: Path, labels: dict[str, str]
         mounts=(Mount(str(captures_dir), CAPTURE_MOUNT, read_only=False),),
         labels={**labels, LABEL_SERVICE: CAPTURE_SERVICE, LABEL_CONFIG_HASH: digest},
         ports={},
-        cap_add=("NET_RAW", "NET_ADMIN"),
+        **_resources(ROLE_RESOURCES[Role.capture]),
         command=command,
         network_mode="host",
     )
@@ -179,6 +221,7 @@ def _ssh_forwarder(lab: Lab, instance: str, client_ip: str, labels: dict[str, st
         ports={"ssh": access.ssh_port},
         command=command,
         network_mode="host",
+        **_resources(ACCESS_RESOURCES),
     )
 
 
@@ -222,6 +265,7 @@ def plan_lab(lab: Lab, instance: str, config_dir: Path, files: list[RenderedFile
                 ports=_ports(svc),
                 sysctls=sysctls,
                 command=command,
+                **_resources(ROLE_RESOURCES[svc.role]),
             )
         )
     network = NetworkPlan(

@@ -1,6 +1,7 @@
 """Write rendered files into a folder, and prune only what labctl wrote there before."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from labctl.render.configs import RenderedFile
@@ -8,6 +9,16 @@ from labctl.render.configs import RenderedFile
 # The files a previous render wrote, so a re-render removes its own stale files
 # and never anything else that lives in the folder.
 MANIFEST = ".labctl-rendered"
+
+
+def _restrict(path: Path, group: int) -> None:
+    """root:<group> 0640. Only root may give a file away; run without root, the
+    key stays the user's own and readable (0644) so the service still starts."""
+    try:
+        os.chown(path, 0, group)
+        os.chmod(path, 0o640)
+    except PermissionError:
+        os.chmod(path, 0o644)
 
 
 def write_configs(files: list[RenderedFile], config_dir: Path) -> list[Path]:
@@ -20,12 +31,16 @@ def write_configs(files: list[RenderedFile], config_dir: Path) -> list[Path]:
     config_dir.mkdir(parents=True, exist_ok=True)
     wanted = {config_dir / f.path: f.content for f in files}
     changed = []
-    for path, content in wanted.items():
+    for f in files:
+        path, content = config_dir / f.path, f.content
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.is_file() or path.read_text(encoding="utf-8") != content:
-            with open(path, "w", encoding="utf-8") as out:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if f.secret_group is not None else 0o644)
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
                 out.write(content)
             changed.append(path)
+        if f.secret_group is not None:
+            _restrict(path, f.secret_group)
     manifest = config_dir / MANIFEST
     previous = manifest.read_text(encoding="utf-8").splitlines() if manifest.is_file() else []
     for relative in previous:

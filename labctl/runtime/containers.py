@@ -6,15 +6,57 @@ import time
 from docker import DockerClient
 from docker.errors import APIError, ImageNotFound, NotFound
 from docker.models.containers import Container
+from docker.models.networks import Network
 from docker.types import Mount as DockerMount
 
 from labctl.render.plan import LABEL_LAB, LABEL_SERVICE, ContainerPlan
 from labctl.runtime.engine import LabError
 
 
+def find_all(engine: DockerClient, instance: str) -> list[Container]:
+    return engine.containers.list(all=True, filters={"label": f"{LABEL_LAB}={instance}"})
+
+
 def find_containers(engine: DockerClient, instance: str) -> dict[str, Container]:
-    found = engine.containers.list(all=True, filters={"label": f"{LABEL_LAB}={instance}"})
+    """The instance's container of each service; one set aside by an interrupted
+    recreate (renamed) never hides the service's own."""
+    found = sorted(find_all(engine, instance), key=lambda c: c.name != f"{instance}-{c.labels[LABEL_SERVICE]}", reverse=True)
     return {c.labels[LABEL_SERVICE]: c for c in found}
+
+
+def lab_address(container: Container, network: Network) -> str | None:
+    """The address the container has configured on this very network (None: not attached)."""
+    endpoint = container.attrs["NetworkSettings"]["Networks"].get(network.name)
+    if not endpoint or endpoint.get("NetworkID") != network.id:
+        return None
+    return (endpoint.get("IPAMConfig") or {}).get("IPv4Address") or endpoint.get("IPAddress") or None
+
+
+def attach(network: Network, container: Container, plan: ContainerPlan) -> bool:
+    """Put the container back on the lab network at its planned address if it
+    was disconnected (or its network was recreated); True when it had to."""
+    if plan.network_mode or lab_address(container, network) == plan.ip:
+        return False
+    if network.name in container.attrs["NetworkSettings"]["Networks"]:
+        try:
+            network.disconnect(container, force=True)  # attached with another address
+        except (APIError, NotFound):
+            pass  # the endpoint belonged to a network that is gone
+    try:
+        network.connect(container, ipv4_address=plan.ip)
+    except APIError as exc:
+        raise LabError(f"cannot reconnect {container.name!r} to {network.name!r} at {plan.ip}: {exc.explanation or exc}") from None
+    container.reload()
+    return True
+
+
+def set_aside(container: Container) -> None:
+    """Stop and rename a container that a new one replaces; its name and address are free."""
+    try:
+        container.stop(timeout=5)
+        container.rename(f"{container.name}-replaced-{container.id[:8]}")
+    except APIError as exc:
+        raise LabError(f"cannot set {container.name!r} aside to replace it: {exc.explanation or exc}") from None
 
 
 def check_images(engine: DockerClient, containers: tuple[ContainerPlan, ...]) -> None:
@@ -38,7 +80,12 @@ def create(engine: DockerClient, plan: ContainerPlan, network: str) -> Container
         mounts=mounts,
         network_mode=plan.network_mode or network,
         sysctls=plan.sysctls or None,
+        cap_drop=["ALL"],
         cap_add=list(plan.cap_add) or None,
+        mem_limit=plan.mem_limit,
+        # No swap beyond the limit: a runaway is stopped, not paged out slowly.
+        memswap_limit=plan.mem_limit,
+        pids_limit=plan.pids_limit,
         init=True,
     )
     networking = None if plan.network_mode else api.create_networking_config({network: api.create_endpoint_config(ipv4_address=plan.ip)})

@@ -5,12 +5,15 @@ never a name pattern, is how a lab's objects are found again.
 """
 from __future__ import annotations
 
+import functools
 import json
+import os
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Callable
 
 from docker import DockerClient
 from docker.errors import DockerException, NotFound
@@ -23,6 +26,7 @@ from labctl.render.tls import server_pair
 from labctl.render.writer import write_configs
 from labctl.runtime import containers as ctr
 from labctl.runtime.engine import LabError
+from labctl.runtime.guard import instance_lock, signals_held, terminate_as_interrupt
 from labctl.runtime.network import ensure_network, find_networks
 from labctl.runtime.readiness import wait_ready
 from labctl.spec.errors import LabSpecError
@@ -42,11 +46,12 @@ class UpResult:
     created: list[str] = field(default_factory=list)
     started: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    reconnected: list[str] = field(default_factory=list)  # back on the lab network at their address
     seconds: float = 0.0
 
     @property
     def changed(self) -> bool:
-        return bool(self.created or self.started)
+        return bool(self.created or self.started or self.reconnected)
 
 
 @dataclass
@@ -66,6 +71,11 @@ class ServiceStatus:
     ip: str
     image: str
     exercise: str | None
+    attached: bool = True
+
+    @property
+    def healthy(self) -> bool:
+        return self.state == "running" and self.attached
 
 
 def config_dir(instance: str) -> Path:
@@ -170,68 +180,154 @@ def _refuse_other_lab(now: Running, lab: Lab, instance: str, exercise: str | Non
 def up(engine: DockerClient, lab: Lab, instance: str, exercise: str | None = None,
        timeout: float = READY_TIMEOUT, origin: Origin | None = None) -> UpResult:
     """Bring the instance up (or bring it in line with `lab`); `origin`, when
-    given, is recorded so that `reset`, `check` and `grade` find the lab again."""
-    began = time.monotonic()
+    given, is recorded so that `reset`, `check` and `grade` find the lab again.
+    One change per instance at a time: a concurrent `up` waits, then converges."""
     check_instance(instance)
+    with instance_lock(instance):
+        return _up(engine, lab, instance, exercise, timeout, origin)
+
+
+@dataclass
+class _Undo:
+    """What an `up` must undo if it fails or is interrupted: everything of the
+    instance that was not there before (found by label, so an object whose
+    creation was interrupted before its id came back goes too), and the
+    containers it set aside to replace (renamed back and restarted)."""
+
+    instance: str
+    before: set[str]
+    configs: dict[Path, bytes]  # the rendered files the running containers were made with
+    replaced: list[tuple] = field(default_factory=list)  # (container, name, was running)
+
+    @classmethod
+    def snapshot(cls, engine: DockerClient, instance: str) -> "_Undo":
+        folder = config_dir(instance)
+        configs = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} if folder.is_dir() else {}
+        return cls(instance, {obj_id for obj_id, _ in _labelled(engine, instance)}, configs)
+
+    def run(self, engine: DockerClient) -> None:
+        # Containers first: a network cannot go while one is attached.
+        for obj_id, remove in _labelled(engine, self.instance):
+            if obj_id not in self.before:
+                _quietly(remove)
+        if self.replaced:
+            self._restore_configs()
+        for old, name, was_running in self.replaced:
+            _quietly(functools.partial(old.rename, name))
+            if was_running:
+                _quietly(old.start)
+
+    def _restore_configs(self) -> None:
+        """The containers brought back mount the config folder: give them their own files
+        again (in place, as bind mounts need)."""
+        for path, content in self.configs.items():
+            if not path.is_file() or path.read_bytes() != content:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "wb") as out:
+                    out.write(content)
+                    out.truncate()
+
+
+def _labelled(engine: DockerClient, instance: str) -> list[tuple[str, Callable[[], None]]]:
+    """(id, remover) of every container, network and volume of the instance, in removal order."""
+    label = {"label": f"{LABEL_LAB}={instance}"}
+    found: list[tuple[str, Callable[[], None]]] = []
+    for c in engine.containers.list(all=True, filters=label):
+        found.append((c.id, functools.partial(c.remove, force=True)))
+    for n in engine.networks.list(filters=label):
+        found.append((n.id, n.remove))
+    for v in engine.volumes.list(filters=label):
+        found.append((v.name, v.remove))
+    return found
+
+
+def _quietly(action: Callable[[], None]) -> None:
+    """Rollback: a failure here must not hide the error that caused the rollback."""
+    try:
+        action()
+    except DockerException:
+        pass
+
+
+def _up(engine: DockerClient, lab: Lab, instance: str, exercise: str | None, timeout: float, origin: Origin | None) -> UpResult:
+    began = time.monotonic()
     now = running(engine, instance)
     _refuse_other_lab(now, lab, instance, exercise)
-    existing = now.containers
+    undo = _Undo.snapshot(engine, instance)
     plan = prepare(lab, instance, exercise)
     ctr.check_images(engine, plan.containers)
 
     result = UpResult(plan)
-    made: list = []  # objects this call created, removed again if it fails
-    try:
-        network, net_created = ensure_network(engine, plan.network)
-        if net_created:
-            made.append(network)
-        for volume, labels in plan.volumes.items():
-            try:
-                engine.volumes.get(volume)
-            except NotFound:
-                made.append(engine.volumes.create(volume, labels=labels))
-
-        to_start = []
-        for c in plan.containers:
-            current = existing.get(c.service)
-            if current is not None and current.labels.get(LABEL_CONFIG_HASH) == c.labels[LABEL_CONFIG_HASH]:
-                if current.status == "running":
-                    result.unchanged.append(c.service)
-                    continue
-                to_start.append(current)
-                result.started.append(c.service)
-                continue
-            if current is not None:
-                ctr.remove(current)
-            created = ctr.create(engine, c, plan.network.name)
-            made.append(created)
-            to_start.append(created)
-            result.created.append(c.service)
-        # The capture starts first, so the services' startup traffic is in it.
-        first = [c for c in to_start if c.labels[ctr.LABEL_SERVICE] == CAPTURE_SERVICE]
-        if CAPTURE_SERVICE in result.created:
-            _archive_captures(captures_dir(instance))
-        _parallel(ctr.start, first)
-        for c in first:
-            ctr.wait_for_log(c, CAPTURE_READY, timeout)
-        _parallel(ctr.start, [c for c in to_start if c not in first])
-
-        ids = {c.labels[ctr.LABEL_SERVICE]: c.id for c in to_start}
-        wait_ready(
-            plan,
-            timeout,
-            alive=lambda service: ctr.death_reason(engine, ids[service]) if service in ids else None,
-        )
-    except BaseException:
-        # Leave nothing half-started, and lose nothing: only what this call
-        # created goes (containers first), volumes kept by `down --keep-data` stay.
-        for obj in reversed(made):
-            _remove_quietly(obj)
-        raise
+    with terminate_as_interrupt():
+        try:
+            _converge(engine, plan, now, result, undo, timeout)
+        except BaseException:
+            # Leave nothing half-started, and lose nothing: only what this call
+            # created goes; volumes kept by `down --keep-data` stay; containers
+            # set aside for a replacement come back.
+            with signals_held():
+                undo.run(engine)
+            raise
+    # The replaced containers go only now that their replacements answer.
+    for old, _, _ in undo.replaced:
+        ctr.remove(old)
     if origin is not None:
         origin.save(instance)
     result.seconds = time.monotonic() - began
     return result
+
+
+def _converge(engine: DockerClient, plan: LabPlan, now: Running, result: UpResult, undo: _Undo, timeout: float) -> None:
+    """Make the engine hold what the plan says: every container created with the
+    current configuration, running, and attached to the lab network at its address."""
+    network, _ = ensure_network(engine, plan.network)
+    for volume, labels in plan.volumes.items():
+        try:
+            engine.volumes.get(volume)
+        except NotFound:
+            engine.volumes.create(volume, labels=labels)
+
+    planned = {c.name for c in plan.containers}
+    for leftover in ctr.find_all(engine, plan.instance):
+        if leftover.name not in planned:
+            ctr.remove(leftover)  # set aside by an `up` that was killed outright
+
+    to_start = []
+    for c in plan.containers:
+        current = now.containers.get(c.service)
+        if current is not None and current.name == c.name and current.labels.get(LABEL_CONFIG_HASH) == c.labels[LABEL_CONFIG_HASH]:
+            if ctr.attach(network, current, c):
+                result.reconnected.append(c.service)
+            if current.status == "running":
+                if c.service not in result.reconnected:
+                    result.unchanged.append(c.service)
+                continue
+            to_start.append(current)
+            result.started.append(c.service)
+            continue
+        if current is not None and current.name == c.name:
+            # Compose v1's recreate: the old one steps aside (stopped, renamed),
+            # and is removed only once the new one answers.
+            undo.replaced.append((current, current.name, current.status == "running"))
+            ctr.set_aside(current)
+        created = ctr.create(engine, c, plan.network.name)
+        to_start.append(created)
+        result.created.append(c.service)
+    # The capture starts first, so the services' startup traffic is in it.
+    first = [c for c in to_start if c.labels[ctr.LABEL_SERVICE] == CAPTURE_SERVICE]
+    if CAPTURE_SERVICE in result.created:
+        _archive_captures(captures_dir(plan.instance))
+    _parallel(ctr.start, first)
+    for c in first:
+        ctr.wait_for_log(c, CAPTURE_READY, timeout)
+    _parallel(ctr.start, [c for c in to_start if c not in first])
+
+    ids = {c.labels[ctr.LABEL_SERVICE]: c.id for c in to_start}
+    wait_ready(
+        plan,
+        timeout,
+        alive=lambda service: ctr.death_reason(engine, ids[service]) if service in ids else None,
+    )
 
 
 def _archive_captures(directory: Path) -> None:
@@ -246,22 +342,19 @@ def _archive_captures(directory: Path) -> None:
             path.rename(archive / path.name)
 
 
-def _remove_quietly(obj) -> None:
-    """Rollback: a failure here must not hide the error that caused the rollback."""
-    try:
-        obj.remove(force=True) if hasattr(obj, "status") else obj.remove()
-    except DockerException:
-        pass
-
-
 def down(engine: DockerClient, instance: str, keep_data: bool = False, purge: bool = False) -> DownResult:
     """Remove the instance's containers, network and (unless `keep_data`) volumes;
     `purge` also removes its state folder (captures, keys, rendered configuration)."""
     check_instance(instance)
     if purge and keep_data:
         raise LabSpecError("--purge and --keep-data: expected one of them, not both (--purge removes all the lab kept)")
+    with instance_lock(instance):
+        return _down(engine, instance, keep_data, purge)
+
+
+def _down(engine: DockerClient, instance: str, keep_data: bool, purge: bool) -> DownResult:
     result = DownResult()
-    found = list(ctr.find_containers(engine, instance).values())
+    found = ctr.find_all(engine, instance)
     _parallel(ctr.remove, found)
     result.containers = len(found)
     for net in find_networks(engine, instance):
@@ -295,9 +388,10 @@ def reset(engine: DockerClient, instance: str, timeout: float = READY_TIMEOUT) -
     and MTA log (the volume goes), and no capture of the previous attempt."""
     origin = Origin.load(instance)
     lab = origin.spec()
-    down(engine, instance, keep_data=False)
-    clear_evidence(instance)
-    return up(engine, lab, instance, origin.exercise, timeout=timeout, origin=origin)
+    with instance_lock(instance):
+        _down(engine, instance, keep_data=False, purge=False)
+        clear_evidence(instance)
+        return _up(engine, lab, instance, origin.exercise, timeout, origin)
 
 
 def start_service(engine: DockerClient, instance: str, service: str, timeout: float = READY_TIMEOUT) -> float:
@@ -315,11 +409,15 @@ def start_service(engine: DockerClient, instance: str, service: str, timeout: fl
 
 
 def status(engine: DockerClient, instance: str) -> list[ServiceStatus]:
+    """Each container's state; `attached` is False when a service container is
+    off the lab network (unreachable though running)."""
     rows = []
+    networks = find_networks(engine, instance)
     for service, c in sorted(ctr.find_containers(engine, instance).items()):
-        nets = c.attrs["NetworkSettings"]["Networks"]
-        ip = next((n.get("IPAddress") or "" for n in nets.values()), "")
-        rows.append(ServiceStatus(service, c.name, c.status, ip, c.attrs["Config"]["Image"], c.labels.get(LABEL_EXERCISE)))
+        on_host = c.attrs["HostConfig"].get("NetworkMode") == "host"
+        ip = next((address for net in networks if (address := ctr.lab_address(c, net))), "")
+        attached = on_host or bool(ip)
+        rows.append(ServiceStatus(service, c.name, c.status, ip, c.attrs["Config"]["Image"], c.labels.get(LABEL_EXERCISE), attached))
     return rows
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import http.client
 import socket
 import ssl
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
@@ -96,9 +97,9 @@ def probe(plan: LabPlan, container: ContainerPlan, seen: list[Probe]) -> None:
 
 
 def _wait_one(plan: LabPlan, container: ContainerPlan, deadline: float, alive: Callable[[str], str | None],
-              seen: list[Probe]) -> str | None:
+              seen: list[Probe], stop: threading.Event) -> str | None:
     reason = "never probed"
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not stop.is_set():
         try:
             probe(plan, container, seen)
             return None
@@ -107,22 +108,26 @@ def _wait_one(plan: LabPlan, container: ContainerPlan, deadline: float, alive: C
         dead = alive(container.service)
         if dead:
             return dead
-        time.sleep(0.05)
+        stop.wait(0.05)
     return reason
 
 
 def wait_ready(plan: LabPlan, timeout: float, alive: Callable[[str], str | None]) -> None:
     """Probe every service in parallel; `alive` says why a container has died, if it has.
-    The probes' connections are recorded in the instance's state (labctl.capture.probes)."""
+    The probes' connections are recorded in the instance's state (labctl.capture.probes).
+    Interrupted (Ctrl-C), the probes stop at once instead of running to the deadline."""
     deadline = time.monotonic() + timeout
     probed = [c for c in plan.containers if c.network_mode is None]
     seen: list[Probe] = []  # list.append is atomic: the probing threads share it
+    stop = threading.Event()
+    pool = ThreadPoolExecutor(max_workers=len(probed))
     try:
-        with ThreadPoolExecutor(max_workers=len(probed)) as pool:
-            results = {c.service: pool.submit(_wait_one, plan, c, deadline, alive, seen) for c in probed}
+        results = {c.service: pool.submit(_wait_one, plan, c, deadline, alive, seen, stop) for c in probed}
+        failures = {name: f.result() for name, f in results.items() if f.result()}
     finally:
+        stop.set()
+        pool.shutdown(wait=False, cancel_futures=True)
         record_probes(plan.instance, seen)
-    failures = {name: f.result() for name, f in results.items() if f.result()}
     if failures:
         detail = "; ".join(f"{name}: {why}" for name, why in failures.items())
         raise LabError(f"services did not answer within {timeout:.0f} s: {detail}")
