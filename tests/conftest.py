@@ -17,6 +17,14 @@ TEST_LABEL = "labctl.test"
 MINI_SUBNET = "172.31.213.0/24"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that needs the engine (directly or through a lab fixture) is marked
+    `docker`: `-m "not docker"` runs the unit tests alone."""
+    for item in items:
+        if "engine" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.docker)
+
+
 @pytest.fixture(scope="session")
 def test_label() -> str:
     """Label for containers and networks a test makes itself; removed at session end."""

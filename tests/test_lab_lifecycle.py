@@ -399,3 +399,37 @@ def test_two_concurrent_ups_converge_to_one_healthy_lab(engine, tmp_path, clean,
     cert = x509.load_pem_x509_certificate((tls / "cert.pem").read_bytes())
     key = serialization.load_pem_private_key((tls / "key.pem").read_bytes(), password=None)
     assert cert.public_key().public_numbers() == key.public_key().public_numbers()
+
+
+def test_lab_reaches_the_host_only_at_its_gateway(engine, test_label, tmp_path, clean, make_mini_lab):
+    """A lab container (whose default route is its gateway) reaches a host service at
+    the gateway address, not at the host's address on another bridge; the rule goes with the lab."""
+    import socket
+
+    from labctl.runtime import firewall
+
+    clean.append("mini")
+    other = engine.networks.create("labctl-test-other", ipam={"Driver": "default", "Config": [{"Subnet": "172.31.217.0/24", "Gateway": "172.31.217.1"}]},
+                                   labels={test_label: "firewall"}, internal=True)
+    listener = socket.create_server(("0.0.0.0", 0))
+    port = listener.getsockname()[1]
+    try:
+        project.up(engine, load_lab(make_mini_lab(tmp_path)), "mini")
+        assert len(firewall.rules("mini")) == 1
+        probe = engine.containers.run(
+            "labctl/client:" + __import__("labctl.render.plan", fromlist=["IMAGE_TAG"]).IMAGE_TAG,
+            ["sh", "-c", f"nc -z -w 2 172.31.213.1 {port}; echo gateway=$?; nc -z -w 2 172.31.217.1 {port}; echo other=$?"],
+            network="mini-mininet", cap_drop=["ALL"], labels={test_label: "firewall"}, detach=True,
+        )
+        assert probe.wait(timeout=30)["StatusCode"] == 0
+        assert probe.logs().decode().split() == ["gateway=0", "other=1"]
+        # The host, as the student's client, still reaches the lab (mail greets).
+        with socket.create_connection(("172.31.213.20", 25), timeout=5) as smtp:
+            assert smtp.recv(64).startswith(b"220")
+        project.down(engine, "mini")
+        assert firewall.rules("mini") == []
+    finally:
+        listener.close()
+        for c in engine.containers.list(all=True, filters={"label": f"{test_label}=firewall"}):
+            c.remove(force=True)
+        other.remove()

@@ -100,8 +100,11 @@ def test_compose_file_runs_the_same_plan(lab, tmp_path):
     assert mail["sysctls"]["net.ipv4.ip_unprivileged_port_start"] == "0"
     assert compose["networks"]["simunet"]["ipam"]["config"][0] == {"subnet": "172.28.0.0/24", "gateway": "172.28.0.1"}
     capture = compose["services"]["capture"]
-    assert capture["network_mode"] == "host" and capture["cap_add"] == ["NET_RAW", "NET_ADMIN"]
+    assert capture["network_mode"] == "host" and capture["cap_add"] == ["NET_RAW", "SETUID", "SETGID"]
     assert "privileged" not in capture
+    for name, service in compose["services"].items():  # as `labctl up` makes them
+        c = plan.container(name)
+        assert (service["cap_drop"], service.get("cap_add", []), service["mem_limit"], service["pids_limit"]) == (["ALL"], list(c.cap_add), c.mem_limit, c.pids_limit)
     captures = str(plan.container("capture").mounts[0].source)
     for service in compose["services"].values():
         for volume in service["volumes"]:

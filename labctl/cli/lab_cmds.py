@@ -96,6 +96,8 @@ def up(
             console.print(f"[green]lab {name} is up[/] in {result.seconds:.1f} s (created {len(result.created)}, started {len(result.started)}{reconnected}, unchanged {len(result.unchanged)})")
         else:
             console.print(f"lab {name} is already up; nothing changed")
+        if not result.isolated:
+            console.print("[yellow]note:[/] without root, labctl cannot limit the lab's containers to the host's gateway address (iptables)", highlight=False)
         _print_lab(result.plan)
 
 

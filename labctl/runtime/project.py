@@ -25,6 +25,7 @@ from labctl.render.plan import ACCESS_SERVICE, CAPTURE_SERVICE, LABEL_CONFIG_HAS
 from labctl.render.tls import server_pair
 from labctl.render.writer import write_configs
 from labctl.runtime import containers as ctr
+from labctl.runtime import firewall
 from labctl.runtime.engine import LabError
 from labctl.runtime.guard import instance_lock, signals_held, terminate_as_interrupt
 from labctl.runtime.network import ensure_network, find_networks
@@ -47,6 +48,7 @@ class UpResult:
     started: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     reconnected: list[str] = field(default_factory=list)  # back on the lab network at their address
+    isolated: bool = False  # the host answers the lab at its gateway address only (firewall)
     seconds: float = 0.0
 
     @property
@@ -210,6 +212,8 @@ class _Undo:
         for obj_id, remove in _labelled(engine, self.instance):
             if obj_id not in self.before:
                 _quietly(remove)
+        if not find_networks(engine, self.instance):
+            firewall.release(self.instance)
         if self.replaced:
             self._restore_configs()
         for old, name, was_running in self.replaced:
@@ -281,6 +285,7 @@ def _converge(engine: DockerClient, plan: LabPlan, now: Running, result: UpResul
     """Make the engine hold what the plan says: every container created with the
     current configuration, running, and attached to the lab network at its address."""
     network, _ = ensure_network(engine, plan.network)
+    result.isolated = firewall.isolate(plan.network, plan.instance)
     for volume, labels in plan.volumes.items():
         try:
             engine.volumes.get(volume)
@@ -360,6 +365,7 @@ def _down(engine: DockerClient, instance: str, keep_data: bool, purge: bool) -> 
     for net in find_networks(engine, instance):
         net.remove()
         result.networks += 1
+    firewall.release(instance)
     for volume in engine.volumes.list(filters={"label": f"{LABEL_LAB}={instance}"}):
         if keep_data:
             result.kept_volumes.append(volume.name)
