@@ -155,20 +155,3 @@ def test_zones_pass_named_checkzone(lab, tmp_path, engine, test_label):
             assert b"OK" in output
         code, output = wrapped.exec_run(["named-checkconf", "/zones/dns-redes/named.conf"])
         assert code == 0, output.decode()
-
-
-def test_tls_certificate_is_kept_and_remade_when_the_hostname_changes(tmp_path):
-    from cryptography import x509
-
-    from labctl.render.tls import server_pair
-
-    first = server_pair(tmp_path, "lab", "mail", "mail.redes.unlp.edu.ar")
-    assert server_pair(tmp_path, "lab", "mail", "mail.redes.unlp.edu.ar") == first  # stable: a second up changes nothing
-    assert (tmp_path / "mail.key").stat().st_mode & 0o077 == 0
-    renamed = server_pair(tmp_path, "lab", "mail", "correo.redes.unlp.edu.ar")
-    assert renamed != first
-    cert = x509.load_pem_x509_certificate(renamed.cert.encode())
-    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
-    assert names == ["correo.redes.unlp.edu.ar"]
-    ca = x509.load_pem_x509_certificate((tmp_path / "ca.pem").read_bytes())
-    cert.verify_directly_issued_by(ca)

@@ -18,7 +18,7 @@ from rich.table import Table
 
 from labctl.capture import Capture, DnsMessage, TcpStream, dialogue, lab_capture_files, load_capture
 from labctl.capture.export import export_pcap
-from labctl.capture.files import describe
+from labctl.capture.files import capture_stats, describe
 from labctl.capture.ladder import ladder_svg, ladder_text
 from labctl.capture.ports import PROTOCOLS, lab_ports
 from labctl.capture.probes import load_probes, without_probes
@@ -193,15 +193,17 @@ def ladder(
 
 @app.command("list")
 def list_files(lab: Lab = "practica4", file: Files = None) -> None:
-    """The capture files, with their size, link layer, packets and time span."""
+    """The capture files, with their size, link layer, packets, time span and the packets the
+    kernel dropped (counted for the whole start of the capture that wrote the file)."""
     paths = _capture_paths(lab, file)
     table = Table(title=f"captures in {paths[0].parent}")
-    for column in ("file", "size", "link type", "packets", "first", "last"):
+    for column in ("file", "size", "link type", "packets", "first", "last", "dropped by kernel"):
         table.add_column(column)
     for path in paths:
         info = describe(path)
+        stats = capture_stats(path)
         table.add_row(path.name if path.parent == paths[0].parent else str(path), f"{info.size:,}", LINKTYPE_NAMES.get(info.linktype, str(info.linktype or "-")),
-                      str(info.frames), _clock(info.first_ts), _clock(info.last_ts))
+                      str(info.frames), _clock(info.first_ts), _clock(info.last_ts), str(stats.dropped) if stats else "-")
     console.print(table)
 
 

@@ -6,7 +6,7 @@ from pathlib import PurePosixPath
 from typing import Callable
 
 from labctl.render.templating import render
-from labctl.render.tls import TlsPair
+from labctl.render.tls import LabCertificates
 from labctl.spec.models import Lab, Role, Service
 
 # Where the mail container keeps its state (one volume): Maildirs, spool, log.
@@ -77,7 +77,7 @@ def registry_zone(lab: Lab, service: str) -> str | None:
     return ws.registry_zone if ws is not None and ws.registry == service else None
 
 
-def _dns(lab: Lab, name: str, svc: Service, tls: TlsPair | None) -> list[RenderedFile]:
+def _dns(lab: Lab, name: str, svc: Service, certs: LabCertificates) -> list[RenderedFile]:
     base = PurePosixPath(name)
     context = dict(
         service=name,
@@ -113,8 +113,9 @@ def mail_accounts(lab: Lab, svc: Service) -> list[dict[str, str]]:
 TLS_DIR = "tls"
 
 
-def _mail(lab: Lab, name: str, svc: Service, tls: TlsPair | None) -> list[RenderedFile]:
+def _mail(lab: Lab, name: str, svc: Service, certs: LabCertificates) -> list[RenderedFile]:
     base = PurePosixPath(name)
+    tls = certs.servers.get(name)
     mounted = f"{config_mount(Role.mail)}/{TLS_DIR}"
     first = lab.mail_domains[svc.mail_domains[0]]
     context = dict(
@@ -144,7 +145,7 @@ def _mail(lab: Lab, name: str, svc: Service, tls: TlsPair | None) -> list[Render
     return files
 
 
-def _web(lab: Lab, name: str, svc: Service, tls: TlsPair | None) -> list[RenderedFile]:
+def _web(lab: Lab, name: str, svc: Service, certs: LabCertificates) -> list[RenderedFile]:
     base = PurePosixPath(name)
     context = dict(service=name, hostname=svc.hostname, ip=str(svc.ip), web=lab.web, mount=config_mount(Role.web))
     return [
@@ -157,8 +158,9 @@ def _web(lab: Lab, name: str, svc: Service, tls: TlsPair | None) -> list[Rendere
 WEBMAIL_DES_KEY = "/var/lib/roundcube/labctl-des-key.inc.php"
 
 
-def _webmail(lab: Lab, name: str, svc: Service, tls: TlsPair | None) -> list[RenderedFile]:
+def _webmail(lab: Lab, name: str, svc: Service, certs: LabCertificates) -> list[RenderedFile]:
     base = PurePosixPath(name)
+    tls = certs.servers.get(name)
     mail = lab.services[svc.mail_service]
     context = dict(
         service=name,
@@ -184,22 +186,26 @@ ACCESS_SCRIPT = "access.sh"
 ACCESS_PASSWORD_FILE = "password"
 SSH_KEYS_MOUNT = "/etc/labctl/ssh-keys"  # kept in the lab's state folder: one host key across resets
 CLIENT_CAPTURES = "/capturas"  # the lab's captures, read-only
+# The lab CA as the client container installs it into its system store
+# (images/client/entrypoint.sh), so swaks, curl, openssl, mutt and python verify STARTTLS.
+CLIENT_CA_FILE = "lab-ca.crt"
 
 
-def _client(lab: Lab, name: str, svc: Service, tls: TlsPair | None) -> list[RenderedFile]:
-    if lab.access is None:
-        return []
+def _client(lab: Lab, name: str, svc: Service, certs: LabCertificates) -> list[RenderedFile]:
     base = PurePosixPath(name)
+    files = [RenderedFile(base / CLIENT_CA_FILE, certs.ca)] if certs.ca else []
+    if lab.access is None:
+        return files
     context = dict(user=lab.access.user, mount=config_mount(Role.client), keys=SSH_KEYS_MOUNT,
                    captures=CLIENT_CAPTURES, password_file=ACCESS_PASSWORD_FILE)
-    return [
+    return files + [
         RenderedFile(base / "sshd_config", render("client/sshd_config.j2", **context)),
         RenderedFile(base / ACCESS_SCRIPT, render("client/access.sh.j2", **context)),
         RenderedFile(base / ACCESS_PASSWORD_FILE, f"{lab.access.user}:{lab.access.password}\n"),
     ]
 
 
-RENDERERS: dict[Role, Callable[[Lab, str, Service, TlsPair | None], list[RenderedFile]]] = {
+RENDERERS: dict[Role, Callable[[Lab, str, Service, LabCertificates], list[RenderedFile]]] = {
     Role.dns: _dns,
     Role.mail: _mail,
     Role.web: _web,
@@ -210,14 +216,15 @@ RENDERERS: dict[Role, Callable[[Lab, str, Service, TlsPair | None], list[Rendere
 RESOLV_CONF = PurePosixPath("resolv.conf")
 
 
-def render_configs(lab: Lab, tls: dict[str, TlsPair] | None = None) -> list[RenderedFile]:
+def render_configs(lab: Lab, certs: LabCertificates | None = None) -> list[RenderedFile]:
     """All files of the lab, per service folder, plus the shared resolv.conf.
-    `tls` holds the certificate of each service that offers TLS (by service name)."""
+    `certs` holds the lab CA and the certificate of each service that offers TLS."""
+    certs = certs or LabCertificates("", {})
     resolver = lab.services[lab.resolver]
     search = lab.search_domain or resolver.zones[0]
     files = [RenderedFile(RESOLV_CONF, render("host/resolv.conf.j2", resolver_ip=resolver_ip(lab), search_domain=search))]
     for name, svc in lab.services.items():
         renderer = RENDERERS.get(svc.role)
         if renderer:
-            files.extend(renderer(lab, name, svc, (tls or {}).get(name)))
+            files.extend(renderer(lab, name, svc, certs))
     return files

@@ -65,7 +65,12 @@ ACCESS_SERVICE = "ssh"
 SSH_KEYS_DIR = "ssh"  # in the lab's state folder, beside config/ and captures/
 SSH_PORT = 22
 CAPTURE_MOUNT = "/captures"
-CAPTURE_FILE = "lab.pcap"
+# The kernel buffer of the capture, in KiB: a burst of dozens of SMTP sessions
+# overflows libpcap's default 2 MiB (packets dropped by kernel), 32 MiB holds it.
+CAPTURE_BUFFER_KIB = 32768
+# What each container prints once it is ready (None: its network probe says so).
+CAPTURE_READY = b"listening on"  # tcpdump captures
+CLIENT_READY = b"labctl client ready"  # images/client/entrypoint.sh trusts the lab CA
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,7 @@ class ContainerPlan:
     pids_limit: int = 64
     command: tuple[str, ...] | None = None
     network_mode: str | None = None  # None: the lab network at `ip`
+    ready_log: bytes | None = None  # a line it prints once ready, waited for by `up`
 
 
 @dataclass(frozen=True)
@@ -156,16 +162,17 @@ def _capture(lab: Lab, instance: str, captures_dir: Path, labels: dict[str, str]
     Wireshark on 172.28.0.1 sees, host <-> container traffic included."""
     cfg = lab.capture
     command = (
+        CAPTURE_MOUNT,  # images/capture/entrypoint.sh names the files, one prefix per start
         "-i", bridge_name(instance),
         "-n",
         # Each packet reaches the file as it is seen (no libpcap batching, no
         # stdio buffering): a check run right after the student acts sees it.
         "--immediate-mode", "-U",
+        "-B", str(CAPTURE_BUFFER_KIB),
         "-s", str(cfg.snaplen),
         "-C", str(cfg.file_size_mb),
         "-W", str(cfg.files),
         "-Z", "root",  # keep writing to the root-owned bind mount
-        "-w", f"{CAPTURE_MOUNT}/{CAPTURE_FILE}",
     )
     digest = hashlib.sha256(cfg.model_dump_json().encode() + instance.encode()).hexdigest()[:16]
     return ContainerPlan(
@@ -180,6 +187,7 @@ def _capture(lab: Lab, instance: str, captures_dir: Path, labels: dict[str, str]
         **_resources(ROLE_RESOURCES[Role.capture]),
         command=command,
         network_mode="host",
+        ready_log=CAPTURE_READY,
     )
 
 
@@ -236,7 +244,8 @@ def plan_lab(lab: Lab, instance: str, config_dir: Path, files: list[RenderedFile
         containers.append(_capture(lab, instance, captures_dir or config_dir.parent / "captures", base_labels))
     for name, svc in lab.services.items():
         mounts = [Mount(str(config_dir / RESOLV_CONF), "/etc/resolv.conf")]
-        if svc.role is not Role.client or lab.access:
+        # The client's folder holds the lab CA it trusts and, in class mode, its access script.
+        if svc.role is not Role.client or any(f.path.parts[0] == name for f in files):
             mounts.append(Mount(str(config_dir / name), config_mount(svc.role)))
         mounts.extend(_student_mounts(lab, name, svc, student))
         command = None
@@ -265,6 +274,7 @@ def plan_lab(lab: Lab, instance: str, config_dir: Path, files: list[RenderedFile
                 ports=_ports(svc),
                 sysctls=sysctls,
                 command=command,
+                ready_log=CLIENT_READY if svc.role is Role.client else None,
                 **_resources(ROLE_RESOURCES[svc.role]),
             )
         )

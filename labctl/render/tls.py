@@ -3,10 +3,18 @@
 Made once and kept in the lab's state folder, so re-rendering yields the same
 files (a second `up` changes nothing) and a student imports the CA into
 Thunderbird only once (`ca.pem`).
+
+Strict verifiers (Python 3.13's default context, `openssl verify -x509_strict`)
+accept only RFC 5280 profiles: key identifiers on both sides, key usages,
+critical basic constraints. Students are told to trust the CA, so it is limited
+by NameConstraints to the lab's own names and subnet: it can vouch for nothing
+else. Files made by an older labctl, or for another hostname, subnet or set of
+lab names, do not match the profile below and are made again.
 """
 from __future__ import annotations
 
 import datetime
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,17 +23,43 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from labctl.spec.models import Lab, Role
 
 CA_CERT = "ca.pem"
 CA_KEY = "ca.key"
 VALIDITY = datetime.timedelta(days=825)
+# A kept certificate this close to its end is made again.
+RENEW_BEFORE = datetime.timedelta(days=30)
 
 
 @dataclass(frozen=True)
 class TlsPair:
     cert: str  # PEM
     key: str  # PEM
+
+
+@dataclass(frozen=True)
+class CaScope:
+    """What the lab CA may sign for: the lab's domains (and their subdomains) and its subnet."""
+
+    domains: tuple[str, ...]
+    subnet: ipaddress.IPv4Network
+
+    @classmethod
+    def of(cls, lab: Lab) -> "CaScope":
+        names = {*lab.zones, *lab.mail_domains, *(svc.hostname for svc in lab.services.values())}
+        names = {name.lower().rstrip(".") for name in names}
+        # A name under another listed name is already permitted by it.
+        top = sorted(n for n in names if not any(n.endswith("." + other) for other in names))
+        return cls(tuple(top), lab.network.subnet)
+
+
+@dataclass(frozen=True)
+class LabCertificates:
+    ca: str  # PEM of the lab CA, what clients trust
+    servers: dict[str, TlsPair]  # by mail service name
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -39,57 +73,111 @@ def _write_private(path: Path, data: bytes) -> None:
         out.write(data)
 
 
-def _certificate(subject: str, issuer: x509.Name, public_key, signing_key, *, ca: bool, hostnames: list[str]) -> x509.Certificate:
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _usage(**granted: bool) -> x509.KeyUsage:
+    flags = dict(digital_signature=False, content_commitment=False, key_encipherment=False, data_encipherment=False,
+                 key_agreement=False, key_cert_sign=False, crl_sign=False, encipher_only=False, decipher_only=False)
+    return x509.KeyUsage(**{**flags, **granted})
+
+
+def _ca_extensions(public_key, scope: CaScope) -> list[x509.Extension]:
+    permitted = [x509.DNSName(domain) for domain in scope.domains] + [x509.IPAddress(scope.subnet)]
+    return [
+        x509.Extension(x509.BasicConstraints.oid, True, x509.BasicConstraints(ca=True, path_length=0)),
+        x509.Extension(x509.KeyUsage.oid, True, _usage(key_cert_sign=True, crl_sign=True)),
+        x509.Extension(x509.SubjectKeyIdentifier.oid, False, x509.SubjectKeyIdentifier.from_public_key(public_key)),
+        x509.Extension(x509.NameConstraints.oid, True, x509.NameConstraints(permitted_subtrees=permitted, excluded_subtrees=None)),
+    ]
+
+
+def _server_extensions(public_key, ca_cert: x509.Certificate, hostname: str, ip: ipaddress.IPv4Address) -> list[x509.Extension]:
+    ca_key_id = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    return [
+        x509.Extension(x509.BasicConstraints.oid, True, x509.BasicConstraints(ca=False, path_length=None)),
+        x509.Extension(x509.KeyUsage.oid, True, _usage(digital_signature=True, key_encipherment=True)),
+        x509.Extension(x509.ExtendedKeyUsage.oid, False, x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH])),
+        x509.Extension(x509.SubjectAlternativeName.oid, False, x509.SubjectAlternativeName([x509.DNSName(hostname), x509.IPAddress(ip)])),
+        x509.Extension(x509.SubjectKeyIdentifier.oid, False, x509.SubjectKeyIdentifier.from_public_key(public_key)),
+        x509.Extension(x509.AuthorityKeyIdentifier.oid, False, x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_key_id)),
+    ]
+
+
+def _sign(subject: x509.Name, issuer: x509.Name, public_key, signing_key, extensions: list[x509.Extension]) -> x509.Certificate:
     now = datetime.datetime.now(datetime.timezone.utc)
     builder = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+        .subject_name(subject)
         .issuer_name(issuer)
         .public_key(public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + VALIDITY)
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=0 if ca else None), critical=True)
     )
-    if hostnames:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(h) for h in hostnames]), critical=False)
+    for extension in extensions:
+        builder = builder.add_extension(extension.value, extension.critical)
     return builder.sign(signing_key, hashes.SHA256())
 
 
-def _load_or_make_ca(tls_dir: Path, lab_name: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+def _has_exactly(cert: x509.Certificate, wanted: list[x509.Extension]) -> bool:
+    """The certificate carries these extensions and no others, and is not about to expire."""
+    def key(ext: x509.Extension) -> str:
+        return ext.oid.dotted_string
+
+    try:
+        present = sorted(cert.extensions, key=key)
+    except ValueError:  # an extension this library cannot parse: not ours
+        return False
+    soon = datetime.datetime.now(datetime.timezone.utc) + RENEW_BEFORE
+    return present == sorted(wanted, key=key) and cert.not_valid_after_utc > soon
+
+
+def _load_or_make_ca(tls_dir: Path, lab_name: str, scope: CaScope) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     cert_path, key_path = tls_dir / CA_CERT, tls_dir / CA_KEY
     if cert_path.is_file() and key_path.is_file():
         cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
         key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
-        return cert, key
+        if _has_exactly(cert, _ca_extensions(cert.public_key(), scope)):
+            return cert, key
     key = ec.generate_private_key(ec.SECP256R1())
-    name = f"labctl {lab_name} lab CA"
-    cert = _certificate(name, x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]), key.public_key(), key, ca=True, hostnames=[])
+    name = _name(f"labctl {lab_name} lab CA")
+    cert = _sign(name, name, key.public_key(), key, _ca_extensions(key.public_key(), scope))
     tls_dir.mkdir(parents=True, exist_ok=True)
     _write_private(key_path, _key_pem(key))
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return cert, key
 
 
-def _still_valid(cert_path: Path, ca_cert: x509.Certificate, hostname: str) -> bool:
-    """The kept certificate names this hostname and was signed by this lab CA."""
+def _still_valid(cert_path: Path, ca_cert: x509.Certificate, hostname: str, ip: ipaddress.IPv4Address) -> bool:
+    """The kept certificate was signed by this lab CA for this hostname and address, with today's profile."""
     cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
     try:
         cert.verify_directly_issued_by(ca_cert)
-        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
-    except (ValueError, TypeError, InvalidSignature, x509.ExtensionNotFound):
+    except (ValueError, TypeError, InvalidSignature):
         return False
-    return hostname in names
+    return _has_exactly(cert, _server_extensions(cert.public_key(), ca_cert, hostname, ip))
 
 
-def server_pair(tls_dir: Path, lab_name: str, service: str, hostname: str) -> TlsPair:
-    """The service's certificate for `hostname`, signed by the lab CA; made once,
-    made again when the hostname or the CA changed."""
-    ca_cert, ca_key = _load_or_make_ca(tls_dir, lab_name)
+def server_pair(tls_dir: Path, lab_name: str, scope: CaScope, service: str, hostname: str, ip: ipaddress.IPv4Address) -> TlsPair:
+    """The service's certificate for `hostname` and `ip`, signed by the lab CA;
+    made once, made again when anything it names (or the CA) changed."""
+    ca_cert, ca_key = _load_or_make_ca(tls_dir, lab_name, scope)
     cert_path, key_path = tls_dir / f"{service}.pem", tls_dir / f"{service}.key"
-    if not (cert_path.is_file() and key_path.is_file() and _still_valid(cert_path, ca_cert, hostname)):
+    if not (cert_path.is_file() and key_path.is_file() and _still_valid(cert_path, ca_cert, hostname, ip)):
         key = ec.generate_private_key(ec.SECP256R1())
-        cert = _certificate(hostname, ca_cert.subject, key.public_key(), ca_key, ca=False, hostnames=[hostname])
+        cert = _sign(_name(hostname), ca_cert.subject, key.public_key(), ca_key, _server_extensions(key.public_key(), ca_cert, hostname, ip))
         _write_private(key_path, _key_pem(key))
         cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return TlsPair(cert_path.read_text(), key_path.read_text())
+
+
+def lab_certificates(tls_dir: Path, lab: Lab) -> LabCertificates:
+    """The lab CA and a certificate for each service that offers TLS: mail (STARTTLS) and
+    webmail (HTTPS, as webmail.<its mail domain>)."""
+    scope = CaScope.of(lab)
+    names = {name: svc.hostname for name, svc in lab.by_role(Role.mail).items()}
+    names |= {name: lab.webmail_host(svc) for name, svc in lab.by_role(Role.webmail).items()}
+    servers = {name: server_pair(tls_dir, lab.name, scope, name, hostname, lab.services[name].ip) for name, hostname in names.items()}
+    return LabCertificates((tls_dir / CA_CERT).read_text() if servers else "", servers)

@@ -18,11 +18,11 @@ from typing import Callable
 from docker import DockerClient
 from docker.errors import DockerException, NotFound
 
-from labctl.capture.files import capture_files
+from labctl.capture.files import capture_files, stats_files
 from labctl.paths import captures_dir, lab_state_dir, tls_dir
 from labctl.render.configs import render_configs
 from labctl.render.plan import ACCESS_SERVICE, CAPTURE_SERVICE, LABEL_CONFIG_HASH, LABEL_EXERCISE, LABEL_LAB, SSH_KEYS_DIR, LabPlan, plan_lab
-from labctl.render.tls import server_pair
+from labctl.render.tls import lab_certificates
 from labctl.render.writer import write_configs
 from labctl.runtime import containers as ctr
 from labctl.runtime import firewall
@@ -33,12 +33,11 @@ from labctl.runtime.readiness import wait_ready
 from labctl.spec.errors import LabSpecError
 from labctl.spec.instance import check_instance
 from labctl.spec.loader import load_lab
-from labctl.spec.models import Lab, Role
+from labctl.spec.models import Lab
 from labctl.workspace.layout import Layout
 from labctl.workspace.skeleton import ensure_workspace
 
 READY_TIMEOUT = 30.0
-CAPTURE_READY = b"listening on"  # what tcpdump prints once it captures
 
 
 @dataclass
@@ -119,10 +118,7 @@ class Origin:
 
 def prepare(lab: Lab, instance: str, exercise: str | None = None, target: Path | None = None) -> LabPlan:
     """Render the lab's configuration (into its state folder unless `target`) and plan its containers."""
-    tls = {name: server_pair(tls_dir(instance), lab.name, name, svc.hostname) for name, svc in lab.by_role(Role.mail).items()}
-    tls |= {name: server_pair(tls_dir(instance), lab.name, name, lab.webmail_host(svc))
-            for name, svc in lab.by_role(Role.webmail).items()}
-    files = render_configs(lab, tls)
+    files = render_configs(lab, lab_certificates(tls_dir(instance), lab))
     target = (target or config_dir(instance)).resolve()
     write_configs(files, target)
     captures = captures_dir(instance).resolve()
@@ -323,9 +319,9 @@ def _converge(engine: DockerClient, plan: LabPlan, now: Running, result: UpResul
     if CAPTURE_SERVICE in result.created:
         _archive_captures(captures_dir(plan.instance))
     _parallel(ctr.start, first)
-    for c in first:
-        ctr.wait_for_log(c, CAPTURE_READY, timeout)
-    _parallel(ctr.start, [c for c in to_start if c not in first])
+    _wait_for_logs(plan, first, timeout)
+    rest = [c for c in to_start if c not in first]
+    _parallel(ctr.start, rest)
 
     ids = {c.labels[ctr.LABEL_SERVICE]: c.id for c in to_start}
     wait_ready(
@@ -333,12 +329,21 @@ def _converge(engine: DockerClient, plan: LabPlan, now: Running, result: UpResul
         timeout,
         alive=lambda service: ctr.death_reason(engine, ids[service]) if service in ids else None,
     )
+    _wait_for_logs(plan, rest, timeout)
+
+
+def _wait_for_logs(plan: LabPlan, started: list, timeout: float) -> None:
+    """Wait for the containers that say themselves when they are ready (plan.ready_log)."""
+    for c in started:
+        marker = plan.container(c.labels[ctr.LABEL_SERVICE]).ready_log
+        if marker:
+            ctr.wait_for_log(c, marker, timeout)
 
 
 def _archive_captures(directory: Path) -> None:
     """A new capture ring must not mix with an earlier one's files (the checks
     would see old traffic); keep the old files, out of the way, not lose them."""
-    old = capture_files(directory)
+    old = capture_files(directory) + stats_files(directory)
     if old:
         # Nanoseconds too: two resets within one second must not share a folder.
         archive = directory / "previous" / f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}.{time.time_ns() % 10**9:09d}"
