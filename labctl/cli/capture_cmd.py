@@ -23,6 +23,7 @@ from labctl.capture.ladder import ladder_svg, ladder_text
 from labctl.capture.ports import PROTOCOLS, lab_ports
 from labctl.capture.probes import load_probes, without_probes
 from labctl.capture.reader import LINKTYPE_NAMES, UnsupportedCapture
+from labctl.capture.starttls import encrypted_from
 from labctl.capture.streams import Direction
 from labctl.paths import captures_dir
 from labctl.runtime.project import Origin
@@ -112,6 +113,7 @@ def _stream_json(stream: TcpStream) -> dict:
         "packets": stream.packets,
         "handshake_seen": stream.handshake_seen,
         "missing_bytes": stream.missing_bytes,
+        "encrypted_from": encrypted_from(stream),  # index of the first message under TLS
         "messages": [{"direction": c.direction.value, "ts": c.ts, "text": c.text} for c in stream.messages],
         "exchanges": [{"command": e.command.text if e.command else None, "reply": e.reply.text if e.reply else None}
                       for e in dialogue(stream)] if stream.proto in _DIALOGUE_PROTOCOLS else None,
@@ -127,7 +129,12 @@ def _dns_json(message: DnsMessage) -> dict:
 def _print_stream(stream: TcpStream) -> None:
     typer.secho(f"=== {stream.title} ({stream.packets} packets"
                 + (f", {stream.missing_bytes} bytes not captured" if stream.missing_bytes else "") + ")", bold=True)
-    for chunk in stream.messages:
+    encrypted = encrypted_from(stream)
+    for index, chunk in enumerate(stream.messages):
+        if index == encrypted:  # TLS records: never raw bytes to the terminal
+            hidden = sum(len(c.data) for c in stream.messages[index:])
+            typer.secho(f"-- encrypted (STARTTLS): {hidden} bytes not shown", bold=True)
+            break
         # Wireshark's colours: client red, server blue; the C:/S: marks survive a pipe.
         mark, colour = ("C: ", "red") if chunk.direction == Direction.CLIENT else ("S: ", "blue")
         for line in chunk.text.splitlines():
