@@ -64,6 +64,20 @@ def practica4(engine):
     project.down(engine, "practica4")
 
 
+@pytest.fixture(scope="module")
+def moved_practica4(engine, request):
+    """practica4 moved to the test module's NET (a /24 prefix such as "172.31.231") as its
+    INSTANCE: a lab of the module's own, up for the module and removed after it."""
+    from labctl.runtime import project
+    from labctl.spec.loader import load_lab
+
+    instance, net = request.module.INSTANCE, request.module.NET
+    lab = load_lab("practica4", None, f"{net}.0/24")
+    project.down(engine, instance)
+    yield project.up(engine, lab, instance).plan.lab
+    project.down(engine, instance)
+
+
 def _mini_lab(tmp_path: Path, name: str = "mini", records: list | None = None, capture: dict | None = None) -> Path:
     """A small lab (dns, mail, web) on 172.31.213.0/24, written to tmp_path/lab.yaml."""
     records = [

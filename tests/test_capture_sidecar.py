@@ -20,8 +20,6 @@ from labctl.capture.reader import read_frames
 from labctl.cli.capture_cmd import app
 from labctl.render.plan import CAPTURE_SERVICE
 from labctl.runtime import containers as ctr
-from labctl.runtime import project
-from labctl.spec.loader import load_lab
 
 INSTANCE = "h9cap"
 NET = "172.31.233"
@@ -32,12 +30,8 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def lab(engine):
-    spec = load_lab("practica4", None, f"{NET}.0/24")
-    project.down(engine, INSTANCE)
-    project.up(engine, spec, INSTANCE)
-    yield spec
-    project.down(engine, INSTANCE)
+def lab(moved_practica4):
+    return moved_practica4
 
 
 def _send(ehlo: str, body: str = "hola\r\n") -> None:

@@ -16,8 +16,6 @@ import pytest
 from labctl.paths import tls_dir
 from labctl.render.tls import CA_CERT
 from labctl.runtime import containers as ctr
-from labctl.runtime import project
-from labctl.spec.loader import load_lab
 
 INSTANCE = "h9tls"
 NET = "172.31.231"
@@ -34,12 +32,8 @@ COURSE_IMAP_GREETING = (b"* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID 
 
 
 @pytest.fixture(scope="module")
-def lab(engine):
-    spec = load_lab("practica4", None, f"{NET}.0/24")
-    project.down(engine, INSTANCE)
-    project.up(engine, spec, INSTANCE)
-    yield spec
-    project.down(engine, INSTANCE)
+def lab(moved_practica4):
+    return moved_practica4
 
 
 @pytest.fixture(scope="module")
