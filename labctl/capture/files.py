@@ -13,8 +13,8 @@ from labctl.paths import captures_dir
 
 
 def capture_files(directory: Path) -> list[Path]:
-    """The capture files of a directory, in rotation order (lab.pcap before lab.pcap2 before
-    lab.pcap10)."""
+    """The capture files of a directory, in rotation order (lab-<start>.pcap2 before
+    lab-<start>.pcap10), earlier starts first."""
     if not directory.is_dir():
         return []
     files = [path for path in directory.glob("*.pcap*") if path.is_file()]
