@@ -15,6 +15,7 @@ import uuid
 import dns.resolver
 import pytest
 
+from capturewait import wait_for_stream
 from labctl.capture import dialogue, lab_capture_files, load_capture
 from labctl.capture.tshark import follow_streams
 from labctl.runtime import project
@@ -153,7 +154,7 @@ def test_follow_knows_the_msa_port_of_exercise_8(engine):
         with smtplib.SMTP("172.29.88.90", 2525, timeout=10) as msa:
             msa.login("alumnopop", "alumnopoppass")
             msa.sendmail("alumnopop@redes.unlp.edu.ar", ["alumnoimap@redes.unlp.edu.ar"], b"Subject: 2525\r\n\r\nhola\r\n")
-        time.sleep(0.5)
+        wait_for_stream("cap8", b"AUTH PLAIN", b"QUIT")
         follow = runner.invoke(app, ["capture", "follow", "--instance", "cap8", "--proto", "smtp"])
         assert follow.exit_code == 0, follow.output
         assert "smtp 172.29.88.1:" in follow.output and "-> 172.29.88.90:2525" in follow.output

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from typer.testing import CliRunner
 
+from capturewait import wait_for_stream
 from exercise4 import download_over_pop, send_to_pop
 from labctl.cli import app
 from labctl.runtime import project
@@ -42,7 +42,7 @@ def test_grade_tells_who_did_the_exercise(class_labs, tmp_path):
     before = _grade(tmp_path)
     assert before["ana"]["failed"] == 2 and before["beto"]["failed"] == 2
     _do_exercise_4(STUDENTS["ana"])
-    time.sleep(0.5)  # the capture sidecar writes each packet as it sees it
+    wait_for_stream("ana", b"RETR", b"QUIT")
     after = _grade(tmp_path)
     assert (after["ana"]["passed"], after["ana"]["failed"]) == (2, 0), after["ana"]
     assert (after["beto"]["passed"], after["beto"]["failed"]) == (0, 2), after["beto"]
@@ -53,7 +53,7 @@ def test_grade_tells_who_did_the_exercise(class_labs, tmp_path):
 
 def test_reset_puts_a_student_back_to_the_start(class_labs, tmp_path):
     _do_exercise_4(STUDENTS["beto"])
-    time.sleep(0.5)
+    wait_for_stream("beto", b"RETR", b"QUIT")
     assert _grade(tmp_path)["beto"]["failed"] == 0
     result = CliRunner().invoke(app, ["reset", "--instance", "beto"])
     assert result.exit_code == 0, result.output

@@ -433,3 +433,15 @@ def test_lab_reaches_the_host_only_at_its_gateway(engine, test_label, tmp_path, 
         for c in engine.containers.list(all=True, filters={"label": f"{test_label}=firewall"}):
             c.remove(force=True)
         other.remove()
+
+
+def test_engine_tests_carry_the_docker_marker():
+    """`-m "not docker"` leaves exactly the tests that need no engine."""
+    import subprocess
+    import sys
+
+    listed = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", "not docker", __file__],
+                            capture_output=True, text=True).stdout
+    assert "test_bad_instance_name_is_one_line_exit_2_and_nothing_written" in listed
+    assert "test_engine_tests_carry_the_docker_marker" in listed
+    assert "test_up_then_down_leaves_nothing" not in listed and "test_interrupted_up_leaves_nothing" not in listed

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from enum import Enum
 from ipaddress import IPv4Address, IPv4Network, IPv6Address
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Callable, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
@@ -180,20 +180,15 @@ def _host_value(value: str) -> bool:
     return value == "@" or _hostname_ok(value)
 
 
-def _ipv4(value: str) -> bool:
-    try:
-        IPv4Address(value)
-    except ValueError:
-        return False
-    return True
+def _address(kind: type) -> Callable[[str], bool]:
+    def fits(value: str) -> bool:
+        try:
+            kind(value)
+        except ValueError:
+            return False
+        return True
 
-
-def _ipv6(value: str) -> bool:
-    try:
-        IPv6Address(value)
-    except ValueError:
-        return False
-    return True
+    return fits
 
 
 def _srv(value: str) -> bool:
@@ -204,8 +199,8 @@ def _srv(value: str) -> bool:
 
 
 RECORD_VALUES = {
-    "A": (_ipv4, "an IPv4 address"),
-    "AAAA": (_ipv6, "an IPv6 address"),
+    "A": (_address(IPv4Address), "an IPv4 address"),
+    "AAAA": (_address(IPv6Address), "an IPv6 address"),
     "NS": (_host_value, "a host name"),
     "MX": (_host_value, "a host name"),
     "CNAME": (_host_value, "a host name"),
