@@ -445,3 +445,24 @@ def test_engine_tests_carry_the_docker_marker():
     assert "test_bad_instance_name_is_one_line_exit_2_and_nothing_written" in listed
     assert "test_engine_tests_carry_the_docker_marker" in listed
     assert "test_up_then_down_leaves_nothing" not in listed and "test_interrupted_up_leaves_nothing" not in listed
+
+
+def test_rendered_secrets_are_tightened_even_when_they_existed(tmp_path):
+    from pathlib import PurePosixPath
+
+    from labctl.render.configs import MAIL_GID, ROOT_GID, RenderedFile
+    from labctl.render.writer import write_configs
+
+    (tmp_path / "mail" / "tls").mkdir(parents=True)
+    (tmp_path / "mail" / "tls" / "key.pem").write_text("old key")  # 0644, as labctl once wrote it
+    write_configs([RenderedFile(PurePosixPath("mail/tls/key.pem"), "KEY", secret_group=MAIL_GID),
+                   RenderedFile(PurePosixPath("webmail/tls/key.pem"), "KEY", secret_group=ROOT_GID),
+                   RenderedFile(PurePosixPath("mail/dovecot.conf"), "conf")], tmp_path)
+
+    def owner_mode(relative: str) -> tuple[int, int, int]:
+        info = (tmp_path / relative).stat()
+        return info.st_mode & 0o777, info.st_uid, info.st_gid
+
+    assert owner_mode("mail/tls/key.pem") == (0o640, 0, MAIL_GID)
+    assert owner_mode("webmail/tls/key.pem") == (0o640, 0, 0)
+    assert owner_mode("mail/dovecot.conf")[0] == 0o644

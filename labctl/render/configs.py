@@ -27,6 +27,7 @@ class RenderedFile:
 
 # The vmail group of the mail image (images/mail/Dockerfile): the MTA runs as vmail.
 MAIL_GID = 5000
+ROOT_GID = 0
 
 
 def config_mount(role: Role) -> str:
@@ -177,7 +178,8 @@ def _webmail(lab: Lab, name: str, svc: Service, certs: LabCertificates) -> list[
         RenderedFile(base / "config.inc.php", render("webmail/config.inc.php.j2", **context)),
     ]
     if tls:
-        files += [RenderedFile(base / TLS_DIR / "cert.pem", tls.cert), RenderedFile(base / TLS_DIR / "key.pem", tls.key)]
+        # nginx's master (root) reads it; its workers never do.
+        files += [RenderedFile(base / TLS_DIR / "cert.pem", tls.cert), RenderedFile(base / TLS_DIR / "key.pem", tls.key, secret_group=ROOT_GID)]
     return files
 
 
