@@ -132,14 +132,17 @@ class DeliveryWorker:
 
     async def _deliver_locally(self, message: QueuedMessage, recipients: list[Recipient]) -> None:
         async with self._local_slots:
-            content = await asyncio.to_thread(self.spool.content, message.queue_id)
-            delivered = await asyncio.to_thread(self._what_was_delivered, message, content)
-            notices = []
-            for recipient in recipients:
-                outcome = await asyncio.to_thread(self._store_in_maildir, message, recipient, content)
-                notices.append(self._record(message, recipient, outcome, via="maildir",
-                                            **(delivered if outcome.success else {})))
+            # One trip to a thread for the whole attempt: each trip costs a GIL hand-over
+            # that the SMTP sessions on the event loop wait for.
+            delivered, outcomes = await asyncio.to_thread(self._store_all, message, recipients)
+            notices = [self._record(message, recipient, outcome, via="maildir", **(delivered if outcome.success else {}))
+                       for recipient, outcome in zip(recipients, outcomes)]
         await self._settle(message, recipients, notices)
+
+    def _store_all(self, message: QueuedMessage, recipients: list[Recipient]) -> tuple[dict, list[Outcome]]:
+        content = self.spool.content(message.queue_id)
+        delivered = self._what_was_delivered(message, content)
+        return delivered, [self._store_in_maildir(message, recipient, content) for recipient in recipients]
 
     @staticmethod
     def _what_was_delivered(message: QueuedMessage, content: bytes) -> dict:

@@ -53,7 +53,12 @@ def rotated_paths(path: str | Path, backups: int) -> list[Path]:
 
 
 class EventLog:
-    """Appends events to a JSON-lines file; each event is one write() so lines never interleave."""
+    """Appends events to a JSON-lines file; whole lines per write() so lines never interleave.
+
+    `write` puts the event in the file now; `note` keeps it until the next `flush` or
+    `write` (order kept): a session notes its command and writes its reply lines in one
+    system call just before the reply leaves, instead of one call per line.
+    """
 
     def __init__(self, path: str | Path, *, max_bytes: int = 16 * 1024 * 1024, backups: int = 2):
         self.path = Path(path)
@@ -61,6 +66,7 @@ class EventLog:
         self.max_bytes = max_bytes
         self.backups = backups
         self._lock = threading.Lock()  # delivery threads and the event loop both log
+        self._pending: list[bytes] = []
         self._open()
 
     def _open(self) -> None:
@@ -68,12 +74,37 @@ class EventLog:
         self._size = os.fstat(self._fd).st_size
 
     def write(self, event: str, **fields: Any) -> None:
-        record = {"ts": round(time.time(), 6), "event": event, **_bounded(fields)}
-        line = (json.dumps(record, default=str) + "\n").encode()
+        line = self._line(event, fields)
         with self._lock:
-            if self._size and self._size + len(line) > self.max_bytes:
-                self._rotate()
-            self._size += os.write(self._fd, line)
+            self._pending.append(line)
+            self._flush_pending()
+
+    def note(self, event: str, **fields: Any) -> None:
+        line = self._line(event, fields)
+        with self._lock:
+            self._pending.append(line)
+
+    def flush(self) -> None:
+        with self._lock:
+            self._flush_pending()
+
+    @staticmethod
+    def _line(event: str, fields: dict) -> bytes:
+        record = {"ts": round(time.time(), 6), "event": event, **_bounded(fields)}
+        return (json.dumps(record, default=str) + "\n").encode()
+
+    def _flush_pending(self) -> None:
+        if not self._pending:
+            return
+        data = b"".join(self._pending)
+        self._pending.clear()
+        if self._size and self._size + len(data) > self.max_bytes:
+            self._rotate()
+        view = memoryview(data)
+        while view:  # a short write must not lose the lines after it
+            written = os.write(self._fd, view)
+            self._size += written
+            view = view[written:]
 
     def _rotate(self) -> None:
         os.close(self._fd)
@@ -87,6 +118,7 @@ class EventLog:
         self._open()
 
     def close(self) -> None:
+        self.flush()
         os.close(self._fd)
 
 

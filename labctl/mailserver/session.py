@@ -130,7 +130,8 @@ class LabSMTP(SMTP):
                 if self._logged == SESSION_LOG_LIMIT + 1:
                     self._log("log_limit", limit=SESSION_LOG_LIMIT)
                 return
-        self.service.events.write(event, session=self.session_id, **fields)
+        # Noted, not written: the next reply (or the disconnect) writes them in one call.
+        self.service.events.note(event, session=self.session_id, **fields)
 
     @property
     def _peer_ip(self) -> str:
@@ -152,6 +153,7 @@ class LabSMTP(SMTP):
         """One reply, however many lines, in one write: one TCP segment, as Postfix sends it."""
         for line in lines:
             self._log("reply", line=line)
+        self.service.events.flush()  # the log has the dialogue before the client has the reply
         self._writer.write(b"".join(line.encode("ascii", "replace") + b"\r\n" for line in lines))
         await self._writer.drain()
 
@@ -160,6 +162,7 @@ class LabSMTP(SMTP):
         if self.transport is not None:
             reply = f"421 4.4.2 {self.config.hostname} Error: timeout exceeded"
             self._log("reply", line=reply)
+            self.service.events.flush()
             self.transport.write(reply.encode() + b"\r\n")
         super()._timeout_cb()
 
@@ -196,6 +199,7 @@ class LabSMTP(SMTP):
 
     def connection_lost(self, error) -> None:
         self._log("disconnect")
+        self.service.events.flush()
         if self._admitted_ip is not None:
             self.service.session_limits.release(self._admitted_ip)
             self._admitted_ip = None

@@ -3,7 +3,8 @@
 Each accepted message is one file `<id>.msg`: a JSON envelope line, then the
 message bytes exactly as received (CRLF line ends). It is written to a
 temporary name, fsynced, renamed and the directory fsynced before the client
-gets its 250, so an acknowledged message survives kill -9 and power loss.
+gets its 250, so an acknowledged message survives kill -9 and power loss
+(sessions storing at the same time share the directory's fsync: dirsync.py).
 
 Delivery progress lives beside it in `<id>.state` (per-recipient status),
 replaced atomically (write, fsync, rename, fsync dir) after every attempt.
@@ -18,6 +19,8 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+
+from .dirsync import DIRECTORIES
 
 # Recipient states. FINAL states never change again.
 PENDING, DEFERRED = "pending", "deferred"
@@ -62,14 +65,6 @@ class QueuedMessage:
         return all(r.is_final for r in self.recipients)
 
 
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_fully(fd: int, data: bytes | bytearray | memoryview) -> None:
     """Write all of `data` or raise: os.write may write less than asked (disk full, file size limit)."""
     view = memoryview(data)
@@ -94,7 +89,7 @@ def write_durably(path: Path, *parts: bytes | bytearray) -> None:
         raise
     os.close(fd)
     os.rename(tmp, path)
-    fsync_dir(path.parent)
+    DIRECTORIES.changed(path.parent)  # concurrent stores share one fsync of the directory
 
 
 def new_queue_id() -> str:
