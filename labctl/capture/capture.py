@@ -6,10 +6,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from labctl.capture.dns_messages import DnsMessage, DnsWire, decode_dns, dns_over_tcp
+from labctl.capture.dns_messages import DnsMessage, DnsWire, decode_dns, dns_over_tcp, dns_over_udp
 from labctl.capture.ports import port_map
 from labctl.capture.reader import read_packets
-from labctl.capture.streams import Endpoint
 from labctl.capture.tcp import TcpReassembler, TcpStream
 
 
@@ -56,12 +55,10 @@ def load_capture(paths: Iterable[Path | str], ports: Mapping[int, str] | None = 
         last_ts = packet.ts
         if packet.is_tcp:
             reassembler.add(packet)
-        elif packet.dport in dns_ports or packet.sport in dns_ports:
-            query_to_server = packet.dport in dns_ports
-            source = Endpoint.from_packed(packet.src, packet.sport)
-            destination = Endpoint.from_packed(packet.dst, packet.dport)
-            client, server = (source, destination) if query_to_server else (destination, source)
-            udp_dns.append(DnsWire(packet.payload, packet.ts, "udp", client, server))
+        else:
+            wire = dns_over_udp(packet, dns_ports)
+            if wire is not None:
+                udp_dns.append(wire)
     streams = reassembler.streams()
     tcp_dns = [m for s in streams if s.proto == "dns" for m in dns_over_tcp(s.messages, s.client, s.server)]
     dns_wire = sorted(udp_dns + tcp_dns, key=lambda message: message.ts)

@@ -12,6 +12,7 @@ import dns.opcode
 import dns.rcode
 import dns.rdatatype
 
+from labctl.capture.reader import Packet
 from labctl.capture.streams import Chunk, Direction, Endpoint, OneSide
 
 
@@ -101,6 +102,17 @@ def _records(section) -> list[DnsRecord]:
         for rrset in section
         for rdata in rrset
     ]
+
+
+def dns_over_udp(packet: Packet, dns_ports: set[int]) -> DnsWire | None:
+    """The DNS message a UDP datagram carries to or from a DNS port (None: not DNS)."""
+    to_server = packet.dport in dns_ports
+    if not to_server and packet.sport not in dns_ports:
+        return None
+    source = Endpoint.from_packed(packet.src, packet.sport)
+    destination = Endpoint.from_packed(packet.dst, packet.dport)
+    client, server = (source, destination) if to_server else (destination, source)
+    return DnsWire(packet.payload, packet.ts, "udp", client, server)
 
 
 def dns_over_tcp(messages: list[Chunk], client: Endpoint, server: Endpoint) -> list[DnsWire]:

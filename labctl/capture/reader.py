@@ -129,32 +129,39 @@ _UDP = struct.Struct("!HHH")  # ports, length
 
 def _decode_ipv4_fast(ts: float, frame: bytes, linktype: int) -> Packet | None:
     """decode_frame for IPv4 TCP/UDP on the usual link layers; None: ask dpkt."""
+    return _decode_ipv4_at(ts, frame, 0, len(frame), linktype)
+
+
+def _decode_ipv4_at(ts: float, buf: bytes, base: int, frame_end: int, linktype: int) -> Packet | None:
+    """_decode_ipv4_fast on the frame at buf[base:frame_end], read in place (no copy of it)."""
     located = _IPV4_AT.get(linktype)
     if located is not None:
         start, ethertype_at = located
-        if frame[ethertype_at:ethertype_at + 2] != b"\x08\x00":
+        if buf[base + ethertype_at:base + ethertype_at + 2] != b"\x08\x00":
             return None
+        start += base
     elif linktype in (LINKTYPE_RAW, LINKTYPE_IPV4, *_RAW_ALIASES):
-        start = 0
+        start = base
     else:
         return None
-    if len(frame) < start + 20:
+    if frame_end < start + 20:
         return None
-    version_ihl, total, fragment, protocol, src, dst = _IPV4.unpack_from(frame, start)
+    version_ihl, total, fragment, protocol, src, dst = _IPV4.unpack_from(buf, start)
     header = (version_ihl & 0x0F) * 4
     if version_ihl >> 4 != 4 or header < 20 or fragment & 0x3FFF or total == 0:
         return None
     transport = start + header
     end = start + total  # bytes after it are link-layer padding
-    if protocol == IPPROTO_TCP and len(frame) >= transport + 20:
-        sport, dport, seq, ack, offset, flags = _TCP.unpack_from(frame, transport)
+    if protocol == IPPROTO_TCP and frame_end >= transport + 20:
+        sport, dport, seq, ack, offset, flags = _TCP.unpack_from(buf, transport)
         payload_at = transport + (offset >> 4) * 4
-        if payload_at > len(frame) or offset >> 4 < 5:
+        if payload_at > frame_end or offset >> 4 < 5:
             return None
-        return Packet(ts, src, dst, sport, dport, True, frame[payload_at:end], max(end - payload_at, 0), seq, ack, flags)
-    if protocol == IPPROTO_UDP and len(frame) >= transport + 8:
-        sport, dport, length = _UDP.unpack_from(frame, transport)
-        return Packet(ts, src, dst, sport, dport, False, frame[transport + 8:min(end, transport + length)],
+        return Packet(ts, src, dst, sport, dport, True, buf[payload_at:min(end, frame_end)], max(end - payload_at, 0),
+                      seq, ack, flags)
+    if protocol == IPPROTO_UDP and frame_end >= transport + 8:
+        sport, dport, length = _UDP.unpack_from(buf, transport)
+        return Packet(ts, src, dst, sport, dport, False, buf[transport + 8:min(end, transport + length, frame_end)],
                       max(length - 8, 0))
     return None
 
@@ -188,8 +195,88 @@ def decode_frame_dpkt(ts: float, frame: bytes, linktype: int) -> Packet | None:
 
 
 def read_packets(paths: Iterable[Path]) -> Iterator[Packet]:
-    """Every TCP/UDP packet of the files, merged in timestamp order."""
-    for ts, frame, linktype in merged_frames(paths):
+    """Every TCP/UDP packet of the files, merged in timestamp order (stable, as merged_frames)."""
+    per_file = [_file_packets(Path(p)) for p in paths]
+    if len(per_file) == 1:
+        return per_file[0]
+    return heapq.merge(*per_file, key=lambda packet: packet.ts)
+
+
+# Classic pcap in microseconds (what tcpdump writes), by the byte order its magic shows.
+_PCAP_RECORD = {b"\xd4\xc3\xb2\xa1": struct.Struct("<IIII"), b"\xa1\xb2\xc3\xd4": struct.Struct(">IIII")}
+_PCAP_LINKTYPE = {b"\xd4\xc3\xb2\xa1": struct.Struct("<I"), b"\xa1\xb2\xc3\xd4": struct.Struct(">I")}
+_READ_BLOCK = 1 << 20
+# Link layer, IPv4 and TCP headers in one struct call: (layout, where IPv4 starts).
+_IPV4_TCP = "BxHxxHxBxx4s4sHHIIBB"
+_ETHERTYPE_IPV4_TCP = {
+    LINKTYPE_ETHERNET: (struct.Struct("!12xH" + _IPV4_TCP), 14),
+    LINKTYPE_LINUX_SLL: (struct.Struct("!14xH" + _IPV4_TCP), 16),
+    LINKTYPE_LINUX_SLL2: (struct.Struct("!H18x" + _IPV4_TCP), 20),
+}
+
+
+def _file_packets(path: Path) -> Iterator[Packet]:
+    """The TCP/UDP packets of one file. Classic pcap is read here in large blocks, each
+    packet decoded in place (dpkt reads a record in two calls and copies it out); pcapng,
+    nanosecond pcap and the rest go through read_frames."""
+    with open(path, "rb") as f:
+        header = f.read(24)
+        record = _PCAP_RECORD.get(header[:4])
+        if record is None or len(header) < 24:
+            yield from _decoded(read_frames(path))
+            return
+        linktype = _PCAP_LINKTYPE[header[:4]].unpack_from(header, 20)[0]
+        if linktype not in _NETWORK_LAYER:
+            raise UnsupportedCapture(f"{path}: link type {linktype} is not supported")
+        yield from _classic_pcap_packets(f, record, linktype)
+
+
+def _decoded(frames: Iterable[tuple[float, bytes, int]]) -> Iterator[Packet]:
+    for ts, frame, linktype in frames:
         packet = decode_frame(ts, frame, linktype)
         if packet is not None:
             yield packet
+
+
+def _classic_pcap_packets(f: BinaryIO, record: struct.Struct, linktype: int) -> Iterator[Packet]:
+    """The records after the file header; a record cut short at the end (tcpdump is still
+    writing it) is taken as far as it goes, as read_frames does."""
+    unpack_record = record.unpack_from
+    fast = _ETHERTYPE_IPV4_TCP.get(linktype)
+    if fast is not None:
+        fast_unpack, fast_length, ip_at = fast[0].unpack_from, fast[0].size, fast[1]
+    buf, pos = b"", 0
+    while True:
+        if len(buf) - pos < 16:
+            more = f.read(_READ_BLOCK)
+            if not more:
+                return
+            buf, pos = buf[pos:] + more, 0
+            continue
+        seconds, microseconds, captured, _ = unpack_record(buf, pos)
+        start = pos + 16
+        end = start + captured
+        if end > len(buf):
+            more = f.read(max(_READ_BLOCK, end - len(buf)))
+            if more:
+                buf, pos = buf[pos:] + more, 0
+                continue
+            end = len(buf)
+        ts = seconds + microseconds / 1E6  # as dpkt computes it
+        if fast is not None and end - start >= fast_length:
+            # Most packets: IPv4 without options carrying TCP; every header in one call.
+            (ethertype, version_ihl, total, fragment, protocol, src, dst,
+             sport, dport, seq, ack, offset, flags) = fast_unpack(buf, start)
+            if (ethertype == 0x0800 and version_ihl == 0x45 and protocol == IPPROTO_TCP and not fragment & 0x3FFF
+                    and total and offset >= 0x50):
+                ip_end = start + ip_at + total
+                payload_at = start + ip_at + 20 + (offset >> 4) * 4
+                if payload_at <= end:
+                    yield Packet(ts, src, dst, sport, dport, True, buf[payload_at:min(ip_end, end)],
+                                 max(ip_end - payload_at, 0), seq, ack, flags)
+                    pos = end
+                    continue
+        packet = _decode_ipv4_at(ts, buf, start, end, linktype) or decode_frame_dpkt(ts, buf[start:end], linktype)
+        if packet is not None:
+            yield packet
+        pos = end

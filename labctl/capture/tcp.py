@@ -11,6 +11,7 @@ contiguous, which is the order Wireshark shows.
 """
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from typing import Iterator, Mapping
 
@@ -18,7 +19,13 @@ from labctl.capture.ports import protocol_for
 from labctl.capture.reader import Packet
 from labctl.capture.streams import Chunk, Direction, Endpoint
 
-SYN, ACK = 0x02, 0x10  # a FIN carries no payload byte: nothing to account for here
+FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10  # a FIN carries no payload byte: nothing to account for here
+# A connection closed (FIN both ways, or RST) is finished once the capture is this many
+# seconds past its close: late retransmissions and the last ACK still count to it.
+CLOSE_GRACE = 5.0
+# After that its ports still name it (stray packets join nothing and open no new stream,
+# as in Wireshark's numbering) for this long, then are forgotten.
+CLOSED_MEMORY = 300.0
 _SEQ_MODULO = 1 << 32
 _SEQ_HALF = 1 << 31
 
@@ -133,7 +140,7 @@ class _Connection:
     """A connection being read: side 0 is the source of its first packet."""
 
     __slots__ = ("index", "endpoints", "halves", "deliveries", "syn_side", "synack_side",
-                 "packets", "start_ts", "end_ts")
+                 "packets", "start_ts", "end_ts", "fin_sides", "closed_ts")
 
     def __init__(self, index: int, packet: Packet) -> None:
         self.index = index
@@ -145,11 +152,17 @@ class _Connection:
         self.packets = 0
         self.start_ts = packet.ts
         self.end_ts = packet.ts
+        self.fin_sides = 0  # bit per side that sent a FIN
+        self.closed_ts: float | None = None  # when both sides had closed, or one reset
 
     def add(self, side: int, packet: Packet) -> None:
         self.packets += 1
         self.end_ts = packet.ts
         flags = packet.flags
+        if flags & (FIN | RST) and self.closed_ts is None:
+            self.fin_sides |= 1 << side if flags & FIN else 3
+            if self.fin_sides == 3:
+                self.closed_ts = packet.ts
         half = self.halves[side]
         if half.base is None:
             half.first_seq = packet.seq
@@ -211,35 +224,95 @@ def _turns(deliveries: list[tuple[int, float, bytes]], client_side: int) -> Iter
             start = i
 
 
-class TcpReassembler:
-    """Feed TCP packets in capture order; `streams()` gives the reassembled connections."""
+class _Finished:
+    """What is left of a finished connection: its number and first sequence numbers, so
+    that stray packets on its ports neither open a stream nor renumber the later ones."""
 
-    def __init__(self, ports: Mapping[int, str]) -> None:
+    __slots__ = ("index", "first_seqs", "finished_ts")
+
+    def __init__(self, connection: _Connection, finished_ts: float) -> None:
+        self.index = connection.index
+        self.first_seqs = tuple(half.first_seq for half in connection.halves)
+        self.finished_ts = finished_ts
+
+
+class TcpReassembler:
+    """Feed TCP packets in capture order; `streams()` gives the reassembled connections.
+
+    With `streaming`, `finished()` hands over each connection once it has closed (and
+    forgets it), so that a pass over a large capture holds only the open connections.
+    """
+
+    def __init__(self, ports: Mapping[int, str], streaming: bool = False) -> None:
         self._ports = ports
-        self._connections: list[_Connection] = []
-        self._by_address: dict[tuple, tuple[_Connection, int]] = {}
+        self._streaming = streaming
+        self._count = 0
+        self._open: dict[int, _Connection] = {}  # by index, in index order
+        self._by_address: dict[tuple, tuple[_Connection | _Finished, int]] = {}
+        self._closing: deque[_Connection] = deque()  # closed, in the order they closed
+        self._forgetting: deque[tuple[tuple, tuple]] = deque()  # address keys of finished ones
 
     def add(self, packet: Packet) -> None:
         key = (packet.src, packet.sport, packet.dst, packet.dport)
         found = self._by_address.get(key)
         if found is None or self._reuses_ports(found, packet):
-            connection = _Connection(len(self._connections), packet)
-            self._connections.append(connection)
+            connection = _Connection(self._count, packet)
+            self._count += 1
+            self._open[connection.index] = connection
             self._by_address[key] = (connection, 0)
             self._by_address[(packet.dst, packet.dport, packet.src, packet.sport)] = (connection, 1)
             found = (connection, 0)
         connection, side = found
+        if type(connection) is _Finished:
+            return
+        closed = connection.closed_ts
         connection.add(side, packet)
+        if self._streaming and closed is None and connection.closed_ts is not None:
+            self._closing.append(connection)
 
     @staticmethod
-    def _reuses_ports(found: tuple[_Connection, int], packet: Packet) -> bool:
+    def _reuses_ports(found: tuple[_Connection | _Finished, int], packet: Packet) -> bool:
         """A new SYN with another initial sequence number is a new connection on the same
         ports (Wireshark's rule too)."""
         if packet.flags & (SYN | ACK) != SYN:
             return False
         connection, side = found
-        first_seq = connection.halves[side].first_seq
+        first_seq = connection.first_seqs[side] if type(connection) is _Finished else connection.halves[side].first_seq
         return first_seq is not None and first_seq != packet.seq
 
+    def finished(self, now: float) -> list[TcpStream]:
+        """Connections closed more than CLOSE_GRACE before `now` (capture time), reassembled
+        and forgotten (streaming mode)."""
+        done = []
+        while self._closing and self._closing[0].closed_ts + CLOSE_GRACE <= now:
+            connection = self._closing.popleft()
+            if self._open.pop(connection.index, None) is None:
+                continue  # its ports were reused by a new connection meanwhile: already gone
+            done.append(connection.finish(self._ports))
+            self._forget(connection, now)
+        while self._forgetting and self._forgetting[0][0] + CLOSED_MEMORY <= now:
+            _, keys = self._forgetting.popleft()
+            for key in keys:
+                entry = self._by_address.get(key)
+                if entry is not None and type(entry[0]) is _Finished and entry[0].finished_ts + CLOSED_MEMORY <= now:
+                    del self._by_address[key]
+        return done
+
+    def _forget(self, connection: _Connection, now: float) -> None:
+        """Keep only a _Finished in its place (its ports may belong to a newer connection)."""
+        finished = _Finished(connection, now)
+        keys = []
+        for side, (address, port) in enumerate(connection.endpoints):
+            (peer_address, peer_port) = connection.endpoints[1 - side]
+            key = (address, port, peer_address, peer_port)
+            if self._by_address.get(key, (None,))[0] is connection:
+                self._by_address[key] = (finished, side)
+                keys.append(key)
+        self._forgetting.append((now, tuple(keys)))
+
     def streams(self) -> list[TcpStream]:
-        return [connection.finish(self._ports) for connection in self._connections]
+        """Every connection not handed over yet, in index order."""
+        streams = [connection.finish(self._ports) for connection in self._open.values()]
+        self._open.clear()
+        self._closing.clear()
+        return streams

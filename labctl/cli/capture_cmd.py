@@ -7,10 +7,11 @@ import re
 import shutil
 import subprocess
 import tempfile
+import textwrap
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Iterator, Optional
 
 import typer
 from rich.console import Console
@@ -19,9 +20,10 @@ from rich.table import Table
 from labctl.capture import Capture, DnsMessage, TcpStream, dialogue, lab_capture_files, load_capture
 from labctl.capture.export import export_pcap
 from labctl.capture.files import capture_stats, describe
+from labctl.capture.follow import FollowPass, follow_capture
 from labctl.capture.ladder import ladder_svg, ladder_text
 from labctl.capture.ports import PROTOCOLS, lab_ports
-from labctl.capture.probes import load_probes, without_probes
+from labctl.capture.probes import is_probe, load_probes, without_probes
 from labctl.capture.reader import LINKTYPE_NAMES, UnsupportedCapture
 from labctl.capture.starttls import encrypted_from
 from labctl.capture.streams import Direction
@@ -141,6 +143,31 @@ def _print_stream(stream: TcpStream) -> None:
             typer.secho(mark + line, fg=colour)
 
 
+def _followed(found: Iterator[TcpStream], proto: str | None, index: int | None, probes: list) -> Iterator[TcpStream]:
+    """The streams asked for, as the pass completes them: one by index (its absence is an
+    error once the capture is read), or the protocol's, labctl's probes left out."""
+    if index is not None:
+        count = 0
+        for candidate in found:
+            if candidate.index == index:
+                yield candidate
+                return
+            count += 1
+        raise _fail(f"no tcp stream {index}: the capture has {count}")
+    for candidate in found:  # all are read, also for --proto dns: DNS over TCP is in them
+        if proto != "dns" and (proto is None or candidate.proto == proto) and not is_probe(candidate, probes):
+            yield candidate
+
+
+def _echo_json(outcome: FollowPass, streams: Iterator[TcpStream], with_dns: bool) -> None:
+    """The same document json.dumps would make, written a stream at a time."""
+    typer.echo('{\n  "files": ' + json.dumps([str(f) for f in outcome.files]) + ',\n  "streams": [', nl=False)
+    for n, selected in enumerate(streams):
+        typer.echo(("," if n else "") + "\n" + textwrap.indent(json.dumps(_stream_json(selected), indent=2), "    "), nl=False)
+    dns = [_dns_json(m) for m in outcome.dns_messages()] if with_dns else []
+    typer.echo('\n  ],\n  "dns": ' + textwrap.indent(json.dumps(dns, indent=2), "  ").lstrip() + "\n}")
+
+
 @app.command()
 def follow(
     lab: Lab = "practica4",
@@ -153,18 +180,24 @@ def follow(
 ) -> None:
     """The dialogues of the capture, each TCP stream reassembled as in Wireshark's Follow TCP Stream."""
     _check_proto(proto)
-    capture = _load(lab, file, port)
-    streams = [] if proto == "dns" and stream is None else _selected_streams(capture, proto, stream, lab, probes or bool(file))
-    dns_messages = capture.dns_messages() if stream is None and proto in (None, "dns") else []
-    if as_json:
-        typer.echo(json.dumps({
-            "files": [str(f) for f in capture.files],
-            "streams": [_stream_json(s) for s in streams],
-            "dns": [_dns_json(m) for m in dns_messages],
-        }, indent=2))
-        return
-    for selected in streams:
-        _print_stream(selected)
+    # One pass that prints each stream once it is complete: memory stays flat however
+    # large the capture (a whole class's), and --stream stops as soon as it has its stream.
+    known = {} if file else _instance_ports(lab)
+    outcome, found = follow_capture(_capture_paths(lab, file), ports={**known, **_parse_ports(port)})
+    try:
+        streams = _followed(found, proto, stream, [] if probes or file else load_probes(lab))
+        if stream is not None:
+            streams = list(streams)  # a missing stream is an error before any output
+        if as_json:
+            _echo_json(outcome, streams, stream is None and proto in (None, "dns"))
+            return
+        for selected in streams:
+            _print_stream(selected)
+        dns_messages = outcome.dns_messages() if stream is None and proto in (None, "dns") else []
+    except UnsupportedCapture as error:
+        raise _fail(str(error)) from None
+    finally:
+        outcome.close()
     if dns_messages:
         typer.secho("=== dns", bold=True)
     for message in dns_messages:
