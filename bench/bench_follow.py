@@ -1,32 +1,40 @@
-"""How fast `labctl capture follow` reconstructs TCP streams, against tshark.
+"""How fast `labctl capture follow` reconstructs TCP streams, against tshark, and in how
+much memory.
 
-Generates (once, kept in /var/tmp) a ~200 MB pcap of mixed lab traffic synthesized with dpkt:
-SMTP sends, POP3 and IMAP downloads, HTTP GETs with realistic sizes, 1448-byte segments and
-delayed ACKs, many connections at once, plus DNS over UDP. Then times:
+Generates (once, kept in /var/tmp) a pcap of mixed lab traffic (default ~1 GB, a whole
+class's capture) synthesized with dpkt: SMTP sends, POP3 and IMAP downloads, HTTP GETs with
+realistic sizes, 1448-byte segments and delayed ACKs, many connections at once, plus DNS
+over UDP. Then, each in its own process (time and peak resident memory):
 
-  ours    load_capture(): one pass that reassembles ALL streams (DNS is decoded on
-          demand, by dns_messages(): timed apart);
+  ours    follow_capture(): the one streaming pass of `capture follow`, which reassembles
+          ALL streams and hands each over once it has closed; also on the first quarter
+          of the file, to show memory does not grow with the file;
   tshark  -z follow,tcp,raw,N: one pass per invocation; each -z option follows one stream,
           so we time a single-stream pass and one pass following a sample of streams, and
           extrapolate that to all streams (batches of the sample size).
 
-Usage: python bench/bench_follow.py [--size-mb 200] [--sample 20] [--regenerate]
+The sample's bytes, both directions, must be the same in both.
+
+Usage: python bench/bench_follow.py [--size-mb 1000] [--sample 20] [--regenerate]
 """
 from __future__ import annotations
 
 import argparse
 import heapq
+import multiprocessing
+import os
 import random
+import resource
 import socket
+import subprocess
 import time
 from pathlib import Path
 
 import dpkt
 
-from labctl.capture import load_capture
+from labctl.capture.follow import follow_capture
 from labctl.capture.tshark import follow_streams, tshark_path
 
-PCAP = Path("/var/tmp/labctl-bench-follow.pcap")
 MSS = 1448
 SERVER_IP = socket.inet_aton("172.28.0.90")
 WEB_IP = socket.inet_aton("172.28.0.50")
@@ -139,55 +147,106 @@ def generate(path: Path, size_mb: int, seed: int = 4) -> None:
             writer.writepkt_time(frame, ts)
 
 
-def _timed(action):
+def _ours(pcap: Path, sample: list[int]) -> dict:
+    """Child process: the streaming pass over every TCP stream, then the DNS messages
+    decoded (timed apart: dnspython's decoding is most of it); the sample's bytes kept."""
     started = time.perf_counter()
-    result = action()
-    return time.perf_counter() - started, result
+    outcome, streams = follow_capture([pcap])
+    count, payload, kept = 0, 0, {}
+    for stream in streams:
+        count += 1
+        payload += sum(len(chunk.data) for chunk in stream.messages)
+        if stream.index in sample:
+            kept[stream.index] = (str(stream.client), stream.client_bytes(), str(stream.server), stream.server_bytes())
+    seconds = time.perf_counter() - started
+    dns = len(outcome.dns_messages())
+    dns_seconds = time.perf_counter() - started - seconds
+    outcome.close()
+    return {"seconds": seconds, "dns_seconds": dns_seconds, "streams": count, "packets": outcome.packets,
+            "payload": payload, "dns": dns, "sample": kept}
+
+
+def _in_child(function, *args):
+    """(result, seconds, peak RSS in MB) of function(*args) run in a fresh process."""
+    with multiprocessing.get_context("fork").Pool(1, maxtasksperchild=1) as pool:
+        return pool.apply(_measured, (function, *args))
+
+
+def _measured(function, *args):
+    started = time.perf_counter()
+    result = function(*args)
+    return result, time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _tshark(pcap: Path, indices: list[int]) -> dict:
+    return follow_streams(pcap, indices)
+
+
+def _tshark_peak(pcap: Path, index: int) -> tuple[float, float]:
+    """(seconds, peak RSS MB) of one tshark single-stream pass."""
+    started = time.perf_counter()
+    child = subprocess.Popen([tshark_path(), "-n", "-r", str(pcap), "-q", "-z", f"follow,tcp,raw,{index}"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    assert child.returncode == 0, child.returncode
+    return time.perf_counter() - started, usage.ru_maxrss / 1024
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size-mb", type=int, default=200)
+    parser.add_argument("--size-mb", type=int, default=1000)
     parser.add_argument("--sample", type=int, default=20, help="streams tshark follows in one pass")
     parser.add_argument("--regenerate", action="store_true")
     args = parser.parse_args()
-    if args.regenerate or not PCAP.exists():
-        print(f"generating {PCAP} (~{args.size_mb} MB) ...", flush=True)
-        seconds, _ = _timed(lambda: generate(PCAP, args.size_mb))
-        print(f"  generated in {seconds:.1f} s")
-    megabytes = PCAP.stat().st_size / 1e6
+    pcap = Path(f"/var/tmp/labctl-bench-follow-{args.size_mb}mb.pcap")
+    if args.regenerate or not pcap.exists():
+        print(f"generating {pcap} (~{args.size_mb} MB) ...", flush=True)
+        started = time.perf_counter()
+        generate(pcap, args.size_mb)
+        print(f"  generated in {time.perf_counter() - started:.1f} s")
+    megabytes = pcap.stat().st_size / 1e6
+    quarter = pcap.with_name(pcap.stem + "-quarter.pcap")
+    with open(pcap, "rb") as whole, open(quarter, "wb") as part:
+        part.write(whole.read(int(pcap.stat().st_size / 4)))  # the last record cut: as tcpdump leaves it
     tshark_path()
 
-    ours_s, capture = _timed(lambda: load_capture([PCAP]))
-    dns_s, dns_messages = _timed(capture.dns_messages)
-    streams = capture.streams
-    payload_mb = sum(len(c.data) for s in streams for c in s.messages) / 1e6
-    rng = random.Random(1)
-    sample = sorted(rng.sample(range(len(streams)), min(args.sample, len(streams))))
-    single_s, _ = _timed(lambda: follow_streams(PCAP, [sample[0]]))
-    sample_s, reference = _timed(lambda: follow_streams(PCAP, sample))
+    quarter_run, _, quarter_rss = _in_child(_ours, quarter, [])
+    # Streams are numbered by their first packet: the quarter's are the whole file's first ones.
+    sample = sorted(random.Random(1).sample(range(quarter_run["streams"]), min(args.sample, quarter_run["streams"])))
+    ours, _, ours_rss = _in_child(_ours, pcap, sample)
+    single_s, tshark_rss = _tshark_peak(pcap, sample[0])
+    reference, sample_s, _ = _in_child(_tshark, pcap, sample)
     for index in sample:  # the race is only fair if both give the same bytes
-        stream = streams[index]
-        assert reference[index].bytes_from(str(stream.client)) == stream.client_bytes(), index
-        assert reference[index].bytes_from(str(stream.server)) == stream.server_bytes(), index
-    batches = -(-len(streams) // len(sample))
+        client, client_bytes, server, server_bytes = ours["sample"][index]
+        assert reference[index].bytes_from(client) == client_bytes, index
+        assert reference[index].bytes_from(server) == server_bytes, index
+    batches = -(-ours["streams"] // len(sample))
     tshark_all_s = sample_s * batches
+    quarter.unlink()
 
-    print(f"\nfile: {PCAP} {megabytes:.1f} MB, {capture.packets} TCP/UDP packets, "
-          f"{len(streams)} TCP streams ({payload_mb:.1f} MB payload), {len(dns_messages)} DNS messages")
+    print(f"\nfile: {pcap} {megabytes:.1f} MB, {ours['packets']} TCP/UDP packets, {ours['streams']} TCP streams "
+          f"({ours['payload'] / 1e6:.1f} MB payload), {ours['dns']} DNS messages")
     print(f"sample of {len(sample)} streams: our bytes == tshark's, both directions\n")
+    print(f"  {'':<64} {'time':>9}  {'speed':>11}  {'peak RSS':>9}")
     rows = [
-        ("ours: all streams, one pass (load_capture)", ours_s),
-        ("ours: decoding the DNS messages too (dns_messages(), on demand)", ours_s + dns_s),
-        ("tshark: one stream, one pass (-z follow,tcp,raw,N)", single_s),
-        (f"tshark: {len(sample)} streams, one pass ({len(sample)} -z options)", sample_s),
-        (f"tshark: all {len(streams)} streams, estimated ({batches} passes of {len(sample)})", tshark_all_s),
+        ("ours: all TCP streams, one streaming pass (capture follow)", ours["seconds"], megabytes, ours_rss),
+        ("ours: the same on the first quarter of the file", quarter_run["seconds"], megabytes / 4, quarter_rss),
+        ("ours: + decoding the DNS messages (dnspython), after the pass", ours["seconds"] + ours["dns_seconds"],
+         megabytes, None),
+        ("tshark: one stream, one pass (-z follow,tcp,raw,N)", single_s, megabytes, tshark_rss),
+        (f"tshark: {len(sample)} streams, one pass ({len(sample)} -z options)", sample_s, megabytes, None),
+        (f"tshark: all {ours['streams']} streams, estimated ({batches} passes of {len(sample)})", tshark_all_s, megabytes, None),
     ]
-    for name, seconds in rows:
-        print(f"  {name:<62} {seconds:9.2f} s  {megabytes / seconds:9.1f} MB/s")
-    print(f"\nsingle-stream pass: ours/tshark speed ratio {single_s / ours_s:.2f}x "
-          f"(ours reconstructs all {len(streams)} streams in that pass)")
-    print(f"all streams:        ours/tshark speed ratio {tshark_all_s / ours_s:.1f}x")
+    for name, seconds, size, rss in rows:
+        memory = f"{rss:7.0f} MB" if rss is not None else "        -"
+        print(f"  {name:<64} {seconds:7.2f} s  {size / seconds:6.1f} MB/s  {memory}")
+    print(f"\nsingle-stream pass: ours/tshark speed ratio {single_s / ours['seconds']:.2f}x "
+          f"(ours reconstructs all {ours['streams']} streams in that pass)")
+    print(f"  with DNS decoded:  ours/tshark speed ratio {single_s / (ours['seconds'] + ours['dns_seconds']):.2f}x")
+    print(f"all streams:        ours/tshark speed ratio {tshark_all_s / ours['seconds']:.1f}x")
+    print(f"peak memory:        ours {ours_rss:.0f} MB on the whole file, {quarter_rss:.0f} MB on a quarter; "
+          f"tshark {tshark_rss:.0f} MB")
 
 
 if __name__ == "__main__":

@@ -137,19 +137,23 @@ def _streams(outcome: FollowPass, port_protocols: dict[int, str]) -> Iterator[Tc
                 yield ready
 
     countdown = CHECK_EVERY
+    add = reassembler.add
+    packets = 0  # a local: this loop runs once per packet
     for packet in read_packets(outcome.files):
-        outcome.packets += 1
+        packets += 1
         if packet.is_tcp:
-            reassembler.add(packet)
+            add(packet)
             countdown -= 1
             if not countdown:
                 countdown = CHECK_EVERY
+                outcome.packets = packets
                 yield from handed_over(reassembler.finished(packet.ts))
         elif (wire := dns_over_udp(packet, dns_ports)) is not None:
             udp_dns.append(wire)
             if len(udp_dns) == DNS_BATCH:
                 outcome._dns_batches.append(outcome._shelf.put(udp_dns))
                 udp_dns = []
+    outcome.packets = packets
     if udp_dns:
         outcome._dns_batches.append(outcome._shelf.put(udp_dns))
     yield from handed_over(reassembler.streams())

@@ -245,23 +245,25 @@ def _classic_pcap_packets(f: BinaryIO, record: struct.Struct, linktype: int) -> 
     fast = _ETHERTYPE_IPV4_TCP.get(linktype)
     if fast is not None:
         fast_unpack, fast_length, ip_at = fast[0].unpack_from, fast[0].size, fast[1]
-    buf, pos = b"", 0
+    buf, pos, size = b"", 0, 0
     while True:
-        if len(buf) - pos < 16:
+        if size - pos < 16:
             more = f.read(_READ_BLOCK)
             if not more:
                 return
             buf, pos = buf[pos:] + more, 0
+            size = len(buf)
             continue
         seconds, microseconds, captured, _ = unpack_record(buf, pos)
         start = pos + 16
         end = start + captured
-        if end > len(buf):
-            more = f.read(max(_READ_BLOCK, end - len(buf)))
+        if end > size:
+            more = f.read(max(_READ_BLOCK, end - size))
             if more:
                 buf, pos = buf[pos:] + more, 0
+                size = len(buf)
                 continue
-            end = len(buf)
+            end = size
         ts = seconds + microseconds / 1E6  # as dpkt computes it
         if fast is not None and end - start >= fast_length:
             # Most packets: IPv4 without options carrying TCP; every header in one call.
@@ -272,8 +274,8 @@ def _classic_pcap_packets(f: BinaryIO, record: struct.Struct, linktype: int) -> 
                 ip_end = start + ip_at + total
                 payload_at = start + ip_at + 20 + (offset >> 4) * 4
                 if payload_at <= end:
-                    yield Packet(ts, src, dst, sport, dport, True, buf[payload_at:min(ip_end, end)],
-                                 max(ip_end - payload_at, 0), seq, ack, flags)
+                    yield Packet(ts, src, dst, sport, dport, True, buf[payload_at:ip_end if ip_end < end else end],
+                                 ip_end - payload_at if ip_end > payload_at else 0, seq, ack, flags)
                     pos = end
                     continue
         packet = _decode_ipv4_at(ts, buf, start, end, linktype) or decode_frame_dpkt(ts, buf[start:end], linktype)

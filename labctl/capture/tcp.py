@@ -177,9 +177,16 @@ class _Connection:
             gap_filled = other.skip_to(other.offset(packet.ack))
             if gap_filled:
                 self.deliveries.append((1 - side, packet.ts, gap_filled))
-        if packet.length:
+        length = packet.length
+        if length:
             seq = packet.seq + 1 if flags & SYN else packet.seq
-            data = half.accept(half.offset(seq), packet.payload, packet.length, packet.ts)
+            relative = (seq - half.base) % _SEQ_MODULO
+            if relative == half.next and relative < _SEQ_HALF and not half.pending and len(packet.payload) == length:
+                # The common case, the next bytes in order and whole: what accept() would do.
+                half.next += length
+                self.deliveries.append((side, packet.ts, packet.payload))
+                return
+            data = half.accept(half.offset(seq), packet.payload, length, packet.ts)
             if data:
                 self.deliveries.append((side, packet.ts, data))
 
@@ -255,7 +262,7 @@ class TcpReassembler:
     def add(self, packet: Packet) -> None:
         key = (packet.src, packet.sport, packet.dst, packet.dport)
         found = self._by_address.get(key)
-        if found is None or self._reuses_ports(found, packet):
+        if found is None or packet.flags & (SYN | ACK) == SYN and self._reuses_ports(found, packet):
             connection = _Connection(self._count, packet)
             self._count += 1
             self._open[connection.index] = connection
@@ -272,10 +279,8 @@ class TcpReassembler:
 
     @staticmethod
     def _reuses_ports(found: tuple[_Connection | _Finished, int], packet: Packet) -> bool:
-        """A new SYN with another initial sequence number is a new connection on the same
-        ports (Wireshark's rule too)."""
-        if packet.flags & (SYN | ACK) != SYN:
-            return False
+        """A new SYN (the caller has seen the flags) with another initial sequence number is
+        a new connection on the same ports (Wireshark's rule too)."""
         connection, side = found
         first_seq = connection.first_seqs[side] if type(connection) is _Finished else connection.halves[side].first_seq
         return first_seq is not None and first_seq != packet.seq
