@@ -5,7 +5,7 @@ from pydantic import Field
 
 from labctl.checks.base import Check, Params, register
 from labctl.checks.context import CheckContext
-from labctl.checks.mailbox import ADDRESS
+from labctl.checks.mailbox import ADDRESS, folder_present
 from labctl.checks.sessions import clock
 
 
@@ -31,6 +31,7 @@ class PopFolderLocal(Check):
                            f"then make the folder {p.folder!r} in it")
         folders = ctx.folders(p.account)
         used = f"{p.account} logged in over POP3 {len(logins)} time(s), last at {clock(logins[-1].ts)} from {logins[-1].client_ip}"
-        if p.folder in folders:
+        # Made through IMAP under the Inbox (INBOX/POP) or as "pop": still a server folder.
+        if folder_present(folders, p.folder):
             return False, f"{used}, but the server has a folder {p.folder!r} for it (made over IMAP?): it has {', '.join(folders)}"
         return True, f"{used}; the server has no folder {p.folder!r} for it (it has: {', '.join(folders)})"

@@ -33,6 +33,12 @@ def attachment_is(attachment: Attachment, wanted: str) -> bool:
     return any(type_matches(found, wanted) for found in attachment.types)
 
 
+def folder_present(folders: list[str], wanted: str) -> bool:
+    """`wanted` is one of the account's folders, at the top or under another (Thunderbird's
+    "New folder" on the Inbox makes "INBOX/IMAP"), however its accents and case are typed."""
+    return any(normalised(f.rpartition("/")[2]) == normalised(wanted) for f in folders)
+
+
 def has_text(received: Received) -> bool:
     """Words in the body (an HTML body of nothing but markup is empty)."""
     return bool(TAG.sub(" ", received.summary.text).strip())
@@ -182,8 +188,7 @@ class MailboxFolder(Check):
     def run(self, ctx: CheckContext) -> tuple[bool, str]:
         p = self.params
         folders = ctx.folders(p.account)
-        # "IMAP" is there as a top folder or under another (Thunderbird's "INBOX/IMAP").
-        present = any(normalised(f.rpartition("/")[2]) == normalised(p.folder) for f in folders)
+        present = folder_present(folders, p.folder)
         where = f"folder {p.folder!r} of {p.account} on the server (it has: {', '.join(folders)})"
         if present == p.exists:
             return True, ("found " if present else "no ") + where

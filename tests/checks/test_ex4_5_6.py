@@ -286,3 +286,17 @@ def test_ex6_folders(ex6):
     # Creating "POP" on the server (through IMAP) is exactly what POP cannot do.
     ex6.python(imap(ex6.ip("mail"), "alumnopop", "alumnopoppass", "imap.create('POP')"))
     assert_fails(ex6.check("pop-folder-local"))
+
+
+@pytest.mark.parametrize("made_over_imap", ["INBOX/POP", "pop"])
+def test_ex6_pop_folder_made_on_the_server_under_another_name_fails(ex6, made_over_imap):
+    # Thunderbird's "New folder" on an IMAP Inbox makes INBOX/POP; a lower-case "pop" is the
+    # same folder to the student. Either on the server means the account was used over IMAP.
+    ex6.python(pop3(ex6.ip("mail"), "alumnopop", "alumnopoppass", "    pop.stat()"))
+    ex6.python(imap(ex6.ip("mail"), "alumnopop", "alumnopoppass", "imap.delete('POP')"))
+    assert_passes(ex6.check("pop-folder-local"))
+    ex6.python(imap(ex6.ip("mail"), "alumnopop", "alumnopoppass", f"imap.create({made_over_imap!r})"))
+    result = ex6.check("pop-folder-local")
+    assert_fails(result)
+    assert made_over_imap in result.detail
+    ex6.python(imap(ex6.ip("mail"), "alumnopop", "alumnopoppass", f"imap.delete({made_over_imap!r})"))
