@@ -45,6 +45,8 @@ Probes = Annotated[bool, typer.Option("--probes", help="Also labctl's own readin
 
 # Protocols whose streams dialogue() splits into commands and replies.
 _DIALOGUE_PROTOCOLS = ("smtp", "pop", "imap", "http")
+# C0 (but TAB), DEL and C1: what a terminal acts on instead of printing.
+TERMINAL_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 
 
 def _fail(message: str) -> typer.Exit:
@@ -128,6 +130,13 @@ def _dns_json(message: DnsMessage) -> dict:
     return data
 
 
+def shown(line: str) -> str:
+    """A captured line as text for the terminal: anyone can send the lab control characters
+    (an ESC sequence would drive the student's terminal, a lone CR would print the rest as
+    if it were another command), so each is written as an escape, as Python would."""
+    return TERMINAL_CONTROL.sub(lambda found: repr(found[0])[1:-1], line)
+
+
 def _print_stream(stream: TcpStream) -> None:
     typer.secho(f"=== {stream.title} ({stream.packets} packets"
                 + (f", {stream.missing_bytes} bytes not captured" if stream.missing_bytes else "") + ")", bold=True)
@@ -139,8 +148,8 @@ def _print_stream(stream: TcpStream) -> None:
             break
         # Wireshark's colours: client red, server blue; the C:/S: marks survive a pipe.
         mark, colour = ("C: ", "red") if chunk.direction == Direction.CLIENT else ("S: ", "blue")
-        for line in chunk.text.splitlines():
-            typer.secho(mark + line, fg=colour)
+        for line in chunk.text.removesuffix("\n").split("\n"):
+            typer.secho(mark + shown(line.removesuffix("\r")), fg=colour)
 
 
 def _followed(found: Iterator[TcpStream], proto: str | None, index: int | None, probes: list) -> Iterator[TcpStream]:

@@ -2,12 +2,14 @@
 turns into TLS (what `capture follow` must not print)."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from labctl.capture.files import capture_stats, dropped_by_kernel, stats_path
 from labctl.capture.starttls import encrypted_from
 from labctl.capture.streams import Chunk, Direction, Endpoint
 from labctl.capture.tcp import TcpStream
+from labctl.cli.capture_cmd import _print_stream
 
 START = "lab-20261128T234455.160076618Z"
 CLIENT_HELLO = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(range(32))
@@ -60,3 +62,17 @@ def test_no_tls_without_the_upgrade_or_when_the_server_refused_it():
     # "STARTTLS" inside a message body is not an upgrade
     body = _stream((C, b"DATA\r\n"), (S, b"354 go\r\n"), (C, b"use STARTTLS please\r\n.\r\n"), (C, CLIENT_HELLO))
     assert encrypted_from(body) is None
+
+
+def test_follow_prints_control_characters_as_escapes(capsys):
+    # Sent by anyone to port 25: an ESC sequence for the student's terminal, a lone CR that
+    # would show the rest of the line as a command of its own, a NUL.
+    hostile = _stream((S, b"220 mail ESMTP\r\n"), (C, b"EHLO x\rX-Injected: 1\r\n"),
+                      (S, b"501 5.5.2 Syntax error\r\n"), (C, b"MAIL FROM:<\x1b[31mred\x00@y.z>\r\n"),
+                      (S, b"250 2.1.0 Ok\r\n"))
+    _print_stream(hostile)
+    printed = capsys.readouterr().out
+    assert "C: EHLO x\\rX-Injected: 1\n" in printed
+    assert "C: MAIL FROM:<\\x1b[31mred\\x00@y.z>\n" in printed
+    assert "S: 250 2.1.0 Ok\n" in printed and "\nC: \n" not in printed
+    assert not re.search("[\x00-\x09\x0b-\x1f\x7f]", printed)
