@@ -21,6 +21,8 @@ from .spool import DEFERRED, DELIVERED, FAILED, RELAYED, QueuedMessage, Recipien
 from .summary import UnreadableMessage, summarise
 
 LOCAL_DELIVERY_CONCURRENCY = 8
+# Messages that fall due together are delivered by one thread call, up to this many.
+LOCAL_BATCH = 32
 
 
 class DeliveryWorker:
@@ -77,6 +79,7 @@ class DeliveryWorker:
         """Start delivery tasks for everything due; return when the next thing falls due."""
         next_due = None
         by_domain: dict[str, list[tuple[QueuedMessage, list[Recipient]]]] = defaultdict(list)
+        local_items: list[tuple[QueuedMessage, list[Recipient]]] = []
         for message in list(self.messages.values()):
             if message.next_attempt > now:
                 next_due = message.next_attempt if next_due is None else min(next_due, message.next_attempt)
@@ -85,13 +88,16 @@ class DeliveryWorker:
             self._in_flight.update(id(r) for r in waiting)
             local = [r for r in waiting if self._is_local(r)]
             if local:
-                self._spawn(self._deliver_locally(message, local), [(message, local)], via="maildir")
+                local_items.append((message, local))
             remote: dict[str, list[Recipient]] = defaultdict(list)
             for recipient in waiting:
                 if not self._is_local(recipient):
                     remote[domain_of(recipient.address)].append(recipient)
             for domain, recipients in remote.items():
                 by_domain[domain].append((message, recipients))
+        for start in range(0, len(local_items), LOCAL_BATCH):
+            batch = local_items[start:start + LOCAL_BATCH]
+            self._spawn(self._deliver_locally(batch), batch, via="maildir")
         for domain, items in by_domain.items():
             self._spawn(self._relay(domain, items), items, via="smtp")
         return next_due
@@ -130,14 +136,15 @@ class DeliveryWorker:
 
     # --- attempts -----------------------------------------------------------------------
 
-    async def _deliver_locally(self, message: QueuedMessage, recipients: list[Recipient]) -> None:
+    async def _deliver_locally(self, items: list[tuple[QueuedMessage, list[Recipient]]]) -> None:
+        """The messages that fell due together, in one trip to a thread: each trip costs
+        a GIL hand-over that the SMTP sessions on the event loop wait for."""
         async with self._local_slots:
-            # One trip to a thread for the whole attempt: each trip costs a GIL hand-over
-            # that the SMTP sessions on the event loop wait for.
-            delivered, outcomes = await asyncio.to_thread(self._store_all, message, recipients)
+            results = await asyncio.to_thread(lambda: [self._store_all(m, recipients) for m, recipients in items])
+        for (message, recipients), (delivered, outcomes) in zip(items, results):
             notices = [self._record(message, recipient, outcome, via="maildir", **(delivered if outcome.success else {}))
                        for recipient, outcome in zip(recipients, outcomes)]
-        await self._settle(message, recipients, notices)
+            await self._settle(message, recipients, notices)
 
     def _store_all(self, message: QueuedMessage, recipients: list[Recipient]) -> tuple[dict, list[Outcome]]:
         content = self.spool.content(message.queue_id)
