@@ -164,9 +164,21 @@ def _connect(hosts: list[Exchanger], port: int, helo: str, timeout: float) -> tu
             client = MtaClient(host.address, port, local_hostname=helo, timeout=timeout)
             client.ehlo()
             return client, host
+        except TimeoutError:
+            errors.append(f"connect to {host}:{port}: Connection timed out")
         except (OSError, smtplib.SMTPException) as error:
-            errors.append(f"{host}:{port}: {error}")
-    raise _fail(451, "4.4.1", "connect failed: " + "; ".join(errors))
+            errors.append(_connect_error(host, port, error))
+    raise _fail(451, "4.4.1", "; ".join(errors))
+
+
+def _connect_error(host: Exchanger, port: int, error: OSError | smtplib.SMTPException) -> str:
+    """In Postfix's words, which students read in the queue (exercise 9): "connect to
+    mail.otro.unlp.edu.ar[172.28.0.95]:25: Connection refused", not Python's "[Errno 111]"."""
+    if isinstance(error, OSError) and error.strerror:
+        return f"connect to {host}:{port}: {error.strerror}"
+    if isinstance(error, smtplib.SMTPResponseException):
+        return f"host {host} refused to talk to me: {error.smtp_code} {error.smtp_error.decode(errors='replace')}"
+    return f"lost connection with {host} while receiving the initial server greeting"
 
 
 def _mail_options(client: smtplib.SMTP, message: QueuedMessage) -> list[str]:

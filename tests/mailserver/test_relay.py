@@ -11,6 +11,7 @@ from dataclasses import replace
 import pytest
 
 from labctl.mailserver.config import Account, Listener, Retry
+from labctl.mailserver.relay import DestinationError, Exchanger, _connect
 
 from .conftest import POP, RunningServer, make_config, maildir_files, raw_session, wait_for
 
@@ -206,3 +207,13 @@ def test_relayed_dialogue_is_upper_case_crlf_dot_stuffed_and_line_limited(tmp_pa
     assert lines[lines.index(b"hello"):][:5] == [b"hello", b"", b"MAIL FROM:<x@evil.example>", b"..",
                                                    b"..starts with a dot"]
     assert b"".join(line.removeprefix(b" ") for line in lines if line.strip(b"z ") == b"") == b"z" * 2500
+
+
+def test_a_refused_connection_is_worded_as_postfix_words_it():
+    # Exercise 9 has students read the queue: Postfix's text, not Python's "[Errno 111]".
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]  # bound, not listening: the connection is refused
+        with pytest.raises(DestinationError) as failure:
+            _connect([Exchanger("mail.otro.unlp.edu.ar", "127.0.0.1")], port, "mail.redes.unlp.edu.ar", 2.0)
+    assert failure.value.outcome.text == f"451 4.4.1 connect to mail.otro.unlp.edu.ar[127.0.0.1]:{port}: Connection refused"
