@@ -2,16 +2,14 @@
 RCPT TO) beside content (header fields, MIME parts), for what the student sent (items h, i, j)."""
 from __future__ import annotations
 
-import email
-import email.policy
 import re
 from dataclasses import dataclass
-from email.message import EmailMessage
-from email.utils import getaddresses
+from email.message import Message
 
 from labctl.capture.dialogue import dialogue
 from labctl.capture.tcp import TcpStream
 from labctl.checks.context import CheckContext
+from labctl.mailserver.summary import UnreadableMessage, addresses, parse
 
 _PATH = re.compile(r"^(?:MAIL\s+FROM|RCPT\s+TO)\s*:\s*<?([^<>\s]*)>?", re.IGNORECASE)
 
@@ -21,12 +19,11 @@ class CapturedMessage:
     stream: TcpStream
     mail_from: str
     rcpt_to: tuple[str, ...]
-    content: EmailMessage
+    content: Message
 
     def header_addresses(self, name: str) -> list[str]:
         """The addresses of a header field (To: may hold several), lower-cased, without display names."""
-        values = [str(v) for v in self.content.get_all(name, [])]
-        return [address.lower() for _, address in getaddresses(values) if address]
+        return [address.lower() for address in addresses(self.content, name)]
 
     @property
     def where(self) -> str:
@@ -57,8 +54,10 @@ def stream_messages(stream: TcpStream) -> list[CapturedMessage]:
             mail_from, recipients = None, []
         elif (verb == "DATA" and before.reply_text.startswith("354") and after is not None
               and after.reply_text.startswith("250") and mail_from is not None):
-            content = email.message_from_bytes(_unstuffed(after.command.data), policy=email.policy.default)
-            found.append(CapturedMessage(stream, mail_from, tuple(recipients), content))
+            try:
+                found.append(CapturedMessage(stream, mail_from, tuple(recipients), parse(_unstuffed(after.command.data))))
+            except UnreadableMessage:
+                pass  # anyone may send the lab a message no parser should read: the others still count
             mail_from, recipients = None, []
     return found
 

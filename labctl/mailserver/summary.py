@@ -142,13 +142,24 @@ def _eight_bit(value: str) -> str:
         return raw.decode("latin-1")
 
 
+def addresses(message: Message, name: str) -> tuple[str, ...]:
+    """The addresses of every `name` header field (To: may come twice and name several),
+    without display names; bounded, since address parsing recurses on nested comments."""
+    found: list[str] = []
+    for key, raw in message.raw_items():
+        if key.lower() != name.lower():
+            continue
+        value = _eight_bit(str(raw)[:MAX_HEADER_CHARS])
+        try:
+            parsed = [address for _, address in getaddresses([value]) if "@" in address]
+        except (IndexError, ValueError, RecursionError):
+            parsed = []
+        found += parsed or ADDR_SPEC.findall(value)
+    return tuple(dict.fromkeys(clean(a, 254) for a in found))
+
+
 def _senders(message: Message) -> tuple[str, ...]:
-    value = _header(message, "From")[:MAX_HEADER_CHARS]
-    try:
-        found = [address for _, address in getaddresses([value]) if "@" in address]
-    except (IndexError, ValueError, RecursionError):
-        found = []
-    return tuple(dict.fromkeys(clean(a, 254) for a in (found or ADDR_SPEC.findall(value))))
+    return addresses(message, "From")
 
 
 def _filename(part: Message) -> str:
@@ -197,14 +208,25 @@ def _attachment(part: Message) -> Attachment:
                       inline=part.get_content_disposition() != "attachment")
 
 
-def summarise(raw: bytes) -> MessageSummary:
-    """Read one message; UnreadableMessage (never anything else) when it cannot be."""
+def parse(raw: bytes) -> Message:
+    """The message's structure, read with bounded work (compat32: header fields stay text,
+    parsed only where asked); UnreadableMessage (never anything else) when it cannot be."""
     if len(raw) > MAX_MESSAGE_BYTES:
         raise UnreadableMessage(f"{len(raw)} bytes, more than the {MAX_MESSAGE_BYTES} a check reads")
     if sum(1 for _ in zip(range(MAX_MULTIPARTS + 1), MULTIPART_LINE.finditer(raw))) > MAX_MULTIPARTS:
         raise UnreadableMessage(f"more than {MAX_MULTIPARTS} nested multipart containers")
     try:
-        message = BytesParser(policy=compat32).parsebytes(raw)
+        return BytesParser(policy=compat32).parsebytes(raw)
+    except (RecursionError, MemoryError) as error:
+        raise UnreadableMessage(f"its structure is too deep to read ({error.__class__.__name__})") from None
+    except Exception as error:  # the stdlib parser's failure modes are not all documented
+        raise UnreadableMessage(f"{error.__class__.__name__}: {clean(str(error), 120)}") from None
+
+
+def summarise(raw: bytes) -> MessageSummary:
+    """Read one message; UnreadableMessage (never anything else) when it cannot be."""
+    message = parse(raw)
+    try:
         leaves = _leaves(message)
         bodies = [p for p in leaves if _is_text_body(p)]
         body = next((p for p in bodies if p.get_content_subtype() == "plain"), bodies[0] if bodies else None)
