@@ -53,26 +53,32 @@ def _hosts_text(plan: LabPlan) -> str:
 def _print_lab(plan: LabPlan) -> None:
     table = Table(title=f"lab {plan.instance}" + (f" — exercise {plan.exercise}" if plan.exercise else ""))
     for column in ("service", "hostname", "IP", "ports"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # wrapped, never cut with "…"
     for c in plan.containers:
         ports = ", ".join(f"{name} {port}" for name, port in c.ports.items())
         table.add_row(c.service, c.hostname if c.ip else "", c.ip or f"host network ({plan.network.bridge})", ports)
     console.print(table)
     for name, svc in plan.lab.by_role(Role.mail).items():
-        accounts = Table(title=f"Thunderbird settings ({svc.hostname}, no SSL, normal password)")
-        for column in ("address", "user", "password", "incoming", "outgoing (SMTP)"):
-            accounts.add_column(column)
+        # Two columns that never wrap: in an 80-column terminal (or a pipe) rich would cut
+        # an address or a password with "…"; what is the same for every account is the title.
+        accounts = Table(title=f"Thunderbird settings: {svc.hostname}, no SSL, normal password, user name = "
+                               f"the address before @; incoming POP3 {svc.ports.pop3} / IMAP {svc.ports.imap}, "
+                               f"outgoing SMTP {svc.ports.smtp} (submission {svc.ports.submission})")
+        for column in ("address", "password"):
+            accounts.add_column(column, no_wrap=True)
         for domain in svc.mail_domains:
             for a in plan.lab.mail_domains[domain].accounts:
-                accounts.add_row(f"{a.user}@{domain}", a.user, a.password, f"POP3 {svc.ports.pop3} / IMAP {svc.ports.imap}", f"{svc.ports.smtp} (submission {svc.ports.submission})")
+                accounts.add_row(f"{a.user}@{domain}", a.password)
         console.print(accounts)
     if plan.lab.by_role(Role.mail):
         ca = tls_dir(plan.instance) / CA_CERT
-        console.print(f"STARTTLS (587, POP3 STLS, IMAP STARTTLS) is signed by the lab CA: import {ca} into Thunderbird to trust it.", highlight=False)
+        console.print(f"STARTTLS (SMTP, submission, POP3 STLS, IMAP STARTTLS) is signed by the lab CA: import {ca} into Thunderbird to trust it.",
+                      highlight=False, soft_wrap=True)
     if plan.lab.workspace is not None:
         console.print(f"Your workspace (zone, BIND, registration, answers): {workspace_dir(plan.instance)} — edit, then 'labctl apply'.", highlight=False)
     console.print(f"Host gateway: {plan.lab.network.gateway}. Name resolution from the host, either line:")
-    console.print(_hosts_text(plan), highlight=False, markup=False)
+    # Lines to copy into /etc/hosts: rich must not break them (a broken comment is a bad entry).
+    console.print(_hosts_text(plan), highlight=False, markup=False, soft_wrap=True)
 
 
 def up(
