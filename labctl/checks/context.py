@@ -99,7 +99,8 @@ class CheckContext:
                 # Nothing delivered yet: Dovecot and the MTA create it lazily.
                 self._maildirs[address] = MaildirContents()
             else:
-                self._maildirs[address] = read_maildir_tar(stream)
+                known = {d.queue_id: d.summary for d in self.deliveries(address) if d.summary is not None}
+                self._maildirs[address] = read_maildir_tar(stream, known)
         return self._maildirs[address]
 
     def folders(self, address: str) -> list[str]:

@@ -21,6 +21,9 @@ from labctl.mailserver.summary import MAX_MESSAGE_BYTES, MessageSummary, Unreada
 # Reading stops here, so that one account stuffed with mail cannot hold a check for long.
 MAX_ACCOUNT_BYTES = 512 * 1024 * 1024
 MUTF7_RUN = re.compile(r"&([A-Za-z0-9+,]*)-")
+# The MTA names the files it delivers after the queue id: "<time>.Q<id>R<n>.<host>"; Dovecot
+# keeps the name when it copies or moves the message to another folder.
+QUEUE_ID_IN_NAME = re.compile(r"\.Q([0-9A-F]{10})R\d+\.")
 
 
 @dataclass(frozen=True)
@@ -98,8 +101,17 @@ class ChunkStream(io.RawIOBase):
         return count
 
 
-def read_maildir_tar(chunks: Iterable[bytes]) -> MaildirContents:
-    """Every message of a Maildir tar stream, hard links included; the unreadable ones apart."""
+def queue_id_of(name: str) -> str | None:
+    match = QUEUE_ID_IN_NAME.search(name)
+    return match.group(1) if match else None
+
+
+def read_maildir_tar(chunks: Iterable[bytes], known: dict[str, MessageSummary] | None = None) -> MaildirContents:
+    """Every message of a Maildir tar stream, hard links included; the unreadable ones apart.
+    `known` holds what the MTA's log says of the messages it delivered, by queue id: those
+    files are the MTA's own writing and are not parsed again (a mailbox of big photos would
+    otherwise cost a parse of every one at every check)."""
+    known = known or {}
     contents = MaildirContents()
     by_path: dict[str, MessageSummary | str] = {}  # archive path -> summary, or why unreadable
     budget = MAX_ACCOUNT_BYTES
@@ -112,6 +124,8 @@ def read_maildir_tar(chunks: Iterable[bytes]) -> MaildirContents:
             name, flags = _name_and_flags(member.name)
             if member.islnk():
                 read = by_path.get(member.linkname, "its hard-linked original was not read")
+            elif queue_id_of(name) in known:
+                read = known[queue_id_of(name)]
             elif member.size > MAX_MESSAGE_BYTES:
                 read = f"{member.size} bytes, more than the {MAX_MESSAGE_BYTES} a check reads"
             elif member.size > budget:

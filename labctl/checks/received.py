@@ -4,16 +4,14 @@ POP3 client has since downloaded and deleted it). A message is one entry, howeve
 sources or folders show it."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from labctl.checks.context import CheckContext
+from labctl.checks.maildir_tar import queue_id_of
 from labctl.checks.mta_log import Delivery
 from labctl.mailserver.summary import MessageSummary, normalised
 
 IN_THE_LOG = "(delivered, no longer in the mailbox)"
-# The MTA names the files it delivers after the queue id: "<time>.Q<id>R<n>.<host>".
-QUEUE_ID_IN_NAME = re.compile(r"\.Q([0-9A-F]{10})R\d+\.")
 
 
 @dataclass(frozen=True)
@@ -55,8 +53,8 @@ def received_messages(ctx: CheckContext, account: str) -> list[Received]:
 
     merged: dict[str, Received] = {}
     for stored in ctx.messages(account):
-        match = QUEUE_ID_IN_NAME.search(stored.name)
-        by_queue_id = f"queue {match.group(1)}" if match else f"file {stored.name}"
+        queue_id = queue_id_of(stored.name)
+        by_queue_id = f"queue {queue_id}" if queue_id else f"file {stored.name}"
         key = _key(stored.summary, by_queue_id)
         delivery = delivery_of.get(key) or delivery_of.get(by_queue_id)
         earlier = merged.get(key)

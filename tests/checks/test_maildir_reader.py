@@ -11,6 +11,7 @@ import pytest
 
 from labctl.checks import maildir_tar
 from labctl.checks.maildir_tar import decode_mutf7, folder_of, read_maildir_tar
+from labctl.mailserver.summary import summarise
 
 
 def message(subject: str, sender: str = "alumnopop@redes.unlp.edu.ar") -> bytes:
@@ -131,3 +132,14 @@ def test_modified_utf7_names(on_disk, shown):
 ])
 def test_folder_of(path, folder):
     assert folder_of(path) == folder
+
+
+def test_what_the_mta_logged_stands_in_for_the_files_it_wrote(maildir):
+    """Files named after a queue id the MTA's log describes are not parsed again; the
+    name survives Dovecot's copies. Files the MTA did not write are always read."""
+    logged = summarise(message("según el registro"))
+    contents = read_maildir_tar(tar_chunks(maildir), known={"0123456789": logged})
+    subjects = sorted((m.folder, m.summary.subject) for m in contents.messages)
+    assert ("INBOX", "según el registro") in subjects and ("INBOX", "nuevo") not in subjects
+    assert ("INBOX/IMAP", "foto") in subjects  # a name without a queue id is read
+    assert ("Mis cosas", "con espacios") in subjects
