@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from labctl.checks import build_checks
+from labctl.checks import Status, build_checks
 from labctl.spec.loader import LabSpecError, load_lab
 from labctl.spec.models import Check as CheckSpec
 from labctl.spec.models import Exercise
@@ -32,3 +32,20 @@ def test_bad_params_name_exercise_check_and_param(check, message):
     with pytest.raises(LabSpecError, match="exercise 3") as error:
         build_checks(_with_check(**check), "3")
     assert message in str(error.value)
+
+
+@pytest.mark.parametrize("failure", [RecursionError("maximum recursion depth exceeded"), IndexError("list index out of range"),
+                                     KeyError("summary"), AssertionError()])
+def test_a_check_that_blows_up_errs_alone(failure):
+    """Whatever a check meets (a bug, input nobody foresaw), its run ends as ERROR with one
+    line, and the checks after it still run."""
+    [check] = build_checks(_with_check(kind="mailbox-message", params={"account": "a@b.c"}), "3")
+
+    class Exploding(type(check)):
+        def run(self, ctx):
+            raise failure
+
+    result = Exploding("3", check.spec).execute(ctx=None)
+    assert result.status is Status.ERROR
+    assert result.detail.startswith(f"the check itself failed ({failure.__class__.__name__}")
+    assert "\n" not in result.detail

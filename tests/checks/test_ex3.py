@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
+import sys
 import tarfile
 import time
 import xml.etree.ElementTree as ET
@@ -122,9 +124,9 @@ def test_a_forged_sender_put_in_over_imap_does_not_count(ex3):
     assert_fails_for(ex3.check("mime-image"), "sent over SMTP from your machine")
 
 
-def test_mail_with_an_image_from_pop_to_imap(ex3):
-    """Three clients, three MIME layouts: swaks (a JPEG labelled application/octet-stream),
-    Thunderbird's image in the body (multipart/related) and an attachment (smtplib)."""
+def test_mail_with_an_image_from_pop_to_imap(ex3, tmp_path):
+    """Four ways: swaks (a JPEG labelled application/octet-stream), Thunderbird's image in
+    the body (multipart/related), the host on the MSA with AUTH, an attachment (smtplib)."""
     mail = ex3.ip("mail")
     put(ex3, "/tmp/foto.jpg", PHOTO)
     ex3.forget_mail()
@@ -134,6 +136,16 @@ def test_mail_with_an_image_from_pop_to_imap(ex3):
     assert_passes(ex3.check("mail-pop-to-imap"))
     ex3.forget_mail()
     ex3.python(INLINE_PHOTO.format(sender=POP, to=IMAP, server=mail))
+    assert_passes(ex3.eventually("mime-image"))
+    # Thunderbird in the VM: the host itself, on the MSA (587) with AUTH.
+    ex3.forget_mail()
+    photo = tmp_path / "foto.png"
+    photo.write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(3000))
+    host = subprocess.run([sys.executable, "-c", send(mail, POP, IMAP, "foto desde el host", "va la foto", port=587,
+                                                      login=("alumnopop", "alumnopoppass"),
+                                                      attachment=(str(photo), "image", "png"))],
+                          capture_output=True, text=True)
+    assert host.returncode == 0, host.stderr
     assert_passes(ex3.eventually("mime-image"))
     ex3.forget_mail()
     ex3.python(send(mail, POP, IMAP, "foto del laboratorio", "les mando la foto",
