@@ -99,7 +99,8 @@ class CheckContext:
                 # Nothing delivered yet: Dovecot and the MTA create it lazily.
                 self._maildirs[address] = MaildirContents()
             else:
-                known = {d.queue_id: d.summary for d in self.deliveries(address) if d.summary is not None}
+                known = {d.queue_id: d.summary or d.unreadable for d in self.deliveries(address)
+                         if d.summary is not None or d.unreadable}
                 self._maildirs[address] = read_maildir_tar(stream, known)
         return self._maildirs[address]
 

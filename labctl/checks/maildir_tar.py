@@ -106,11 +106,11 @@ def queue_id_of(name: str) -> str | None:
     return match.group(1) if match else None
 
 
-def read_maildir_tar(chunks: Iterable[bytes], known: dict[str, MessageSummary] | None = None) -> MaildirContents:
+def read_maildir_tar(chunks: Iterable[bytes], known: dict[str, MessageSummary | str] | None = None) -> MaildirContents:
     """Every message of a Maildir tar stream, hard links included; the unreadable ones apart.
-    `known` holds what the MTA's log says of the messages it delivered, by queue id: those
-    files are the MTA's own writing and are not parsed again (a mailbox of big photos would
-    otherwise cost a parse of every one at every check)."""
+    `known` holds what the MTA's log says of the messages it delivered, by queue id (their
+    summary, or why they are unreadable): those files are the MTA's own writing and are not
+    parsed again (a mailbox of big photos would otherwise cost a parse of each at every check)."""
     known = known or {}
     contents = MaildirContents()
     by_path: dict[str, MessageSummary | str] = {}  # archive path -> summary, or why unreadable

@@ -14,7 +14,8 @@ class Delivery:
     account: str
     client_ip: str  # who handed it to the MTA over SMTP ("" for mail the MTA made itself)
     auth_user: str
-    summary: MessageSummary | None  # None in events logged without one
+    summary: MessageSummary | None  # None when unreadable or logged without one
+    unreadable: str  # why the MTA could not read it ("" if it could)
     ts: float  # when it was put there
 
 
@@ -32,6 +33,7 @@ def local_deliveries(events: list[dict], account: str) -> list[Delivery]:
             summary = MessageSummary.from_event(message) if readable else None
         except (TypeError, ValueError):
             summary = None  # a log written by another version: the delivery still counts
+        unreadable = str(message.get("unreadable", "")) if isinstance(message, dict) else ""
         found.append(Delivery(str(event.get("queue_id", "")), account, str(event.get("client_ip", "")),
-                              str(event.get("auth_user", "")), summary, float(event.get("ts", 0.0))))
+                              str(event.get("auth_user", "")), summary, unreadable, float(event.get("ts", 0.0))))
     return found

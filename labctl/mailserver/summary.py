@@ -20,6 +20,7 @@ from email.utils import getaddresses
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # above the lab's SIZE (10240000) plus trace fields
 MAX_MULTIPARTS = 100  # the parser recurses once per nested multipart: refuse before it does
+MAX_LINES = 300_000  # the parser keeps an object per line: a 16 MB base64 file has ~210,000
 MAX_PARTS = 200
 MAX_HEADER_CHARS = 512  # address parsing recurses on nested comments
 MAX_TEXT_CHARS = 16_384
@@ -213,6 +214,8 @@ def parse(raw: bytes) -> Message:
     parsed only where asked); UnreadableMessage (never anything else) when it cannot be."""
     if len(raw) > MAX_MESSAGE_BYTES:
         raise UnreadableMessage(f"{len(raw)} bytes, more than the {MAX_MESSAGE_BYTES} a check reads")
+    if raw.count(b"\n") > MAX_LINES:
+        raise UnreadableMessage(f"more than {MAX_LINES} lines")
     if sum(1 for _ in zip(range(MAX_MULTIPARTS + 1), MULTIPART_LINE.finditer(raw))) > MAX_MULTIPARTS:
         raise UnreadableMessage(f"more than {MAX_MULTIPARTS} nested multipart containers")
     try:

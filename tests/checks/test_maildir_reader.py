@@ -143,3 +143,9 @@ def test_what_the_mta_logged_stands_in_for_the_files_it_wrote(maildir):
     assert ("INBOX", "según el registro") in subjects and ("INBOX", "nuevo") not in subjects
     assert ("INBOX/IMAP", "foto") in subjects  # a name without a queue id is read
     assert ("Mis cosas", "con espacios") in subjects
+
+
+def test_what_the_mta_could_not_read_is_not_parsed_again(maildir):
+    contents = read_maildir_tar(tar_chunks(maildir), known={"0123456789": "more than 300000 lines"})
+    assert {(u.folder, u.why) for u in contents.unread} >= {("INBOX", "more than 300000 lines")}
+    assert "nuevo" not in {m.summary.subject for m in contents.messages}

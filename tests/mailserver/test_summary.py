@@ -155,3 +155,8 @@ def test_reply_links_and_the_event_form():
     event = read.to_event()
     assert len(event["text"]) == 500
     assert summary.MessageSummary.from_event(event).links == read.links
+
+
+def test_millions_of_lines_are_refused_before_parsing():
+    with pytest.raises(UnreadableMessage, match="more than 300000 lines"):
+        summarise(b"From: a@b.c\nSubject: vacio\n\n" + b"\n" * 4_000_000)
