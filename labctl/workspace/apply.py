@@ -77,7 +77,9 @@ def _write(path: Path, content: str) -> None:
 
 
 def _rndc(container, *args: str) -> None:
-    code, output = container.exec_run(["rndc", *args])
+    # As BIND's own user: the container keeps no capability that would let root
+    # read bind's rndc.key (cap_drop ALL).
+    code, output = container.exec_run(["rndc", *args], user="bind")
     if code != 0:
         text = output.decode(errors="replace").strip().splitlines()
         raise LabError(f"{container.name}: rndc {' '.join(args)} failed: {text[-1] if text else f'exit {code}'}")
