@@ -10,13 +10,14 @@ import json
 import os
 import shutil
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
 from docker import DockerClient
 from docker.errors import DockerException, NotFound
+from docker.models.containers import Container
 
 from labctl.capture.files import capture_files, stats_files
 from labctl.paths import captures_dir, lab_state_dir, tls_dir
@@ -281,7 +282,6 @@ def _converge(engine: DockerClient, plan: LabPlan, now: Running, result: UpResul
     """Make the engine hold what the plan says: every container created with the
     current configuration, running, and attached to the lab network at its address."""
     network, _ = ensure_network(engine, plan.network)
-    result.isolated = firewall.isolate(plan.network, plan.instance)
     for volume, labels in plan.volumes.items():
         try:
             engine.volumes.get(volume)
@@ -293,35 +293,41 @@ def _converge(engine: DockerClient, plan: LabPlan, now: Running, result: UpResul
         if leftover.name not in planned:
             ctr.remove(leftover)  # set aside by an `up` that was killed outright
 
-    to_start = []
-    for c in plan.containers:
-        current = now.containers.get(c.service)
-        if current is not None and current.name == c.name and current.labels.get(LABEL_CONFIG_HASH) == c.labels[LABEL_CONFIG_HASH]:
-            if ctr.attach(network, current, c):
-                result.reconnected.append(c.service)
-            if current.status == "running":
-                if c.service not in result.reconnected:
-                    result.unchanged.append(c.service)
+    # The engine makes containers concurrently: all are created at once, and the firewall
+    # rule (a few iptables runs) is put in place meanwhile; nothing starts before it is.
+    with ThreadPoolExecutor(max_workers=len(plan.containers) + 1) as pool:
+        isolated = pool.submit(firewall.isolate, plan.network, plan.instance)
+        to_start: list[tuple[str, Container | Future]] = []  # (service, container or its creation), plan order
+        for c in plan.containers:
+            current = now.containers.get(c.service)
+            if current is not None and current.name == c.name and current.labels.get(LABEL_CONFIG_HASH) == c.labels[LABEL_CONFIG_HASH]:
+                if ctr.attach(network, current, c):
+                    result.reconnected.append(c.service)
+                if current.status == "running":
+                    if c.service not in result.reconnected:
+                        result.unchanged.append(c.service)
+                    continue
+                to_start.append((c.service, current))
+                result.started.append(c.service)
                 continue
-            to_start.append(current)
-            result.started.append(c.service)
-            continue
-        if current is not None and current.name == c.name:
-            # Compose v1's recreate: the old one steps aside (stopped, renamed),
-            # and is removed only once the new one answers.
-            undo.replaced.append((current, current.name, current.status == "running"))
-            ctr.set_aside(current)
-        created = ctr.create(engine, c, plan.network.name)
-        to_start.append(created)
-        result.created.append(c.service)
-    # The capture starts first, so the services' startup traffic is in it.
-    first = [c for c in to_start if c.labels[ctr.LABEL_SERVICE] == CAPTURE_SERVICE]
-    if CAPTURE_SERVICE in result.created:
-        _archive_captures(captures_dir(plan.instance))
-    _parallel(ctr.start, first)
-    _wait_for_logs(plan, first, timeout)
-    rest = [c for c in to_start if c not in first]
+            if current is not None and current.name == c.name:
+                # Compose v1's recreate: the old one steps aside (stopped, renamed),
+                # and is removed only once the new one answers.
+                undo.replaced.append((current, current.name, current.status == "running"))
+                ctr.set_aside(current)
+            to_start.append((c.service, pool.submit(ctr.create, engine, c, plan.network.name)))
+            result.created.append(c.service)
+        result.isolated = isolated.result()
+        # The capture starts first, so the services' startup traffic is in it; the
+        # others are still being created meanwhile.
+        capture = [_made(c) for service, c in to_start if service == CAPTURE_SERVICE]
+        if CAPTURE_SERVICE in result.created:
+            _archive_captures(captures_dir(plan.instance))
+        _parallel(ctr.start, capture)
+        _wait_for_logs(plan, capture, timeout)
+        rest = [_made(c) for service, c in to_start if service != CAPTURE_SERVICE]
     _parallel(ctr.start, rest)
+    to_start = capture + rest
 
     ids = {c.labels[ctr.LABEL_SERVICE]: c.id for c in to_start}
     wait_ready(
@@ -330,6 +336,10 @@ def _converge(engine: DockerClient, plan: LabPlan, now: Running, result: UpResul
         alive=lambda service: ctr.death_reason(engine, ids[service]) if service in ids else None,
     )
     _wait_for_logs(plan, rest, timeout)
+
+
+def _made(container: Container | Future) -> Container:
+    return container.result() if isinstance(container, Future) else container
 
 
 def _wait_for_logs(plan: LabPlan, started: list, timeout: float) -> None:

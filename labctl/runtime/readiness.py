@@ -23,6 +23,11 @@ from labctl.runtime.engine import LabError
 from labctl.spec.models import Role
 
 PROBE_TIMEOUT = 1.0
+# A refused probe is tried again this soon: refusals are cheap (RST, ICMP), and the
+# service is usually only milliseconds away from listening.
+RETRY_DELAY = 0.01
+# How often a failing probe asks the engine whether the container has died (an API call).
+DEATH_CHECK_INTERVAL = 0.5
 # What each text protocol says first when it is ready.
 GREETINGS = {"smtp": b"220", "submission": b"220", "pop3": b"+OK", "imap": b"* OK"}
 
@@ -51,7 +56,11 @@ def _greeting(ip: str, port: int, expected: bytes, seen: list[Probe]) -> None:
 
 def _dns(ip: str, zones: list[str]) -> None:
     for zone in zones:
-        answer = dns.query.udp(dns.message.make_query(zone, dns.rdatatype.SOA), ip, timeout=PROBE_TIMEOUT)
+        with socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            # Connected: while named does not listen yet, the ICMP "port unreachable" fails
+            # the query at once, instead of after PROBE_TIMEOUT with no answer.
+            sock.connect((ip, 53))
+            answer = dns.query.udp(dns.message.make_query(zone, dns.rdatatype.SOA), ip, timeout=PROBE_TIMEOUT, sock=sock)
         if answer.rcode() != dns.rcode.NOERROR or not answer.answer:
             raise ConnectionError(f"SOA {zone} answered {dns.rcode.to_text(answer.rcode())}")
 
@@ -99,16 +108,19 @@ def probe(plan: LabPlan, container: ContainerPlan, seen: list[Probe]) -> None:
 def _wait_one(plan: LabPlan, container: ContainerPlan, deadline: float, alive: Callable[[str], str | None],
               seen: list[Probe], stop: threading.Event) -> str | None:
     reason = "never probed"
+    next_death_check = time.monotonic() + DEATH_CHECK_INTERVAL
     while time.monotonic() < deadline and not stop.is_set():
         try:
             probe(plan, container, seen)
             return None
         except (OSError, ValueError, dns.exception.DNSException) as exc:
             reason = str(exc) or exc.__class__.__name__
-        dead = alive(container.service)
-        if dead:
-            return dead
-        stop.wait(0.05)
+        if time.monotonic() >= next_death_check:
+            dead = alive(container.service)
+            if dead:
+                return dead
+            next_death_check = time.monotonic() + DEATH_CHECK_INTERVAL
+        stop.wait(RETRY_DELAY)
     return reason
 
 
