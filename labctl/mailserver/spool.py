@@ -12,7 +12,6 @@ The `.msg` file is never rewritten, which keeps acceptance to one file write.
 """
 from __future__ import annotations
 
-import dataclasses
 import errno
 import json
 import os
@@ -117,15 +116,16 @@ class Spool:
         path = self._msg_path(message.queue_id)
         if path.exists():
             return False
-        header = json.dumps(dataclasses.asdict(message)).encode() + b"\n"
+        # default=vars: the dataclasses as their field dicts, as asdict() gives them, minus its deep copies.
+        header = json.dumps(message, default=vars).encode() + b"\n"
         write_durably(path, header, *content)
         return True
 
     def save_state(self, message: QueuedMessage) -> None:
-        state = {"recipients": [dataclasses.asdict(r) for r in message.recipients],
+        state = {"recipients": message.recipients,
                  "next_attempt": message.next_attempt,
                  "delay_notified": message.delay_notified}
-        write_durably(self._state_path(message.queue_id), json.dumps(state).encode())
+        write_durably(self._state_path(message.queue_id), json.dumps(state, default=vars).encode())
 
     def load(self, queue_id: str) -> QueuedMessage:
         with open(self._msg_path(queue_id), "rb") as handle:
