@@ -60,7 +60,9 @@ def captured(practica4):
 
     def has_everything(capture) -> bool:
         smtp = [s for s in capture.tcp_streams("smtp") if f"captura {tag}".encode() in s.client_bytes()]
-        return bool(smtp) and capture.tcp_streams("http") and any(m.qname == "saludo.redes.unlp.edu.ar." for m in capture.dns_messages())
+        # The DNS answer, not only the query: the test reads the response.
+        return bool(smtp) and capture.tcp_streams("http") and any(
+            m.qname == "saludo.redes.unlp.edu.ar." and m.is_response for m in capture.dns_messages())
 
     return tag, _capture_until(has_everything)
 
@@ -117,7 +119,8 @@ def test_capture_sidecar_is_not_privileged(practica4, engine):
     capture = engine.containers.list(filters={"label": ["labctl.lab=practica4", "labctl.service=capture"]})[0]
     host_config = capture.attrs["HostConfig"]
     assert host_config["Privileged"] is False
-    assert sorted(host_config["CapAdd"]) == ["NET_ADMIN", "NET_RAW"]
+    # Every capability dropped but the packet socket and -Z root's user switch (no NET_ADMIN).
+    assert host_config["CapDrop"] == ["ALL"] and sorted(host_config["CapAdd"]) == ["NET_RAW", "SETGID", "SETUID"]
 
 
 def test_rotation_keeps_at_most_the_configured_files(engine, make_mini_lab, tmp_path):
