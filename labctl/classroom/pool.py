@@ -2,8 +2,10 @@
 an existing network (Docker's, the host's routes) or another class already holds."""
 from __future__ import annotations
 
+import fcntl
 import os
 import socket
+import struct
 from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Iterable
@@ -16,6 +18,7 @@ from labctl.runtime.engine import LabError
 # course's 172.28.0.0/24: 256 labs. LABCTL_CLASS_POOL or --pool changes it.
 DEFAULT_POOL = os.environ.get("LABCTL_CLASS_POOL", "10.128.0.0/16")
 ROUTES = Path("/proc/net/route")
+SIOCGIFADDR = 0x8915  # <linux/sockios.h>: an interface's IPv4 address
 
 
 def docker_subnets(engine: DockerClient) -> list[IPv4Network]:
@@ -28,15 +31,32 @@ def docker_subnets(engine: DockerClient) -> list[IPv4Network]:
     return found
 
 
+def _routes() -> list[list[str]]:
+    try:
+        return [line.split() for line in ROUTES.read_text().splitlines()[1:]]
+    except OSError:
+        return []
+
+
+def default_bind() -> str:
+    """The host's address on its default route: where students come from outside.
+    Labs reach the host only at their own gateway (runtime.firewall), so a port
+    bound here is out of every lab's reach, unlike one bound on 0.0.0.0."""
+    interface = next((fields[0] for fields in _routes() if fields[1] == "00000000" and fields[7] == "00000000"), None)
+    if interface is None:
+        return "0.0.0.0"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            request = struct.pack("256s", interface.encode()[:15])
+            return socket.inet_ntoa(fcntl.ioctl(probe.fileno(), SIOCGIFADDR, request)[20:24])
+        except OSError:
+            return "0.0.0.0"
+
+
 def host_routes() -> list[IPv4Network]:
     """The host's IPv4 routes but the default one (it overlaps everything)."""
     found = []
-    try:
-        lines = ROUTES.read_text().splitlines()[1:]
-    except OSError:
-        return found
-    for line in lines:
-        fields = line.split()
+    for fields in _routes():
         destination, mask = (int.from_bytes(bytes.fromhex(f), "little") for f in (fields[1], fields[7]))
         if mask:
             found.append(IPv4Network((destination, bin(mask).count("1")), strict=False))

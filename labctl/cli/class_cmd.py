@@ -14,7 +14,7 @@ from labctl.checks.base import Status
 from labctl.classroom import lifecycle
 from labctl.classroom import record as records
 from labctl.classroom.lifecycle import Outcome
-from labctl.classroom.pool import DEFAULT_POOL, DEFAULT_SSH_PORT
+from labctl.classroom.pool import DEFAULT_POOL, DEFAULT_SSH_PORT, default_bind
 from labctl.classroom.record import ClassRecord
 from labctl.classroom.report import grade_class, write_reports
 from labctl.classroom.roster import read_roster
@@ -70,7 +70,7 @@ def up(
     name: Optional[str] = typer.Option(None, "--name", "-n", help="Name of the class (default: the roster's file name)."),
     pool: str = typer.Option(DEFAULT_POOL, "--pool", help="Addresses the students' subnets are taken from."),
     ssh_port: int = typer.Option(DEFAULT_SSH_PORT, "--ssh-port", min=1024, max=65535, help="First host port for the students' SSH access."),
-    ssh_bind: str = typer.Option("0.0.0.0", "--ssh-bind", help="Host address the SSH ports listen on."),
+    ssh_bind: Optional[str] = typer.Option(None, "--ssh-bind", help="Host address the SSH ports listen on (default: the host's address on its default route, out of the labs' reach)."),
     parallel: int = ParallelOpt,
 ) -> None:
     """Bring up one lab per student of the roster, in parallel; the class is recorded."""
@@ -84,7 +84,7 @@ def up(
         try:
             record = records.load(class_name)
         except LabError:
-            record = ClassRecord.new(class_name, path, exercise, pool, str(roster.resolve()), ssh_bind)
+            record = ClassRecord.new(class_name, path, exercise, pool, str(roster.resolve()), ssh_bind or default_bind())
         if (record.lab, record.exercise) != (path, exercise):
             raise LabSpecError(f"class {class_name} runs {record.lab} exercise {record.exercise}; "
                                f"run 'labctl class down --name {class_name} --purge' first or give another --name")

@@ -20,10 +20,11 @@ def klass(engine, tmp_path_factory):
     yield from class_up(tmp_path_factory.mktemp("roster"), CLASS, "id,name\nana,Ana Díaz\nbeto,Beto Paz\n", "--pool", POOL, "--ssh-port", FIRST_PORT)
 
 
-def login(port: int, password: str) -> paramiko.SSHClient:
+def login(klass, port: int, password: str) -> paramiko.SSHClient:
+    """As a student from outside: the host's address the class's SSH ports listen on."""
     ssh = paramiko.SSHClient()
     ssh.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-    ssh.connect("127.0.0.1", port=port, username="alumno", password=password, timeout=10,
+    ssh.connect(klass.ssh_bind, port=port, username="alumno", password=password, timeout=10,
                 allow_agent=False, look_for_keys=False)
     return ssh
 
@@ -41,7 +42,7 @@ def address(student, host: int) -> str:
 def test_each_student_logs_into_their_own_client(klass):
     ana, beto = klass.student("ana"), klass.student("beto")
     assert ana.ssh_port != beto.ssh_port and ana.ssh_password != beto.ssh_password
-    with login(ana.ssh_port, ana.ssh_password) as ssh:
+    with login(klass, ana.ssh_port, ana.ssh_password) as ssh:
         assert run(ssh, "id -un; hostname -i") == (0, f"alumno\n{address(ana, 100)}\n")
         code, listing = run(ssh, "ls ~/capturas/")
         assert code == 0 and ".pcap" in listing
@@ -56,14 +57,14 @@ def test_each_student_logs_into_their_own_client(klass):
 def test_a_students_password_opens_no_other_client(klass):
     ana, beto = klass.student("ana"), klass.student("beto")
     with pytest.raises(paramiko.AuthenticationException):
-        login(beto.ssh_port, ana.ssh_password)
+        login(klass, beto.ssh_port, ana.ssh_password)
     with pytest.raises(paramiko.AuthenticationException):
-        login(ana.ssh_port, beto.ssh_password)
+        login(klass, ana.ssh_port, beto.ssh_password)
 
 
 def test_another_students_lab_is_unreachable_from_a_client(klass):
     ana, beto = klass.student("ana"), klass.student("beto")
-    with login(ana.ssh_port, ana.ssh_password) as ssh:
+    with login(klass, ana.ssh_port, ana.ssh_password) as ssh:
         # Control: the own lab's services answer from the client...
         assert run(ssh, f"nc -z -w 2 {address(ana, 90)} 25")[0] == 0
         assert run(ssh, f"nc -z -w 2 {address(ana, 29)} 53")[0] == 0
@@ -71,6 +72,11 @@ def test_another_students_lab_is_unreachable_from_a_client(klass):
         for host, port in ((90, 25), (90, 110), (29, 53), (100, 22), (50, 80)):
             code, output = run(ssh, f"nc -z -w 2 {address(beto, host)} {port}")
             assert code != 0, f"{address(beto, host)}:{port} reachable from ana's client: {output}"
+        # Nor beto's SSH port: it listens on the host's outside address, which no lab
+        # reaches, and not on ana's gateway (the one host address her lab reaches).
+        for host in (klass.ssh_bind, address(ana, 1)):
+            code, output = run(ssh, f"nc -z -w 2 {host} {beto.ssh_port}")
+            assert code != 0, f"beto's SSH port reachable from ana's client at {host}: {output}"
 
 
 def test_access_prints_the_table_and_one_sheet_per_student(klass, tmp_path):

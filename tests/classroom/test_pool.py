@@ -56,3 +56,14 @@ def test_two_classes_never_share_a_subnet_or_a_port(engine):
             records.remove("pooltwo")
     finally:
         records.remove("poolone")
+
+
+def test_ssh_ports_bind_to_the_hosts_own_outside_address():
+    import socket
+
+    from labctl.classroom.pool import default_bind
+
+    address = default_bind()
+    assert address not in ("0.0.0.0", "127.0.0.1")  # this machine has a default route
+    with socket.socket() as probe:
+        probe.bind((address, 0))  # an address of this host
