@@ -46,3 +46,34 @@ def browser(home: Path, host_map: dict[str, str]):
             yield launched
         finally:
             launched.close()
+
+
+def login(page, host: str, user: str, password: str) -> None:
+    """Roundcube's login form (elastic skin), then its message list."""
+    page.goto(f"https://{host}/")
+    page.fill("#rcmloginuser", user)
+    page.fill("#rcmloginpwd", password)
+    page.click("#rcmloginsubmit")
+    page.wait_for_selector("#messagelist", timeout=20000)
+
+
+def open_message(page, subject: str) -> None:
+    """Find the message in the list (read over IMAP) and open it."""
+    row = page.locator("#messagelist tbody tr", has_text=subject).first
+    row.wait_for(timeout=20000)
+    row.dblclick()
+    page.wait_for_url("**_action=show**", timeout=20000)
+
+
+def send(page, host: str, to: str, subject: str, body: str, attachment: Path | None = None) -> None:
+    """Compose and send; Roundcube hands it to the MSA with AUTH and returns to the list."""
+    page.goto(f"https://{host}/?_task=mail&_action=compose")
+    page.locator(".recipient-input input").first.fill(to)
+    page.fill("#compose-subject", subject)
+    page.fill("#composebody", body)
+    if attachment is not None:
+        page.set_input_files("input[type=file][name='_attachments[]']", str(attachment))
+        page.locator("#attachment-list li", has_text=attachment.name).first.wait_for(timeout=20000)
+    page.locator("button.send, #rcmbtn_send, a.send").first.click()
+    page.wait_for_url("**_task=mail**", timeout=20000)
+    page.wait_for_selector("#messagelist", timeout=20000)

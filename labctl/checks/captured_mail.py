@@ -61,6 +61,8 @@ class SmtpHeaderDiffers(Check):
         envelope_name = "MAIL FROM" if field == "From" else "RCPT TO"
         messages = captured_messages(ctx)
         for message in messages:
+            if not message.mail_from:
+                continue  # a bounce (MAIL FROM:<>) is not the student's forgery
             shown = message.header_addresses(field)
             envelope = [message.mail_from] if field == "From" else list(message.rcpt_to)
             if shown and not set(shown) & set(envelope):

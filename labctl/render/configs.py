@@ -55,6 +55,10 @@ STUDENT_OPTIONS = "named.conf.options"
 STUDENT_ZONES = "named.conf.local"
 # The registry's installed delegations, included at the end of its zone.
 REGISTRY_MOUNT = "/etc/bind/registro"
+# The student's installed settings that a mail server reads: the cloud server's backup-MX
+# setting (item m), re-read by its MTA whenever `labctl apply` installs a new one.
+SETTINGS_MOUNT = "/etc/labctl/alumno"
+BACKUP_MX = "respaldo-mx.yaml"
 DELEGATIONS_FILE = "delegaciones.db"
 
 
@@ -134,7 +138,7 @@ def _mail(lab: Lab, name: str, svc: Service, certs: LabCertificates) -> list[Ren
         resolver_ip=resolver_ip(lab),
         tls={"cert": f"{mounted}/cert.pem", "key": f"{mounted}/key.pem"} if tls else None,
         mta=svc.mta,
-        relay_domains_file=None,
+        relay_domains_file=f"{SETTINGS_MOUNT}/{BACKUP_MX}" if svc.mta.backup_mx_from_workspace else None,
     )
     files = [
         RenderedFile(base / DOVECOT_FILE, render("mail/dovecot.conf.j2", **context)),

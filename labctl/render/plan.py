@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from labctl.render.configs import (
-    ACCESS_SCRIPT, CLIENT_CAPTURES, DRAFT_MOUNT, MAIL_DATA_DIR, REGISTRY_MOUNT, RESOLV_CONF, SSH_KEYS_MOUNT, STUDENT_MOUNT,
-    RenderedFile, config_mount, registry_zone,
+    ACCESS_SCRIPT, CLIENT_CAPTURES, DRAFT_MOUNT, MAIL_DATA_DIR, REGISTRY_MOUNT, RESOLV_CONF, SETTINGS_MOUNT, SSH_KEYS_MOUNT,
+    STUDENT_MOUNT, RenderedFile, config_mount, registry_zone,
 )
 from labctl.spec.models import Lab, Role, Service
 
@@ -208,6 +208,8 @@ def _student_mounts(lab: Lab, name: str, svc: Service, student: StudentDirs | No
                 Mount(str(student.workspace / name), DRAFT_MOUNT, read_only=False)]
     if registry_zone(lab, name):
         return [Mount(str(student.installed / name), REGISTRY_MOUNT)]
+    if svc.mta.backup_mx_from_workspace:
+        return [Mount(str(student.installed), SETTINGS_MOUNT)]
     return []
 
 

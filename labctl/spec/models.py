@@ -154,6 +154,8 @@ class Service(Model):
             raise ValueError("a mail service needs at least one domain in 'mail_domains'")
         if self.role is not Role.dns and self.zones:
             raise ValueError(f"'zones' is only for dns services, not {self.role.value}")
+        if self.role is not Role.mail and self.mta != MtaOptions():
+            raise ValueError(f"'mta' is only for mail services, not {self.role.value}")
         if (self.role is Role.webmail) != (self.mail_service is not None):
             raise ValueError("'mail_service' names the mail service of a webmail service, and only of one")
         if self.role is not Role.mail and self.mail_domains:

@@ -3,7 +3,6 @@ reload the servers without restarting the lab. Nothing is installed unless
 every file passes (a broken file changes nothing, and the message says why)."""
 from __future__ import annotations
 
-import re
 import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -11,13 +10,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from docker import DockerClient
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from labctl.mailserver.backup_mx import parse_backup_setting
+from labctl.mailserver.config import ConfigError
 from labctl.render.configs import DELEGATIONS_FILE, REGISTRY_MOUNT, STUDENT_MOUNT, config_mount, zone_file
 from labctl.runtime import containers as ctr
 from labctl.runtime.engine import LabError
 from labctl.spec.errors import LabSpecError
-from labctl.spec.models import HOSTNAME_PATTERN, Role
+from labctl.spec.models import Role
 from labctl.workspace.answers import Answers
 from labctl.workspace.bindcheck import check_conf, first_problem, run_check
 from labctl.workspace.layout import ANSWERS, BACKUP_MX, REGISTRATION, Layout
@@ -25,20 +25,14 @@ from labctl.workspace.registration import Registration, delegation_text, registr
 from labctl.workspace.yamlfile import read_model
 
 
-class BackupMx(BaseModel):
-    """respaldo-mx.yaml: the domains the cloud mail server is backup MX for (item m)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    backup_for: list[str] = Field(default_factory=list)
-
-    @field_validator("backup_for")
-    @classmethod
-    def _domains(cls, domains: list[str]) -> list[str]:
-        for domain in domains:
-            if not re.match(HOSTNAME_PATTERN, domain):
-                raise ValueError(f"expected domain names, got {domain!r}")
-        return domains
+def backup_setting_problem(path: Path) -> None:
+    """respaldo-mx.yaml is read by the cloud server's MTA: validated by the MTA's own parser."""
+    try:
+        parse_backup_setting(path.read_text(encoding="utf-8"), BACKUP_MX)
+    except FileNotFoundError:
+        raise LabSpecError(f"{BACKUP_MX}: no such file (labctl up writes a skeleton; see labctl workspace)") from None
+    except ConfigError as error:
+        raise LabSpecError(str(error)) from None
 
 
 @dataclass
@@ -113,7 +107,7 @@ def apply(engine: DockerClient, layout: Layout, instance: str, config_dir: Path)
     unknown = sorted(set(answers.root) - set(spec.answers_for))
     if unknown:
         raise LabSpecError(f"{ANSWERS}: {unknown[0]}: no such server (expected {', '.join(spec.answers_for)})")
-    read_model(layout.workspace(BACKUP_MX), BackupMx, BACKUP_MX)
+    backup_setting_problem(layout.workspace(BACKUP_MX))
 
     with tempfile.TemporaryDirectory(prefix="labctl-registro-") as staged:
         Path(staged, DELEGATIONS_FILE).write_text(delegation, encoding="utf-8")

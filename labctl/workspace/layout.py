@@ -5,13 +5,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labctl.paths import installed_dir, workspace_dir
-from labctl.render.configs import STUDENT_OPTIONS, STUDENT_ZONES
+from labctl.render.configs import BACKUP_MX, STUDENT_OPTIONS, STUDENT_ZONES
 from labctl.render.plan import StudentDirs
 from labctl.spec.errors import LabSpecError
 from labctl.spec.models import Lab, Workspace
 
 REGISTRATION = "registro.yaml"
-BACKUP_MX = "respaldo-mx.yaml"  # read by the cloud mail server (item m)
 ANSWERS = "respuestas.yaml"
 
 

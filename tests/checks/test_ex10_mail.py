@@ -1,0 +1,218 @@
+"""Exercise 10, items f) to m), on a real lab: a simulated student uses the webmail in a real
+browser, publishes SPF and a backup MX through the workspace, sends with swaks and mutt's
+tools from the lab's hosts, and stops and starts mail. Each check fails on the fresh lab,
+fails on a near miss, and passes after the right action (and, where there is one, another
+right way)."""
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+from typer.testing import CliRunner
+
+from checklab import assert_fails, assert_passes
+from ex10student import Student, ex10_lab
+from labctl.cli import app
+from labctl.paths import tls_dir
+from labctl.render.tls import CA_CERT
+from labctl.runtime import containers as ctr
+from webmail_browser import browser, login, open_message, send, trusting_home
+
+INSTANCE = "chk-ex10m"
+SUBNET = "172.29.110.0/24"
+MAIL_ITEMS = ["f-webmail-imap", "f-webmail-envio", "g-spf-registro", "g-spf-pass", "g-spf-fail", "h-adjunto",
+              "i-remitente", "j-destinatario", "k-srv", "k-submission", "l-reintento", "m-mx-respaldo", "m-reenvio"]
+PROVIDER_USER = "amigo@proveedor.com.ar"
+RETRY = 30  # mail-proveedor's and mail-nube's retry interval in the lab
+
+
+@pytest.fixture(scope="module")
+def ex10(engine):
+    yield from ex10_lab(engine, instance=INSTANCE, subnet=SUBNET)
+
+
+@pytest.fixture(scope="module")
+def student(ex10):
+    return Student(ex10)
+
+
+def run_in(ex10, service: str, *command: str, ok: bool = True) -> str:
+    """A command in one of the lab's hosts (the client PC, the forging host...)."""
+    code, output = ctr.find_containers(ex10.engine, ex10.instance)[service].exec_run(list(command))
+    text = output.decode(errors="replace")
+    assert not ok or code == 0, f"{command[:2]} in {service} failed ({code}): {text[-600:]}"
+    return text
+
+
+def swaks(ex10, *args: str, host: str = "client", ok: bool = True) -> str:
+    return run_in(ex10, host, "swaks", "--silent", "1", *args, ok=ok)
+
+
+def cli(*args: str) -> None:
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+
+
+def provider_sends(ex10, student, subject: str) -> None:
+    """amigo@proveedor.com.ar writes to alumno@<domain> through the provider's MSA."""
+    swaks(ex10, "--server", student.ip("mail-proveedor"), "--port", "587", "--auth", "PLAIN",
+          "--auth-user", PROVIDER_USER, "--auth-password", "amigopass", "--from", PROVIDER_USER,
+          "--to", f"alumno@{student.domain}", "--header", f"Subject: {subject}")
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        assert time.monotonic() < deadline, f"{what} within {timeout:.0f} s"
+        time.sleep(0.5)
+    return value
+
+
+def test_fresh_lab_fails_every_mail_item(ex10):
+    for item in MAIL_ITEMS:
+        assert_fails(ex10.check(item))
+
+
+def test_domain_served_and_registered(ex10, student):
+    """What the mail items stand on (items a, b): the zone with its MX, delegated."""
+    student.serve_zone(2024040101)
+    student.register("ns1", "ns2")
+    assert ex10.student("dig", "+short", "MX", student.domain).strip() == f"10 mail.{student.domain}."
+
+
+def test_h_attachment_encoded(ex10, student):
+    swaks(ex10, "--server", student.ip("mail"), "--from", f"redes@{student.domain}",
+          "--to", f"alumno@{student.domain}", "--header", "Subject: sin adjunto")
+    ex10.captured()
+    assert_fails(ex10.check("h-adjunto"))  # near miss: text only
+    run_in(ex10, "client", "sh", "-c", "head -c 3000 /dev/urandom > /tmp/foto.jpg")
+    swaks(ex10, "--server", student.ip("mail"), "--from", f"redes@{student.domain}",
+          "--to", f"alumno@{student.domain}", "--header", "Subject: con adjunto",
+          "--attach-type", "image/jpeg", "--attach", "@/tmp/foto.jpg")
+    ex10.captured()
+    result = ex10.check("h-adjunto")
+    assert_passes(result)
+    assert "foto.jpg" in result.detail and "base64" in result.detail
+
+
+def test_i_j_visible_sender_and_recipient_forged(ex10, student):
+    domain = student.domain
+    # Near misses: only the display names differ from the envelope.
+    swaks(ex10, "--server", student.ip("mail"), "--from", f"redes@{domain}", "--to", f"alumno@{domain}",
+          "--header", f"From: Cátedra de Redes <redes@{domain}>", "--header", f"To: Alumno <ALUMNO@{domain}>")
+    ex10.captured()
+    assert_fails(ex10.check("i-remitente"))
+    assert_fails(ex10.check("j-destinatario"))
+    swaks(ex10, "--server", student.ip("mail"), "--from", f"redes@{domain}", "--to", f"alumno@{domain}",
+          "--header", "From: Presidencia <presidente@casarosada.gob.ar>", "--header", "To: todos@unlp.edu.ar")
+    ex10.captured()
+    result = ex10.check("i-remitente")
+    assert_passes(result)
+    assert f"MAIL FROM <redes@{domain}> | From: presidente@casarosada.gob.ar" in result.detail
+    result = ex10.check("j-destinatario")
+    assert_passes(result)
+    assert f"RCPT TO <alumno@{domain}> | To: todos@unlp.edu.ar" in result.detail
+
+
+def test_k_submission_at_info_found_by_srv(ex10, student):
+    # Near miss: port 25 of info's server, no AUTH (an MTA takes it only for its own users).
+    swaks(ex10, "--server", student.ip("mail-info"), "--from", "redes@info.unlp.edu.ar",
+          "--to", "redes@info.unlp.edu.ar")
+    ex10.captured()
+    assert_fails(ex10.check("k-submission"))
+    srv = ex10.student("dig", "+short", "SRV", "_submission._tcp.info.unlp.edu.ar").split()
+    assert srv[2:] == ["587", "mail.info.unlp.edu.ar."]
+    swaks(ex10, "--server", srv[3].rstrip("."), "--port", srv[2], "--auth", "LOGIN",
+          "--auth-user", "redes@info.unlp.edu.ar", "--auth-password", "redespass",
+          "--from", "redes@info.unlp.edu.ar", "--to", f"alumno@{student.domain}")
+    ex10.captured()
+    assert_passes(ex10.check("k-srv"))
+    assert_passes(ex10.check("k-submission"))
+
+
+def test_f_g_webmail_and_spf(ex10, student, tmp_path):
+    domain = student.domain
+    # Near miss for f: the MSA used with AUTH, but from the client PC, not from the webmail.
+    swaks(ex10, "--server", student.ip("mail"), "--port", "587", "--auth", "PLAIN", "--auth-user", "alumno",
+          "--auth-password", "alumnopass", "--from", f"alumno@{domain}", "--to", PROVIDER_USER,
+          "--header", "Subject: desde la PC")
+    ex10.captured()
+    assert_fails(ex10.check("f-webmail-envio"))
+    # Near miss for g: a record that authorises the whole network.
+    network = student.ip("mail").rsplit(".", 1)[0] + ".0/24"
+    student.serve_zone(2024040102, extra=f'@ IN TXT "v=spf1 ip4:{network} -all"\n')
+    assert_fails(ex10.check("g-spf-registro"))
+    student.serve_zone(2024040103, extra='@ IN TXT "v=spf1 mx -all"\n')
+    assert_passes(ex10.check("g-spf-registro"))
+    # Another right way: the address itself.
+    student.serve_zone(2024040104, extra=f'@ IN TXT "v=spf1 ip4:{student.ip("mail")} -all"\n')
+    assert_passes(ex10.check("g-spf-registro"))
+    # The mail from the PC reached the provider before the record existed: SPF none, not pass.
+    assert_fails(ex10.check("g-spf-pass"))
+
+    token = uuid.uuid4().hex[:8]
+    host = f"webmail.{domain}"
+    home = trusting_home(tmp_path / "home", tls_dir(INSTANCE) / CA_CERT)
+    with browser(home, {host: student.ip("correo")}) as chromium:
+        page = chromium.new_page()
+        login(page, host, "alumno", "alumnopass")
+        open_message(page, "con adjunto")  # delivered in item h
+        send(page, host, PROVIDER_USER, f"Hola desde el webmail {token}", "Saludos.")
+        page.screenshot(path=str(tmp_path / "ex10-webmail.png"), full_page=True)
+    ex10.captured()
+    assert_passes(ex10.check("f-webmail-imap"))
+    assert_passes(ex10.check("f-webmail-envio"))
+    assert_passes(ex10.eventually("g-spf-pass"))
+
+    # Forged from the forging host, but with another domain in MAIL FROM: not about this domain.
+    swaks(ex10, "--server", student.ip("mail-proveedor"), "--from", "alguien@otro.example", "--to", PROVIDER_USER,
+          host="falsificador")
+    assert_fails(ex10.check("g-spf-fail"))
+    forged = swaks(ex10, "--server", student.ip("mail-proveedor"), "--from", f"rector@{domain}", "--to",
+                   PROVIDER_USER, "--quit-after", "RCPT", host="falsificador", ok=False)
+    assert "550 5.7.23" in forged
+    result = ex10.check("g-spf-fail")
+    assert_passes(result)
+    assert "fail" in result.detail
+
+
+def test_l_provider_defers_while_mail_is_stopped_and_delivers_after(ex10, student):
+    # Near miss: mail is up, the provider delivers at once (nothing deferred).
+    provider_sends(ex10, student, "sin corte")
+    assert_fails(ex10.check("l-reintento"))
+    cli("stop", "mail", "--instance", INSTANCE)
+    provider_sends(ex10, student, "durante el corte")
+    deferred = wait_for(lambda: "has not delivered it yet" in ex10.check("l-reintento").detail, 30,
+                        "the provider deferred the mail")
+    assert deferred
+    assert_fails(ex10.check("l-reintento"))  # still down: deferred, not delivered
+    cli("start", "mail", "--instance", INSTANCE)
+    result = ex10.eventually("l-reintento", timeout=RETRY + 15)
+    assert_passes(result)
+    assert f"retry interval {RETRY} s" in result.detail
+
+
+def test_m_backup_mx_in_the_cloud(ex10, student):
+    spf = f'@ IN TXT "v=spf1 ip4:{student.ip("mail")} -all"\n'
+    # Near miss: the cloud server preferred over mail (lower number is tried first).
+    student.serve_zone(2024040105, mx="@ IN MX 10 mail\n@ IN MX 5 mx.nube.com.ar.", extra=spf)
+    assert_fails(ex10.check("m-mx-respaldo"))
+    student.serve_zone(2024040106, mx="@ IN MX 10 mail\n@ IN MX 20 mx.nube.com.ar.", extra=spf)
+    assert_passes(ex10.check("m-mx-respaldo"))
+    # Near miss: the MX is there but the cloud server is not enabled as backup: it refuses to relay.
+    cli("stop", "mail", "--instance", INSTANCE)
+    provider_sends(ex10, student, "respaldo sin habilitar")
+    time.sleep(3)
+    assert_fails(ex10.check("m-reenvio"))
+    cli("start", "mail", "--instance", INSTANCE)
+    # Right: backup enabled in the workspace, applied; mail stopped, the cloud takes the mail.
+    student.write("respaldo-mx.yaml", f"backup_for:\n  - {student.domain}\n")
+    student.applied()
+    cli("stop", "mail", "--instance", INSTANCE)
+    provider_sends(ex10, student, "respaldo habilitado")
+    wait_for(lambda: "has not delivered it yet" in ex10.check("m-reenvio").detail, 30,
+             "the cloud server took and deferred the mail")
+    cli("start", "mail", "--instance", INSTANCE)
+    result = ex10.eventually("m-reenvio", timeout=RETRY + 15)
+    assert_passes(result)
