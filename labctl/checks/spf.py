@@ -70,26 +70,40 @@ class MtaSpfResult(Check):
                        f"({client_ip}); results for @{p.domain}: {seen}")
 
 
-class MailboxResultParams(Params):
-    account: str  # an account at the evaluating provider
+class ThroughParams(Params):
+    evaluator: str  # the mail service whose MTA evaluated
     result: SpfResult
-    via: str  # a service the message passed through (its address in a Received: field)
+    relay: str = "mail"  # the domain's server, which relayed the message to the evaluator
+    via: str  # the host that submitted the message to the relay (the webmail)
 
 
-@register("mailbox-spf-result")
-class MailboxSpfResult(Check):
-    """A message in the account carries Received-SPF: <result> and passed through `via` (e.g. the webmail)."""
+@register("relayed-spf-result")
+class RelayedSpfResult(Check):
+    """A message that `via` submitted to `relay` was relayed to the evaluator, which recorded
+    `result` for it: the two MTAs' logs, matched by sender and time."""
 
-    Params = MailboxResultParams
+    Params = ThroughParams
 
     def run(self, ctx: CheckContext) -> tuple[bool, str]:
         p = self.params
-        via_ip = f"[{ctx.service(p.via).ip}]"
-        stored = ctx.messages(p.account)
-        for message in stored:
-            marks = [str(v).split(None, 1)[0].lower() for v in message.message.get_all("Received-SPF", []) if str(v).strip()]
-            passed_via = any(via_ip in str(v) for v in message.message.get_all("Received", []))
-            if p.result in marks and passed_via:
-                return True, f"{p.account}: «{message.message['Subject']}» came through {p.via} {via_ip}, Received-SPF: {p.result}"
-        return False, (f"no message in {p.account} ({len(stored)} there) came through {p.via} {via_ip} "
-                       f"with Received-SPF: {p.result}")
+        via_ip, relay_ip = str(ctx.service(p.via).ip), str(ctx.service(p.relay).ip)
+        relay_log = ctx.mta_events(p.relay)
+        peers = {e["session"]: e["peer"][0] for e in relay_log if e["event"] == "connect" and e.get("peer")}
+        submitted = {e["queue_id"]: e for e in relay_log
+                     if e["event"] == "queued" and peers.get(e.get("session")) == via_ip}
+        relayed = [e for e in relay_log if e["event"] == "delivery" and e["status"] == "relayed"
+                   and e["queue_id"] in submitted]
+        if not relayed:
+            return False, f"no mail that {p.via} ({via_ip}) submitted to {p.relay} has been relayed to another domain"
+        verdicts = [e for e in ctx.mta_events(p.evaluator) if e["event"] == "spf" and e["client_ip"] == relay_ip]
+        seen = []
+        for delivery in relayed:
+            queued = submitted[delivery["queue_id"]]
+            for verdict in verdicts:
+                if verdict["mail_from"].lower() == queued["mail_from"].lower() and queued["ts"] <= verdict["ts"] <= delivery["ts"]:
+                    if verdict["result"] == p.result:
+                        return True, (f"<{queued['mail_from']}> from {p.via} through {p.relay} to {delivery['recipient']}: "
+                                      f"{p.evaluator} evaluated SPF {verdict['result']}")
+                    seen.append(f"{delivery['recipient']}: {verdict['result']}")
+        found = ", ".join(seen) or f"none of it reached {p.evaluator}"
+        return False, f"mail from {p.via} through {p.relay}, SPF {p.result} wanted at {p.evaluator}: {found}"

@@ -6,6 +6,7 @@ every problem becomes a ConfigError that names the file and the field.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -212,3 +213,12 @@ def load_config(path: str | Path) -> Config:
         message = str(error).removeprefix("config.").removeprefix("config: ")
         raise ConfigError(f"{path}: {message}") from None
     return config
+
+
+def load_for_command(path: str | Path) -> Config:
+    """For the command-line tools: the configuration, or exit 2 with its one-line error."""
+    try:
+        return load_config(path)
+    except ConfigError as error:
+        print(f"labctl-mta: {error}", file=sys.stderr)
+        raise SystemExit(2) from None

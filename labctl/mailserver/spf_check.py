@@ -17,14 +17,13 @@ import argparse
 import contextvars
 import json
 import re
-import sys
 from dataclasses import dataclass
 
 import dns.exception
 import dns.resolver
 import spf
 
-from .config import DEFAULT_CONFIG_PATH, ConfigError, load_config
+from .config import DEFAULT_CONFIG_PATH, load_for_command
 
 # Each DNS query of an evaluation gets at most this long; pyspf itself bounds the
 # number of queries (10 mechanisms, RFC 7208 4.6.4) and their total time.
@@ -122,11 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ip", action="append", required=True, help="client address to evaluate")
     parser.add_argument("--sender", required=True, help="MAIL FROM address")
     args = parser.parse_args(argv)
-    try:
-        config = load_config(args.config)
-    except ConfigError as error:
-        print(f"labctl-mta: {error}", file=sys.stderr)
-        return 2
+    config = load_for_command(args.config)
     results = {ip: evaluate(client_ip=ip, mail_from=args.sender, helo=args.sender.rpartition("@")[2],
                             receiver=config.hostname, nameservers=config.resolvers, port=config.resolver_port).result
                for ip in args.ip}
