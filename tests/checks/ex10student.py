@@ -18,16 +18,17 @@ INSTANCE = "chk-ex10"
 SUBNET = "172.29.10.0/24"
 
 
-def ex10_lab(engine):
-    """Exercise 10 on 172.29.10.0/24 as chk-ex10, with its origin saved (apply finds it)."""
-    lab = load_lab("practica4", exercise="10", subnet=SUBNET)
-    origin = project.Origin(str(lab_file("practica4").resolve()), "10", SUBNET)
-    project.down(engine, INSTANCE, purge=True)  # a previous run killed half-way
-    project.up(engine, lab, INSTANCE, "10", origin=origin)
+def ex10_lab(engine, instance: str = INSTANCE, subnet: str = SUBNET):
+    """Exercise 10 on its own subnet and instance (172.29.10.0/24 as chk-ex10 unless told),
+    with its origin saved (apply finds it)."""
+    lab = load_lab("practica4", exercise="10", subnet=subnet)
+    origin = project.Origin(str(lab_file("practica4").resolve()), "10", subnet)
+    project.down(engine, instance, purge=True)  # a previous run killed half-way
+    project.up(engine, lab, instance, "10", origin=origin)
     try:
-        yield ExerciseLab(engine, lab, INSTANCE, "10")
+        yield ExerciseLab(engine, lab, instance, "10")
     finally:
-        project.down(engine, INSTANCE, purge=True)
+        project.down(engine, instance, purge=True)
 
 
 @dataclass
