@@ -61,6 +61,9 @@ class SpfPolicy:
 class Timeouts:
     command: float = 300
     data: float = 600
+    # Outbound: how long to wait for an exchanger to accept the connection and greet
+    # (Postfix's smtp_connect_timeout); a stopped server's address may not even refuse.
+    connect: float = 30
 
 
 @dataclass(frozen=True)

@@ -192,7 +192,7 @@ class DeliveryWorker:
             self.events.write("relay_connect", domain=domain, hosts=[h.address for h in hosts],
                               port=self.config.relay_port, queue_ids=[m.queue_id for m, _ in items])
             outcomes = await asyncio.to_thread(send_batch, hosts, self.config.relay_port, self.config.hostname,
-                                               parcels, self.config.timeouts.command)
+                                               parcels, self.config.timeouts.command, self.config.timeouts.connect)
         for message, recipients in items:
             notices = [self._record(message, r, outcomes[id(r)], via="smtp") for r in recipients]
             await self._settle(message, recipients, notices)

@@ -156,12 +156,14 @@ class Parcel:
     content: bytes
 
 
-def _connect(hosts: list[Exchanger], port: int, helo: str, timeout: float) -> tuple[smtplib.SMTP, Exchanger]:
+def _connect(hosts: list[Exchanger], port: int, helo: str, timeout: float,
+             connect_timeout: float) -> tuple[smtplib.SMTP, Exchanger]:
     """A client that has said EHLO to the first host that answers, and that host."""
     errors = []
     for host in hosts:
         try:
-            client = MtaClient(host.address, port, local_hostname=helo, timeout=timeout)
+            client = MtaClient(host.address, port, local_hostname=helo, timeout=connect_timeout)
+            client.sock.settimeout(timeout)
             client.ehlo()
             return client, host
         except TimeoutError:
@@ -229,11 +231,12 @@ def _send_one(client: smtplib.SMTP, parcel: Parcel, remote: Exchanger, results: 
         results[id(recipient)] = outcome_from_reply(code, text, remote.name, has_dsn)
 
 
-def send_batch(hosts: list[Exchanger], port: int, helo: str, parcels: list[Parcel], timeout: float) -> dict[int, Outcome]:
+def send_batch(hosts: list[Exchanger], port: int, helo: str, parcels: list[Parcel], timeout: float,
+               connect_timeout: float) -> dict[int, Outcome]:
     """Deliver `parcels` over one connection; the outcome per recipient, keyed by id(recipient)."""
     results: dict[int, Outcome] = {}
     try:
-        client, remote = _connect(hosts, port, helo, timeout)
+        client, remote = _connect(hosts, port, helo, timeout, connect_timeout)
     except DestinationError as error:
         return {id(r): error.outcome for p in parcels for r in p.recipients}
     # `remote` names the host connected to, so no socket call that a reset

@@ -122,6 +122,9 @@ class MtaOptions(Model):
     spf: Literal["off", "mark", "reject"] = "off"
     # Seconds between delivery attempts of deferred mail (Postfix's backoff times, both ends).
     retry_interval: int | None = Field(None, ge=1, le=3600)
+    # Seconds to wait for an exchanger to answer (Postfix's smtp_connect_timeout, 30 by default):
+    # a stopped server's address does not even refuse, and the lab wants the deferral soon.
+    connect_timeout: int | None = Field(None, ge=1, le=300)
     # Backup MX for the domains of the student's backup-MX setting (workspace respaldo-mx.yaml).
     backup_mx_from_workspace: bool = False
 
