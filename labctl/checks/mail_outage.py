@@ -13,8 +13,8 @@ from labctl.render.configs import resolver_ip
 
 # The queue run, the connection and the reply also take time after the interval has passed.
 RETRY_SLACK = 10.0
-DEFAULT_RETRY = 300
-UNREACHABLE = "451 4.4.1"  # relay.py: no exchanger answered  # the MTA's maximal backoff when a service sets no retry_interval
+DEFAULT_RETRY = 300  # the MTA's maximal backoff when a service sets no retry_interval
+UNREACHABLE = "451 4.4.1"  # relay.py: no exchanger answered
 
 
 class RecoveryParams(Params):

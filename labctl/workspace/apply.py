@@ -71,7 +71,8 @@ def _write(path: Path, content: str) -> None:
 
 
 def _rndc(container, *args: str) -> None:
-    # As bind: its key is bind's (0640), and the container keeps no DAC_OVERRIDE for root.
+    # As BIND's own user: the container keeps no capability that would let root
+    # read bind's rndc.key (cap_drop ALL).
     code, output = container.exec_run(["rndc", *args], user="bind")
     if code != 0:
         text = output.decode(errors="replace").strip().splitlines()

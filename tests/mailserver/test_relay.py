@@ -215,5 +215,5 @@ def test_a_refused_connection_is_worded_as_postfix_words_it():
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]  # bound, not listening: the connection is refused
         with pytest.raises(DestinationError) as failure:
-            _connect([Exchanger("mail.otro.unlp.edu.ar", "127.0.0.1")], port, "mail.redes.unlp.edu.ar", 2.0)
+            _connect([Exchanger("mail.otro.unlp.edu.ar", "127.0.0.1")], port, "mail.redes.unlp.edu.ar", 2.0, 2.0)
     assert failure.value.outcome.text == f"451 4.4.1 connect to mail.otro.unlp.edu.ar[127.0.0.1]:{port}: Connection refused"
