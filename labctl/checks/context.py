@@ -14,7 +14,7 @@ from docker.errors import NotFound
 from docker.models.containers import Container
 
 from labctl.capture.capture import Capture, load_capture
-from labctl.capture.files import lab_capture_files
+from labctl.capture.files import dropped_by_kernel, lab_capture_files
 from labctl.capture.ports import lab_ports
 from labctl.capture.probes import Probe, load_probes, without_probes
 from labctl.capture.tcp import TcpStream
@@ -148,6 +148,13 @@ class CheckContext:
         if not files:
             raise Verdict(f"lab {self.instance} has no capture files (is the capture sidecar running?)")
         return load_capture(files, lab_ports(self.lab))
+
+    @cached_property
+    def dropped_by_kernel(self) -> int:
+        """Packets the capture lost before tcpdump could read them (tcpdump's own count, every
+        start of the sidecar): when a stream the check needs has holes and this is not 0, the
+        hole may be the capture's, not the student's, and the detail should say so."""
+        return dropped_by_kernel(lab_capture_files(self.instance))
 
     @cached_property
     def probes(self) -> list[Probe]:
