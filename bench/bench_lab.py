@@ -18,6 +18,7 @@ from pathlib import Path
 from labctl.render.compose import COMPOSE_FILE, render_compose
 from labctl.render.plan import LABEL_LAB
 from labctl.runtime import project
+from labctl.runtime.containers import wait_for_log
 from labctl.runtime.engine import client
 from labctl.runtime.readiness import wait_ready
 from labctl.spec.loader import load_lab
@@ -52,6 +53,11 @@ def run_compose(engine, lab, instance: str, workdir: Path) -> dict[str, float]:
     began = time.monotonic()
     subprocess.run([*cmd, "up", "-d"], check=True, capture_output=True)
     wait_ready(plan, project.READY_TIMEOUT, alive=lambda service: None)
+    # What `labctl up` also waits for: containers that say when they are ready (the
+    # client, once it trusts the lab CA); the lab is not usable before either way.
+    for planned in plan.containers:
+        if planned.ready_log:
+            wait_for_log(engine.containers.get(planned.name), planned.ready_log, project.READY_TIMEOUT)
     up = time.monotonic() - began
     time.sleep(2)
     rss = lab_rss_mb(engine, instance)
