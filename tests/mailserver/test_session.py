@@ -9,8 +9,6 @@ import ssl
 import time
 from pathlib import Path
 
-import pytest
-
 from .conftest import IMAP, POP, RawClient, RunningServer, make_config, maildir_files, raw_session, wait_for
 
 EHLO_KEYWORDS = ["PIPELINING", "SIZE 10240000", "VRFY", "ETRN", "ENHANCEDSTATUSCODES", "8BITMIME", "DSN", "CHUNKING"]
