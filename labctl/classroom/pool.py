@@ -13,6 +13,7 @@ from typing import Iterable
 from docker import DockerClient
 
 from labctl.runtime.engine import LabError
+from labctl.runtime.network import subnets_of
 
 # Private, outside Docker's own default pools (172.17–31/16, 192.168/20) and the
 # course's 172.28.0.0/24: 256 labs. LABCTL_CLASS_POOL or --pool changes it.
@@ -22,13 +23,8 @@ SIOCGIFADDR = 0x8915  # <linux/sockios.h>: an interface's IPv4 address
 
 
 def docker_subnets(engine: DockerClient) -> list[IPv4Network]:
-    found = []
-    for net in engine.networks.list():
-        for cfg in (net.attrs.get("IPAM") or {}).get("Config") or []:
-            subnet = cfg.get("Subnet", "")
-            if subnet and ":" not in subnet:
-                found.append(IPv4Network(subnet, strict=False))
-    return found
+    return [IPv4Network(subnet, strict=False) for net in engine.networks.list()
+            for subnet in subnets_of(net) if ":" not in subnet]
 
 
 def _routes() -> list[list[str]]:

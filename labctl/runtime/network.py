@@ -14,12 +14,16 @@ def find_networks(engine: DockerClient, instance: str) -> list[Network]:
     return engine.networks.list(filters={"label": f"{LABEL_LAB}={instance}"})
 
 
+def subnets_of(net: Network) -> list[str]:
+    """The subnets Docker's IPAM gives the network (IPv4 and IPv6), as text."""
+    return [cfg["Subnet"] for cfg in (net.attrs.get("IPAM") or {}).get("Config") or [] if cfg.get("Subnet")]
+
+
 def _clash(engine: DockerClient, plan: NetworkPlan) -> str:
     """Name the existing network that holds the subnet we want, if any."""
     for net in engine.networks.list():
-        for cfg in (net.attrs.get("IPAM") or {}).get("Config") or []:
-            if cfg.get("Subnet") == plan.subnet:
-                return f"network {net.name!r} already uses subnet {plan.subnet}"
+        if plan.subnet in subnets_of(net):
+            return f"network {net.name!r} already uses subnet {plan.subnet}"
     return f"subnet {plan.subnet} overlaps an existing network"
 
 

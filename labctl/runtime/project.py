@@ -29,7 +29,7 @@ from labctl.runtime import containers as ctr
 from labctl.runtime import firewall
 from labctl.runtime.engine import LabError
 from labctl.runtime.guard import instance_lock, signals_held, terminate_as_interrupt
-from labctl.runtime.network import ensure_network, find_networks
+from labctl.runtime.network import ensure_network, find_networks, subnets_of
 from labctl.runtime.readiness import wait_ready
 from labctl.spec.errors import LabSpecError
 from labctl.spec.instance import check_instance
@@ -154,8 +154,7 @@ class Running:
 def running(engine: DockerClient, instance: str) -> Running:
     found = ctr.find_containers(engine, instance)
     exercise = next((c.labels.get(LABEL_EXERCISE) for c in found.values()), None)
-    subnet = next((cfg["Subnet"] for net in find_networks(engine, instance)
-                   for cfg in net.attrs["IPAM"]["Config"] or [] if "Subnet" in cfg), None)
+    subnet = next((s for net in find_networks(engine, instance) for s in subnets_of(net)), None)
     return Running(found, exercise, subnet)
 
 
