@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Callable
 
 from pydantic import Field
 
 from labctl.checks.base import Check, Params, Verdict, register
 from labctl.checks.context import CheckContext
+from labctl.checks.domain import workspace
 from labctl.paths import installed_dir
 from labctl.spec.errors import LabSpecError
 from labctl.spec.models import Role
@@ -33,9 +35,7 @@ Measured = dict[str, dict[str, dict[int, str]]]  # service -> transport -> port 
 def measure(ctx: CheckContext, p: PortsParams) -> Measured:
     """Probe every server the answers are about, from `p.probe_from`. Besides the
     low ports, the ports the student names and the lab's own ports are tried."""
-    ws = ctx.lab.workspace
-    if ws is None:
-        raise Verdict(f"lab {ctx.lab.name} has no student domain (workspace)")
+    ws = workspace(ctx)
     answers = student_answers(ctx)
     request = {}
     for name in ws.answers_for:
@@ -78,6 +78,23 @@ def _compare(wanted: set, claimed: set, show) -> str | None:
     return "; ".join(parts) or None
 
 
+def _against_answers(truth: Measured, answers: Answers, offered_by: Callable[[dict[str, dict[int, str]]], set],
+                     claimed_by: Callable[[Offered], object], show: Callable[[object], str]) -> tuple[bool, str]:
+    """Each server's measured facts (`offered_by` its ports by transport) against what
+    respuestas.yaml claims for it (`claimed_by` each answer)."""
+    problems, shown = [], []
+    for server, by_transport in truth.items():
+        offered = offered_by(by_transport)
+        claimed = {claimed_by(a) for a in answers.for_server(server) or []}
+        diff = _compare(offered, claimed, show)
+        if diff:
+            problems.append(f"{server}: {diff}")
+        shown.append(f"{server}: {', '.join(show(x) for x in sorted(offered)) or 'none'}")
+    if problems:
+        return False, "; ".join(problems)
+    return True, "; ".join(shown)
+
+
 @register("answered-services")
 class AnsweredServices(Check):
     """d) The services each server really offers, as respuestas.yaml names them."""
@@ -85,18 +102,10 @@ class AnsweredServices(Check):
     Params = PortsParams
 
     def run(self, ctx: CheckContext) -> tuple[bool, str]:
-        truth, answers = _measured(ctx, self.params), student_answers(ctx)
-        problems, shown = [], []
-        for server, by_transport in truth.items():
-            offered = {proto for ports in by_transport.values() for proto in ports.values() if proto not in ("udp", "unknown")}
-            claimed = {protocol(a) for a in answers.for_server(server) or []}
-            diff = _compare(offered, claimed, str)
-            if diff:
-                problems.append(f"{server}: {diff}")
-            shown.append(f"{server}: {', '.join(sorted(offered)) or 'none'}")
-        if problems:
-            return False, "; ".join(problems)
-        return True, "; ".join(shown)
+        return _against_answers(
+            _measured(ctx, self.params), student_answers(ctx),
+            lambda by_transport: {proto for ports in by_transport.values() for proto in ports.values() if proto not in ("udp", "unknown")},
+            protocol, str)
 
 
 @register("answered-ports")
@@ -106,15 +115,7 @@ class AnsweredPorts(Check):
     Params = PortsParams
 
     def run(self, ctx: CheckContext) -> tuple[bool, str]:
-        truth, answers = _measured(ctx, self.params), student_answers(ctx)
-        problems, shown = [], []
-        for server, by_transport in truth.items():
-            opened = {(port, transport) for transport, ports in by_transport.items() for port in ports}
-            claimed = {(a.puerto, a.transporte) for a in answers.for_server(server) or []}
-            diff = _compare(opened, claimed, lambda x: f"{x[0]}/{x[1]}")
-            if diff:
-                problems.append(f"{server}: {diff}")
-            shown.append(f"{server}: {', '.join(f'{p}/{t}' for p, t in sorted(opened)) or 'none'}")
-        if problems:
-            return False, "; ".join(problems)
-        return True, "; ".join(shown)
+        return _against_answers(
+            _measured(ctx, self.params), student_answers(ctx),
+            lambda by_transport: {(port, transport) for transport, ports in by_transport.items() for port in ports},
+            lambda a: (a.puerto, a.transporte), lambda x: f"{x[0]}/{x[1]}")
