@@ -4,7 +4,10 @@ order is the protocol's, since a server takes DATA only after MAIL and RCPT).
 
 Sessions come from the capture, without labctl's own probe connections. Where the exercise
 does not ask to read the dialogue, an SMTP session over TLS counts too, read from the MTA's
-own log. A POP3/IMAP session that must receive a message has to fetch one the MTA delivered
+own log. An SMTP dialogue may have to carry the exercise's message (an accepted DATA/BDAT
+with its sender, recipient and subject): another clear session in the capture is not the
+exercise's send, and the session that did send it, encrypted, is named as such from the
+MTA's log. A POP3/IMAP session that must receive a message has to fetch one the MTA delivered
 to the account: its queue id is in the Received: field the fetch returns, which also proves
 the session overlapped or followed the delivery. A failure names the most complete session
 and what it lacks."""
@@ -13,16 +16,21 @@ from __future__ import annotations
 import re
 from typing import ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from labctl.capture.ports import MAIL_PORT_PROTOCOLS
 from labctl.checks.base import Check, Params, register
 from labctl.checks.context import CheckContext
+from labctl.checks.exercise_message import SentMessage, WantedMessage
 from labctl.checks.mailbox import ADDRESS
-from labctl.checks.mta_log import Delivery
+from labctl.checks.mta_log import Delivery, local_deliveries
 from labctl.checks.sessions import CAPTURE, STARTS_TLS, Session, capture_session, clock, mta_log_sessions
+from labctl.checks.smtp_messages import stream_messages
+from labctl.mailserver.summary import MessageSummary
 
 PortName = Literal["smtp", "submission", "pop3", "imap"]
+# How far apart the capture and the MTA's log may date the start of one connection (seconds).
+SAME_CONNECTION = 5.0
 COMMAND = r"^[A-Z]+( [A-Z]+)?(\|[A-Z]+( [A-Z]+)?)*$"  # "RETR", "UID FETCH", "AUTH|USER"
 # How to send without TLS, told when a dialogue to read was encrypted.
 WITHOUT_TLS = {
@@ -54,6 +62,14 @@ class SmtpParams(SessionParams):
     # The exercise reads the dialogue, so it must be in clear in the capture. False: a
     # session over TLS counts too, as the MTA's own log has it.
     readable: bool = True
+    # The exercise's send: a message accepted in the session must be this one.
+    message: WantedMessage | None = None
+
+    @model_validator(mode="after")
+    def _message_read_in_the_capture(self) -> "SmtpParams":
+        if self.message is not None and not self.readable:
+            raise ValueError("message needs readable: true (the MTA's log does not keep what a message says)")
+        return self
 
 
 class ReceiveParams(SessionParams):
@@ -90,6 +106,10 @@ class SessionCheck(Check):
     def described(self, ctx: CheckContext, session: Session) -> str:
         return f"{session.where} at {clock(session.start)} ({session.source}): {', '.join(session.answered())}"
 
+    def carries_event(self, ctx: CheckContext, session: Session) -> bool:
+        """The session was the exercise's event (whatever else it lacks): a failure names it first."""
+        return False
+
     def run(self, ctx: CheckContext) -> tuple[bool, str]:
         p = self.params
         port = ctx.port(p.server, p.port) if p.port is not None else None
@@ -103,8 +123,8 @@ class SessionCheck(Check):
             lacks = self.lacks(ctx, session)
             if not lacks:
                 return True, self.described(ctx, session)
-            candidates.append((len(lacks), -session.start, session, lacks))
-        _, _, best, lacks = min(candidates, key=lambda c: c[:2])
+            candidates.append((not self.carries_event(ctx, session), len(lacks), -session.start, session, lacks))
+        *_, best, lacks = min(candidates, key=lambda c: c[:3])
         missing = [item.removeprefix("missing ") for item in lacks if item.startswith("missing ")]
         others = [item for item in lacks if not item.startswith("missing ")]
         connections = len({(s.client_ip, s.client_port, s.server_port) for s in sessions})
@@ -112,7 +132,7 @@ class SessionCheck(Check):
                   f"{clock(best.start)} ({best.source}), has {', '.join(best.answered()) or 'no accepted command'}"
                   + (f"; missing {', '.join(missing)}" if missing else "") + "".join(f"; {o}" for o in others))
         encrypted = [s for s in sessions if s.encrypted and s.source == CAPTURE]
-        if encrypted and self.reads_dialogue:
+        if encrypted and self.reads_dialogue and not (best.encrypted and self.carries_event(ctx, best)):
             detail += (f"; {len(encrypted)} of them switched to TLS ({STARTS_TLS[self.protocol]}), and what follows is "
                        f"encrypted, so it cannot be read in the capture: {WITHOUT_TLS[self.protocol]}")
         return False, detail
@@ -131,13 +151,10 @@ class SmtpSession(SessionCheck):
         found = super().sessions(ctx)
         if self.params.readable:
             return found
-        server_ip, port, client_ip = self._server(ctx)
-        service = ctx.service(self.params.server)
-        listeners = {name: getattr(service.ports, name) for name, proto in MAIL_PORT_PROTOCOLS.items() if proto == "smtp"}
+        _, port, client_ip = self._server(ctx)
         logged = [
-            s for s in mta_log_sessions(ctx.mta_events(self.params.server), server_ip, listeners)
+            s for s in self._logged_sessions(ctx)
             if (port is None or s.server_port == port) and (client_ip is None or s.client_ip == client_ip)
-            and not ctx.is_probe(s.client_port, server_ip, None, s.start)
         ]
         # A connection may be in both: the log sees past TLS, and past packets the capture lost.
         return found + logged
@@ -149,7 +166,69 @@ class SmtpSession(SessionCheck):
             lacks.append(f"{session.messages} message(s) accepted in the connection, {p.min_messages} wanted")
         if session.recipients < p.min_recipients:
             lacks.append(f"{session.recipients} recipient(s) accepted in the connection, {p.min_recipients} wanted")
+        if p.message is not None:
+            lacks += self._message_lacks(ctx, session)
         return lacks
+
+    def _message_lacks(self, ctx: CheckContext, session: Session) -> list[str]:
+        wanted = self.params.message
+        carried = self.carried(ctx, session)
+        right = [m for m in carried if wanted.matches(m)]
+        if right and session.encrypted:
+            return [f"it carried the exercise's message ({right[-1].describe()}, as the MTA's log has it), "
+                    f"but encrypted ({STARTS_TLS['smtp']}): {WITHOUT_TLS['smtp']}, so that the capture can show it"]
+        if right:
+            return []
+        if carried:
+            return [f"it carried {carried[-1].describe()}, not the exercise's ({wanted.describe()})"]
+        if session.messages and not session.encrypted:
+            return [f"its message could not be read as {wanted.describe()}"]
+        return []  # no message at all: the missing commands say so
+
+    def carries_event(self, ctx: CheckContext, session: Session) -> bool:
+        wanted = self.params.message
+        return wanted is not None and any(wanted.matches(m) for m in self.carried(ctx, session))
+
+    def carried(self, ctx: CheckContext, session: Session) -> list[SentMessage]:
+        """The messages the session handed over: read in the capture where it is clear; where
+        TLS hid them, the envelopes the MTA's log has for the same connection, each with what
+        its local delivery says of its content."""
+        key = f"carried {session.source} {session.where} {session.start}"
+        return ctx.measured(key, lambda: self._carried(ctx, session))
+
+    def _carried(self, ctx: CheckContext, session: Session) -> list[SentMessage]:
+        if session.stream is not None and not session.encrypted:
+            return [SentMessage(m.mail_from, m.rcpt_to, m.summary) for m in stream_messages(session.stream)]
+        events = ctx.mta_events(self.params.server)
+        logged = session.queued if session.stream is None else next(
+            (s.queued for s in self._logged_sessions(ctx) if (s.client_ip, s.client_port, s.server_port)
+             == (session.client_ip, session.client_port, session.server_port) and abs(s.start - session.start) < SAME_CONNECTION),
+            [])
+        return [SentMessage(q.mail_from, q.recipients, _delivered_summary(events, q.queue_id, q.recipients)) for q in logged]
+
+    def _logged_sessions(self, ctx: CheckContext) -> list[Session]:
+        """The MTA's log of the server's SMTP sessions, probes left aside, read once per run."""
+        server_ip, _, _ = self._server(ctx)
+        service = ctx.service(self.params.server)
+        listeners = {name: getattr(service.ports, name) for name, proto in MAIL_PORT_PROTOCOLS.items() if proto == "smtp"}
+        return ctx.measured(f"mta sessions {self.params.server}", lambda: [
+            s for s in mta_log_sessions(ctx.mta_events(self.params.server), server_ip, listeners)
+            if not ctx.is_probe(s.client_port, server_ip, None, s.start)])
+
+    def described(self, ctx: CheckContext, session: Session) -> str:
+        text = super().described(ctx, session)
+        if self.params.message is not None:
+            text += f"; it carried {[m for m in self.carried(ctx, session) if self.params.message.matches(m)][-1].describe()}"
+        return text
+
+
+def _delivered_summary(events: list[dict], queue_id: str, recipients: tuple[str, ...]) -> MessageSummary | None:
+    """What the MTA read of a message it delivered locally (None if it delivered it nowhere here)."""
+    for recipient in recipients:
+        for delivery in local_deliveries(events, recipient):
+            if delivery.queue_id == queue_id and delivery.summary is not None:
+                return delivery.summary
+    return None
 
 
 class ReceiveSession(SessionCheck):

@@ -16,8 +16,17 @@ Address = Field(pattern=ADDRESS)
 TAG = re.compile(r"<[^>]*>|&nbsp;")
 
 
+def same_address(found: str, wanted: str) -> bool:
+    return normalised(found) == normalised(wanted)
+
+
+def subject_has(subject: str, wanted: str) -> bool:
+    """`wanted` is in the subject, however its accents (composed or not) and case are typed."""
+    return normalised(wanted) in normalised(subject)
+
+
 def sender_is(received: Received, address: str) -> bool:
-    return any(normalised(found) == normalised(address) for found in received.summary.senders)
+    return any(same_address(found, address) for found in received.summary.senders)
 
 
 def type_matches(content_type: str, wanted: str) -> bool:
@@ -68,7 +77,7 @@ def criteria(p: MessageParams) -> list[tuple[str, Callable[[Received], bool]]]:
         wanted.append(("a subject", lambda r: bool(r.summary.subject.strip())))
     if p.subject:
         wanted.append((f"subject containing {p.subject!r}",
-                       lambda r: normalised(p.subject) in normalised(r.summary.subject)))
+                       lambda r: subject_has(r.summary.subject, p.subject)))
     if p.has_body:
         wanted.append(("text in the body", has_text))
     if p.body:

@@ -26,6 +26,14 @@ class Step:
     ok: bool  # answered positively (after any SASL continuation)
 
 
+@dataclass(frozen=True)
+class Queued:
+    """A message the MTA's log says it accepted in a session: its envelope (the log has no content)."""
+    queue_id: str
+    mail_from: str
+    recipients: tuple[str, ...]
+
+
 @dataclass
 class Session:
     source: str  # CAPTURE or MTA_LOG
@@ -41,6 +49,8 @@ class Session:
     recipients: int = 0  # SMTP: RCPT answered 250/251
     fetched: str = ""  # POP3/IMAP: what RETR, TOP and FETCH answered
     login: str = ""  # POP3/IMAP: the user name of the accepted login, as the client gave it
+    stream: TcpStream | None = None  # the capture's connection (CAPTURE sessions)
+    queued: list[Queued] = field(default_factory=list)  # SMTP in the MTA's log: messages accepted
 
     @property
     def where(self) -> str:
@@ -147,7 +157,8 @@ def session_from_exchanges(protocol: str, exchanges: list[Exchange], session: Se
 
 
 def capture_session(stream: TcpStream) -> Session:
-    session = Session(CAPTURE, stream.client.ip, stream.client.port, stream.server.ip, stream.server.port, stream.start_ts, stream.end_ts)
+    session = Session(CAPTURE, stream.client.ip, stream.client.port, stream.server.ip, stream.server.port,
+                      stream.start_ts, stream.end_ts, stream=stream)
     return session_from_exchanges(stream.proto or "", dialogue(stream), session)
 
 
@@ -160,6 +171,7 @@ def mta_log_sessions(events: list[dict], server_ip: str, listener_ports: dict[st
 
     The log has a "command" per client line and a "reply" per reply line; the message
     itself is not logged, so after DATA's 354 the next reply is the message's outcome.
+    A "queued" event names the envelope of each message accepted.
     """
     by_id: dict[str, tuple[Session, list[Exchange]]] = {}
     pending: dict[str, tuple[Chunk | None, list[str], float]] = {}
@@ -179,6 +191,10 @@ def mta_log_sessions(events: list[dict], server_ip: str, listener_ports: dict[st
             by_id[sid] = (Session(MTA_LOG, str(peer[0]), int(peer[1]), server_ip, port, ts, ts), [])
         elif sid not in by_id:
             continue  # the log began mid-session
+        elif kind == "queued":
+            recipients = event.get("recipients") or []
+            by_id[sid][0].queued.append(Queued(str(event.get("queue_id", "")), str(event.get("mail_from", "")),
+                                               tuple(str(r) for r in recipients if isinstance(r, str))))
         elif kind == "command":
             close(sid)
             pending[sid] = (_chunk(Direction.CLIENT, ts, event.get("line", "")), [], ts)

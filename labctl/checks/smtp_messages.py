@@ -1,15 +1,17 @@
 """The messages of the lab's SMTP dialogues, as the capture shows them: envelope (MAIL FROM,
-RCPT TO) beside content (header fields, MIME parts), for what the student sent (items h, i, j)."""
+RCPT TO) beside content (header fields, MIME parts), for what the student sent (exercise 10
+items h, i, j; the message a dialogue check wants)."""
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from email.message import Message
+from functools import cached_property
 
 from labctl.capture.dialogue import dialogue
 from labctl.capture.tcp import TcpStream
 from labctl.checks.context import CheckContext
-from labctl.mailserver.summary import UnreadableMessage, addresses, parse
+from labctl.mailserver.summary import MessageSummary, UnreadableMessage, addresses, parse, summary_of
 
 _PATH = re.compile(r"^(?:MAIL\s+FROM|RCPT\s+TO)\s*:\s*<?([^<>\s]*)>?", re.IGNORECASE)
 
@@ -25,6 +27,14 @@ class CapturedMessage:
         """The addresses of a header field (To: may hold several), lower-cased, without display names."""
         return [address.lower() for address in addresses(self.content, name)]
 
+    @cached_property
+    def summary(self) -> MessageSummary | None:
+        """Sender, subject and parts as the mailbox checks read them; None when unreadable."""
+        try:
+            return summary_of(self.content)
+        except UnreadableMessage:
+            return None
+
     @property
     def where(self) -> str:
         return f"{self.stream.client.ip} → {self.stream.server.ip}:{self.stream.server.port}"
@@ -39,26 +49,41 @@ def _unstuffed(data: bytes) -> bytes:
 
 
 def stream_messages(stream: TcpStream) -> list[CapturedMessage]:
-    """Each message the server accepted (250 after the content) in one SMTP connection."""
+    """Each message the server accepted (250 after the content, or after BDAT ... LAST) in
+    one SMTP connection."""
     found = []
-    mail_from, recipients = None, []
+    mail_from, recipients, chunks = None, [], []
+
+    def accepted(content: bytes) -> None:
+        try:
+            found.append(CapturedMessage(stream, mail_from, tuple(recipients), parse(content)))
+        except UnreadableMessage:
+            pass  # anyone may send the lab a message no parser should read: the others still count
+
     exchanges = dialogue(stream)
     for before, after in zip(exchanges, exchanges[1:] + [None]):
         verb = before.command_text[:4].upper()
         path = _PATH.match(before.command_text.strip())
         if verb == "MAIL" and path and before.reply_text.startswith("250"):
-            mail_from, recipients = path[1].lower(), []
+            mail_from, recipients, chunks = path[1].lower(), [], []
         elif verb == "RCPT" and path and before.reply_text.startswith("25"):
             recipients.append(path[1].lower())
         elif verb in ("RSET", "HELO", "EHLO"):
-            mail_from, recipients = None, []
+            mail_from, recipients, chunks = None, [], []
         elif (verb == "DATA" and before.reply_text.startswith("354") and after is not None
               and after.reply_text.startswith("250") and mail_from is not None):
-            try:
-                found.append(CapturedMessage(stream, mail_from, tuple(recipients), parse(_unstuffed(after.command.data))))
-            except UnreadableMessage:
-                pass  # anyone may send the lab a message no parser should read: the others still count
+            accepted(_unstuffed(after.command.data))
             mail_from, recipients = None, []
+        elif verb == "BDAT" and mail_from is not None:
+            # RFC 3030: the chunk follows its command line, taken as it is (no dot-stuffing).
+            line, _, chunk = before.command.data.partition(b"\n")
+            if not before.reply_text.startswith("250"):
+                mail_from, recipients, chunks = None, [], []  # a refused chunk ends the transaction
+                continue
+            chunks.append(chunk)
+            if line.upper().split()[2:3] == [b"LAST"]:
+                accepted(b"".join(chunks))
+                mail_from, recipients, chunks = None, [], []
     return found
 
 

@@ -228,7 +228,11 @@ def parse(raw: bytes) -> Message:
 
 def summarise(raw: bytes) -> MessageSummary:
     """Read one message; UnreadableMessage (never anything else) when it cannot be."""
-    message = parse(raw)
+    return summary_of(parse(raw))
+
+
+def summary_of(message: Message) -> MessageSummary:
+    """What a message `parse` read says; UnreadableMessage (never anything else) when it cannot be."""
     try:
         leaves = _leaves(message)
         bodies = [p for p in leaves if _is_text_body(p)]

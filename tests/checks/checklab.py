@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Callable
 
 from labctl.capture import lab_capture_files, load_capture
 from labctl.checks import CheckContext, build_checks
@@ -72,15 +73,22 @@ class ExerciseLab:
         checks = {c.spec.id: c for c in build_checks(self.lab, self.exercise)}
         return checks[check_id].execute(self.context(handin))
 
-    def eventually(self, check_id: str, handin=None, timeout: float = 20.0) -> CheckResult:
-        """The check's result once it passes, or its last result after `timeout` (mail is
-        delivered and relayed asynchronously)."""
+    def eventually(self, check_id: str, handin=None, timeout: float = 20.0,
+                   until: Callable[[CheckResult], bool] = lambda result: result.status is Status.PASS) -> CheckResult:
+        """The check's result once it passes (or once `until` holds: a failure's detail that
+        needs the MTA's delivery log), or its last result after `timeout` (mail is delivered
+        and relayed asynchronously)."""
         deadline = time.monotonic() + timeout
         while True:
             result = self.check(check_id, handin)
-            if result.status is Status.PASS or time.monotonic() > deadline:
+            if until(result) or time.monotonic() > deadline:
                 return result
             time.sleep(0.3)
+
+    def reset(self) -> None:
+        """`labctl reset`: fresh containers, empty mailboxes, MTA log and capture, so that one
+        more legitimate way of doing the work is proven on its own."""
+        project.reset(self.engine, self.instance)
 
 
 def exercise_lab(engine, exercise: str, second: bool = False):

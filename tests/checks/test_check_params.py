@@ -26,6 +26,9 @@ def _with_check(**check) -> object:
     ({"kind": "mailbox-message", "params": {"account": "a@b", "attachment_type": "jpeg"}}, "param attachment_type"),
     ({"kind": "smtp-session", "params": {"commands": ["ehlo"]}}, "param commands"),
     ({"kind": "smtp-session", "params": {"commands": ["EHLO"], "port": "smpt"}}, "param port"),
+    ({"kind": "smtp-session", "params": {"commands": ["EHLO"], "readable": False, "message": {"from": "a@b"}}},
+     "message needs readable: true"),
+    ({"kind": "smtp-session", "params": {"commands": ["EHLO"], "message": {"form": "a@b"}}}, "param message"),
     ({"kind": "no-such-kind"}, "unknown kind 'no-such-kind'"),
 ])
 def test_bad_params_name_exercise_check_and_param(check, message):

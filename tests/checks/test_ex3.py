@@ -53,8 +53,13 @@ s = smtplib.SMTP({ex3.ip('mail')!r}, 25); s.ehlo('cliente'); s.mail({POP!r}); s.
 
 
 def test_mail_to_the_wrong_account_does_not_count(ex3):
+    # A complete dialogue, but not of the send 3b asks for (alumnopop to alumnoimap).
     ex3.python(send(ex3.ip("mail"), POP, OTHER, "para otra cuenta"))
-    assert_passes(ex3.eventually("smtp-dialogue"))
+    ex3.captured()
+    result = ex3.check("smtp-dialogue")
+    assert_fails(result)
+    assert (f"it carried a message from {POP} to {OTHER} with subject 'para otra cuenta', not the exercise's "
+            f"(a message from {POP} to {IMAP})") in result.detail, result.detail
     assert_fails(ex3.check("mail-pop-to-imap"))
 
 

@@ -1,5 +1,6 @@
-"""Exercise 3b, the SMTP dialogue: labctl's probes are no session of the student's (nor what
-`capture follow`/`ladder` show first), a dialogue hidden by STARTTLS is named as such, and
+"""Exercise 3b, the SMTP dialogue of the send from alumnopop to alumnoimap: labctl's probes
+are no session of the student's (nor what `capture follow`/`ladder` show first), another
+clear send does not count while the exercise's, hidden by STARTTLS, is named as such, and
 HELO is a complete dialogue."""
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from labctl.cli import app
 from student import send
 
 POP, IMAP = "alumnopop@redes.unlp.edu.ar", "alumnoimap@redes.unlp.edu.ar"
+OTHER = "redesycomunicaciones@redes.unlp.edu.ar"
 
 
 def capture(lab, *args: str):
@@ -27,13 +29,17 @@ def test_nothing_done_names_no_probe_session(ex3):
     assert ladder.exit_code == 1 and "no TCP stream to draw" in ladder.stderr
 
 
-def test_a_dialogue_encrypted_by_starttls_says_how_to_send_in_clear(ex3):
+def test_another_clear_send_beside_the_exercise_s_over_tls_fails(ex3):
+    # The clear session is not alumnopop's send to alumnoimap; that one went over STARTTLS,
+    # and the detail names it (from the MTA's log) and says how to send in clear.
+    ex3.python(send(ex3.ip("mail"), OTHER, IMAP, "otra cuenta, en claro"))
     ex3.python(send(ex3.ip("mail"), POP, IMAP, "cifrado", starttls=True))
     ex3.captured()
-    result = ex3.check("smtp-dialogue")
+    result = ex3.eventually("smtp-dialogue", until=lambda r: "the exercise's message (" in r.detail)
     assert_fails(result)
     assert "has EHLO, STARTTLS; missing MAIL, RCPT, DATA|BDAT" in result.detail, result.detail
-    assert "encrypted" in result.detail and "swaks without --tls" in result.detail, result.detail
+    assert (f"it carried the exercise's message (a message from {POP} to {IMAP} with subject 'cifrado', as the "
+            "MTA's log has it), but encrypted (STARTTLS): send without TLS (swaks without --tls") in result.detail, result.detail
     ladder = capture(ex3, "ladder")  # the student's first mail dialogue, not a probe
     assert ladder.exit_code == 0 and "smtp 172.29.3.100:" in ladder.stdout.splitlines()[0], ladder.stdout
 

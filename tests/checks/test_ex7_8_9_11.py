@@ -148,7 +148,8 @@ def ex11(engine):
     yield from exercise_lab(engine, "11")
 
 
-SWAKS = ["swaks", "--from", "redesycomunicaciones@redes.unlp.edu.ar", "--to", IMAP, "--header", "Subject: SMTP-Práctica4"]
+SUBJECT_11 = "SMTP-Práctica4"
+SWAKS = ["swaks", "--from", "redesycomunicaciones@redes.unlp.edu.ar", "--to", IMAP, "--header", f"Subject: {SUBJECT_11}"]
 
 
 def hint_command(lab) -> str:
@@ -157,13 +158,43 @@ def hint_command(lab) -> str:
     return check.hint.split("  (", 1)[0]
 
 
-def test_ex11_swaks_with_helo(ex11):
-    assert_fails(ex11.check("smtp-dialogue"))
-    ex11.student("swaks", "--protocol", "SMTP", "--from", POP, "--to", IMAP, "--server", ex11.ip("mail"))
+def test_ex11_dialogue_is_the_exercise_send(ex11):
+    """Another clear session beside swaks's own over TLS is a near miss (issue 8); the
+    exercise's message sent in clear, here by smtplib with HELO, passes."""
+    mail, other = ex11.ip("mail"), "redesycomunicaciones@redes.unlp.edu.ar"
+    result = ex11.check("smtp-dialogue")
+    assert_fails(result)
+    assert result.detail.startswith("the capture has no SMTP to mail connection"), result.detail
+    ex11.student("sh", "-c", f"cd /tmp && printf 'Subject: prueba\\r\\n\\r\\nhola\\r\\n' > m.txt && curl -sS smtp://{mail} "
+                             f"--mail-from a@redes.unlp.edu.ar --mail-rcpt {IMAP} -T m.txt")
+    ex11.captured()
+    result = ex11.check("smtp-dialogue")
+    assert_fails(result)
+    assert (f"it carried a message from a@redes.unlp.edu.ar to {IMAP} with subject 'prueba', not the exercise's "
+            f"(a message from {other} to {IMAP} with subject containing '{SUBJECT_11}')") in result.detail, result.detail
+    ex11.student("sh", "-c", "cd /tmp && printf '%%PDF-1.4\\n%%apunte\\n' > archivo.pdf && "
+                             f"{hint_command(ex11)} --tls")
+    result = ex11.eventually("smtp-dialogue", until=lambda r: "the exercise's message (" in r.detail)
+    assert_fails(result)
+    assert "has EHLO, STARTTLS; missing MAIL, RCPT, DATA|BDAT" in result.detail, result.detail
+    assert (f"it carried the exercise's message (a message from {other} to {IMAP} with subject '{SUBJECT_11}', "
+            "as the MTA's log has it), but encrypted (STARTTLS): send without TLS (swaks without --tls") in result.detail, result.detail
+    ex11.python(send(mail, other, IMAP, SUBJECT_11, helo=True))
     ex11.captured()
     result = ex11.check("smtp-dialogue")
     assert_passes(result)
-    assert ": HELO, MAIL, RCPT, DATA" in result.detail, result.detail
+    assert ": HELO, MAIL, RCPT, DATA" in result.detail and f"it carried a message from {other} to {IMAP}" in result.detail, result.detail
+
+
+def test_ex11_dialogue_of_the_hint_command(ex11):
+    ex11.reset()  # the capture of the other ways gone: this one passes on its own
+    assert_fails(ex11.check("smtp-dialogue"))
+    ex11.student("sh", "-c", f"cd /tmp && printf '%%PDF-1.4\\n%%apunte\\n' > archivo.pdf && {hint_command(ex11)}")
+    ex11.captured()
+    result = ex11.check("smtp-dialogue")
+    assert_passes(result)
+    assert ": EHLO, MAIL, RCPT, DATA" in result.detail, result.detail
+    ex11.forget_mail()
 
 
 def test_ex11_swaks_with_pdf(ex11):

@@ -6,7 +6,7 @@ from labctl.capture.probes import Probe, is_probe, load_probes, record_probes
 from labctl.capture.streams import Chunk, Direction, Endpoint
 from labctl.capture.tcp import TcpStream
 from labctl.checks.dovecot_log import parse_logins
-from labctl.checks.sessions import MTA_LOG, capture_session, mta_log_sessions
+from labctl.checks.sessions import MTA_LOG, Queued, capture_session, mta_log_sessions
 
 LISTENERS = {"smtp": 25, "submission": 587}
 
@@ -33,6 +33,14 @@ def test_a_session_over_tls_is_read_whole_from_the_mta_log():
     assert (session.source, session.where, session.encrypted) == (MTA_LOG, "172.28.0.1:51234→:587", True)
     assert session.answered() == ["EHLO", "STARTTLS", "AUTH", "MAIL", "RCPT", "DATA", "BDAT", "QUIT"]
     assert (session.messages, session.recipients) == (2, 3)
+
+
+def test_the_envelopes_of_a_session_over_tls_come_from_the_mta_log():
+    events = log("c3", "S: 220 mail", "C: EHLO pc", "S: 250 mail", "C: STARTTLS", "S: 220 2.0.0 Ready to start TLS")
+    events.insert(-1, {"ts": 9.0, "event": "queued", "session": "c3", "queue_id": "4F2A19C0DE",
+                       "mail_from": "a@b", "recipients": ["c@b", "d@b"], "size": 310})
+    [session] = mta_log_sessions(events, "172.28.0.90", LISTENERS)
+    assert session.encrypted and session.queued == [Queued("4F2A19C0DE", "a@b", ("c@b", "d@b"))]
 
 
 def test_auth_counts_only_when_the_sasl_exchange_ends_in_235():

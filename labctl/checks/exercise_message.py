@@ -1,0 +1,49 @@
+"""The message an exercise's SMTP dialogue must carry (exercise 11: from
+redesycomunicaciones to alumnoimap with subject SMTP-Práctica4), so that a dialogue check is
+tied to the exercise's send and not to any other session in the capture. Addresses and
+subject compare as the mailbox checks compare them (NFC, case-insensitive)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import Field
+
+from labctl.checks.base import Params
+from labctl.checks.mailbox import ADDRESS, same_address, subject_has
+from labctl.mailserver.summary import MessageSummary
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    """A message a client handed to an SMTP server: its envelope, and what its content says
+    (None when it could not be read, or only the MTA's log has it and it was not delivered here)."""
+    mail_from: str
+    rcpt_to: tuple[str, ...]
+    summary: MessageSummary | None
+
+    def describe(self) -> str:
+        senders = [a for a in (self.summary.senders if self.summary else ()) if not same_address(a, self.mail_from)]
+        text = f"a message from {self.mail_from or '<>'}" + (f" (From: {', '.join(senders)})" if senders else "")
+        text += f" to {', '.join(self.rcpt_to) or 'nobody'}"
+        if self.summary is None:
+            return text + " (its content unread)"
+        return text + (f" with subject {self.summary.subject!r}" if self.summary.subject else " without a subject")
+
+
+class WantedMessage(Params):
+    sender: str | None = Field(None, alias="from", pattern=ADDRESS)  # the MAIL FROM or an address of From:
+    to: str | None = Field(None, pattern=ADDRESS)  # an accepted RCPT TO
+    subject: str | None = None  # a substring of the Subject
+
+    def matches(self, sent: SentMessage) -> bool:
+        summary = sent.summary
+        if self.sender and not (same_address(sent.mail_from, self.sender)
+                                or (summary and any(same_address(a, self.sender) for a in summary.senders))):
+            return False
+        if self.to and not any(same_address(a, self.to) for a in sent.rcpt_to):
+            return False
+        return not self.subject or (summary is not None and subject_has(summary.subject, self.subject))
+
+    def describe(self) -> str:
+        return " ".join(["a message"] + ([f"from {self.sender}"] if self.sender else []) + ([f"to {self.to}"] if self.to else [])
+                        + ([f"with subject containing {self.subject!r}"] if self.subject else []))
