@@ -86,9 +86,11 @@ class ExerciseLab:
             time.sleep(0.3)
 
     def reset(self) -> None:
-        """`labctl reset`: fresh containers, empty mailboxes, MTA log and capture, so that one
-        more legitimate way of doing the work is proven on its own."""
-        project.reset(self.engine, self.instance)
+        """As `labctl reset` leaves the lab (fresh containers, empty mailboxes, MTA log and
+        capture), so that one more legitimate way of doing the work is proven on its own."""
+        project.down(self.engine, self.instance)
+        project.clear_evidence(self.instance)
+        project.up(self.engine, self.lab, self.instance, self.exercise)
 
 
 def exercise_lab(engine, exercise: str, second: bool = False):
