@@ -30,6 +30,7 @@ from labctl.runtime import firewall
 from labctl.runtime.engine import LabError
 from labctl.runtime.guard import instance_lock, signals_held, terminate_as_interrupt
 from labctl.runtime.network import ensure_network, find_networks, subnets_of
+from labctl.runtime.parallel import all_at_once
 from labctl.runtime.readiness import wait_ready
 from labctl.spec.errors import LabSpecError
 from labctl.spec.instance import check_instance
@@ -132,14 +133,6 @@ def prepare(lab: Lab, instance: str, exercise: str | None = None, target: Path |
         ensure_workspace(layout)
         student = layout.dirs
     return plan_lab(lab, instance, target, files, exercise, captures, student)
-
-
-def _parallel(fn, items) -> list:
-    items = list(items)
-    if not items:
-        return []
-    with ThreadPoolExecutor(max_workers=len(items)) as pool:
-        return list(pool.map(fn, items))
 
 
 @dataclass(frozen=True)
@@ -322,10 +315,10 @@ def _converge(engine: DockerClient, plan: LabPlan, now: Running, result: UpResul
         capture = [_made(c) for service, c in to_start if service == CAPTURE_SERVICE]
         if CAPTURE_SERVICE in result.created:
             _archive_captures(captures_dir(plan.instance))
-        _parallel(ctr.start, capture)
+        all_at_once(ctr.start, capture)
         _wait_for_logs(plan, capture, timeout)
         rest = [_made(c) for service, c in to_start if service != CAPTURE_SERVICE]
-    _parallel(ctr.start, rest)
+    all_at_once(ctr.start, rest)
     to_start = capture + rest
 
     ids = {c.labels[ctr.LABEL_SERVICE]: c.id for c in to_start}
@@ -374,7 +367,7 @@ def down(engine: DockerClient, instance: str, keep_data: bool = False, purge: bo
 def _down(engine: DockerClient, instance: str, keep_data: bool, purge: bool) -> DownResult:
     result = DownResult()
     found = ctr.find_all(engine, instance)
-    _parallel(ctr.remove, found)
+    all_at_once(ctr.remove, found)
     result.containers = len(found)
     for net in find_networks(engine, instance):
         net.remove()

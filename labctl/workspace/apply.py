@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from labctl.mailserver.config import ConfigError
 from labctl.render.configs import DELEGATIONS_FILE, REGISTRY_MOUNT, STUDENT_MOUNT, config_mount, zone_file
 from labctl.runtime import containers as ctr
 from labctl.runtime.engine import LabError
+from labctl.runtime.parallel import all_at_once
 from labctl.spec.errors import LabSpecError
 from labctl.spec.models import Role
 from labctl.workspace.answers import Answers
@@ -39,12 +39,6 @@ def backup_setting_problem(path: Path) -> None:
 class ApplyResult:
     installed: list[str] = field(default_factory=list)  # workspace names, as the student knows them
     reloaded: list[str] = field(default_factory=list)  # services
-
-
-def _parallel(fn, items) -> list:
-    items = list(items)
-    with ThreadPoolExecutor(max_workers=max(1, len(items))) as pool:
-        return list(pool.map(fn, items))
 
 
 def _server_files(folder: Path) -> dict[str, str]:
@@ -121,7 +115,7 @@ def apply(engine: DockerClient, layout: Layout, instance: str, config_dir: Path)
                 raise LabSpecError(f"{REGISTRATION}: the registry refuses it: {first_problem(output, {REGISTRY_MOUNT + '/' + DELEGATIONS_FILE: REGISTRATION})}")
 
         checks = [(check_server, name) for name in servers] + [(check_registry, spec.registry)]
-        _parallel(lambda pair: pair[0](pair[1]), checks)
+        all_at_once(lambda pair: pair[0](pair[1]), checks)
 
     # --- install, then reload ------------------------------------------------------
     result = ApplyResult()
