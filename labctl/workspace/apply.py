@@ -50,9 +50,7 @@ def _replace_folder(target: Path, files: dict[str, str]) -> None:
     bind-mounted, so files inside are replaced by rename (atomic for BIND)."""
     target.mkdir(parents=True, exist_ok=True)
     for name, content in files.items():
-        temp = target / f".{name}.new"
-        temp.write_text(content, encoding="utf-8")
-        temp.replace(target / name)
+        _write(target / name, content)
     for stale in target.iterdir():
         if stale.is_file() and stale.name not in files:
             stale.unlink()
