@@ -12,8 +12,15 @@ import ssl
 import struct
 import sys
 
-CONNECT_TIMEOUT = 0.5
-READ_TIMEOUT = 0.4
+# Generous on purpose: the probe runs on a loaded 2-core host with hundreds of
+# connections in flight, and a lab's closed port refuses at once (RST), so a long
+# wait is only ever paid by a port that is slow to answer, never by a closed one.
+CONNECT_TIMEOUT = 3.0
+TLS_HANDSHAKE_TIMEOUT = 5.0
+# A server that speaks first does so at once; every silent port pays this wait
+# once per connection (in parallel), so it is shorter than the reply wait.
+GREETING_TIMEOUT = 1.0
+REPLY_TIMEOUT = 3.0
 UDP_TIMEOUT = 0.8
 PARALLEL = 256
 # What a server that speaks first says first.
@@ -38,7 +45,8 @@ async def _open(ip, port, tls=False):
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-    return await asyncio.wait_for(asyncio.open_connection(ip, port, ssl=context), CONNECT_TIMEOUT + READ_TIMEOUT)
+    opening = asyncio.open_connection(ip, port, ssl=context, ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT if tls else None)
+    return await asyncio.wait_for(opening, CONNECT_TIMEOUT + (TLS_HANDSHAKE_TIMEOUT if tls else 0))
 
 
 async def _talk(ip, port, tls):
@@ -47,7 +55,7 @@ async def _talk(ip, port, tls):
     reader, writer = await _open(ip, port, tls)
     try:
         try:
-            first = await asyncio.wait_for(reader.read(64), READ_TIMEOUT)
+            first = await asyncio.wait_for(reader.read(64), GREETING_TIMEOUT)
         except asyncio.TimeoutError:
             first = b""
         for prefix, name in GREETINGS:
@@ -58,7 +66,7 @@ async def _talk(ip, port, tls):
         writer.write(dns_query(tcp=True))
         await writer.drain()
         try:
-            reply = await asyncio.wait_for(reader.read(64), READ_TIMEOUT)
+            reply = await asyncio.wait_for(reader.read(64), REPLY_TIMEOUT)
         except asyncio.TimeoutError:
             reply = b""
         if is_dns_reply(reply, tcp=True):
