@@ -8,6 +8,7 @@ import yaml
 from typer.testing import CliRunner
 
 from labctl.cli import app
+from labctl.render.plan import image_name
 from labctl.runtime import project
 from labctl.runtime.engine import LabError
 from labctl.spec.loader import load_lab
@@ -417,8 +418,9 @@ def test_lab_reaches_the_host_only_at_its_gateway(engine, test_label, tmp_path, 
         project.up(engine, load_lab(make_mini_lab(tmp_path)), "mini")
         assert len(firewall.rules("mini")) == 1
         probe = engine.containers.run(
-            "labctl/client:" + __import__("labctl.render.plan", fromlist=["IMAGE_TAG"]).IMAGE_TAG,
-            ["sh", "-c", f"nc -z -w 2 172.31.213.1 {port}; echo gateway=$?; nc -z -w 2 172.31.217.1 {port}; echo other=$?"],
+            image_name("client"),
+            ["-c", f"nc -z -w 2 172.31.213.1 {port}; echo gateway=$?; nc -z -w 2 172.31.217.1 {port}; echo other=$?"],
+            entrypoint=["sh"],  # only the probe: the image's entrypoint would install the lab CA first
             network="mini-mininet", cap_drop=["ALL"], labels={test_label: "firewall"}, detach=True,
         )
         assert probe.wait(timeout=30)["StatusCode"] == 0

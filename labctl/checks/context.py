@@ -93,15 +93,21 @@ class CheckContext:
         if address not in self._maildirs:
             user, domain = split_address(address)
             container = self.container(self.mail_service_of(address))
+            # The log first: dockerd holds the container's lock while it streams an
+            # archive, so an exec into it (the log) would wait for a stream not yet read.
+            known = {d.queue_id: d.summary or d.unreadable for d in self.deliveries(address)
+                     if d.summary is not None or d.unreadable}
             try:
                 stream, _ = container.get_archive(f"{MAILDIR_ROOT}/{domain}/{user}/Maildir")
             except NotFound:
                 # Nothing delivered yet: Dovecot and the MTA create it lazily.
                 self._maildirs[address] = MaildirContents()
             else:
-                known = {d.queue_id: d.summary or d.unreadable for d in self.deliveries(address)
-                         if d.summary is not None or d.unreadable}
-                self._maildirs[address] = read_maildir_tar(stream, known)
+                try:
+                    self._maildirs[address] = read_maildir_tar(stream, known)
+                finally:
+                    for _ in stream:  # the rest (or all, after an error): dockerd unlocks at its end
+                        pass
         return self._maildirs[address]
 
     def folders(self, address: str) -> list[str]:
