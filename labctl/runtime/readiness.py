@@ -60,6 +60,9 @@ def _dns(ip: str, zones: list[str]) -> None:
             # Connected: while named does not listen yet, the ICMP "port unreachable" fails
             # the query at once, instead of after PROBE_TIMEOUT with no answer.
             sock.connect((ip, 53))
+            # dnspython waits with its timeout only on a non-blocking socket: a blocking
+            # one waits forever for an answer that was lost.
+            sock.setblocking(False)
             answer = dns.query.udp(dns.message.make_query(zone, dns.rdatatype.SOA), ip, timeout=PROBE_TIMEOUT, sock=sock)
         if answer.rcode() != dns.rcode.NOERROR or not answer.answer:
             raise ConnectionError(f"SOA {zone} answered {dns.rcode.to_text(answer.rcode())}")
