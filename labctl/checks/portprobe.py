@@ -84,7 +84,9 @@ async def identify(ip, port):
         plain = await _talk(ip, port, tls=False)
     except (asyncio.TimeoutError, OSError):
         plain = None
-    if plain and plain != "unknown":
+    # nginx answers plain bytes on its TLS port with "HTTP/1.1 400" (plain HTTP request
+    # sent to HTTPS port): an HTTP reply is only http when TLS is not spoken there.
+    if plain and plain not in ("unknown", "http"):
         return plain
     try:
         inner = await _talk(ip, port, tls=True)
