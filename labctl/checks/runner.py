@@ -34,3 +34,11 @@ def run_checks(engine: DockerClient, lab: str, instance: str, exercise: str | No
     ctx = CheckContext(engine, spec, instance, handin=handin)
     results = [c.execute(ctx) for c in checks]
     return Report(spec.name, exercise, student, results, time.monotonic() - began)
+
+
+def why_unchecked(exc: Exception) -> str:
+    """One line for a lab that could not be checked at all: a user error says itself,
+    anything else (engine, network) names its kind, capped so one lab cannot flood a report."""
+    if isinstance(exc, (LabError, LabSpecError)):
+        return str(exc)
+    return f"could not check this lab ({exc.__class__.__name__}: {str(exc)[:200]})"

@@ -10,16 +10,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from docker import DockerClient
-from docker.errors import DockerException
 
 from labctl.checks.base import CheckResult, Status
 from labctl.checks.report import Report
-from labctl.checks.runner import run_checks
+from labctl.checks.runner import run_checks, why_unchecked
 from labctl.classroom.lifecycle import student_origin
 from labctl.classroom.record import ClassRecord, StudentRecord
 from labctl.render.templating import render
-from labctl.runtime.engine import LabError
-from labctl.spec.loader import LabSpecError, load_lab
+from labctl.spec.loader import load_lab
 
 GRADEBOOK = "gradebook.csv"
 PAGE = "index.html"
@@ -60,9 +58,9 @@ def grade_student(engine: DockerClient, record: ClassRecord, student: StudentRec
     try:
         report = run_checks(engine, record.lab, student.instance, record.exercise, student=student.id)
         return StudentGrade(student, report, None)
-    except (LabError, LabSpecError, DockerException, OSError) as exc:
-        error = str(exc) or exc.__class__.__name__
-        return StudentGrade(student, _unchecked(record, student, error), error)
+    except Exception as exc:  # noqa: BLE001 - one student's broken lab must never stop the grading of the others
+        error = why_unchecked(exc)
+    return StudentGrade(student, _unchecked(record, student, error), error)
 
 
 def grade_class(engine: DockerClient, record: ClassRecord, students: list[StudentRecord] | None = None,

@@ -8,12 +8,12 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from labctl.checks.runner import run_checks
+from labctl.checks.runner import run_checks, why_unchecked
 from labctl.cli.lab_cmds import DEFAULT_LAB, InstanceOpt, LabArg
 from labctl.cli.output import console, user_errors
-from labctl.runtime.engine import LabError, client
+from labctl.runtime.engine import client
 from labctl.runtime.project import Origin, instances
-from labctl.spec.loader import LabSpecError, load_lab
+from labctl.spec.loader import load_lab
 
 
 def exercises(lab: str = LabArg) -> None:
@@ -69,13 +69,8 @@ def grade(
             try:
                 origin = Origin.load(name)
                 report = run_checks(engine, origin.lab, name, origin.exercise, student=name)
-            except (LabError, LabSpecError) as exc:
-                rows.append({"student": name, "exercise": None, "passed": 0, "failed": 0, "error": str(exc)})
-                continue
-            except Exception as exc:  # noqa: BLE001
-                # One student's lab must never stop the grading of the others.
-                why = f"could not check this lab ({exc.__class__.__name__}: {str(exc)[:200]})"
-                rows.append({"student": name, "exercise": None, "passed": 0, "failed": 0, "error": why})
+            except Exception as exc:  # noqa: BLE001 - one student's lab must never stop the grading of the others
+                rows.append({"student": name, "exercise": None, "passed": 0, "failed": 0, "error": why_unchecked(exc)})
                 continue
             rows.append({"student": name, "exercise": report.exercise, "passed": report.passed, "failed": report.failed, "error": None})
             if out:

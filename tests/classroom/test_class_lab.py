@@ -16,6 +16,7 @@ import pytest
 
 from exercise4 import download_over_pop, send_to_pop
 from classcli import class_up, cli
+from webmail_browser import LAUNCH_ARGS, chromium_binary
 from labctl.paths import captures_dir, lab_state_dir
 
 CLASS = "t11"
@@ -163,10 +164,6 @@ def test_reset_clears_one_students_evidence_and_no_one_elses(klass, tmp_path):
     assert lab_state_dir(partial.instance).is_dir()
 
 
-CHROMIUM = "/usr/lib/chromium/chromium-headless-shell"  # Debian's chromium-headless-shell
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
 def test_instructor_page_in_a_browser(klass, tmp_path):
     """The page of `class grade`, in a real browser: a row per student, a colour per
     status, a failure's detail hidden until clicked, and when it was graded."""
@@ -175,7 +172,7 @@ def test_instructor_page_in_a_browser(klass, tmp_path):
     eventually_graded(tmp_path, "partial", "1")
     page_file = tmp_path / "index.html"
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=chromium_binary(), args=LAUNCH_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 700})
             page.goto(page_file.as_uri())
