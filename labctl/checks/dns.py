@@ -6,6 +6,10 @@ from pydantic import Field
 from labctl.checks.base import Check, Params, register
 from labctl.checks.context import CheckContext
 
+# Queries whose answer shows records of every type: `dig ANY redes.unlp.edu.ar` or
+# `dig axfr redes.unlp.edu.ar` shows its TXT records too, so it looked them up.
+SHOW_EVERY_TYPE = ("ANY", "AXFR")
+
 
 class LookupParams(Params):
     qtype: str = Field(pattern=r"^[A-Z0-9]+$")  # TXT, MX, ...
@@ -16,7 +20,8 @@ class LookupParams(Params):
 
 @register("dns-lookup")
 class DnsLookup(Check):
-    """A query of the given type (for the name) to a lab DNS server, and its answer."""
+    """A query of the given type (for the name) to a lab DNS server, and its answer; an ANY
+    query or a zone transfer counts when its answer holds records of the type."""
 
     Params = LookupParams
 
@@ -26,12 +31,12 @@ class DnsLookup(Check):
         asked = []
         for message in ctx.capture.dns_messages():
             qname = (message.qname or "").lower()
-            if not message.is_response or message.qtype != p.qtype:
+            if not message.is_response or message.qtype not in (p.qtype, *SHOW_EVERY_TYPE):
                 continue
             if suffix and not (qname == suffix or qname.endswith("." + suffix)):
                 continue
             records = [r for r in message.answers if r.type == p.qtype and (p.contains is None or p.contains in r.value)]
-            if records or not p.answered:
+            if records or (not p.answered and message.qtype == p.qtype):
                 shown = "; ".join(r.value for r in records) or message.rcode
                 return True, f"{message.qname} {p.qtype} answered by {message.server.ip}: {shown}"
             asked.append(f"{message.qname} ({message.rcode})")

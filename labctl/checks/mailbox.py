@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from typing import Callable
+from typing import Annotated, Callable
 
 from pydantic import Field
 
@@ -133,31 +133,36 @@ class MailboxMessage(Check):
 
 
 class ReplyParams(Params):
-    account: str = Address  # where the reply arrives
-    sender: str = Field(alias="from", pattern=ADDRESS)  # who replied
-    original_account: str = Address  # whose mailbox holds the message replied to
+    # A mail from one of these accounts to the other, answered from the other: the course
+    # sheet (3a) names no direction, "desde una cuenta a la otra y luego desde la otra".
+    accounts: tuple[Annotated[str, Address], Annotated[str, Address]]
 
 
 @register("mailbox-reply")
 class MailboxReply(Check):
-    """A reply sits in a mailbox, linked (In-Reply-To/References) to a message of another."""
+    """A reply sits in one account's mailbox, sent by the other account and linked
+    (In-Reply-To/References) to a message the first one had sent it, in either direction."""
 
     Params = ReplyParams
 
     def run(self, ctx: CheckContext) -> tuple[bool, str]:
-        p = self.params
-        originals = {r.summary.message_id for r in received_messages(ctx, p.original_account)} - {""}
-        replies = [r for r in received_messages(ctx, p.account) if sender_is(r, p.sender)]
-        for reply in replies:
-            if originals.intersection(reply.summary.links) and reply.sent_by_student:
-                return True, f"reply {reply.describe()} refers to a message of {p.original_account}"
-        linked = [r for r in replies if originals.intersection(r.summary.links)]
-        if linked:
-            return False, (f"the reply {linked[-1].describe()} was not sent over SMTP from your machine "
+        unsent = []
+        for replier, asker in (self.params.accounts, self.params.accounts[::-1]):
+            originals = {r.summary.message_id for r in received_messages(ctx, replier) if sender_is(r, asker)} - {""}
+            linked = [r for r in received_messages(ctx, asker)
+                      if sender_is(r, replier) and originals.intersection(r.summary.links)]
+            for reply in linked:
+                if reply.sent_by_student:
+                    return True, f"reply {reply.describe()} answers a message {asker} had sent to {replier}"
+            unsent += linked
+        if unsent:
+            return False, (f"the reply {unsent[-1].describe()} was not sent over SMTP from your machine "
                            f"(it was placed in the mailbox by IMAP)")
-        return False, (f"no message from {p.sender} to {p.account} answers one of the {len(originals)} "
-                       f"message(s) of {p.original_account} (In-Reply-To/References name none of them: "
-                       f"{len(replies)} message(s) from {p.sender} there)")
+        first, second = self.params.accounts
+        counts = ", ".join(f"{len([r for r in received_messages(ctx, b) if sender_is(r, a)])} from {a} to {b}"
+                           for a, b in ((first, second), (second, first)))
+        return False, (f"no message between {first} and {second} answers one the other had sent "
+                       f"(In-Reply-To/References name none; messages: {counts})")
 
 
 class SeenParams(Params):

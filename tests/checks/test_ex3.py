@@ -166,7 +166,7 @@ _, found = imap.search(None, 'FROM', 'alumnopop')
 print(imap.fetch(found[0].split()[-1], '(BODY[HEADER.FIELDS (MESSAGE-ID)])')[1][0][1].decode().split(':', 1)[1].strip())""")).strip()
     # "Re:" in the subject alone is no reply: nothing links it to the original.
     ex3.python(send(ex3.ip("mail"), IMAP, POP, "Re: foto del laboratorio"))
-    assert_fails_for(once_delivered(ex3, "reply"), "name none of them")
+    assert_fails_for(ex3.eventually("reply", until=lambda r: f"1 from {IMAP} to {POP}" in r.detail), "name none")
     # Linked, but put into alumnopop's mailbox over IMAP: nobody sent it.
     forged = f"From: {IMAP}\r\nTo: {POP}\r\nSubject: Re: foto\r\nIn-Reply-To: {original}\r\n\r\ngracias\r\n"
     ex3.python(imap_append(ex3.ip("mail"), "alumnopop", "alumnopoppass", forged.encode()))
@@ -212,3 +212,19 @@ def test_bad_input_exits_2(ex3, tmp_path):
     assert cli("--exercise", "99").exit_code == 2
     assert cli("--file", str(tmp_path / "no-such.jpg")).exit_code == 2
     assert CliRunner().invoke(app, ["check", "--instance", "chk-no-such-lab"]).exit_code == 1
+
+
+def test_reply_the_other_way_round(ex3):
+    """The sheet (3a) sends "desde una cuenta a la otra" and replies "desde la otra": alumnoimap
+    may write first and alumnopop answer (from Thunderbird's Local Folders, after a POP3 download)."""
+    ex3.forget_mail()
+    asked = ex3.python(send(ex3.ip("mail"), IMAP, POP, "te escribo primero")).strip()
+    other = ex3.python(send(ex3.ip("mail"), OTHER, POP, "de otra cuenta")).strip()
+    assert_fails_for(ex3.eventually("reply", until=lambda r: f"1 from {IMAP} to {POP}" in r.detail), "name none")
+    # Near miss: alumnopop answers alumnoimap, but the message it answers came from another account.
+    ex3.python(send(ex3.ip("mail"), POP, IMAP, "Re: de otra cuenta", "gracias", in_reply_to=other))
+    assert_fails_for(ex3.eventually("reply", until=lambda r: f"1 from {POP} to {IMAP}" in r.detail), "name none")
+    ex3.python(send(ex3.ip("mail"), POP, IMAP, "Re: te escribo primero", "recibido", in_reply_to=asked))
+    result = ex3.eventually("reply")
+    assert_passes(result)
+    assert f"answers a message {IMAP} had sent to {POP}" in result.detail, result.detail

@@ -249,3 +249,21 @@ def test_ex11_spf_lookup(ex11):
     assert_fails(ex11.check("spf-lookup"))
     ex11.student("dig", f"@{dns}", "TXT", "redes.unlp.edu.ar")
     assert_passes(ex11.eventually("spf-lookup", timeout=3))
+
+
+@pytest.mark.parametrize("qtype", ["ANY", "AXFR"])
+def test_ex11_txt_and_spf_seen_in_an_any_query_or_a_zone_transfer(ex11, qtype):
+    """`dig ANY redes.unlp.edu.ar` and `dig axfr redes.unlp.edu.ar` answer with the TXT (SPF)
+    records among the others: the student looked them up."""
+    ex11.reset()  # no TXT lookup of an earlier test in the capture
+    dns = ex11.ip("dns-redes")
+    ex11.student("dig", f"@{ex11.ip('dns-practica-redes')}", qtype, "practica.redes.unlp.edu.ar")  # no TXT there
+    ex11.captured()
+    assert_fails(ex11.check("txt-lookup"))
+    assert_fails(ex11.check("spf-lookup"))
+    ex11.student("dig", f"@{dns}", qtype, "redes.unlp.edu.ar")
+    ex11.captured()
+    assert_passes(ex11.check("txt-lookup"))
+    result = ex11.check("spf-lookup")
+    assert_passes(result)
+    assert "v=spf1" in result.detail, result.detail
