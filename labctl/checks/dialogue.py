@@ -124,6 +124,9 @@ class SessionCheck(Check):
             if not lacks:
                 return True, self.described(ctx, session)
             candidates.append((not self.carries_event(ctx, session), len(lacks), -session.start, session, lacks))
+        passed, together = self.together(ctx, sessions)
+        if passed:
+            return True, together
         *_, best, lacks = min(candidates, key=lambda c: c[:3])
         missing = [item.removeprefix("missing ") for item in lacks if item.startswith("missing ")]
         others = [item for item in lacks if not item.startswith("missing ")]
@@ -135,7 +138,11 @@ class SessionCheck(Check):
         if encrypted and self.reads_dialogue and not (best.encrypted and self.carries_event(ctx, best)):
             detail += (f"; {len(encrypted)} of them switched to TLS ({STARTS_TLS[self.protocol]}), and what follows is "
                        f"encrypted, so it cannot be read in the capture: {WITHOUT_TLS[self.protocol]}")
-        return False, detail
+        return False, detail + (f"; {together}" if together else "")
+
+    def together(self, ctx: CheckContext, sessions: list[Session]) -> tuple[bool, str]:
+        """Whether sessions that each lack something count together, and what they lack if not."""
+        return False, ""
 
 
 @register("smtp-session")
@@ -243,8 +250,7 @@ class ReceiveSession(SessionCheck):
         """The delivered message the session fetched: its queue id is in the Received: field;
         a fetch of some header fields only (Thunderbird's message list) names its Message-ID,
         which counts in a session of the account itself (another account may hold a copy)."""
-        account = self.params.fetches_delivery_to.lower()
-        own = session.login.lower() in (account, account.partition("@")[0])
+        own = self.own_login(session)
         for delivery in reversed(self._deliveries(ctx)):
             if delivery.queue_id and delivery.queue_id in session.fetched:
                 return delivery
@@ -252,6 +258,11 @@ class ReceiveSession(SessionCheck):
             if own and message_id and message_id in session.fetched:
                 return delivery
         return None
+
+    def own_login(self, session: Session) -> bool:
+        """The session logged in as the account it must fetch for (by address or user name)."""
+        account = (self.params.fetches_delivery_to or "").lower()
+        return bool(account) and session.login.lower() in (account, account.partition("@")[0])
 
     def lacks(self, ctx: CheckContext, session: Session) -> list[str]:
         lacks = super().lacks(ctx, session)
@@ -277,6 +288,24 @@ class ReceiveSession(SessionCheck):
 @register("pop3-session")
 class Pop3Session(ReceiveSession):
     protocol = "pop"
+
+    def together(self, ctx: CheckContext, sessions: list[Session]) -> tuple[bool, str]:
+        """curl pop3:// opens one connection per command it is asked for (LIST, RETR 1,
+        -X STAT, -X UIDL): the account's logged-in sessions count together, one of them
+        fetching the delivered message. (IMAP does not: its IDLE must announce the message
+        in the session that fetches it.)"""
+        account = self.params.fetches_delivery_to
+        own = [s for s in sessions if self.own_login(s)]
+        fetched = [(s, got) for s in own if (got := self._fetched(ctx, s))]
+        if len(own) < 2 or not fetched:
+            return False, ""
+        missing = [c for c in self.params.commands if not any(s.has(c) for s in own)]
+        if missing:
+            return False, f"the {len(own)} logged-in sessions of {account} together lack {', '.join(missing)}"
+        answered = dict.fromkeys(verb for s in own for verb in s.answered())
+        session, got = fetched[-1]
+        return True, (f"{len(own)} sessions of {account} together (capture): {', '.join(answered)}; {session.where} "
+                      f"at {clock(session.start)} fetched the message delivered at {clock(got.ts)} (queue id {got.queue_id})")
 
 
 @register("imap-session")

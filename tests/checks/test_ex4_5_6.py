@@ -99,6 +99,29 @@ def test_ex4_thunderbird_auth_plain_that_deletes_from_the_server_passes(ex4_thun
     assert_passes(lab.check("pop3-dialogue"))
 
 
+def test_ex4_curl_one_connection_per_command_passes_together(ex4):
+    """curl pop3:// makes one connection per command (LIST; RETR with /1; STAT and UIDL with
+    -X): the account's sessions count together once one of them fetched the delivered mail."""
+    ex4.reset()  # no session of an earlier test in the capture
+    curl = f"curl -sS -u alumnopop:alumnopoppass pop3://{ex4.ip('mail')}/"
+    ex4.python(send(ex4.ip("mail"), IMAP, POP, "para leer con curl"))
+    assert_passes(ex4.eventually("mail-to-pop"))
+    ex4.student("sh", "-c", f"{curl} && {curl} -X STAT -I && {curl}1")
+    ex4.captured()
+    result = ex4.check("pop3-dialogue")
+    assert_fails(result)
+    assert "the 3 logged-in sessions of alumnopop@redes.unlp.edu.ar together lack UIDL" in result.detail, result.detail
+    # Another account's sessions do not make up for what alumnopop's lack.
+    ex4.student("sh", "-c", f"{curl.replace('alumnopop:alumnopoppass', 'alumnoimap:alumnoimappass')} -X UIDL")
+    ex4.captured()
+    assert_fails(ex4.check("pop3-dialogue"))
+    ex4.student("sh", "-c", f"{curl} -X UIDL")
+    ex4.captured()
+    result = ex4.check("pop3-dialogue")
+    assert_passes(result)
+    assert "4 sessions of alumnopop@redes.unlp.edu.ar together (capture): CAPA, AUTH, LIST, QUIT, STAT, RETR, UIDL" in result.detail, result.detail
+
+
 # Thunderbird keeps an IMAP connection in IDLE; the server announces the new message
 # (* n EXISTS), the client ends IDLE (DONE) and fetches, with UID FETCH, the header fields
 # its message list shows (the body only when the message is opened).
