@@ -34,9 +34,10 @@ SAME_CONNECTION = 5.0
 COMMAND = r"^[A-Z]+( [A-Z]+)?(\|[A-Z]+( [A-Z]+)?)*$"  # "RETR", "UID FETCH", "AUTH|USER"
 # How to send without TLS, told when a dialogue to read was encrypted.
 WITHOUT_TLS = {
-    "smtp": "send without TLS (swaks without --tls; Thunderbird: outgoing server, Connection security: None)",
-    "pop": "read the mail without TLS (Thunderbird: Server Settings, Connection security: None)",
-    "imap": "read the mail without TLS (Thunderbird: Server Settings, Connection security: None)",
+    "smtp": "send without TLS (swaks without --tls; Thunderbird: outgoing server, Connection security: None; "
+            "mutt: set ssl_starttls=no)",
+    "pop": "read the mail without TLS (Thunderbird: Server Settings, Connection security: None; fetchmail: sslproto '')",
+    "imap": "read the mail without TLS (Thunderbird: Server Settings, Connection security: None; mutt: set ssl_starttls=no)",
 }
 
 

@@ -2,6 +2,7 @@
 students who did the work in different legitimate ways, partly, nearly, or not at all."""
 from __future__ import annotations
 
+import shlex
 import time
 
 import pytest
@@ -120,6 +121,36 @@ def test_ex4_curl_one_connection_per_command_passes_together(ex4):
     result = ex4.check("pop3-dialogue")
     assert_passes(result)
     assert "4 sessions of alumnopop@redes.unlp.edu.ar together (capture): CAPA, AUTH, LIST, QUIT, STAT, RETR, UIDL" in result.detail, result.detail
+
+
+FETCHMAILRC = "poll {server} protocol pop3 user alumnopop password alumnopoppass {tls} mda 'cat >/dev/null' keep\n"
+
+
+def test_ex4_fetchmail_passes_once_it_reads_without_tls(ex4):
+    """fetchmail switches to TLS (STLS) whenever the server offers it, as Dovecot does: that
+    download cannot be read in the capture; with sslproto '' it is read (CAPA, USER/PASS,
+    STAT, LAST, UIDL, LIST n, RETR n, QUIT: fetchmail's own order)."""
+    ex4.reset()
+    ex4.python(send(ex4.ip("mail"), IMAP, POP, "para fetchmail"))
+    assert_passes(ex4.eventually("mail-to-pop"))
+
+    def fetchmail(tls: str) -> None:
+        rc = FETCHMAILRC.format(server="mail.redes.unlp.edu.ar", tls=tls)
+        ex4.student("sh", "-c", f"printf %s {shlex.quote(rc)} > /root/.fetchmailrc && chmod 600 /root/.fetchmailrc "
+                                "&& fetchmail --nodetach --norewrite")
+        ex4.captured()
+
+    fetchmail("")
+    result = ex4.check("pop3-dialogue")
+    assert_fails(result)
+    assert "switched to TLS (STLS)" in result.detail and "fetchmail: sslproto ''" in result.detail, result.detail
+    # The first download is remembered (UIDL, keep): a new message to read in clear.
+    ex4.python(send(ex4.ip("mail"), IMAP, POP, "otra para fetchmail"))
+    ex4.eventually("mail-to-pop", until=lambda r: "otra para fetchmail" in r.detail)
+    fetchmail("sslproto ''")
+    result = ex4.check("pop3-dialogue")
+    assert_passes(result)
+    assert "CAPA, USER, PASS, STAT" in result.detail and "RETR, QUIT" in result.detail, result.detail
 
 
 # Thunderbird keeps an IMAP connection in IDLE; the server announces the new message
