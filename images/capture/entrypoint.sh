@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # The capture sidecar: tcpdump on the lab bridge, writing its ring of pcap files
 # under a prefix of its own start time, so a restarted capture never overwrites
 # what an earlier start wrote. tcpdump's counters (packets received, dropped by
@@ -13,13 +13,26 @@ stats="$prefix.stats"
 fifo=$(mktemp -u)
 mkfifo "$fifo"
 
+# A FIFO opened for reading and writing never has data: `read -t` on it sleeps without
+# forking sleep(1). Every lab of a class runs this loop each second: idle, it costs nothing.
+mkfifo "$fifo.nap"
+exec 3<>"$fifo.nap"
+nap() {
+    read -r -t "$1" -u 3 _ || true
+}
+
+# The stats file is rewritten only when the counters change (not while the lab is idle).
 keep_stats() {
     pending=""
+    last=""
     while IFS= read -r line; do
         case $line in
             # SIGUSR1 prints one line; exit prints captured, received, dropped on three.
             *"packets dropped by kernel"*)
-                printf '%s%s\n' "$pending" "$line" >"$stats.new" && mv "$stats.new" "$stats"
+                if [ "$pending$line" != "$last" ]; then
+                    printf '%s%s\n' "$pending" "$line" >"$stats.new" && mv "$stats.new" "$stats"
+                    last="$pending$line"
+                fi
                 pending="" ;;
             *" packets captured" | *" packets received by filter")
                 pending="$pending$line, " ;;
@@ -31,17 +44,17 @@ keep_stats() {
     done
 }
 
-keep_stats <"$fifo" &
+keep_stats <"$fifo" 3<&- &
 reader=$!
-tcpdump "$@" -w "$prefix.pcap" 2>"$fifo" &
+tcpdump "$@" -w "$prefix.pcap" 2>"$fifo" 3<&- &
 capture=$!
 trap 'kill -TERM "$capture" 2>/dev/null || true' TERM INT
 # Before tcpdump handles SIGUSR1, the signal would kill it.
 while [ ! -e "$fifo.listening" ] && kill -0 "$capture" 2>/dev/null; do
-    sleep 0.05
+    nap 0.05
 done
 while kill -USR1 "$capture" 2>/dev/null; do
-    sleep 1
+    nap 1
 done
 status=0
 wait "$capture" || status=$?
