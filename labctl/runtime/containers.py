@@ -1,7 +1,7 @@
 """Create, start, inspect and remove the lab's containers through the SDK."""
 from __future__ import annotations
 
-import time
+import threading
 
 from docker import DockerClient
 from docker.errors import APIError, ImageNotFound, NotFound
@@ -112,21 +112,33 @@ def start(container: Container) -> None:
 
 
 def wait_for_log(container: Container, marker: bytes, timeout: float) -> None:
-    """Wait until the container has printed `marker` (its own word that it is ready)."""
-    deadline = time.monotonic() + timeout
-    next_state_check = 0.0
-    while marker not in container.logs():
-        # The logs are read every 10 ms (tcpdump says it in well under 100 ms); whether it
-        # has died is a second API call, asked less often.
-        if time.monotonic() >= next_state_check:
-            container.reload()
-            if container.status not in ("running", "created"):
-                last = container.logs(tail=1).decode(errors="replace").strip()
-                raise LabError(f"container {container.name!r} exited before it was ready: {last}")
-            next_state_check = time.monotonic() + 0.5
-        if time.monotonic() > deadline:
-            raise LabError(f"container {container.name!r} did not say {marker.decode()!r} within {timeout:.0f} s")
-        time.sleep(0.01)
+    """Wait until the container has printed `marker` (its own word that it is ready).
+    The log is followed: one request that the engine answers line by line as they
+    come, and that ends when the container exits; polling it cost a request (and the
+    engine a read of the whole log) every few milliseconds, while labs start beside it."""
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        lines.close()  # ends the iteration below
+
+    lines = container.logs(stream=True, follow=True)
+    timer = threading.Timer(timeout, expire)
+    timer.start()
+    seen = b""
+    try:
+        for chunk in lines:
+            # Kept: enough of the end of the log for a marker split across chunks.
+            seen = seen[-len(marker):] + chunk
+            if marker in seen:
+                return
+    finally:
+        timer.cancel()
+        lines.close()
+    if expired.is_set():
+        raise LabError(f"container {container.name!r} did not say {marker.decode()!r} within {timeout:.0f} s")
+    last = container.logs(tail=1).decode(errors="replace").strip()
+    raise LabError(f"container {container.name!r} exited before it was ready: {last}")
 
 
 def remove(container: Container) -> None:
