@@ -62,6 +62,9 @@ ACCESS_RESOURCES = Resources(("NET_BIND_SERVICE",), "32m", 32)
 CAPTURE_SERVICE = "capture"
 # Forwards the student's host port to the client's sshd (spec.models.Access).
 ACCESS_SERVICE = "ssh"
+# Services whose containers hold nothing of a student's attempt (no files, no log, no
+# state; socat forwards bytes): a reset keeps them running instead of making them again.
+STATELESS_SERVICES = frozenset({ACCESS_SERVICE})
 SSH_KEYS_DIR = "ssh"  # in the lab's state folder, beside config/ and captures/
 SSH_PORT = 22
 CAPTURE_MOUNT = "/captures"

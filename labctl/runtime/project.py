@@ -22,7 +22,9 @@ from docker.models.containers import Container
 from labctl.capture.files import capture_files, stats_files
 from labctl.paths import captures_dir, lab_state_dir, tls_dir
 from labctl.render.configs import render_configs
-from labctl.render.plan import ACCESS_SERVICE, CAPTURE_SERVICE, LABEL_CONFIG_HASH, LABEL_EXERCISE, LABEL_LAB, SSH_KEYS_DIR, LabPlan, plan_lab
+from labctl.render.plan import (
+    ACCESS_SERVICE, CAPTURE_SERVICE, LABEL_CONFIG_HASH, LABEL_EXERCISE, LABEL_LAB, SSH_KEYS_DIR, STATELESS_SERVICES, LabPlan, plan_lab,
+)
 from labctl.render.tls import lab_certificates
 from labctl.render.writer import write_configs
 from labctl.runtime import containers as ctr
@@ -373,16 +375,34 @@ def _down(engine: DockerClient, instance: str, keep_data: bool, purge: bool) -> 
         net.remove()
         result.networks += 1
     firewall.release(instance)
-    for volume in engine.volumes.list(filters={"label": f"{LABEL_LAB}={instance}"}):
-        if keep_data:
-            result.kept_volumes.append(volume.name)
-        else:
-            volume.remove(force=True)
-            result.volumes += 1
+    volumes = _volumes(engine, instance)
+    if keep_data:
+        result.kept_volumes = [volume.name for volume in volumes]
+    else:
+        result.volumes = _remove_volumes(volumes)
     if purge and lab_state_dir(instance).exists():
         shutil.rmtree(lab_state_dir(instance))
         result.purged = True
     return result
+
+
+def _volumes(engine: DockerClient, instance: str) -> list:
+    return engine.volumes.list(filters={"label": f"{LABEL_LAB}={instance}"})
+
+
+def _remove_volumes(volumes: list) -> int:
+    for volume in volumes:
+        volume.remove(force=True)
+    return len(volumes)
+
+
+def _clear_attempt(engine: DockerClient, instance: str) -> None:
+    """What a reset removes on the engine: every container that holds something of the
+    attempt (files, logs, processes) and the data volumes. The network, its firewall
+    rule and the stateless services stay: `up` would make them again just the same."""
+    found = [c for c in ctr.find_all(engine, instance) if c.labels.get(ctr.LABEL_SERVICE) not in STATELESS_SERVICES]
+    all_at_once(ctr.remove, found)
+    _remove_volumes(_volumes(engine, instance))
 
 
 # What an attempt leaves in the state folder that a check could grade: the
@@ -402,7 +422,7 @@ def reset(engine: DockerClient, instance: str, timeout: float = READY_TIMEOUT) -
     origin = Origin.load(instance)
     lab = origin.spec()
     with instance_lock(instance):
-        _down(engine, instance, keep_data=False, purge=False)
+        _clear_attempt(engine, instance)
         clear_evidence(instance)
         return _up(engine, lab, instance, origin.exercise, timeout, origin)
 

@@ -143,13 +143,29 @@ def test_checks_follow_the_students_values(klass, tmp_path):
     assert (book["untouched"]["passed"], book["untouched"]["total"]) == ("1", "2")
 
 
-def test_reset_clears_one_students_evidence_and_no_one_elses(klass, tmp_path):
+def lab_objects(engine, instance: str) -> tuple[dict[str, str], list[str]]:
+    """The lab's container id per service and its network ids."""
+    label = {"label": f"labctl.lab={instance}"}
+    running = {c.labels["labctl.service"]: c.id for c in engine.containers.list(filters=label)}
+    return running, [n.id for n in engine.networks.list(filters=label)]
+
+
+def test_reset_clears_one_students_evidence_and_no_one_elses(engine, klass, tmp_path):
     done, partial = klass.student("done"), klass.student("partial")
     book = eventually_graded(tmp_path, "done", "2")
     assert book["done"]["passed"] == "2" and book["partial"]["passed"] == "1"
     partial_captures = {p.name: p.stat().st_size for p in captures_dir(partial.instance).glob("*.pcap*")}
     assert partial_captures
+    containers, networks = lab_objects(engine, done.instance)
+    client = engine.containers.get(containers["client"])
+    assert client.exec_run(["touch", "/home/alumno/rastro"]).exit_code == 0
     cli("class", "reset", "done", "--name", CLASS)
+    # Every container that holds something of the attempt is new (the student's files in the
+    # client went with it); the SSH forwarder (it holds nothing) and the network stay.
+    fresh, same_networks = lab_objects(engine, done.instance)
+    assert set(fresh) == set(containers) and same_networks == networks
+    assert {s for s in fresh if fresh[s] == containers[s]} == {"ssh"}
+    assert engine.containers.get(fresh["client"]).exec_run(["test", "-e", "/home/alumno/rastro"]).exit_code == 1
     # No capture, archive, mail or report of the previous attempt is left...
     assert not (captures_dir(done.instance) / "previous").exists()
     assert not (tmp_path / "done.json").exists() and not (tmp_path / "done.xml").exists()
