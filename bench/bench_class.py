@@ -3,7 +3,7 @@ reset/down`) side by side with an instructor's hand loop (`labctl up --instance 
 --subnet …`, `check`, `reset`, `down`, 4 commands at a time), in the same run:
 time to bring N labs up, grade them, reset one, take them down, and memory per lab.
 
-    python3 bench/bench_class.py [--students 10] [--parallel 4] [--exercise 4]
+    python3 bench/bench_class.py [--students 10] [--parallel 4] [--exercise 4] [--only class|hand]
 
 Every command is the CLI as a user runs it (a new process each). Prints figures;
 asserts nothing about speed.
@@ -80,18 +80,22 @@ def main() -> None:
     parser.add_argument("--students", type=int, default=10)
     parser.add_argument("--parallel", type=int, default=4)
     parser.add_argument("--exercise", default="4")
+    parser.add_argument("--only", choices=["class", "hand"], help="one side only (while tuning; the comparison wants both)")
     args = parser.parse_args()
+    figures = {}
     with tempfile.TemporaryDirectory(prefix="bench-class-") as tmp:
         # The bench's labs and class record live apart from the user's own.
         os.environ["LABCTL_STATE_DIR"] = tmp
-        hand = hand_loop(args.students, args.parallel, args.exercise)
-        klass = class_mode(args.students, args.parallel, args.exercise, Path(tmp))
+        if args.only in (None, "hand"):
+            figures["hand loop"] = hand_loop(args.students, args.parallel, args.exercise)
+        if args.only in (None, "class"):
+            figures["class"] = class_mode(args.students, args.parallel, args.exercise, Path(tmp))
     print(f"{args.students} labs of exercise {args.exercise}, {args.parallel} at a time, {os.cpu_count()} cores")
-    print(f"{'':14}{'hand loop':>12}{'class':>12}")
-    for key in hand:
+    print(f"{'':14}" + "".join(f"{side:>12}" for side in figures))
+    for key in next(iter(figures.values())):
         unit = "" if key == "MiB per lab" else " s"
-        print(f"{key:14}{hand[key]:>10.1f}{unit:2}{klass[key]:>10.1f}{unit:2}")
-    print(f"{'per lab up':14}{hand['up'] / args.students:>10.2f} s{klass['up'] / args.students:>10.2f} s")
+        print(f"{key:14}" + "".join(f"{side[key]:>10.1f}{unit:2}" for side in figures.values()))
+    print(f"{'per lab up':14}" + "".join(f"{side['up'] / args.students:>10.2f} s" for side in figures.values()))
 
 
 if __name__ == "__main__":
