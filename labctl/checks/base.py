@@ -73,6 +73,11 @@ class Check:
     def run(self, ctx: "CheckContext") -> tuple[bool, str]:
         raise NotImplementedError
 
+    def prefetch(self, ctx: "CheckContext") -> bool:
+        """Start, before the run's checks, what this one will wait long for (ctx.measure_soon);
+        True when it did, and the run then runs it after the others, which overlap the wait."""
+        return False
+
     def execute(self, ctx: "CheckContext") -> CheckResult:
         try:
             passed, detail = self.run(ctx)

@@ -5,6 +5,8 @@ Everything is fetched lazily and cached for the run."""
 from __future__ import annotations
 
 import json
+import threading
+from concurrent.futures import Future
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable
@@ -32,6 +34,13 @@ def split_address(address: str) -> tuple[str, str]:
     return user, domain
 
 
+def _fulfil(future: Future, measure: Callable[[], Any]) -> None:
+    try:
+        future.set_result(measure())
+    except BaseException as exc:  # noqa: BLE001 - raised again by future.result(), in the asker's thread
+        future.set_exception(exc)
+
+
 class CheckContext:
     def __init__(self, engine: DockerClient, lab: Lab, instance: str, handin: Path | None = None) -> None:
         self.engine = engine
@@ -40,7 +49,7 @@ class CheckContext:
         self.handin = handin
         self._maildirs: dict[str, MaildirContents] = {}
         self._mta_events: dict[str, list[dict]] = {}
-        self._measured: dict[str, Any] = {}
+        self._measured: dict[str, Future] = {}
         self._logins: dict[str, list[Login]] = {}
 
     @cached_property
@@ -74,10 +83,19 @@ class CheckContext:
         return text
 
     def measured(self, key: str, measure: Callable[[], Any]) -> Any:
-        """What several checks of one run look at (a probe of the lab), measured once."""
+        """What several checks of one run look at (a probe of the lab), measured once
+        (or waited for, when `measure_soon` started it); a failure is every asker's."""
         if key not in self._measured:
-            self._measured[key] = measure()
-        return self._measured[key]
+            self._measured[key] = Future()
+            _fulfil(self._measured[key], measure)
+        return self._measured[key].result()
+
+    def measure_soon(self, key: str, measure: Callable[[], Any]) -> None:
+        """Start a slow measurement that waits on the lab (a probe run inside a container)
+        in the background, so that the run's other checks go on meanwhile."""
+        if key not in self._measured:
+            self._measured[key] = Future()
+            threading.Thread(target=_fulfil, args=(self._measured[key], measure), name=key, daemon=True).start()
 
     # --- mailboxes --------------------------------------------------------------------
 

@@ -3,29 +3,46 @@
 Runs INSIDE a lab container (`python3 -c <this file> <json>`, standard library
 only), so the truth is seen from another host of the lab, as a client would
 see it. Only the addresses it is given are probed: the lab's own servers.
+Input: {"ip": {"tcp": [port], "udp": [port]}}, the ports to try.
 Output: {"ip": {"tcp": {"port": "protocol"}, "udp": {"port": "protocol"}}}.
+
+Every wait ends at the server's first answer (an accept, a refusal, a greeting,
+a reply), so a timeout below is only a cap, paid by a port that stays silent;
+the caps are generous because a loaded 2-core host may answer late, and an
+answer that comes late is still heard.
 """
 import asyncio
+import errno
 import json
+import selectors
 import socket
 import ssl
 import struct
 import sys
+import time
 
-# Generous on purpose: the probe runs on a loaded 2-core host with hundreds of
-# connections in flight, and a lab's closed port refuses at once (RST), so a long
-# wait is only ever paid by a port that is slow to answer, never by a closed one.
+# A lab's closed port refuses at once (RST); only a filtered one waits the cap,
+# which leaves room for the kernel's resend of a lost SYN (after 1 s).
 CONNECT_TIMEOUT = 3.0
 TLS_HANDSHAKE_TIMEOUT = 5.0
-# A server that speaks first does so at once; every silent port pays this wait
-# once per connection (in parallel), so it is shorter than the reply wait.
-GREETING_TIMEOUT = 1.0
 REPLY_TIMEOUT = 3.0
-UDP_TIMEOUT = 0.8
-PARALLEL = 256
+# Servers that speak first (SMTP, POP3, IMAP) greet at once; the probe listens
+# this long before it sends its DNS query, so as not to talk over a greeting.
+# Politeness only: a greeting later than this still comes before any answer to
+# the query, and is recognised all the same.
+GREETING_GRACE = 0.2
+# A silent UDP port may be closed (the kernel rate-limits its "port unreachable",
+# six at once then one a second) or a DNS server slow to answer: asked once more,
+# waiting longer.
+UDP_WAITS = (0.5, 2.0)
+# Connections in flight at once (the container allows 20000 open files).
+SCAN_WINDOW = 1024
 # What a server that speaks first says first.
 GREETINGS = ((b"220", "smtp"), (b"+OK", "pop3"), (b"* OK", "imap"))
 TLS_NAMES = {"smtp": "smtps", "pop3": "pop3s", "imap": "imaps", "http": "https"}
+# Heard on plain bytes, these do not rule out TLS on the port: nginx answers
+# "HTTP/1.1 400" to plain bytes on its HTTPS port.
+NOT_PLAIN_FOR_SURE = (None, "unknown", "http")
 
 
 def dns_query(tcp: bool) -> bytes:
@@ -39,7 +56,53 @@ def is_dns_reply(data: bytes, tcp: bool) -> bool:
     return len(body) >= 12 and body[:2] == b"\x1a\xbe" and body[2] & 0x80 == 0x80
 
 
-async def _open(ip, port, tls=False):
+def open_tcp_ports(targets):
+    """The (ip, port) targets that accept a TCP connection: non-blocking connects,
+    SCAN_WINDOW in flight, each settled by its own answer (accept or refusal) or,
+    when silent, after CONNECT_TIMEOUT."""
+    waiting = iter(targets)
+    in_flight = {}  # socket -> (target, deadline)
+    opened = set()
+    with selectors.DefaultSelector() as selector:
+
+        def settle(sock):
+            target, _ = in_flight.pop(sock)
+            selector.unregister(sock)
+            if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
+                opened.add(target)
+            sock.close()
+
+        while True:
+            for target in waiting:
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sock.setblocking(False)
+                code = sock.connect_ex(target)
+                if code in (0, errno.EINPROGRESS):
+                    in_flight[sock] = (target, time.monotonic() + CONNECT_TIMEOUT)
+                    selector.register(sock, selectors.EVENT_WRITE)
+                else:
+                    sock.close()
+                if len(in_flight) >= SCAN_WINDOW:
+                    break
+            if not in_flight:
+                return opened
+            first_deadline = min(deadline for _, deadline in in_flight.values())
+            for key, _ in selector.select(max(0.0, first_deadline - time.monotonic())):
+                settle(key.fileobj)
+            now = time.monotonic()
+            expired = [sock for sock, (_, deadline) in in_flight.items() if deadline <= now]
+            if expired:
+                # An answer that came while this process was not running counts.
+                for key, _ in selector.select(0):
+                    settle(key.fileobj)
+                for sock in expired:
+                    if sock in in_flight:
+                        in_flight.pop(sock)
+                        selector.unregister(sock)
+                        sock.close()
+
+
+async def _open(ip, port, tls):
     context = None
     if tls:
         context = ssl.create_default_context()
@@ -49,97 +112,96 @@ async def _open(ip, port, tls=False):
     return await asyncio.wait_for(opening, CONNECT_TIMEOUT + (TLS_HANDSHAKE_TIMEOUT if tls else 0))
 
 
-async def _talk(ip, port, tls):
-    """The protocol heard on a connection: a greeting, else the reply to a DNS
-    query (a DNS server answers it, a web server says "HTTP/... 400")."""
-    reader, writer = await _open(ip, port, tls)
+async def _first_bytes(reader, wait):
     try:
-        try:
-            first = await asyncio.wait_for(reader.read(64), GREETING_TIMEOUT)
-        except asyncio.TimeoutError:
-            first = b""
-        for prefix, name in GREETINGS:
-            if first.startswith(prefix):
-                return name
-        if first:
-            return "unknown"
-        writer.write(dns_query(tcp=True))
-        await writer.drain()
-        try:
-            reply = await asyncio.wait_for(reader.read(64), REPLY_TIMEOUT)
-        except asyncio.TimeoutError:
-            reply = b""
-        if is_dns_reply(reply, tcp=True):
-            return "dns"
-        if reply.startswith(b"HTTP/"):
-            return "http"
+        return await asyncio.wait_for(reader.read(64), wait)
+    except asyncio.TimeoutError:
+        return b""
+
+
+def protocol_of(data: bytes):
+    """The protocol the first bytes a server sent are in: a greeting, the reply to
+    our DNS query (a DNS server answers it, a web server says "HTTP/... 400")."""
+    for prefix, name in GREETINGS:
+        if data.startswith(prefix):
+            return name
+    if is_dns_reply(data, tcp=True):
+        return "dns"
+    if data.startswith(b"HTTP/"):
+        return "http"
+    return "unknown" if data else None
+
+
+async def _talk(ip, port, tls):
+    """The protocol heard on one connection (None: nothing heard)."""
+    try:
+        reader, writer = await _open(ip, port, tls)
+    except (asyncio.TimeoutError, OSError, ssl.SSLError):
+        return None
+    try:
+        first = await _first_bytes(reader, GREETING_GRACE)
+        if not first:
+            writer.write(dns_query(tcp=True))
+            await writer.drain()
+            first = await _first_bytes(reader, REPLY_TIMEOUT)
+        return protocol_of(first)
+    except (OSError, ssl.SSLError):
+        return None
     finally:
         writer.close()
-    return None
 
 
 async def identify(ip, port):
-    """Plain text first; then inside TLS (https, imaps, pop3s, smtps)."""
-    try:
-        plain = await _talk(ip, port, tls=False)
-    except (asyncio.TimeoutError, OSError):
-        plain = None
-    # nginx answers plain bytes on its TLS port with "HTTP/1.1 400" (plain HTTP request
-    # sent to HTTPS port): an HTTP reply is only http when TLS is not spoken there.
-    if plain and plain not in ("unknown", "http"):
-        return plain
-    try:
-        inner = await _talk(ip, port, tls=True)
-        if inner in TLS_NAMES:
-            return TLS_NAMES[inner]
-    except (asyncio.TimeoutError, OSError, ssl.SSLError):
-        pass
-    return plain or "unknown"
+    """Plain text and, once no greeting came at once, TLS alongside (https, imaps,
+    pop3s, smtps): a port pays the longer of the two, not their sum."""
+    plain = asyncio.ensure_future(_talk(ip, port, tls=False))
+    await asyncio.wait({plain}, timeout=GREETING_GRACE)
+    if plain.done() and plain.result() not in NOT_PLAIN_FOR_SURE:
+        return plain.result()
+    inside = asyncio.ensure_future(_talk(ip, port, tls=True))
+    heard = await plain
+    if heard not in NOT_PLAIN_FOR_SURE:
+        inside.cancel()
+        await asyncio.gather(inside, return_exceptions=True)
+        return heard
+    return TLS_NAMES.get(await inside) or heard or "unknown"
 
 
-async def tcp_open(ip, port, limit):
-    async with limit:
-        try:
-            _, writer = await asyncio.wait_for(asyncio.open_connection(ip, port), CONNECT_TIMEOUT)
-        except (asyncio.TimeoutError, OSError):
-            return False
-        writer.close()
-        return True
-
-
-def udp_probe(ip, port):
-    """'dns' when a DNS reply comes back, else None. Silence cannot be told from
-    a closed port (the kernel rate-limits its "port unreachable" replies), so a
-    UDP port counts only when it answers; the lab's UDP service is DNS."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(UDP_TIMEOUT)
-        sock.connect((ip, port))
-        try:
-            sock.send(dns_query(tcp=False))
-            data = sock.recv(512)
-        except (ConnectionRefusedError, socket.timeout):
-            return None
-    return "dns" if is_dns_reply(data, tcp=False) else "udp"
-
-
-async def probe_host(ip, spec, limit):
-    ports = sorted(set(range(1, spec["tcp_range"] + 1)) | set(spec["tcp"]))
-    opened = [p for p, ok in zip(ports, await asyncio.gather(*(tcp_open(ip, p, limit) for p in ports))) if ok]
-    protocols = await asyncio.gather(*(identify(ip, p) for p in opened))
-    udp_ports = sorted(set(spec["udp"]) | set(opened))
+async def udp_probe(ip, port):
+    """'dns' when a DNS reply comes back, 'udp' for another reply, else None: a UDP
+    port counts only when it answers."""
     loop = asyncio.get_running_loop()
-    udp = await asyncio.gather(*(loop.run_in_executor(None, udp_probe, ip, p) for p in udp_ports))
-    return {
-        "tcp": {str(p): name for p, name in zip(opened, protocols)},
-        "udp": {str(p): name for p, name in zip(udp_ports, udp) if name},
-    }
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.setblocking(False)
+        sock.connect((ip, port))
+        for wait in UDP_WAITS:
+            try:
+                await loop.sock_sendall(sock, dns_query(tcp=False))
+                data = await asyncio.wait_for(loop.sock_recv(sock, 512), wait)
+            except ConnectionRefusedError:
+                return None
+            except asyncio.TimeoutError:
+                continue
+            return "dns" if is_dns_reply(data, tcp=False) else "udp"
+    return None
 
 
-async def main(request):
-    limit = asyncio.Semaphore(PARALLEL)
-    results = await asyncio.gather(*(probe_host(ip, spec, limit) for ip, spec in request.items()))
-    return dict(zip(request, results))
+async def identify_all(request, opened):
+    """Every open TCP port's protocol and every UDP port's answer, all hosts at once."""
+    jobs = [(ip, "tcp", port, identify(ip, port)) for ip, spec in request.items() for port in spec["tcp"] if (ip, port) in opened]
+    jobs += [(ip, "udp", port, udp_probe(ip, port)) for ip, spec in request.items() for port in spec["udp"]]
+    heard = await asyncio.gather(*(job for *_, job in jobs))
+    result = {ip: {"tcp": {}, "udp": {}} for ip in request}
+    for (ip, transport, port, _), name in zip(jobs, heard):
+        if name:
+            result[ip][transport][str(port)] = name
+    return result
+
+
+def probe(request):
+    opened = open_tcp_ports([(ip, port) for ip, spec in request.items() for port in spec["tcp"]])
+    return asyncio.run(identify_all(request, opened))
 
 
 if __name__ == "__main__":
-    print(json.dumps(asyncio.run(main(json.loads(sys.argv[1])))))
+    print(json.dumps(probe(json.loads(sys.argv[1]))))

@@ -1,6 +1,7 @@
 """Exercise 10, items d) and e): the services and ports of each server of the
 domain, measured by probing it from another host of the lab, compared with the
-student's respuestas.yaml (as installed by `labctl apply`)."""
+student's respuestas.yaml (as installed by `labctl apply`). The ports tried are
+those the server listens on (its socket tables) and those the student names."""
 from __future__ import annotations
 
 import json
@@ -12,9 +13,10 @@ from pydantic import Field
 from labctl.checks.base import Check, Params, Verdict, register
 from labctl.checks.context import CheckContext
 from labctl.checks.domain import workspace
+from labctl.checks.listening import READ_TABLES, Listening, parse_tables
 from labctl.paths import installed_dir
+from labctl.runtime.parallel import all_at_once
 from labctl.spec.errors import LabSpecError
-from labctl.spec.models import Role
 from labctl.workspace.answers import Answers, Offered
 from labctl.workspace.layout import ANSWERS
 from labctl.workspace.yamlfile import read_model
@@ -26,26 +28,30 @@ PROTOCOL_OF = {"submission": "smtp"}
 
 class PortsParams(Params):
     probe_from: str = Field("client", alias="from")  # the lab host the probe runs in
-    tcp_range: int = Field(1024, ge=1, le=65535)  # every TCP port up to this one is tried
 
 
 Measured = dict[str, dict[str, dict[int, str]]]  # service -> transport -> port -> protocol
 
 
+def listening(ctx: CheckContext, servers: list[str]) -> dict[str, Listening]:
+    for name in servers:
+        ctx.container(name)  # looked up once, here: the reads below run in threads
+    tables = all_at_once(lambda name: ctx.exec(name, READ_TABLES), servers)
+    return {name: parse_tables(text) for name, text in zip(servers, tables)}
+
+
 def measure(ctx: CheckContext, p: PortsParams) -> Measured:
-    """Probe every server the answers are about, from `p.probe_from`. Besides the
-    low ports, the ports the student names and the lab's own ports are tried."""
+    """Probe every server the answers are about, from `p.probe_from`, on the ports
+    it listens on and the ports the student names."""
     ws = workspace(ctx)
     answers = student_answers(ctx)
+    listens = listening(ctx, ws.answers_for)
     request = {}
     for name in ws.answers_for:
         claimed = answers.for_server(name) or []
-        known = ctx.service(name).ports.model_dump().values() if ctx.service(name).role is Role.mail else []
         request[str(ctx.service(name).ip)] = {
-            "tcp_range": p.tcp_range,
-            "tcp": sorted({a.puerto for a in claimed if a.transporte == "tcp"} | set(known)),
-            "udp": sorted({a.puerto for a in claimed if a.transporte == "udp"}),
-        }
+            transport: sorted({a.puerto for a in claimed if a.transporte == transport} | getattr(listens[name], transport))
+            for transport in ("tcp", "udp")}
     output = ctx.exec(p.probe_from, ["python3", "-c", PROBE_SOURCE.read_text(encoding="utf-8"), json.dumps(request)])
     seen = json.loads(output)
     return {name: {t: {int(port): proto for port, proto in seen[str(ctx.service(name).ip)][t].items()} for t in ("tcp", "udp")}
@@ -60,8 +66,12 @@ def student_answers(ctx: CheckContext) -> Answers:
         raise Verdict(str(exc)) from None
 
 
+def _key(p: PortsParams) -> str:
+    return f"ports:{p.probe_from}"
+
+
 def _measured(ctx: CheckContext, p: PortsParams) -> Measured:
-    return ctx.measured(f"ports:{p.probe_from}:{p.tcp_range}", lambda: measure(ctx, p))
+    return ctx.measured(_key(p), lambda: measure(ctx, p))
 
 
 def protocol(answer: Offered) -> str:
@@ -95,11 +105,19 @@ def _against_answers(truth: Measured, answers: Answers, offered_by: Callable[[di
     return True, "; ".join(shown)
 
 
-@register("answered-services")
-class AnsweredServices(Check):
-    """d) The services each server really offers, as respuestas.yaml names them."""
+class AgainstProbe(Check):
+    """A check of respuestas.yaml against the probe, which starts before the run's other checks."""
 
     Params = PortsParams
+
+    def prefetch(self, ctx: CheckContext) -> bool:
+        ctx.measure_soon(_key(self.params), lambda: measure(ctx, self.params))
+        return True
+
+
+@register("answered-services")
+class AnsweredServices(AgainstProbe):
+    """d) The services each server really offers, as respuestas.yaml names them."""
 
     def run(self, ctx: CheckContext) -> tuple[bool, str]:
         return _against_answers(
@@ -109,10 +127,8 @@ class AnsweredServices(Check):
 
 
 @register("answered-ports")
-class AnsweredPorts(Check):
+class AnsweredPorts(AgainstProbe):
     """e) The ports (number and transport) each server really answers on."""
-
-    Params = PortsParams
 
     def run(self, ctx: CheckContext) -> tuple[bool, str]:
         return _against_answers(

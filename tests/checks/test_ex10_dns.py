@@ -3,12 +3,16 @@ workspace and runs `labctl apply`; each check fails on the fresh lab, fails on
 a near miss, and passes after the right action (and another right way)."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 from typer.testing import CliRunner
 
 from checklab import assert_fails, assert_passes
 from ex10student import Student, ex10_lab
+from labctl.checks.ports import PortsParams, measure
 from labctl.cli import app
+from labctl.runtime import containers as ctr
 from labctl.render.configs import DELEGATIONS_FILE
 
 ITEMS = ["a-delegacion", "a-resolucion", "b-zona", "b-autoritativos", "b-notify", "c-sin-recursion", "d-servicios", "e-puertos"]
@@ -181,3 +185,61 @@ def test_d_e_services_and_ports_measured(ex10, student):
     student.applied()
     assert_passes(ex10.check("d-servicios"))
     assert_passes(ex10.check("e-puertos"))
+
+
+def test_e_a_port_the_student_did_not_name_is_found_above_1024_too(ex10, student):
+    """The ports tried are those each server listens on, not only the low ones."""
+    student.write("respuestas.yaml", right_answers(ex10))
+    student.write("ns1/named.conf.options", "recursion no;\nlisten-on { any; };\nlisten-on port 5353 { any; };\n")
+    student.applied()
+    result = ex10.check("e-puertos")
+    assert_fails(result)
+    assert "ns1: missing 5353/tcp, 5353/udp" in result.detail
+    student.write("respuestas.yaml", right_answers(ex10).replace("ns2:\n", (
+        "  - {servicio: dns, puerto: 5353, transporte: tcp}\n  - {servicio: dns, puerto: 5353, transporte: udp}\nns2:\n")))
+    student.applied()
+    assert_passes(ex10.check("e-puertos"))
+    student.write("ns1/named.conf.options", "recursion no;\n")
+    student.write("respuestas.yaml", right_answers(ex10))
+    student.applied()
+    assert_passes(ex10.check("e-puertos"))
+
+
+@contextmanager
+def busy_cpus(ex10, hosts: list[str], per_host: int):
+    """Shell loops spinning inside the lab's hosts: each container's processes then share
+    its CPU time with them (a whole-host load elsewhere would be one more cgroup)."""
+    found = ctr.find_containers(ex10.engine, ex10.instance)
+    spinning = []
+    try:
+        for host in hosts:
+            for _ in range(per_host):
+                code, pid = found[host].exec_run(["sh", "-c", "while :; do :; done >/dev/null 2>&1 & echo $!"])
+                assert code == 0
+                spinning.append((host, pid.decode().strip()))
+        yield
+    finally:
+        for host, pid in spinning:
+            found[host].exec_run(["kill", pid])
+
+
+PROBED = ["ns1", "ns2", "mail", "correo"]
+
+
+def test_d_e_truth_holds_on_a_loaded_host(ex10, student):
+    """With two spinning loops in the probing host and in every probed server, the probe
+    still finds each service, https on correo included, and right answers pass. (Under
+    this load the probe of a7f63b1's parent, scanning 1024 ports with 0.5 s timeouts,
+    lost every port of correo in two runs of three.)"""
+    student.write("respuestas.yaml", right_answers(ex10))
+    student.applied()
+    dns = {"tcp": {53: "dns"}, "udp": {53: "dns"}}
+    web = {80: "http", 443: "https"} if ex10.lab.services["correo"].role.value == "webmail" else {80: "http"}
+    with busy_cpus(ex10, ["client", *PROBED], per_host=2):
+        assert measure(ex10.context(), PortsParams()) == {
+            "ns1": dns, "ns2": dns,
+            "mail": {"tcp": {25: "smtp", 110: "pop3", 143: "imap", 587: "smtp"}, "udp": {}},
+            "correo": {"tcp": web, "udp": {}},
+        }
+        assert_passes(ex10.check("d-servicios"))
+        assert_passes(ex10.check("e-puertos"))
