@@ -1,7 +1,7 @@
 """Enhanced status codes (RFC 2034/3463) on every reply.
 
 Our own replies carry the code they need. aiosmtpd's inherited ones (NOOP,
-RSET, QUIT, HELP, parts of AUTH/STARTTLS) often do not, so `with_enhanced_code`
+RSET, QUIT, parts of AUTH/STARTTLS) often do not, so `with_enhanced_code`
 supplies the generic code for the basic one, as Postfix would send.
 """
 from __future__ import annotations

@@ -52,6 +52,8 @@ ALWAYS_LOGGED = {"connect", "disconnect", "queued", "queue_error", "log_limit", 
 # RFC 5321 has no control characters in commands; HT is taken as a space, as Postfix does.
 _CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _WORD_SEPARATOR = re.compile(rb"[ \t]+")
+# aiosmtpd answers these; Postfix has neither and calls them unknown, as for any other word.
+_NOT_IN_POSTFIX = {"HELP", "EXPN"}
 
 
 class LabEnvelope(Envelope):
@@ -256,9 +258,10 @@ class LabSMTP(SMTP):
             await self.push("500 5.5.2 Error: bad syntax")
             return
         verb, rest = (_WORD_SEPARATOR.split(line, 1) + [b""])[:2]
-        method = self._smtp_methods.get(verb.decode().upper())
+        name = verb.decode().upper()
+        method = None if name in _NOT_IN_POSTFIX else self._smtp_methods.get(name)
         if method is None:
-            await self.push("502 5.5.2 Error: command not recognized")
+            await self.push("500 5.5.2 Error: command not recognized")
             return
         try:
             await method(rest.decode().strip() or None)
@@ -569,10 +572,11 @@ class LabSMTP(SMTP):
     # --- message content: DATA and BDAT --------------------------------------------------
 
     def _transaction_problem(self) -> str | None:
-        if self.envelope.mail_from is None:
-            return "503 5.5.1 Error: need MAIL command"
+        # Postfix's order: no recipient is what DATA lacks, even before MAIL.
         if not self.envelope.recipients:
-            return "503 5.5.1 Error: need RCPT command"
+            if self.envelope.mail_from is None:
+                return "503 5.5.1 Error: need RCPT command"
+            return "554 5.5.1 Error: no valid recipients"
         return None
 
     async def smtp_DATA(self, arg: str | None) -> None:
