@@ -2,7 +2,7 @@
 path, seconds) and labctl's own steps (render, network, create, start, each
 service's readiness), for one lab or a small class brought up the class way.
 
-    python3 bench/profile_up.py [--labs 1] [--parallel 4] [--exercise 4] [--access]
+    python3 bench/profile_up.py [--labs 1] [--parallel 4] [--down-parallel N] [--exercise 4] [--access]
 
 Prints per-step totals and wall spans; asserts nothing.
 """
@@ -158,6 +158,7 @@ def main() -> None:
     parser.add_argument("--labs", type=int, default=1)
     parser.add_argument("--parallel", type=int, default=4)
     parser.add_argument("--exercise", default="4")
+    parser.add_argument("--down-parallel", type=int, help="labs taken down at a time (default: --parallel)")
     parser.add_argument("--access", action="store_true", help="with the class's SSH forwarder (always for --labs > 1)")
     args = parser.parse_args()
 
@@ -187,8 +188,9 @@ def main() -> None:
         lifecycle.reset(engine, record, record.students[:1])
         tracer.report("reset of one", began)
         began, cpu = time.monotonic(), cpu_snapshot()
-        lifecycle.take_down(engine, record, purge=True, parallel=args.parallel)
-        tracer.report(f"down of {args.labs} lab(s), {args.parallel} at a time", began)
+        down_parallel = args.down_parallel or args.parallel
+        lifecycle.take_down(engine, record, purge=True, parallel=down_parallel)
+        tracer.report(f"down of {args.labs} lab(s), {down_parallel} at a time", began)
         cpu_report(cpu, cpu_snapshot(), {})
 
 

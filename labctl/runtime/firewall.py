@@ -11,6 +11,7 @@ how they are found and removed, never by position.
 """
 from __future__ import annotations
 
+import functools
 import shlex
 import shutil
 import subprocess
@@ -33,8 +34,11 @@ def _iptables(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["iptables", "-w", *args], capture_output=True, text=True)
 
 
+@functools.cache
 def available() -> bool:
-    """Only root (or CAP_NET_ADMIN) changes the host's firewall."""
+    """Only root (or CAP_NET_ADMIN) changes the host's firewall. Asked once per process:
+    a class brings up and takes down dozens of labs in one, and every iptables run
+    waits for the lock that the engine holds while it writes its own rules."""
     return shutil.which("iptables") is not None and _iptables("-S", CHAIN).returncode == 0
 
 
