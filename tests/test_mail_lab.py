@@ -107,7 +107,7 @@ def test_port_25_refuses_relay_to_the_other_domain(two_domains):
         with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
             mta.send_message(_message("ana@uno.test", "beto@dos.test", "relay"))
     code, text = refused.value.recipients["beto@dos.test"]
-    assert code == 554 and b"5.7.1" in text and b"Relay access denied" in text
+    assert code == 454 and b"4.7.1" in text and b"Relay access denied" in text
 
 
 def test_recipients_of_one_domain_share_one_mta_connection(two_domains):

@@ -493,7 +493,8 @@ class LabSMTP(SMTP):
         if local is None:
             if self.session.authenticated or domain_of(address) in self.service.relay_domains:
                 return None
-            return f"554 5.7.1 <{shown}>: Relay access denied"
+            # Debian's smtpd_relay_restrictions end in defer_unauth_destination: 454, not 554.
+            return f"454 4.7.1 <{shown}>: Relay access denied"
         if self.config.account_for_mailbox(local, domain_of(address)) is None:
             return (f"550 5.1.1 <{shown}>: Recipient address rejected: "
                     "User unknown in local recipient table")

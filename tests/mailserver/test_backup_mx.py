@@ -88,7 +88,7 @@ def test_only_the_domains_of_the_setting_file_and_it_is_reread_when_it_changes(t
     with RunningServer(cloud_config(tmp_path, zone, free_port(), setting)) as cloud:
         with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
             send(cloud)
-        assert refused.value.recipients[USER] == (554, f"5.7.1 <{USER}>: Relay access denied".encode())
+        assert refused.value.recipients[USER] == (454, f"4.7.1 <{USER}>: Relay access denied".encode())
         setting.write_text(f"backup_for:\n  - {DOMAIN.upper()}.\n")
         send(cloud)
         # A broken edit keeps the last good setting, and says why in the log.

@@ -29,7 +29,7 @@ def test_relay_attempt_refused(server, address):
         assert client.command("MAIL FROM:<attacker@evil.example>") == "250 2.1.0 Ok"
         reply = client.command(f"RCPT TO:<{address}>")
         # A source route is dropped before the check, so the reply names the final mailbox.
-        denied = reply.startswith("554 5.7.1 <") and reply.endswith(">: Relay access denied")
+        denied = reply.startswith("454 4.7.1 <") and reply.endswith(">: Relay access denied")
         assert denied or reply == "501 5.1.3 Bad recipient address syntax"
         assert client.command("DATA") == "554 5.5.1 Error: no valid recipients"
 

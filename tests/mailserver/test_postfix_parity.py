@@ -40,12 +40,16 @@ DIALOGUES = {
     "commands out of order": [
         b"EHLO alumno\r\n", b"RCPT TO:<alumnoimap@redes.unlp.edu.ar>\r\n", b"DATA\r\n", f"MAIL FROM:<{POP}>\r\n".encode(),
         f"MAIL FROM:<{POP}>\r\n".encode(), b"DATA\r\n", b"RCPT TO:<nadie@redes.unlp.edu.ar>\r\n", b"DATA\r\n", b"QUIT\r\n"],
+    "relay to another domain, and VRFY of it": [
+        b"EHLO alumno\r\n", f"MAIL FROM:<{POP}>\r\n".encode(), b"RCPT TO:<uno@otro.unlp.edu.ar>\r\n",
+        b"VRFY uno@otro.unlp.edu.ar\r\n", b"QUIT\r\n"],
     "other commands a student tries": [
         b"HELO alumno\r\n", b"NOOP\r\n", b"VRFY alumnoimap\r\n", b"HELP\r\n", b"EXPN alumnoimap\r\n", b"HOLA\r\n",
         b"RSET\r\n", b"QUIT\r\n"],
 }
 
-WITHOUT_A_MESSAGE = {"tab between words", "commands out of order", "other commands a student tries"}
+WITHOUT_A_MESSAGE = {"tab between words", "commands out of order", "other commands a student tries",
+                     "relay to another domain, and VRFY of it"}
 
 
 def replies(port: int, steps: list[bytes]) -> list[str]:
@@ -71,8 +75,11 @@ def postfix_port(engine, test_label):
         engine.images.get(POSTFIX_IMAGE)
     except docker.errors.ImageNotFound:
         engine.images.build(path=str(POSTFIX_DIR), tag=POSTFIX_IMAGE, rm=True)
+    # The test connects through docker-proxy, from an address of the image's mynetworks: only
+    # loopback is trusted here, as in Debian's main.cf, so that relaying is refused as to a student.
     container = engine.containers.run(POSTFIX_IMAGE, detach=True, labels={test_label: "postfix-parity"},
-                                      ports={"25/tcp": ("127.0.0.1", None)})
+                                      ports={"25/tcp": ("127.0.0.1", None)}, entrypoint=["sh", "-c"],
+                                      command=["postconf -e 'mynetworks = 127.0.0.0/8' && exec /usr/local/sbin/bench-postfix"])
     try:
         container.reload()
         port = int(container.ports["25/tcp"][0]["HostPort"])

@@ -105,7 +105,7 @@ def test_vrfy_local_users(server):
         assert client.command("VRFY nadie") == (
             "550 5.1.1 <nadie@redes.unlp.edu.ar>: Recipient address rejected: User unknown in local recipient table")
         assert client.command("VRFY someone@elsewhere.example") == (
-            "554 5.7.1 <someone@elsewhere.example>: Relay access denied")
+            "454 4.7.1 <someone@elsewhere.example>: Relay access denied")
 
 
 def test_bdat_chunks_are_assembled_and_delivered(server):
