@@ -5,12 +5,16 @@ from __future__ import annotations
 import pytest
 
 from labctl.spec.errors import LabSpecError
+from labctl.spec.yaml_file import MAX_BYTES
+from labctl.workspace.apply import backup_setting_problem
 from labctl.workspace.answers import Answers
 from labctl.workspace.bindcheck import first_problem
 from labctl.workspace.registration import Registration, delegation_text, registration_problem
 from labctl.workspace.yamlfile import read_model
 
 DOMAIN = "redes2024.com.ar"
+BILLION_LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 10)}]\n" for i in range(8))
 
 
 def test_bind_output_names_the_workspace_file_and_line():
@@ -35,20 +39,48 @@ def test_registration_needs_the_domain_and_glue_inside_it():
     assert registration_problem(other, DOMAIN) == f"dominio: expected your domain {DOMAIN}, got 'otro.com.ar'"
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("ns1: [{servicio: dns, puerto: 53, transporte: udp", "respuestas.yaml:1: not valid YAML"),
-    ("ns1: [{servicio: dns, puerto: 70000, transporte: udp}]", "respuestas.yaml: ns1[0].puerto: Input should be less than or equal to 65535 (got 70000)"),
-    ("ns1: [{servicio: ftp, puerto: 21, transporte: tcp}]", "respuestas.yaml: ns1[0].servicio: Input should be"),
-    ("ns1: [{servicio: dns, puerto: 53, transporte: udp, color: rojo}]", "respuestas.yaml: ns1[0].color: Extra inputs are not permitted"),
+# How apply reads each of the student's YAML files (respaldo-mx.yaml: then the MTA's rules).
+READERS = {"respuestas.yaml": lambda path: read_model(path, Answers, "respuestas.yaml"),
+           "respaldo-mx.yaml": backup_setting_problem}
+
+
+@pytest.mark.parametrize(("name", "text", "expected"), [
+    ("respuestas.yaml", "ns1: [{servicio: dns, puerto: 53, transporte: udp", "respuestas.yaml: line 1 not valid YAML"),
+    # Hostile YAML is refused as in lab files: before it is expanded, and saying why.
+    ("respuestas.yaml", BILLION_LAUGHS, "respuestas.yaml: aliases expand to more than 100000 values; expected a workspace file"),
+    ("respuestas.yaml", "ns1: []\nns1: []\n", "respuestas.yaml: line 2: key 'ns1' given twice in one mapping (first on line 1)"),
+    ("respuestas.yaml", "a: " + "[" * 100 + "]" * 100 + "\n", "respuestas.yaml: line 1: nested more than 32 levels deep; expected a workspace file"),
+    ("respuestas.yaml", "ns1: [{servicio: dns, puerto: 70000, transporte: udp}]", "respuestas.yaml: ns1[0].puerto: Input should be less than or equal to 65535 (got 70000)"),
+    ("respuestas.yaml", "ns1: [{servicio: ftp, puerto: 21, transporte: tcp}]", "respuestas.yaml: ns1[0].servicio: Input should be"),
+    ("respuestas.yaml", "ns1: [{servicio: dns, puerto: 53, transporte: udp, color: rojo}]", "respuestas.yaml: ns1[0].color: Extra inputs are not permitted"),
+    ("respaldo-mx.yaml", BILLION_LAUGHS, "respaldo-mx.yaml: aliases expand to more than 100000 values"),
+    ("respaldo-mx.yaml", "backup_for: [redes2024.com.ar]\nbackup_for: []\n", "respaldo-mx.yaml: line 2: key 'backup_for' given twice"),
+    ("respaldo-mx.yaml", "backup_for: [redes 2024]\n", "respaldo-mx.yaml: backup_for[0]: expected a domain name"),
+    ("respaldo-mx.yaml", "otro: 1\n", "respaldo-mx.yaml: otro: unknown field"),
 ])
-def test_bad_answers_are_one_line(tmp_path, text, expected):
-    path = tmp_path / "respuestas.yaml"
+def test_bad_files_are_one_line(tmp_path, name, text, expected):
+    path = tmp_path / name
     path.write_text(text, encoding="utf-8")
     with pytest.raises(LabSpecError) as err:
-        read_model(path, Answers, "respuestas.yaml")
+        READERS[name](path)
     assert str(err.value).startswith(expected) and "\n" not in str(err.value), str(err.value)
 
 
 def test_missing_file_says_where_it_comes_from(tmp_path):
     with pytest.raises(LabSpecError, match="registro.yaml: no such file"):
         read_model(tmp_path / "registro.yaml", Registration, "registro.yaml")
+
+
+def test_a_huge_answers_file_is_refused_unread(tmp_path):
+    path = tmp_path / "respuestas.yaml"
+    path.write_text("#" * (MAX_BYTES + 1), encoding="utf-8")
+    with pytest.raises(LabSpecError, match=r"^respuestas.yaml: 1.0 MB is too big; expected a workspace file of at most 1024 KiB$"):
+        read_model(path, Answers, "respuestas.yaml")
+
+
+def test_a_right_backup_setting_passes(tmp_path):
+    path = tmp_path / "respaldo-mx.yaml"
+    path.write_text(f"backup_for:\n  - {DOMAIN}\n", encoding="utf-8")
+    backup_setting_problem(path)
+    with pytest.raises(LabSpecError, match="respaldo-mx.yaml: no such file"):
+        backup_setting_problem(tmp_path / "nada.yaml")

@@ -36,6 +36,12 @@ def parse_backup_setting(text: str, source: str) -> BackupSetting:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise ConfigError(f"{source}: invalid YAML: {str(error).splitlines()[0]}") from None
+    return backup_setting(raw, source)
+
+
+def backup_setting(raw: object, source: str) -> BackupSetting:
+    """The setting in the file's parsed YAML (labctl apply parses it with the hardened
+    reader of all the student's files; the MTA reads only what apply installed)."""
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):

@@ -1,8 +1,9 @@
 """Read a lab file as YAML that cannot hurt: bounded in size, nesting and alias
-expansion, UTF-8 only, and no key given twice in one mapping.
+expansion, UTF-8 only, and no key given twice in one mapping. The student's
+workspace files are read the same way (`expected` names what they are).
 
 Every refusal is a LabYamlError with one line saying what was expected (the
-loader adds the file name).
+caller adds the file name).
 """
 from __future__ import annotations
 
@@ -24,12 +25,12 @@ class LabYamlError(Exception):
     """The file is not YAML labctl reads; the message says what was expected."""
 
 
-def read_text(path: Path) -> str:
+def read_text(path: Path, expected: str = "a lab file") -> str:
     with open(path, "rb") as source:
         data = source.read(MAX_BYTES + 1)
     if len(data) > MAX_BYTES:
         size = path.stat().st_size
-        raise LabYamlError(f"{size / 1e6:.1f} MB is too big; expected a lab file of at most {MAX_BYTES // 1024} KiB")
+        raise LabYamlError(f"{size / 1e6:.1f} MB is too big; expected {expected} of at most {MAX_BYTES // 1024} KiB")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -40,16 +41,17 @@ def read_text(path: Path) -> str:
 class _LabLoader(yaml.SafeLoader):
     """SafeLoader that refuses duplicate keys and bounds nesting depth."""
 
-    def __init__(self, stream: str) -> None:
+    def __init__(self, stream: str, expected: str) -> None:
         super().__init__(stream)
         self._depth = 0
+        self._expected = expected
 
     def compose_node(self, parent: Node | None, index: Any) -> Node:
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
                 mark = self.peek_event().start_mark
-                raise LabYamlError(f"line {mark.line + 1}: nested more than {MAX_DEPTH} levels deep; expected a lab definition")
+                raise LabYamlError(f"line {mark.line + 1}: nested more than {MAX_DEPTH} levels deep; expected {self._expected}")
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
@@ -87,15 +89,15 @@ def _expanded_size(node: Node, budget: int) -> int:
     return count
 
 
-def parse_yaml(text: str) -> Any:
+def parse_yaml(text: str, expected: str = "a lab definition") -> Any:
     loader = None
     try:
-        loader = _LabLoader(text)  # its reader refuses control characters already here
+        loader = _LabLoader(text, expected)  # its reader refuses control characters already here
         root = loader.get_single_node()
         if root is None:
             return None
         if _expanded_size(root, MAX_EXPANDED_NODES) > MAX_EXPANDED_NODES:
-            raise LabYamlError(f"aliases expand to more than {MAX_EXPANDED_NODES} values; expected a lab definition (is this a 'billion laughs' file?)")
+            raise LabYamlError(f"aliases expand to more than {MAX_EXPANDED_NODES} values; expected {expected} (is this a 'billion laughs' file?)")
         return loader.construct_document(root)
     except yaml.reader.ReaderError as exc:
         line = text.count("\n", 0, exc.position) + 1

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from docker import DockerClient
 
-from labctl.mailserver.backup_mx import parse_backup_setting
+from labctl.mailserver.backup_mx import backup_setting
 from labctl.mailserver.config import ConfigError
 from labctl.render.configs import DELEGATIONS_FILE, REGISTRY_MOUNT, STUDENT_MOUNT, config_mount, zone_file
 from labctl.runtime import containers as ctr
@@ -22,15 +22,14 @@ from labctl.workspace.answers import Answers
 from labctl.workspace.bindcheck import check_conf, first_problem, run_check
 from labctl.workspace.layout import ANSWERS, BACKUP_MX, REGISTRATION, Layout
 from labctl.workspace.registration import Registration, delegation_text, registration_problem
-from labctl.workspace.yamlfile import read_model
+from labctl.workspace.yamlfile import read_model, read_yaml
 
 
 def backup_setting_problem(path: Path) -> None:
-    """respaldo-mx.yaml is read by the cloud server's MTA: validated by the MTA's own parser."""
+    """respaldo-mx.yaml is read by the cloud server's MTA: validated by the MTA's own rules."""
+    raw = read_yaml(path, BACKUP_MX)
     try:
-        parse_backup_setting(path.read_text(encoding="utf-8"), BACKUP_MX)
-    except FileNotFoundError:
-        raise LabSpecError(f"{BACKUP_MX}: no such file (labctl up writes a skeleton; see labctl workspace)") from None
+        backup_setting(raw, BACKUP_MX)
     except ConfigError as error:
         raise LabSpecError(str(error)) from None
 

@@ -1,27 +1,33 @@
-"""Read one of the student's YAML files into a typed model, with one-line errors."""
+"""Read one of the student's YAML files, hardened as lab files are (bounded size,
+nesting and aliases, UTF-8 only, no key twice), into data or a typed model, with
+one-line errors."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from labctl.spec.errors import LabSpecError
+from labctl.spec.yaml_file import LabYamlError, parse_yaml, read_text
 
 T = TypeVar("T", bound=BaseModel)
 
+EXPECTED = "a workspace file"
 
-def read_model(path: Path, model: type[T], shown: str) -> T:
+
+def read_yaml(path: Path, shown: str) -> Any:
     """`shown` names the file in messages as the student knows it (its workspace name)."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return parse_yaml(read_text(path, EXPECTED), EXPECTED)
     except FileNotFoundError:
         raise LabSpecError(f"{shown}: no such file (labctl up writes a skeleton; see labctl workspace)") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        raise LabSpecError(f"{shown}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    except LabYamlError as exc:
+        raise LabSpecError(f"{shown}: {exc}") from None
+
+
+def read_model(path: Path, model: type[T], shown: str) -> T:
+    data = read_yaml(path, shown)
     try:
         return model.model_validate(data if data is not None else {})
     except ValidationError as exc:
