@@ -1,6 +1,7 @@
 """Rendering: every config file comes from templates; zones pass named-checkzone."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import PurePosixPath
 
 import dns.zone
@@ -11,7 +12,8 @@ from typer.testing import CliRunner
 
 from labctl.cli import app
 from labctl.render.compose import render_compose
-from labctl.render.configs import render_configs
+from labctl.mailserver.config import Retry
+from labctl.render.configs import mta_retry, render_configs
 from labctl.runtime.project import prepare
 from labctl.spec.loader import load_lab
 
@@ -155,3 +157,14 @@ def test_zones_pass_named_checkzone(lab, tmp_path, engine, test_label):
             assert b"OK" in output
         code, output = wrapped.exec_run(["named-checkconf", "/zones/dns-redes/named.conf"])
         assert code == 0, output.decode()
+
+
+def test_the_mta_retries_as_the_checks_expect():
+    """The rendered retry schedule is mta_retry's, which the outage checks (items l, m) read."""
+    lab = load_lab("practica4-ej10")
+    rendered = {str(f.path): f.content for f in render_configs(lab)}
+    for name in ("mail", "mail-proveedor", "mail-nube"):
+        schedule = yaml.safe_load(rendered[f"{name}/mta.yaml"])["retry"]
+        assert schedule == dataclasses.asdict(mta_retry(lab.services[name].mta)), name
+    assert mta_retry(lab.services["mail-proveedor"].mta).max_interval == 30
+    assert mta_retry(lab.services["mail"].mta) == Retry()

@@ -9,11 +9,10 @@ from pydantic import Field
 
 from labctl.checks.base import Check, Params, register
 from labctl.checks.context import CheckContext
-from labctl.render.configs import resolver_ip
+from labctl.render.configs import mta_retry, resolver_ip
 
 # The queue run, the connection and the reply also take time after the interval has passed.
 RETRY_SLACK = 10.0
-DEFAULT_RETRY = 300  # the MTA's maximal backoff when a service sets no retry_interval
 UNREACHABLE = "451 4.4.1"  # relay.py: no exchanger answered
 
 
@@ -32,7 +31,7 @@ class MtaDeferredThenDelivered(Check):
 
     def run(self, ctx: CheckContext) -> tuple[bool, str]:
         p = self.params
-        interval = ctx.service(p.sender).mta.retry_interval or DEFAULT_RETRY
+        interval = mta_retry(ctx.service(p.sender).mta).max_interval
         deliveries = [e for e in ctx.mta_events(p.sender) if e["event"] == "delivery"
                       and e["recipient"].lower().endswith("@" + p.domain.lower())]
         # Deferred because the server did not answer (stopped), not for a broken zone (4.4.3).

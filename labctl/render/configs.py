@@ -5,9 +5,10 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Callable
 
+from labctl.mailserver.config import Retry
 from labctl.render.templating import render
 from labctl.render.tls import LabCertificates
-from labctl.spec.models import Lab, Role, Service
+from labctl.spec.models import Lab, MtaOptions, Role, Service
 
 # Where the mail container keeps its state (one volume): Maildirs, spool, log.
 MAIL_DATA_DIR = "/var/lib/labctl-mail"
@@ -118,6 +119,14 @@ def mail_accounts(lab: Lab, svc: Service) -> list[dict[str, str]]:
 TLS_DIR = "tls"
 
 
+def mta_retry(mta: MtaOptions) -> Retry:
+    """When a mail service's MTA retries deferred mail: at the service's fixed interval,
+    or on the MTA's own backoff (its Retry defaults: from 5 s, doubling, up to 300 s)."""
+    if mta.retry_interval:
+        return Retry(initial=mta.retry_interval, max_interval=mta.retry_interval)
+    return Retry()
+
+
 def _mail(lab: Lab, name: str, svc: Service, certs: LabCertificates) -> list[RenderedFile]:
     base = PurePosixPath(name)
     tls = certs.servers.get(name)
@@ -138,6 +147,7 @@ def _mail(lab: Lab, name: str, svc: Service, certs: LabCertificates) -> list[Ren
         resolver_ip=resolver_ip(lab),
         tls={"cert": f"{mounted}/cert.pem", "key": f"{mounted}/key.pem"} if tls else None,
         mta=svc.mta,
+        retry=mta_retry(svc.mta),
         relay_domains_file=f"{SETTINGS_MOUNT}/{BACKUP_MX}" if svc.mta.backup_mx_from_workspace else None,
     )
     files = [

@@ -3,6 +3,7 @@ workspace and runs `labctl apply`; each check fails on the fresh lab, fails on
 a near miss, and passes after the right action (and another right way)."""
 from __future__ import annotations
 
+import json
 from contextlib import contextmanager
 
 import pytest
@@ -26,6 +27,17 @@ def ex10(engine):
 @pytest.fixture(scope="module")
 def student(ex10):
     return Student(ex10)
+
+
+def test_labctl_check_runs_every_item_of_the_exercise_and_each_fails_on_a_fresh_lab(ex10):
+    """Every check exercise 10 declares (a to m, the backup MX's included) runs in
+    `labctl check --exercise 10`, in the exercise's order, and none passes untouched."""
+    result = CliRunner().invoke(app, ["check", "--exercise", "10", "--instance", ex10.instance, "--json"])
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.output)
+    assert [c["id"] for c in report["checks"]] == [c.id for c in ex10.lab.exercises["10"].checks]
+    assert {"m-mx-respaldo", "m-reenvio", "d-servicios", "e-puertos"} <= {c["id"] for c in report["checks"]}
+    assert {c["id"]: c["status"] for c in report["checks"] if c["status"] != "fail"} == {}
 
 
 def test_fresh_lab_fails_every_item_and_the_skeleton_applies(ex10, student):
