@@ -35,9 +35,10 @@ COMMAND = r"^[A-Z]+( [A-Z]+)?(\|[A-Z]+( [A-Z]+)?)*$"  # "RETR", "UID FETCH", "AU
 # How to send without TLS, told when a dialogue to read was encrypted.
 WITHOUT_TLS = {
     "smtp": "send without TLS (swaks without --tls; Thunderbird: outgoing server, Connection security: None; "
-            "mutt: set ssl_starttls=no)",
+            "mutt: set ssl_force_tls=no ssl_starttls=no)",
     "pop": "read the mail without TLS (Thunderbird: Server Settings, Connection security: None; fetchmail: sslproto '')",
-    "imap": "read the mail without TLS (Thunderbird: Server Settings, Connection security: None; mutt: set ssl_starttls=no)",
+    "imap": ("read the mail without TLS (Thunderbird: Server Settings, Connection security: None; "
+             "mutt: set ssl_force_tls=no ssl_starttls=no)"),
 }
 
 

@@ -254,6 +254,29 @@ def test_ex5_fetch_first_then_idle_passes(ex5_second):
     assert "AUTHENTICATE" in result.detail
 
 
+# mutt in its index (a terminal, as the student has one) until q: with imap_idle it waits
+# for new mail in IDLE and fetches it by sequence number (FETCH); mutt 2.2 forces TLS
+# unless told not to. The mail is sent while it runs.
+MUTT = ("mkdir -p /root/Mail && (sleep 4; swaks -s {server} -f alumnopop@redes.unlp.edu.ar -t alumnoimap@redes.unlp.edu.ar "
+        "--h-Subject {subject!r} >/dev/null; sleep 6; printf q; sleep 1) | TERM=xterm script -qfc "
+        "'mutt -f imap://alumnoimap:alumnoimappass@mail.redes.unlp.edu.ar/INBOX "
+        "-e \"set ssl_force_tls=no ssl_starttls=no timeout=1 mail_check=1 {idle}\"' /dev/null >/dev/null")
+
+
+def test_ex5_mutt_idling_passes_and_polling_does_not(ex5):
+    ex5.reset()  # no session of an earlier test in the capture
+    ex5.student("sh", "-c", MUTT.format(server=ex5.ip("mail"), subject="mutt sin idle", idle="imap_idle=no"))
+    ex5.captured()
+    result = ex5.check("imap-dialogue")
+    assert_fails(result)
+    assert "missing IDLE" in result.detail, result.detail
+    ex5.student("sh", "-c", MUTT.format(server=ex5.ip("mail"), subject="mutt con idle", idle="imap_idle=yes"))
+    ex5.captured()
+    result = ex5.check("imap-dialogue")
+    assert_passes(result)
+    assert "IDLE" in result.detail and "FETCH" in result.detail and "fetched the message delivered at" in result.detail, result.detail
+
+
 def test_ex5_messages_copied_and_moved_to_folders(ex5):
     """Thunderbird's habits: COPY (Dovecot hard-links the file) into "INBOX/IMAP" and a
     folder with an accent and a space, MOVE into another; every copy is seen where it is."""
