@@ -105,19 +105,11 @@ def _each(students: list[StudentRecord], work: Callable[[StudentRecord], float],
     return sorted(outcomes, key=lambda o: order[o.student])
 
 
-def _side_by_side(students: list[StudentRecord], parallel: int) -> bool:
-    """Whether labs come up beside each other: then each starts its containers one at a
-    time (project.up: start_together), the engine being busy with the others anyway."""
-    return len(students) > 1 and parallel > 1
-
-
 def bring_up(engine: DockerClient, record: ClassRecord, students: list[StudentRecord],
              parallel: int = DEFAULT_PARALLEL, progress: Progress | None = None) -> list[Outcome]:
-    together = not _side_by_side(students, parallel)
-
     def up(student: StudentRecord) -> float:
         origin = student_origin(record, student)
-        result = project.up(engine, origin.spec(), student.instance, record.exercise, origin=origin, start_together=together)
+        result = project.up(engine, origin.spec(), student.instance, record.exercise, origin=origin)
         return result.seconds
 
     return _each(students, up, parallel, progress)
@@ -134,11 +126,9 @@ def reset(engine: DockerClient, record: ClassRecord, students: list[StudentRecor
           parallel: int = DEFAULT_PARALLEL, progress: Progress | None = None) -> list[Outcome]:
     """Fresh lab, same subnet and values, and no evidence of the previous attempt:
     mailboxes and MTA log (the volume), captures, old reports."""
-    together = not _side_by_side(students, parallel)
-
     def again(student: StudentRecord) -> float:
         clear_reports(record, student)
-        return project.reset(engine, student.instance, start_together=together).seconds
+        return project.reset(engine, student.instance).seconds
 
     return _each(students, again, parallel, progress)
 

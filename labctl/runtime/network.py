@@ -34,6 +34,10 @@ def ensure_network(engine: DockerClient, plan: NetworkPlan) -> tuple[Network, bo
         net = existing[0]
         if net.attrs["Labels"].get(LABEL_LAB) != plan.labels[LABEL_LAB]:
             raise LabError(f"network {plan.name!r} exists but was not created by labctl for this lab; remove it or choose another --instance")
+        if plan.subnet not in subnets_of(net):
+            # Left by a `down` that the engine refused (runtime.project.up tells why).
+            raise LabError(f"network {plan.name!r} exists on subnet {', '.join(subnets_of(net))}, not {plan.subnet}; "
+                           f"'labctl down' removes it (if the engine refuses, it goes when dockerd restarts)")
         return net, False
     ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=plan.subnet, gateway=plan.gateway)])
     try:

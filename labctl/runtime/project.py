@@ -171,21 +171,13 @@ def _refuse_other_lab(now: Running, lab: Lab, instance: str, exercise: str | Non
 
 
 def up(engine: DockerClient, lab: Lab, instance: str, exercise: str | None = None,
-       timeout: float = READY_TIMEOUT, origin: Origin | None = None, start_together: bool = True) -> UpResult:
+       timeout: float = READY_TIMEOUT, origin: Origin | None = None) -> UpResult:
     """Bring the instance up (or bring it in line with `lab`); `origin`, when
     given, is recorded so that `reset`, `check` and `grade` find the lab again.
-    One change per instance at a time: a concurrent `up` waits, then converges.
-
-    `start_together=False` starts the containers on the lab network one at a time.
-    The engine (dockerd 20.10's libnetwork) keeps each network's count of endpoints
-    with a read-modify-write that two starts joining the same network at once can
-    both apply: the count then never returns to 0 and the network can never be
-    removed ('has active endpoints', moby#42119; seen once in a class of 50). Labs
-    brought up side by side (a class) keep the engine busy with each other anyway;
-    one lab alone starts them together, for the shortest wait."""
+    One change per instance at a time: a concurrent `up` waits, then converges."""
     check_instance(instance)
     with instance_lock(instance):
-        return _up(engine, lab, instance, exercise, timeout, origin, start_together)
+        return _up(engine, lab, instance, exercise, timeout, origin)
 
 
 @dataclass
@@ -252,8 +244,7 @@ def _quietly(action: Callable[[], None]) -> None:
         pass
 
 
-def _up(engine: DockerClient, lab: Lab, instance: str, exercise: str | None, timeout: float, origin: Origin | None,
-        start_together: bool = True) -> UpResult:
+def _up(engine: DockerClient, lab: Lab, instance: str, exercise: str | None, timeout: float, origin: Origin | None) -> UpResult:
     began = time.monotonic()
     now = running(engine, instance)
     _refuse_other_lab(now, lab, instance, exercise)
@@ -264,7 +255,7 @@ def _up(engine: DockerClient, lab: Lab, instance: str, exercise: str | None, tim
     result = UpResult(plan)
     with terminate_as_interrupt():
         try:
-            _converge(engine, plan, now, result, undo, timeout, start_together)
+            _converge(engine, plan, now, result, undo, timeout)
         except BaseException:
             # Leave nothing half-started, and lose nothing: only what this call
             # created goes; volumes kept by `down --keep-data` stay; containers
@@ -281,8 +272,7 @@ def _up(engine: DockerClient, lab: Lab, instance: str, exercise: str | None, tim
     return result
 
 
-def _converge(engine: DockerClient, plan: LabPlan, now: Running, result: UpResult, undo: _Undo, timeout: float,
-              start_together: bool) -> None:
+def _converge(engine: DockerClient, plan: LabPlan, now: Running, result: UpResult, undo: _Undo, timeout: float) -> None:
     """Make the engine hold what the plan says: every container created with the
     current configuration, running, and attached to the lab network at its address."""
     network, _ = ensure_network(engine, plan.network)
@@ -330,11 +320,7 @@ def _converge(engine: DockerClient, plan: LabPlan, now: Running, result: UpResul
         all_at_once(ctr.start, capture)
         _wait_for_logs(plan, capture, timeout)
         rest = [_made(c) for service, c in to_start if service != CAPTURE_SERVICE]
-    if start_together:
-        all_at_once(ctr.start, rest)
-    else:
-        for container in rest:
-            ctr.start(container)
+    all_at_once(ctr.start, rest)
     to_start = capture + rest
 
     ids = {c.labels[ctr.LABEL_SERVICE]: c.id for c in to_start}
@@ -403,8 +389,9 @@ def _down(engine: DockerClient, instance: str, keep_data: bool, purge: bool) -> 
         shutil.rmtree(lab_state_dir(instance))
         result.purged = True
     if stuck:
-        # 'has active endpoints' with no container left is the engine's miscount
-        # (see `up`): the network holds nothing and a later `up` of the lab reuses it.
+        # 'has active endpoints' with no container left: dockerd 20.10 sometimes keeps
+        # an endpoint that no container holds (moby#42119; 2 networks in 150 labs of
+        # class runs here). It goes when dockerd restarts; a later `up` reuses it.
         raise LabError("; ".join(stuck))
     return result
 
@@ -439,16 +426,15 @@ def clear_evidence(instance: str) -> None:
         shutil.rmtree(lab_state_dir(instance) / name, ignore_errors=True)
 
 
-def reset(engine: DockerClient, instance: str, timeout: float = READY_TIMEOUT, start_together: bool = True) -> UpResult:
+def reset(engine: DockerClient, instance: str, timeout: float = READY_TIMEOUT) -> UpResult:
     """The instance as it was first brought up: fresh containers, empty mailboxes
-    and MTA log (the volume goes), and no capture of the previous attempt.
-    `start_together` as for `up`."""
+    and MTA log (the volume goes), and no capture of the previous attempt."""
     origin = Origin.load(instance)
     lab = origin.spec()
     with instance_lock(instance):
         _clear_attempt(engine, instance)
         clear_evidence(instance)
-        return _up(engine, lab, instance, origin.exercise, timeout, origin, start_together)
+        return _up(engine, lab, instance, origin.exercise, timeout, origin)
 
 
 def start_service(engine: DockerClient, instance: str, service: str, timeout: float = READY_TIMEOUT) -> float:
