@@ -295,9 +295,14 @@ class LabSMTP(SMTP):
 
     # --- greeting, TLS and AUTH ------------------------------------------------------
 
+    async def _greeting_syntax_error(self, verb: str) -> None:
+        # Postfix's one error without an enhanced code: none is agreed on before a greeting.
+        self.errors += 1
+        await self._write_reply(f"501 Syntax: {verb} hostname")
+
     async def smtp_HELO(self, hostname: str | None) -> None:
         if not hostname:
-            await self.push("501 5.5.4 Syntax: HELO hostname")
+            await self._greeting_syntax_error("HELO")
             return
         self._set_rset_state()
         self.session.extended_smtp = False
@@ -306,7 +311,7 @@ class LabSMTP(SMTP):
 
     async def smtp_EHLO(self, hostname: str | None) -> None:
         if not hostname:
-            await self.push("501 5.5.4 Syntax: EHLO hostname")
+            await self._greeting_syntax_error("EHLO")
             return
         self._set_rset_state()
         self.session.extended_smtp = True
@@ -385,7 +390,7 @@ class LabSMTP(SMTP):
         if self.envelope.mail_from is not None:
             await self.push("503 5.5.1 Error: nested MAIL command")
             return
-        if not arg or arg[:5].upper() != "FROM:":
+        if not arg or arg[:5].upper() != "FROM:" or not arg[5:].strip():
             await self.push("501 5.5.4 Syntax: MAIL FROM:<address>")
             return
         try:
@@ -441,7 +446,7 @@ class LabSMTP(SMTP):
         if self.envelope.mail_from is None:
             await self.push("503 5.5.1 Error: need MAIL command")
             return
-        if not arg or arg[:3].upper() != "TO:":
+        if not arg or arg[:3].upper() != "TO:" or not arg[3:].strip():
             await self.push("501 5.5.4 Syntax: RCPT TO:<address>")
             return
         try:

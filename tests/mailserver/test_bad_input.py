@@ -196,7 +196,7 @@ def test_bad_address_syntax(server):
     with raw_session(server.smtp_port) as client:
         assert client.command("MAIL FROM:<no at sign>") == "501 5.1.7 Bad sender address syntax"
         assert client.command('MAIL FROM:<"no-domain">') == "501 5.1.7 Bad sender address syntax"
-        assert client.command("MAIL FROM:") == "501 5.1.7 Bad sender address syntax"
+        assert client.command("MAIL FROM:") == "501 5.5.4 Syntax: MAIL FROM:<address>"  # as Postfix
         assert client.command("MAIL TO:<x@y.z>") == "501 5.5.4 Syntax: MAIL FROM:<address>"
         assert client.command("MAIL FROM:<>") == "250 2.1.0 Ok"
         assert client.command("RCPT TO:<>") == "501 5.1.3 Bad recipient address syntax"

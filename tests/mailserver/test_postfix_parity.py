@@ -43,12 +43,15 @@ DIALOGUES = {
     "relay to another domain, and VRFY of it": [
         b"EHLO alumno\r\n", f"MAIL FROM:<{POP}>\r\n".encode(), b"RCPT TO:<uno@otro.unlp.edu.ar>\r\n",
         b"VRFY uno@otro.unlp.edu.ar\r\n", b"QUIT\r\n"],
+    "arguments left out": [
+        b"EHLO\r\n", b"HELO\r\n", b"EHLO alumno\r\n", b"MAIL FROM:\r\n", b"MAIL\r\n", b"MAIL FROM:<>\r\n",
+        b"RCPT TO:<>\r\n", b"RCPT TO:\r\n", b"RCPT\r\n", b"AUTH PLAIN\r\n", b"QUIT\r\n"],
     "other commands a student tries": [
         b"HELO alumno\r\n", b"NOOP\r\n", b"VRFY alumnoimap\r\n", b"HELP\r\n", b"EXPN alumnoimap\r\n", b"HOLA\r\n",
         b"RSET\r\n", b"QUIT\r\n"],
 }
 
-WITHOUT_A_MESSAGE = {"tab between words", "commands out of order", "other commands a student tries",
+WITHOUT_A_MESSAGE = {"tab between words", "commands out of order", "other commands a student tries", "arguments left out",
                      "relay to another domain, and VRFY of it"}
 
 
