@@ -30,6 +30,15 @@ class SentMessage:
         return text + (f" with subject {self.summary.subject!r}" if self.summary.subject else " without a subject")
 
 
+def envelope_is(found: str, wanted: str) -> bool:
+    """An envelope address names `wanted`: a bare local part (swaks --to alumnoimap) is taken
+    in the wanted address's domain, as Postfix's append_at_myorigin completes it on the
+    server of that domain, which is the one 3b and 11 send to."""
+    if "@" not in found and found:
+        found = f"{found}@{wanted.rpartition('@')[2]}"
+    return same_address(found, wanted)
+
+
 class WantedMessage(Params):
     sender: str | None = Field(None, alias="from", pattern=ADDRESS)  # the MAIL FROM or an address of From:
     to: str | None = Field(None, pattern=ADDRESS)  # an accepted RCPT TO
@@ -37,10 +46,10 @@ class WantedMessage(Params):
 
     def matches(self, sent: SentMessage) -> bool:
         summary = sent.summary
-        if self.sender and not (same_address(sent.mail_from, self.sender)
+        if self.sender and not (envelope_is(sent.mail_from, self.sender)
                                 or (summary and any(same_address(a, self.sender) for a in summary.senders))):
             return False
-        if self.to and not any(same_address(a, self.to) for a in sent.rcpt_to):
+        if self.to and not any(envelope_is(a, self.to) for a in sent.rcpt_to):
             return False
         return not self.subject or (summary is not None and subject_has(summary.subject, self.subject))
 

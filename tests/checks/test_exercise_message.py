@@ -35,7 +35,8 @@ DECOMPOSED = f"From: {OTHER}\r\nSubject: smtp-pra\u0301ctica4\r\n\r\nhola\r\n".e
     sent(THUNDERBIRD),  # RFC 2047 subject, From: with a display name
     sent(DECOMPOSED),  # the accent typed apart, in lower case
     sent(THUNDERBIRD, sender="REDESYCOMUNICACIONES@redes.unlp.edu.ar"),
-], ids=["swaks-attach", "bdat", "thunderbird", "decomposed-accent", "upper-case-envelope"])
+    sent(SWAKS_PDF, sender="redesycomunicaciones", to="alumnoimap"),  # swaks --to alumnoimap: the server completes the domain
+], ids=["swaks-attach", "bdat", "thunderbird", "decomposed-accent", "upper-case-envelope", "bare-local-parts"])
 def test_exercise_11_message_ways_that_count(message):
     assert wanted("11").matches(message)
 
@@ -45,6 +46,8 @@ def test_exercise_11_near_misses():
     assert not wanted("11").matches(curl)
     assert curl.describe() == "a message from a@redes.unlp.edu.ar to alumnoimap@redes.unlp.edu.ar with subject 'prueba'"
     assert not wanted("11").matches(sent(SWAKS_PDF, to=POP))  # another recipient
+    assert not wanted("11").matches(sent(SWAKS_PDF, to="alumnopop"))  # another recipient, bare
+    assert not wanted("11").matches(sent(SWAKS_PDF, to="alumnoimap@otro.unlp.edu.ar"))  # another domain
     assert not wanted("11").matches(sent(SWAKS_PDF.replace("á".encode(), b"a")))  # the accent lost
     # The envelope alone (the MTA's log of a message not delivered here): the subject is unknown.
     assert not wanted("11").matches(SentMessage(OTHER, (IMAP,), None))
