@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from .dirsync import DIRECTORIES
-from .spool import write_fully
+from .durable import WrittenFile
 
 
 def maildir_path(root: str | Path, domain: str, user: str) -> Path:
@@ -35,14 +35,27 @@ def _already_delivered(maildir: Path, name: str) -> bool:
     return any(entry.startswith(name + ":") or entry == name for entry in os.listdir(maildir / "cur"))
 
 
-def deliver(maildir: Path, name: str, *message: bytes) -> bool:
-    """Store the concatenation of `message` (parts made of whole CRLF lines) as new/<name>.
-
-    False if it was already there. The parts are written one after the other,
-    not joined, so a large message is not copied once more here.
-    """
+def _prepared(maildir: Path) -> None:
     if maildir not in _made:
         _ensure_maildir(maildir)
+
+
+def write(maildir: Path, name: str, *message: bytes | bytearray) -> WrittenFile:
+    """The concatenation of `message` (parts made of whole CRLF lines) written as tmp/<name>,
+    on its way to new/<name>: once placed, and new/ fsynced, it is delivered."""
+    _prepared(maildir)
+    # Maildir files use the local line convention (LF), as Postfix writes them.
+    parts = [part.replace(b"\r\n", b"\n") for part in message]
+    try:
+        return WrittenFile.create(maildir / "tmp" / name, maildir / "new" / name, parts)
+    except FileNotFoundError:  # removed behind our back (the mailboxes were reset): make it again
+        _ensure_maildir(maildir)
+        return WrittenFile.create(maildir / "tmp" / name, maildir / "new" / name, parts)
+
+
+def deliver(maildir: Path, name: str, *message: bytes | bytearray) -> bool:
+    """Store the concatenation of `message` as new/<name>, durably; False if it was already there."""
+    _prepared(maildir)
     try:
         delivered = _already_delivered(maildir, name)
     except FileNotFoundError:  # removed behind our back (the mailboxes were reset): make it again
@@ -50,18 +63,6 @@ def deliver(maildir: Path, name: str, *message: bytes) -> bool:
         delivered = _already_delivered(maildir, name)
     if delivered:
         return False
-    tmp = maildir / "tmp" / name
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        # Maildir files use the local line convention (LF), as Postfix writes them.
-        for part in message:
-            write_fully(fd, part.replace(b"\r\n", b"\n"))
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise
-    os.close(fd)
-    os.rename(tmp, maildir / "new" / name)
+    write(maildir, name, *message).place()
     DIRECTORIES.changed(maildir / "new")
     return True

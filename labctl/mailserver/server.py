@@ -1,4 +1,4 @@
-"""Wiring: the listeners, the spool, the delivery worker and the log in one process."""
+"""Wiring: the listeners, the spool, the group commit, the delivery worker and the log in one process."""
 from __future__ import annotations
 
 import asyncio
@@ -6,6 +6,7 @@ import signal
 import ssl
 
 from .backup_mx import RelayDomains
+from .commit import GroupCommit
 from .config import Config
 from .delivery import DeliveryWorker
 from .eventlog import EventLog
@@ -26,13 +27,21 @@ class MailService:
         self.login_throttle = AuthThrottle(config.auth_failure_delay, config.auth_failure_delay_max)
         self.relay_domains = RelayDomains(config.relay_domains, config.relay_domains_file, self.events)
         self.spool = Spool(config.spool_dir)
-        self.worker = DeliveryWorker(config, self.spool, self.events)
+        self.committer = GroupCommit(self.events)
+        self.worker = DeliveryWorker(config, self.spool, self.events, self.committer)
         self.ports: dict[str, int] = {}  # listener name -> bound port (useful with port 0)
         self._servers: list[asyncio.AbstractServer] = []
         self._worker_task: asyncio.Task | None = None
 
     async def accept(self, message: QueuedMessage, *content: bytes | bytearray) -> None:
-        """Queue durably (the caller replies 250 only after this returns), then wake the worker."""
+        """Make the message durable (the caller replies 250 only after this returns): local
+        recipients are delivered at once, whoever is left is queued for the worker."""
+        await self.worker.deliver_on_arrival(message, content)
+        if not message.is_done:
+            # Shielded: a client leaving now must not leave a stored message unknown to the worker.
+            await asyncio.shield(self._queue(message, content))
+
+    async def _queue(self, message: QueuedMessage, content: tuple[bytes | bytearray, ...]) -> None:
         await asyncio.to_thread(self.spool.store, message, *content)
         self.worker.add(message)
 
@@ -48,6 +57,7 @@ class MailService:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        self.committer.start()
         tls_context = self._tls_context()
         for listener in self.config.listeners:
             server = await loop.create_server(
@@ -66,6 +76,7 @@ class MailService:
         if self._worker_task is not None:
             self._worker_task.cancel()
             await asyncio.gather(self._worker_task, return_exceptions=True)
+        await self.committer.stop()
         self.events.close()
 
 

@@ -12,14 +12,12 @@ The `.msg` file is never rewritten, which keeps acceptance to one file write.
 """
 from __future__ import annotations
 
-import errno
 import json
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from .dirsync import DIRECTORIES
+from .durable import write_durably
 
 # Recipient states. FINAL states never change again.
 PENDING, DEFERRED = "pending", "deferred"
@@ -64,33 +62,6 @@ class QueuedMessage:
         return all(r.is_final for r in self.recipients)
 
 
-def write_fully(fd: int, data: bytes | bytearray | memoryview) -> None:
-    """Write all of `data` or raise: os.write may write less than asked (disk full, file size limit)."""
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        if written == 0:
-            raise OSError(errno.EIO, "write made no progress")
-        view = view[written:]
-
-
-def write_durably(path: Path, *parts: bytes | bytearray) -> None:
-    """Atomically replace `path` with the concatenation of `parts`, durable once this returns."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        for part in parts:
-            write_fully(fd, part)
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise
-    os.close(fd)
-    os.rename(tmp, path)
-    DIRECTORIES.changed(path.parent)  # concurrent stores share one fsync of the directory
-
-
 def new_queue_id() -> str:
     """A Postfix-looking queue id: 10 upper-case hex digits."""
     return secrets.token_hex(5).upper()
@@ -118,14 +89,14 @@ class Spool:
             return False
         # default=vars: the dataclasses as their field dicts, as asdict() gives them, minus its deep copies.
         header = json.dumps(message, default=vars).encode() + b"\n"
-        write_durably(path, header, *content)
+        write_durably(path, [header, *content])
         return True
 
     def save_state(self, message: QueuedMessage) -> None:
         state = {"recipients": message.recipients,
                  "next_attempt": message.next_attempt,
                  "delay_notified": message.delay_notified}
-        write_durably(self._state_path(message.queue_id), json.dumps(state, default=vars).encode())
+        write_durably(self._state_path(message.queue_id), [json.dumps(state, default=vars).encode()])
 
     def load(self, queue_id: str) -> QueuedMessage:
         with open(self._msg_path(queue_id), "rb") as handle:

@@ -18,16 +18,16 @@ def events(config, kind):
 
 
 def test_unexpected_error_in_local_delivery_is_logged_and_retried(tmp_path, monkeypatch):
-    real_deliver = maildir.deliver
+    real_write = maildir.write
     calls = []
 
-    def deliver_failing_once(*args):
+    def write_failing_twice(*args):
         calls.append(args)
-        if len(calls) == 1:
+        if len(calls) <= 2:  # the delivery on arrival, then the queue's first attempt
             raise RuntimeError("bug in local delivery")
-        return real_deliver(*args)
+        return real_write(*args)
 
-    monkeypatch.setattr(maildir, "deliver", deliver_failing_once)
+    monkeypatch.setattr(maildir, "write", write_failing_twice)
     config = make_config(tmp_path, retry=Retry(initial=0.2, max_interval=1, give_up_after=60))
     with RunningServer(config) as server:
         with raw_session(server.smtp_port) as client:
@@ -39,10 +39,11 @@ def test_unexpected_error_in_local_delivery_is_logged_and_retried(tmp_path, monk
         wait_for(lambda: not server.service.worker.messages)
         assert not server.service.worker._in_flight
     assert "Subject: retried" in path.read_text()
-    [error] = events(config, "internal_error")
-    assert error["where"] == "maildir" and "bug in local delivery" in error["error"]
+    assert [e["where"] for e in events(config, "internal_error")] == ["maildir", "maildir"]
+    assert all("bug in local delivery" in e["error"] for e in events(config, "internal_error"))
     attempts = [(e["status"], e["reply"].split(" internal")[0], e["attempt"]) for e in events(config, "delivery")]
     assert attempts == [("deferred", "451 4.3.0", 1), ("delivered", "250 2.0.0 delivered to maildir", 2)]
+    assert not list((tmp_path / "mail").rglob("tmp/*")), "a failed write left a file behind"
 
 
 class _ResetAfterEhlo:
