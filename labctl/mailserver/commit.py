@@ -1,23 +1,26 @@
-"""Group commit in a helper process: files the event loop has written are made durable there.
+"""Group commit in a helper process: the files of accepted messages are written out and made
+durable there, off the event loop.
 
-A session writes its message's files itself (page cache only, microseconds)
-and sends their open descriptors to the helper, which fsyncs each, renames it
-into place, fsyncs each directory once for everything it received together,
-and answers once per batch. The session replies 250 only after that answer.
-Files sent while a batch is on the disk form the next batch, so under load
-many messages share a directory fsync and a wake-up.
+A session stages its message's Maildir copies in memory (durable.StagedFile: a
+memfd, microseconds) and sends their descriptors to the helper, which writes
+each out under its temporary name, fsyncs it, renames it into place, fsyncs
+each directory once for everything it received together, and answers once per
+batch. The session replies 250 only after that answer. Files sent while a batch
+is on the disk form the next batch; the files of a batch are fsynced side by
+side, so the filesystem's journal commits them together.
 
-Why a process and not a thread: a thread returning from fsync must win the
-GIL back from the event loop, which holds it while it parses and logs, and
-the loop in turn waits for the GIL after each of its own system calls. With
-a pool of threads that cost the loop a quarter of its time (socket.send took
-0.27 ms on average, nearly all of it waiting for the GIL). The helper has its
-own interpreter, uses the second core, and the loop only sends and receives
-one packet per message and per batch.
+Why a process and not threads: a thread returning from fsync must win the GIL
+back from the event loop, which holds it while it parses and logs, and the loop
+in turn waits for the GIL after each of its own system calls. With a pool of
+threads that cost the loop a quarter of its time (socket.send took 0.27 ms on
+average, nearly all of it waiting for the GIL). Nor does the loop create the
+files: creating one waits on the journal that the fsyncs keep busy (0.13 ms
+per open under load). The helper has its own interpreter and uses the second
+core; the loop sends one packet per message and reads one per batch.
 
-Protocol, over a SOCK_SEQPACKET socket pair (one packet per message):
-request  [id, [[tmp, final], ...]] as JSON, the files' descriptors attached
-         (SCM_RIGHTS) in the same order;
+Protocol, over a SOCK_SEQPACKET socket pair (one packet each):
+request  [id, [[tmp, final], ...]] as JSON, the staged files' descriptors
+         attached (SCM_RIGHTS) in the same order;
 reply    [[id, [null or [errno, text], ...]], ...] as JSON, one entry per
          request of the batch, one item per file (null: durable in place).
 """
@@ -33,16 +36,18 @@ import socket
 import subprocess
 import sys
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
 from .dirsync import fsync_dir
-from .durable import WrittenFile
+from .durable import StagedFile
 from .eventlog import EventLog
 
 MAX_FILES = 250  # descriptors in one packet: the kernel's SCM_MAX_FD is 253
-PACKET_LIMIT = 1 << 16
-FD_SIZE = array.array("i").itemsize  # a request's or a reply's JSON; a larger request is refused
+PACKET_LIMIT = 1 << 16  # a request's or a reply's JSON; a larger request is refused
+FD_SIZE = array.array("i").itemsize
+SYNC_THREADS = 16  # fsyncs of one batch in flight at once
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 Results = list[OSError | None]
@@ -56,7 +61,7 @@ class GroupCommit:
         self._process: subprocess.Popen | None = None
         self._socket: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._pending: dict[int, tuple[list[WrittenFile], Callable[[Results], None], asyncio.Future]] = {}
+        self._pending: dict[int, tuple[list[StagedFile], Callable[[Results], None], asyncio.Future]] = {}
         self._last_id = 0
 
     def start(self) -> None:
@@ -81,14 +86,14 @@ class GroupCommit:
         self._socket = ours
         self._loop.add_reader(ours, self._read_replies)
 
-    def submit(self, files: list[WrittenFile], on_durable: Callable[[Results], None]) -> asyncio.Future:
-        """Hand `files` (now ours: their descriptors are closed here) to the helper.
+    def submit(self, files: list[StagedFile], on_durable: Callable[[Results], None]) -> asyncio.Future:
+        """Hand `files` to the helper (their descriptors are closed here: it has its own).
 
         When it answers, `on_durable` is called on the loop with, per file, None if the file is
         durable in place or the OSError that kept it from being so; then the returned future
         is resolved with the same list. `on_durable` is called even if the future's awaiter
         has been cancelled meanwhile (a client that left before its 250): what was delivered
-        is still recorded. Raises OSError, with nothing left behind, if the files cannot be sent.
+        is still recorded. Raises OSError if the files cannot be sent.
         """
         try:
             if len(files) > MAX_FILES:
@@ -102,12 +107,9 @@ class GroupCommit:
             if len(payload) > PACKET_LIMIT:
                 raise OSError(errno.E2BIG, "file names too long for one request")
             socket.send_fds(self._socket, [payload], [f.fd for f in files])
-        except BaseException:
-            for written in files:
-                written.abandon()
-            raise
-        for written in files:
-            os.close(written.fd)  # the helper holds its own copy until the file is durable
+        finally:
+            for staged in files:
+                staged.close()  # the helper has its own copy of each
         future = self._loop.create_future()
         self._pending[self._last_id] = (files, on_durable, future)
         return future
@@ -176,7 +178,7 @@ class GroupCommit:
 # --- the helper process -------------------------------------------------------------------
 
 
-def _receive(sock: socket.socket, flags: int = 0) -> tuple[int, list[WrittenFile]] | None:
+def _receive(sock: socket.socket, flags: int = 0) -> tuple[int, list[StagedFile]] | None:
     """One request, or None at the end of input (or, with MSG_DONTWAIT, if none is waiting)."""
     try:
         # recvmsg, not socket.recv_fds: that one drops `flags` (Python 3.11).
@@ -194,21 +196,35 @@ def _receive(sock: socket.socket, flags: int = 0) -> tuple[int, list[WrittenFile
         for fd in fds:
             os.close(fd)
         raise OSError(errno.EPROTO, f"request {request_id}: descriptors lost in transit")
-    return request_id, [WrittenFile(fd, Path(tmp), Path(final)) for fd, (tmp, final) in zip(fds, names)]
+    return request_id, [StagedFile(fd, Path(tmp), Path(final)) for fd, (tmp, final) in zip(fds, names)]
 
 
-def commit_batch(batch: list[tuple[int, list[WrittenFile]]]) -> list:
-    """Place every file, then fsync each directory once; the reply entries for the batch."""
+def _error(error: OSError) -> list:
+    return [error.errno or errno.EIO, error.strerror or str(error)]
+
+
+def _place(staged: StagedFile) -> list | None:
+    try:
+        staged.write_out().place()
+    except OSError as error:
+        return _error(error)
+    return None
+
+
+def commit_batch(batch: list[tuple[int, list[StagedFile]]], pool: ThreadPoolExecutor) -> list:
+    """Place every file, then fsync each directory once; the reply entries for the batch.
+
+    The files' fsyncs run side by side: the filesystem's journal then commits them
+    together instead of one commit per file (ten files took 2.4 ms instead of 4.6).
+    """
+    files = [written for _, written_files in batch for written in written_files]
+    outcomes = iter(list((pool.map if len(files) > 1 else map)(_place, files)))
     replies = []
     placed: dict[Path, list] = defaultdict(list)  # directory -> the reply items of the files renamed into it
-    for request_id, files in batch:
-        errors: list = [None] * len(files)
-        for i, written in enumerate(files):
-            try:
-                written.place()
-            except OSError as error:
-                errors[i] = [error.errno or errno.EIO, error.strerror or str(error)]
-            else:
+    for request_id, written_files in batch:
+        errors = [next(outcomes) for _ in written_files]
+        for i, written in enumerate(written_files):
+            if errors[i] is None:
                 placed[written.final.parent].append((errors, i))
         replies.append([request_id, errors])
     for directory, items in placed.items():
@@ -218,7 +234,7 @@ def commit_batch(batch: list[tuple[int, list[WrittenFile]]]) -> list:
             # In place but perhaps not durable: reported as not delivered, so the queue retries,
             # and the retry finds the file there (the names are deterministic).
             for errors, i in items:
-                errors[i] = [error.errno or errno.EIO, error.strerror or str(error)]
+                errors[i] = _error(error)
     return replies
 
 
@@ -239,6 +255,11 @@ def _send_replies(sock: socket.socket, replies: list) -> None:
 
 def serve(sock: socket.socket) -> None:
     """Answer batches until the event loop's side closes the socket (or dies)."""
+    with ThreadPoolExecutor(SYNC_THREADS) as pool:
+        _serve(sock, pool)
+
+
+def _serve(sock: socket.socket, pool: ThreadPoolExecutor) -> None:
     while True:
         first = _receive(sock)
         if first is None:
@@ -246,7 +267,7 @@ def serve(sock: socket.socket) -> None:
         batch = [first]
         while (more := _receive(sock, socket.MSG_DONTWAIT)) is not None:
             batch.append(more)
-        _send_replies(sock, commit_batch(batch))
+        _send_replies(sock, commit_batch(batch, pool))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -11,12 +11,13 @@ import asyncio
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Callable
 
 from . import dsn, maildir
 from .addresses import domain_of, local_mailbox
 from .commit import GroupCommit
 from .config import Config
-from .durable import WrittenFile
+from .durable import StagedFile
 from .eventlog import EventLog
 from .headers import delivery_headers
 from .relay import DestinationError, Outcome, Parcel, mail_exchangers, send_batch
@@ -65,7 +66,8 @@ class DeliveryWorker:
 
     # --- on arrival ---------------------------------------------------------------------
 
-    async def deliver_on_arrival(self, message: QueuedMessage, content: tuple[bytes | bytearray, ...]) -> None:
+    async def deliver_on_arrival(self, message: QueuedMessage, content: tuple[bytes | bytearray, ...],
+                                 delivered_all: Callable[[], None]) -> None:
         """The first attempt for local recipients, made while the client waits for its 250,
         as Postfix's local delivery would make it a moment later.
 
@@ -73,6 +75,7 @@ class DeliveryWorker:
         the message's durable point and it never touches the spool. Everyone else (remote,
         wanting a success notice, or not delivered here for any reason) stays pending, for
         the caller to queue; the queue's attempt then logs why it fails, if it does.
+        `delivered_all` is called as soon as every recipient is delivered, if they all are.
         """
         whole = b"".join(content)
         evidence: dict = {}
@@ -80,12 +83,13 @@ class DeliveryWorker:
             # Read off the loop, and before anything is written: a client leaving meanwhile
             # cancels this with nothing left behind.
             evidence.update(await asyncio.to_thread(self._what_was_delivered, message, whole))
-        writes = self._write_copies(message, content)
+        writes = self._stage_copies(message, content)
         if not writes:
             return
         try:
-            durable = self.committer.submit([written for _, written in writes],
-                                            lambda errors: self._record_arrival(message, writes, errors, evidence))
+            durable = self.committer.submit([staged for _, staged in writes],
+                                            lambda errors: self._record_arrival(message, writes, errors, evidence,
+                                                                                delivered_all))
         except OSError:
             return
         if not evidence:
@@ -93,9 +97,9 @@ class DeliveryWorker:
             evidence.update(self._what_was_delivered(message, whole))
         await durable
 
-    def _write_copies(self, message: QueuedMessage, content: tuple[bytes | bytearray, ...]) -> list[tuple[Recipient, WrittenFile]]:
-        """Each eligible local recipient's copy, written but not yet durable; none if any write fails."""
-        writes: list[tuple[Recipient, WrittenFile]] = []
+    def _stage_copies(self, message: QueuedMessage, content: tuple[bytes | bytearray, ...]) -> list[tuple[Recipient, StagedFile]]:
+        """Each eligible local recipient's copy, staged for the commit helper; none if any fails."""
+        writes: list[tuple[Recipient, StagedFile]] = []
         try:
             for recipient in message.recipients:
                 if not self._is_local(recipient) or dsn.wants_notice(recipient, dsn.DELIVERED):
@@ -103,20 +107,22 @@ class DeliveryWorker:
                 target = self._maildir_file(message, recipient)
                 if target is not None:
                     directory, name, headers = target
-                    writes.append((recipient, maildir.write(directory, name, headers, *content)))
+                    writes.append((recipient, maildir.stage(directory, name, headers, *content)))
         except Exception as error:
-            for _, written in writes:
-                written.abandon()
+            for _, staged in writes:
+                staged.close()
             if not isinstance(error, OSError):  # a bug; the queue still delivers the message
                 self.events.write("internal_error", where="maildir", error=repr(error), queue_ids=[message.queue_id])
             return []
         return writes
 
-    def _record_arrival(self, message: QueuedMessage, writes: list[tuple[Recipient, WrittenFile]],
-                        errors: list[OSError | None], evidence: dict) -> None:
+    def _record_arrival(self, message: QueuedMessage, writes: list[tuple[Recipient, StagedFile]],
+                        errors: list[OSError | None], evidence: dict, delivered_all: Callable[[], None]) -> None:
         for (recipient, _), error in zip(writes, errors):
             if error is None:
                 self._record(message, recipient, Outcome(250, DELIVERED_REPLY, "2.0.0"), via="maildir", **evidence)
+        if message.is_done:
+            delivered_all()
 
     # --- the loop ---------------------------------------------------------------------
 

@@ -2,9 +2,9 @@
 
 A file is written under a temporary name, fsynced, renamed into place, and
 then its directory is fsynced (dirsync.py shares that last fsync between
-writers). WrittenFile splits the cheap part (create and write, page cache
-only) from the part that waits for the disk (fsync and rename), so that the
-event loop can do the first and hand the second to a thread (commit.py).
+writers). WrittenFile is a file written but not yet durable; StagedFile is
+content in memory on its way to becoming one, which is how the event loop
+hands a message to the commit helper (commit.py).
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import errno
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from .dirsync import DIRECTORIES
 
@@ -33,18 +34,29 @@ def write_parts(fd: int, parts: list[bytes | bytearray]) -> None:
         write_fully(fd, memoryview(b"".join(parts))[written:])
 
 
+def copy_fully(source: int, destination: int) -> None:
+    """Copy all of file `source` to `destination`, in the kernel (no copy through Python)."""
+    size, offset = os.fstat(source).st_size, 0
+    while offset < size:
+        copied = os.sendfile(destination, source, offset, size - offset)
+        if copied == 0:
+            raise OSError(errno.EIO, "copy made no progress")
+        offset += copied
+
+
 @dataclass
 class WrittenFile:
     """Written whole under its temporary name; not durable, and not in place, until `place`."""
-    fd: int
+    fd: int  # -1 once closed
     tmp: Path
     final: Path
 
     @classmethod
-    def create(cls, tmp: Path, final: Path, parts: list[bytes | bytearray]) -> "WrittenFile":
+    def create(cls, tmp: Path, final: Path, fill: Callable[[int], None]) -> "WrittenFile":
+        """`tmp`, created and filled by `fill(fd)`; nothing is left behind if that fails."""
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            write_parts(fd, parts)
+            fill(fd)
         except BaseException:
             os.close(fd)
             tmp.unlink(missing_ok=True)
@@ -59,19 +71,58 @@ class WrittenFile:
         except BaseException:
             self.abandon()
             raise
-        os.close(self.fd)
+        self.close()
         try:
             os.rename(self.tmp, self.final)
         except BaseException:
             self.tmp.unlink(missing_ok=True)
             raise
 
+    def close(self) -> None:
+        if self.fd >= 0:
+            fd, self.fd = self.fd, -1
+            os.close(fd)
+
     def abandon(self) -> None:
-        os.close(self.fd)
+        self.close()
         self.tmp.unlink(missing_ok=True)
+
+
+@dataclass
+class StagedFile:
+    """Content in memory (a memfd), bound for `final` by way of `tmp`.
+
+    The event loop stages a file; the commit helper writes it out and makes it durable
+    (commit.py): creating a file waits on the filesystem's journal, which the helper's
+    fsyncs keep busy, and the loop must not wait on the disk."""
+    fd: int  # -1 once closed
+    tmp: Path
+    final: Path
+
+    @classmethod
+    def create(cls, tmp: Path, final: Path, parts: list[bytes | bytearray]) -> "StagedFile":
+        fd = os.memfd_create(final.name, os.MFD_CLOEXEC)
+        try:
+            write_parts(fd, parts)
+        except BaseException:
+            os.close(fd)
+            raise
+        return cls(fd, tmp, final)
+
+    def write_out(self) -> WrittenFile:
+        """The content as `tmp`, not yet durable; the memory is released either way."""
+        try:
+            return WrittenFile.create(self.tmp, self.final, lambda fd: copy_fully(self.fd, fd))
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            fd, self.fd = self.fd, -1
+            os.close(fd)
 
 
 def write_durably(path: Path, parts: list[bytes | bytearray]) -> None:
     """Atomically replace `path` with the concatenation of `parts`, durable once this returns."""
-    WrittenFile.create(path.with_name(f".{path.name}.tmp"), path, parts).place()
+    WrittenFile.create(path.with_name(f".{path.name}.tmp"), path, lambda fd: write_parts(fd, parts)).place()
     DIRECTORIES.changed(path.parent)  # concurrent writers share one fsync of the directory

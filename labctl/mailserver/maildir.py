@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from .dirsync import DIRECTORIES
-from .durable import WrittenFile
+from .durable import StagedFile, WrittenFile, write_parts
 
 
 def maildir_path(root: str | Path, domain: str, user: str) -> Path:
@@ -40,17 +40,16 @@ def _prepared(maildir: Path) -> None:
         _ensure_maildir(maildir)
 
 
-def write(maildir: Path, name: str, *message: bytes | bytearray) -> WrittenFile:
-    """The concatenation of `message` (parts made of whole CRLF lines) written as tmp/<name>,
-    on its way to new/<name>: once placed, and new/ fsynced, it is delivered."""
-    _prepared(maildir)
+def _lf(message: tuple[bytes | bytearray, ...]) -> list[bytes | bytearray]:
     # Maildir files use the local line convention (LF), as Postfix writes them.
-    parts = [part.replace(b"\r\n", b"\n") for part in message]
-    try:
-        return WrittenFile.create(maildir / "tmp" / name, maildir / "new" / name, parts)
-    except FileNotFoundError:  # removed behind our back (the mailboxes were reset): make it again
-        _ensure_maildir(maildir)
-        return WrittenFile.create(maildir / "tmp" / name, maildir / "new" / name, parts)
+    return [part.replace(b"\r\n", b"\n") for part in message]
+
+
+def stage(maildir: Path, name: str, *message: bytes | bytearray) -> StagedFile:
+    """The concatenation of `message` (parts made of whole CRLF lines), staged in memory for
+    tmp/<name> and then new/<name>; once placed, and new/ fsynced, it is delivered."""
+    _prepared(maildir)
+    return StagedFile.create(maildir / "tmp" / name, maildir / "new" / name, _lf(message))
 
 
 def deliver(maildir: Path, name: str, *message: bytes | bytearray) -> bool:
@@ -63,6 +62,7 @@ def deliver(maildir: Path, name: str, *message: bytes | bytearray) -> bool:
         delivered = _already_delivered(maildir, name)
     if delivered:
         return False
-    write(maildir, name, *message).place()
+    parts = _lf(message)
+    WrittenFile.create(maildir / "tmp" / name, maildir / "new" / name, lambda fd: write_parts(fd, parts)).place()
     DIRECTORIES.changed(maildir / "new")
     return True

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import ssl
+from typing import Callable
 
 from .backup_mx import RelayDomains
 from .commit import GroupCommit
@@ -33,13 +34,16 @@ class MailService:
         self._servers: list[asyncio.AbstractServer] = []
         self._worker_task: asyncio.Task | None = None
 
-    async def accept(self, message: QueuedMessage, *content: bytes | bytearray) -> None:
-        """Make the message durable (the caller replies 250 only after this returns): local
-        recipients are delivered at once, whoever is left is queued for the worker."""
-        await self.worker.deliver_on_arrival(message, content)
+    async def accept(self, message: QueuedMessage, *content: bytes | bytearray, accepted: Callable[[], None]) -> None:
+        """Make the message durable, then call `accepted` (once): local recipients are delivered
+        at once, whoever is left is queued for the worker. When every recipient is delivered,
+        `accepted` is called by the callback that learns it, a turn of the event loop before
+        this returns: under load a turn is milliseconds of every session's work."""
+        await self.worker.deliver_on_arrival(message, content, delivered_all=accepted)
         if not message.is_done:
             # Shielded: a client leaving now must not leave a stored message unknown to the worker.
             await asyncio.shield(self._queue(message, content))
+            accepted()
 
     async def _queue(self, message: QueuedMessage, content: tuple[bytes | bytearray, ...]) -> None:
         await asyncio.to_thread(self.spool.store, message, *content)

@@ -152,12 +152,16 @@ class LabSMTP(SMTP):
         await self._write_reply(status)
 
     async def _write_reply(self, *lines: str) -> None:
+        self._send_reply(*lines)
+        await self._writer.drain()
+
+    def _send_reply(self, *lines: str) -> None:
         """One reply, however many lines, in one write: one TCP segment, as Postfix sends it."""
         for line in lines:
             self._log("reply", line=line)
         self.service.events.flush()  # the log has the dialogue before the client has the reply
-        self._writer.write(b"".join(line.encode("ascii", "replace") + b"\r\n" for line in lines))
-        await self._writer.drain()
+        if self.transport is not None:  # not if the client has gone (a message durable after it left)
+            self._writer.write(b"".join(line.encode("ascii", "replace") + b"\r\n" for line in lines))
 
     def _timeout_cb(self) -> None:
         # aiosmtpd just drops the connection; say why first (RFC 5321 4.2.3/4.5.3.2).
@@ -669,11 +673,15 @@ class LabSMTP(SMTP):
             is_dsn=envelope.mail_from == "")
         self._set_post_data_state()
         try:
-            await self.service.accept(message, trace, content)
+            await self.service.accept(message, trace, content, accepted=lambda: self._accepted(message))
         except OSError as error:
             self._log("queue_error", error=str(error))
             await self.push("451 4.3.0 Error: queue file write error")
             return
-        self._log("queued", queue_id=queue_id, mail_from=message.mail_from,
+        await self._writer.drain()
+
+    def _accepted(self, message: QueuedMessage) -> None:
+        """The message is durable: log it and answer 250 at once, from whatever learnt it first."""
+        self._log("queued", queue_id=message.queue_id, mail_from=message.mail_from,
                   recipients=[r.address for r in message.recipients], size=message.size)
-        await self.push(f"250 2.0.0 Ok: queued as {queue_id}")
+        self._send_reply(f"250 2.0.0 Ok: queued as {message.queue_id}")

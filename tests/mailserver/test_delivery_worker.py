@@ -18,16 +18,21 @@ def events(config, kind):
 
 
 def test_unexpected_error_in_local_delivery_is_logged_and_retried(tmp_path, monkeypatch):
-    real_write = maildir.write
+    real_deliver = maildir.deliver
     calls = []
 
-    def write_failing_twice(*args):
-        calls.append(args)
-        if len(calls) <= 2:  # the delivery on arrival, then the queue's first attempt
-            raise RuntimeError("bug in local delivery")
-        return real_write(*args)
+    def stage_failing(*args):
+        raise RuntimeError("bug in local delivery")
 
-    monkeypatch.setattr(maildir, "write", write_failing_twice)
+    def deliver_failing_once(*args):
+        calls.append(args)
+        if len(calls) == 1:
+            raise RuntimeError("bug in local delivery")
+        return real_deliver(*args)
+
+    # A bug in the delivery on arrival, then in the queue's first attempt.
+    monkeypatch.setattr(maildir, "stage", stage_failing)
+    monkeypatch.setattr(maildir, "deliver", deliver_failing_once)
     config = make_config(tmp_path, retry=Retry(initial=0.2, max_interval=1, give_up_after=60))
     with RunningServer(config) as server:
         with raw_session(server.smtp_port) as client:
