@@ -118,11 +118,11 @@ class DeliveryWorker:
 
     def _record_arrival(self, message: QueuedMessage, writes: list[tuple[Recipient, StagedFile]],
                         errors: list[OSError | None], evidence: dict, delivered_all: Callable[[], None]) -> None:
-        for (recipient, _), error in zip(writes, errors):
-            if error is None:
-                self._record(message, recipient, Outcome(250, DELIVERED_REPLY, "2.0.0"), via="maildir", **evidence)
-        if message.is_done:
-            delivered_all()
+        delivered = [recipient for (recipient, _), error in zip(writes, errors) if error is None]
+        if len(delivered) == len(message.recipients):
+            delivered_all()  # the 250 first; the delivery lines follow it into the log at once
+        for recipient in delivered:
+            self._record(message, recipient, Outcome(250, DELIVERED_REPLY, "2.0.0"), via="maildir", **evidence)
 
     # --- the loop ---------------------------------------------------------------------
 

@@ -36,9 +36,17 @@ from typing import Any, Iterator
 MAX_VALUE = 1000  # above a command line (1001 with CRLF) and the summary fields the checks read
 
 
+# Every event is encoded on the event loop: one encoder for all (json.dumps with `default`
+# builds a new one per call), and plain values pass _bounded without a recursive call.
+_ENCODE = json.JSONEncoder(default=str).encode
+_PLAIN = frozenset({int, float, bool, type(None)})
+
+
 def _bounded(value: Any) -> Any:
-    if isinstance(value, str) and len(value) > MAX_VALUE:
-        return f"{value[:MAX_VALUE]}...[{len(value) - MAX_VALUE} more characters]"
+    if type(value) in _PLAIN:
+        return value
+    if isinstance(value, str):
+        return value if len(value) <= MAX_VALUE else f"{value[:MAX_VALUE]}...[{len(value) - MAX_VALUE} more characters]"
     if isinstance(value, dict):
         return {key: _bounded(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
@@ -90,8 +98,10 @@ class EventLog:
 
     @staticmethod
     def _line(event: str, fields: dict) -> bytes:
-        record = {"ts": round(time.time(), 6), "event": event, **_bounded(fields)}
-        return (json.dumps(record, default=str) + "\n").encode()
+        record = {"ts": round(time.time(), 6), "event": event}
+        for key, value in fields.items():
+            record[key] = _bounded(value)
+        return (_ENCODE(record) + "\n").encode()
 
     def _flush_pending(self) -> None:
         if not self._pending:
