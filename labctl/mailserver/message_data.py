@@ -66,6 +66,26 @@ class DotTerminatedContent:
             self._after_crlf = ends_crlf
         return False
 
+    def take_whole(self, first: bytes, buffered: bytes | bytearray) -> int | None:
+        """The common case in one step: when `first` (the first piece read) and `buffered`
+        (what the client has sent after it, not yet read) hold the whole message, and it is
+        an ordinary one (every line ends in CRLF; no other CR, no NUL; within the size limit),
+        take it as `feed` would line by line and return how many bytes of `buffered` it used.
+        None, having taken nothing, otherwise: then feed it piece by piece from `first` on.
+        """
+        if self.lf_may_end or self.content or not self._at_line_start:
+            return None  # only at the start of a strict DATA
+        data = first + buffered
+        end = 0 if data.startswith(b".\r\n") else data.find(b"\r\n.\r\n") + 2
+        if end < 2 and not data.startswith(b".\r\n"):
+            return None  # the end of data has not arrived yet
+        text = data[:end]
+        lines = text.count(b"\n")
+        if end > self.size_limit or b"\0" in text or text.count(b"\r") != lines or text.count(b"\r\n") != lines:
+            return None  # the line-by-line reader words each refusal
+        self.content = bytearray(text[1:] if text.startswith(b".") else text).replace(b"\r\n.", b"\r\n")
+        return end + 3 - len(first)
+
     def _is_end(self, line: bytes) -> bool:
         if line == b".\r\n":
             return self._after_crlf or self.lf_may_end

@@ -602,8 +602,14 @@ class LabSMTP(SMTP):
         # The whole input is read before any error reply, so client and server stay in step.
         data = DotTerminatedContent(self.config.size_limit, lf_may_end=self._last_command_bare_lf)
         self._reset_timeout(self.config.timeouts.data)
+        piece = await self._read_piece()
+        # A message that arrived whole is taken in one step (StreamReader has no peek).
+        taken = data.take_whole(piece, self._reader._buffer)
+        if taken is not None:
+            await self._reader.readexactly(taken)
         timer_set = time.monotonic()
-        while not data.feed(await self._read_piece()):
+        while taken is None and not data.feed(piece):
+            piece = await self._read_piece()
             # Not a new timer per line: a message of 2 million empty lines would
             # leave 2 million cancelled timers on the event loop's heap.
             if time.monotonic() - timer_set > 1:

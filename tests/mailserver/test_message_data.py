@@ -45,3 +45,61 @@ def test_chunked_content_is_normalised_or_refused():
     assert normalise_chunked(b"a\nb\r\n.\n") == (b"a\r\nb\r\n.\r\n", None)
     assert normalise_chunked(bytearray(b"a\r.\r\n")) == (b"", BARE_CR)
     assert normalise_chunked(b"a\0") == (b"", NUL)
+
+
+def read_whole(data: bytes, size_limit: int = 10_000) -> tuple[bytes, int] | None:
+    """The one-step path: (content, bytes used through the end of data), or None if it declines."""
+    reader = DotTerminatedContent(size_limit, lf_may_end=False)
+    first, _, rest = data.partition(b"\n")
+    taken = reader.take_whole(first + b"\n", rest)
+    return None if taken is None else (bytes(reader.content), len(first) + 1 + taken)
+
+
+def read_by_lines(data: bytes, size_limit: int = 10_000) -> tuple[bytes, str | None, int]:
+    lines = data.splitlines(keepends=True)
+    content, problem, used = read(lines, size_limit=size_limit)
+    return content, problem, sum(map(len, lines[:used]))
+
+
+@pytest.mark.parametrize("data", [
+    b"Subject: x\r\n\r\nbody\r\n.\r\nQUIT\r\n",
+    b".\r\n",
+    b"\r\n.\r\n",
+    b"..stuffed\r\n.x\r\n...\r\n.\r\n",
+    b"a\r\n..\r\n.\r\nMAIL FROM:<a@b>\r\n",
+    b"x" * 3000 + b"\r\n.\r\n",
+])
+def test_a_whole_ordinary_message_is_taken_in_one_step_as_line_by_line(data):
+    assert read_whole(data) is not None
+    content, used = read_whole(data)
+    assert (content, None, used) == read_by_lines(data)
+
+
+@pytest.mark.parametrize("data", [
+    b"a\nb\r\n.\r\n",  # a bare LF: made CRLF line by line
+    b"a\rb\r\n.\r\n",  # a bare CR: refused line by line
+    b"a\r\n.\n.\r\n",  # '.' after a CRLF but ending in LF: content
+    b"a\0\r\n.\r\n",  # NUL: refused line by line
+    b"x" * 20_000 + b"\r\n.\r\n",  # over the size limit: refused line by line
+    b"no end yet\r\n",
+])
+def test_anything_else_is_left_to_the_line_by_line_reader(data):
+    assert read_whole(data) is None
+
+
+def test_the_one_step_path_agrees_with_the_reader_on_random_input():
+    import random
+
+    rng = random.Random(12)
+    fragments = [b"a", b"x y", b".", b"..", b"\r\n", b"\r\n", b"\n", b"\r", b"\0", b"\r\n.", b"\r\n.\r"]
+    taken = declined = 0
+    for _ in range(3000):
+        data = b"".join(rng.choice(fragments) for _ in range(rng.randrange(0, 12))) + b"\r\n.\r\nNEXT\r\n"
+        whole = read_whole(data, size_limit=40)
+        if whole is None:
+            declined += 1
+            continue
+        taken += 1
+        content, used = whole
+        assert (content, None, used) == read_by_lines(data, size_limit=40), data
+    assert taken > 300 and declined > 300
