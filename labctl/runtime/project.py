@@ -374,7 +374,7 @@ def _down(engine: DockerClient, instance: str, keep_data: bool, purge: bool) -> 
     stuck = []
     for net in find_networks(engine, instance):
         try:
-            net.remove()
+            _remove_network(engine, net, [c.name for c in found])
             result.networks += 1
         except APIError as exc:
             # Everything else still goes: the rule, the volumes, the state folder.
@@ -389,11 +389,28 @@ def _down(engine: DockerClient, instance: str, keep_data: bool, purge: bool) -> 
         shutil.rmtree(lab_state_dir(instance))
         result.purged = True
     if stuck:
-        # 'has active endpoints' with no container left: dockerd 20.10 sometimes keeps
-        # an endpoint that no container holds (moby#42119; 2 networks in 150 labs of
-        # class runs here). It goes when dockerd restarts; a later `up` reuses it.
+        # An endpoint that even a forced disconnect did not delete: it goes when
+        # dockerd restarts; a later `up` reuses the network.
         raise LabError("; ".join(stuck))
     return result
+
+
+def _remove_network(engine: DockerClient, net, removed: list[str]) -> None:
+    """Remove a lab network. dockerd 20.10 sometimes keeps the endpoint of a container
+    already removed ('has active endpoints', moby#42119): a forced disconnect by the
+    container's name deletes such an endpoint (the daemon's ForceEndpointDelete), then
+    the network goes."""
+    try:
+        net.remove()
+    except APIError as exc:
+        if "active endpoints" not in str(exc.explanation or exc):
+            raise
+        for name in removed:
+            try:
+                engine.api.disconnect_container_from_network(name, net.id, force=True)
+            except APIError:
+                pass  # no endpoint of that name on this network
+        net.remove()
 
 
 def _volumes(engine: DockerClient, instance: str) -> list:
