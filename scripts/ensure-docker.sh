@@ -19,7 +19,15 @@ fi
 
 log "starting dockerd"
 mkdir -p /var/log
-nohup dockerd >/var/log/labctl-dockerd.log 2>&1 &
+# dockerd outlives this script: it must keep none of the caller's descriptors (a lock
+# or a pipe it inherited would stay held for as long as the engine runs).
+(
+  for fd in /proc/$BASHPID/fd/*; do
+    fd="${fd##*/}"
+    [ "$fd" -gt 2 ] && eval "exec $fd>&-"
+  done
+  exec setsid dockerd </dev/null >/var/log/labctl-dockerd.log 2>&1
+) &
 
 for _ in $(seq 1 60); do
   if docker info >/dev/null 2>&1; then
