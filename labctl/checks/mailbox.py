@@ -178,13 +178,17 @@ class MailboxAllSeen(Check):
 
     def run(self, ctx: CheckContext) -> tuple[bool, str]:
         p = self.params
-        messages = [m for m in ctx.messages(p.account) if m.folder == p.folder]
+        stored = [m for m in ctx.messages(p.account) if m.folder == p.folder]
+        # A message marked \\Deleted (Maildir T) and not yet expunged is hidden by the
+        # client (Thunderbird's "mark as deleted"): there is nothing left to mark read.
+        messages = [m for m in stored if "T" not in m.flags]
+        deleted = f" ({len(stored) - len(messages)} marked deleted, not counted)" if len(stored) > len(messages) else ""
         unseen = [m for m in messages if "S" not in m.flags]
         if not messages:
-            return False, f"{p.account} {p.folder} is empty"
+            return False, f"{p.account} {p.folder} is empty{deleted}"
         if unseen:
-            return False, f"{len(unseen)} of {len(messages)} message(s) in {p.account} {p.folder} are not \\Seen on the server"
-        return True, f"all {len(messages)} message(s) in {p.account} {p.folder} are \\Seen on the server"
+            return False, f"{len(unseen)} of {len(messages)} message(s) in {p.account} {p.folder} are not \\Seen on the server{deleted}"
+        return True, f"all {len(messages)} message(s) in {p.account} {p.folder} are \\Seen on the server{deleted}"
 
 
 class FolderParams(Params):

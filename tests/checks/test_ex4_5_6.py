@@ -324,6 +324,13 @@ def test_ex6_read_flags(ex6):
     result = ex6.check("imap-all-read")
     assert_fails(result)
     assert "1 of 2" in result.detail
+    # The unread one marked deleted and not expunged (Thunderbird hides it): nothing left to read.
+    ex6.python(imap(ex6.ip("mail"), "alumnoimap", "alumnoimappass", "imap.select(); imap.store('2', '+FLAGS', '\\\\Deleted')"))
+    result = ex6.check("imap-all-read")
+    assert_passes(result)
+    assert "1 marked deleted" in result.detail
+    ex6.python(imap(ex6.ip("mail"), "alumnoimap", "alumnoimappass", "imap.select(); imap.store('2', '-FLAGS', '\\\\Deleted')"))
+    assert_fails(ex6.check("imap-all-read"))  # undeleted, and still unread
     ex6.python(imap(ex6.ip("mail"), "alumnoimap", "alumnoimappass", "imap.select(); imap.store('1:*', '+FLAGS', '\\\\Seen')"))
     assert_passes(ex6.check("imap-all-read"))
 
