@@ -414,11 +414,8 @@ class LabSMTP(SMTP):
         if problem:
             await self.push(problem)
             return
-        account = self._authenticated_account
-        if account is not None and path.address.lower() != account.address.lower():
-            await self.push(f"553 5.7.1 <{path.address}>: Sender address rejected: "
-                            f"not owned by user {account.user}")
-            return
+        # An authenticated user may send as any address, as Debian's Postfix does (no
+        # smtpd_sender_login_maps): Thunderbird shares one outgoing server among accounts.
         self.envelope.mail_from = path.address
         self.envelope.ret = params.get("RET")
         self.envelope.envid = params.get("ENVID")
