@@ -343,10 +343,14 @@ def test_containers_drop_capabilities_have_limits_and_the_key_is_private(engine,
 
 
 def _cli(*args: str, env: dict) -> "subprocess.Popen":
+    import signal
     import subprocess
     import sys
 
-    return subprocess.Popen([sys.executable, "-m", "labctl.cli", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # As a terminal's Ctrl-C finds it: a shell that runs the suite in the background
+    # (`.ci/run &`) leaves SIGINT ignored in its children, and Python keeps it so.
+    return subprocess.Popen([sys.executable, "-m", "labctl.cli", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _wait_until(condition, timeout: float = 60) -> None:

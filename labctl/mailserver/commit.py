@@ -48,6 +48,7 @@ MAX_FILES = 250  # descriptors in one packet: the kernel's SCM_MAX_FD is 253
 PACKET_LIMIT = 1 << 16  # a request's or a reply's JSON; a larger request is refused
 FD_SIZE = array.array("i").itemsize
 SYNC_THREADS = 16  # fsyncs of one batch in flight at once
+STOP_GRACE = 10.0  # seconds the helper has to finish what it holds when the service stops
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 Results = list[OSError | None]
@@ -166,11 +167,14 @@ class GroupCommit:
         self._close_socket()
         self._fail_pending(OSError(errno.ESHUTDOWN, "mail service stopping"))
         if self._process is not None:
-            try:
-                await asyncio.to_thread(self._process.wait, 10)
-            except subprocess.TimeoutExpired:
+            # Polled on the loop, not waited for in the default executor: its threads may all
+            # be busy (deliveries waiting on a connect) and the wait would queue behind them.
+            deadline = self._loop.time() + STOP_GRACE
+            while self._process.poll() is None and self._loop.time() < deadline:
+                await asyncio.sleep(0.02)
+            if self._process.poll() is None:
                 self._process.kill()
-                await asyncio.to_thread(self._process.wait)
+                self._process.wait()  # a killed process is reaped at once
             self._process = None
         self._loop = None
 
