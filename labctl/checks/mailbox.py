@@ -141,28 +141,44 @@ class ReplyParams(Params):
 @register("mailbox-reply")
 class MailboxReply(Check):
     """A reply sits in one account's mailbox, sent by the other account and linked
-    (In-Reply-To/References) to a message the first one had sent it, in either direction."""
+    (In-Reply-To/References) to a message the first one had sent it, in either direction.
+    A forward or a read receipt of that message names it too, and is no reply."""
 
     Params = ReplyParams
 
     def run(self, ctx: CheckContext) -> tuple[bool, str]:
-        unsent = []
+        unsent, not_replies = [], []
         for replier, asker in (self.params.accounts, self.params.accounts[::-1]):
             originals = {r.summary.message_id for r in received_messages(ctx, replier) if sender_is(r, asker)} - {""}
             linked = [r for r in received_messages(ctx, asker)
                       if sender_is(r, replier) and originals.intersection(r.summary.links)]
-            for reply in linked:
+            replies = [r for r in linked if originals.intersection(r.summary.answers)]
+            for reply in replies:
                 if reply.sent_by_student:
                     return True, f"reply {reply.describe()} answers a message {asker} had sent to {replier}"
-            unsent += linked
+            unsent += replies
+            not_replies += [r for r in linked if r not in replies]
         if unsent:
             return False, (f"the reply {unsent[-1].describe()} was not sent over SMTP from your machine "
                            f"(it was placed in the mailbox by IMAP)")
+        if not_replies:
+            return False, (f"{not_replies[-1].describe()} names the message it came from, but is {not_a_reply(not_replies[-1])}, "
+                           f"not a reply: answer it with Reply (Responder)")
         first, second = self.params.accounts
         counts = ", ".join(f"{len([r for r in received_messages(ctx, b) if sender_is(r, a)])} from {a} to {b}"
                            for a, b in ((first, second), (second, first)))
         return False, (f"no message between {first} and {second} answers one the other had sent "
                        f"(In-Reply-To/References name none; messages: {counts})")
+
+
+def not_a_reply(received: Received) -> str:
+    """What a message that names another without answering it is, in the student's terms."""
+    report = received.summary.report
+    if report == "disposition-notification":
+        return "a read receipt (Content-Type: multipart/report; report-type=disposition-notification)"
+    if report:
+        return f"a report (Content-Type: multipart/report; report-type={report})"
+    return "a forward of it (X-Forwarded-Message-Id)"
 
 
 class SeenParams(Params):

@@ -16,7 +16,7 @@ from email.header import decode_header, make_header
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import compat32
-from email.utils import getaddresses
+from email.utils import collapse_rfc2231_value, getaddresses
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # above the lab's SIZE (10240000) plus trace fields
 MAX_MULTIPARTS = 100  # the parser recurses once per nested multipart: refuse before it does
@@ -76,6 +76,18 @@ class MessageSummary:
     text: str  # the text body (plain, else HTML), capped
     attachments: tuple[Attachment, ...]
     links: tuple[str, ...]  # Message-IDs named by In-Reply-To and References
+    # Message-IDs named by X-Forwarded-Message-Id: Thunderbird's "Forward" names the message it
+    # forwards in In-Reply-To and References too, and a forward is no answer to it.
+    forwarded: tuple[str, ...]
+    # The report-type of a multipart/report (a read receipt, "disposition-notification", which
+    # Thunderbird links with References; a bounce, "delivery-status"); "" for any other message.
+    report: str
+
+    @property
+    def answers(self) -> tuple[str, ...]:
+        """The Message-IDs this message replies to: its links, unless it is a report, but for
+        those it forwards."""
+        return () if self.report else tuple(link for link in self.links if link not in self.forwarded)
 
     def to_event(self, text_chars: int = 500) -> dict:
         """The compact form the MTA logs with a delivery."""
@@ -89,7 +101,8 @@ class MessageSummary:
             message_id=str(fields.get("message_id", "")), senders=tuple(fields.get("senders", ())),
             subject=str(fields.get("subject", "")), text=str(fields.get("text", "")),
             attachments=tuple(Attachment(**a) for a in fields.get("attachments", ())),
-            links=tuple(fields.get("links", ())))
+            links=tuple(fields.get("links", ())), forwarded=tuple(fields.get("forwarded", ())),
+            report=str(fields.get("report", "")))
 
 
 def clean(text: str, limit: int = 998) -> str:
@@ -231,6 +244,14 @@ def summarise(raw: bytes) -> MessageSummary:
     return summary_of(parse(raw))
 
 
+def _report_type(message: Message) -> str:
+    """The report-type of a multipart/report message ("report" when it names none), else ""."""
+    if message.get_content_type() != "multipart/report":
+        return ""
+    kind = message.get_param("report-type")
+    return clean(collapse_rfc2231_value(kind) if kind else "report", 100).lower()
+
+
 def summary_of(message: Message) -> MessageSummary:
     """What a message `parse` read says; UnreadableMessage (never anything else) when it cannot be."""
     try:
@@ -245,7 +266,9 @@ def summary_of(message: Message) -> MessageSummary:
             subject=clean(_header(message, "Subject")),
             text=_decoded_text(body)[:MAX_TEXT_CHARS] if body is not None else "",
             attachments=tuple(_attachment(p) for p in leaves if not _is_text_body(p)),
-            links=tuple(dict.fromkeys(links[:MAX_LINKS])))
+            links=tuple(dict.fromkeys(links[:MAX_LINKS])),
+            forwarded=tuple(dict.fromkeys(MESSAGE_ID.findall(_header(message, "X-Forwarded-Message-Id"))[:MAX_LINKS])),
+            report=_report_type(message))
     except UnreadableMessage:
         raise
     except (RecursionError, MemoryError) as error:

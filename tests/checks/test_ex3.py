@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from checklab import assert_fails, assert_passes
 from labctl.cli import app
-from student import imap, imap_append, pop3_download, send
+from student import imap, imap_append, pop3_download, send, send_raw
 
 POP, IMAP, OTHER = "alumnopop@redes.unlp.edu.ar", "alumnoimap@redes.unlp.edu.ar", "redesycomunicaciones@redes.unlp.edu.ar"
 PHOTO = b"\xff\xd8\xff\xe0" + os.urandom(30000) + b"\xff\xd9"  # a JPEG's markers around random bytes
@@ -228,3 +228,64 @@ def test_reply_the_other_way_round(ex3):
     result = ex3.eventually("reply")
     assert_passes(result)
     assert f"answers a message {IMAP} had sent to {POP}" in result.detail, result.detail
+
+
+def thunderbird(headers: list[str], body: str) -> bytes:
+    """A message as Thunderbird writes it: its own Message-ID, 8-bit UTF-8 text."""
+    return ("\r\n".join([f"Message-ID: <{os.urandom(8).hex()}@redes.unlp.edu.ar>", "Date: Sun, 29 Nov 2026 05:40:00 -0300",
+                         "MIME-Version: 1.0", "User-Agent: Mozilla Thunderbird", *headers]) + "\r\n\r\n" + body).encode()
+
+
+def thunderbird_forward(original: str) -> bytes:
+    """Forward (inline): In-Reply-To, References and X-Forwarded-Message-Id all name the original."""
+    return thunderbird(["Subject: Fwd: para responder", f"References: {original}", f"To: alumnopop <{POP}>",
+                        f"From: alumnoimap <{IMAP}>", f"In-Reply-To: {original}", f"X-Forwarded-Message-Id: {original}",
+                        "Content-Type: text/plain; charset=UTF-8; format=flowed", "Content-Transfer-Encoding: 8bit"],
+                       "\r\n-------- Forwarded Message --------\r\nSubject: \tpara responder\r\n\r\nestoy probando\r\n")
+
+
+def thunderbird_receipt(original: str) -> bytes:
+    """The return receipt Thunderbird sends when a message asked for one (nsMsgMdnGenerator):
+    References names the original."""
+    return thunderbird([f"From: alumnoimap <{IMAP}>", "Subject: Return Receipt (displayed) - para responder",
+                        f"To: alumnopop <{POP}>", f"References: {original}",
+                        'Content-Type: multipart/report; report-type=disposition-notification;\r\n\tboundary="mdn"'],
+                       "--mdn\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\nThis is a Return Receipt for the mail that you sent.\r\n"
+                       "--mdn\r\nContent-Type: message/disposition-notification\r\n\r\nReporting-UA: cliente; Mozilla Thunderbird\r\n"
+                       f"Final-Recipient: rfc822;{IMAP}\r\nOriginal-Message-ID: {original}\r\n"
+                       "Disposition: manual-action/MDN-sent-manually; displayed\r\n--mdn--\r\n")
+
+
+def thunderbird_reply(original: str, subject: str) -> bytes:
+    """Reply, in HTML (multipart/alternative, quoted-printable), as a German Thunderbird writes its subject."""
+    return thunderbird([f"Subject: {subject}", f"References: {original}", f"To: alumnopop <{POP}>",
+                        f"From: alumnoimap <{IMAP}>", f"In-Reply-To: {original}",
+                        'Content-Type: multipart/alternative; boundary="alt"'],
+                       "--alt\r\nContent-Type: text/plain; charset=UTF-8; format=flowed\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+                       "recib=C3=AD la foto\r\n--alt\r\nContent-Type: text/html; charset=UTF-8\r\n"
+                       "Content-Transfer-Encoding: quoted-printable\r\n\r\n<p>recib=C3=AD la foto</p>\r\n--alt--\r\n")
+
+
+def test_a_forward_or_a_read_receipt_is_no_reply(ex3):
+    """Thunderbird's Forward names the message it forwards in In-Reply-To and References, and
+    its return receipt in References: neither answers it. Its Reply does, over the MSA with
+    AUTH PLAIN, in HTML, whatever the client writes before the subject ("AW:", "RE:")."""
+    mail, login = ex3.ip("mail"), ("alumnoimap", "alumnoimappass")
+    ex3.forget_mail()
+    original = ex3.python(send(mail, POP, IMAP, "para responder")).strip()
+    ex3.python(send_raw(mail, IMAP, POP, thunderbird_forward(original), port=587, login=login))
+    forward = "«Fwd: para responder» from alumnoimap@redes.unlp.edu.ar"
+    assert_fails_for(ex3.eventually("reply", until=lambda r: forward in r.detail),
+                     "is a forward of it (X-Forwarded-Message-Id), not a reply")
+    # Downloaded and deleted over POP3: the MTA's log tells the same.
+    assert int(ex3.python(pop3_download(mail, "alumnopop", "alumnopoppass", delete=True))) == 1
+    result = ex3.check("reply")
+    assert_fails_for(result, "no longer in the mailbox) names the message it came from, but is a forward of it")
+    ex3.forget_mail()
+    original = ex3.python(send(mail, POP, IMAP, "para responder")).strip()
+    ex3.python(send_raw(mail, IMAP, POP, thunderbird_receipt(original)))
+    assert_fails_for(ex3.eventually("reply", until=lambda r: "Return Receipt" in r.detail), "is a read receipt")
+    ex3.python(send_raw(mail, IMAP, POP, thunderbird_reply(original, "AW: para responder"), port=587, login=login))
+    result = ex3.eventually("reply")
+    assert_passes(result)
+    assert "«AW: para responder»" in result.detail, result.detail

@@ -157,6 +157,22 @@ def test_reply_links_and_the_event_form():
     assert summary.MessageSummary.from_event(event).links == read.links
 
 
+def test_a_forward_and_a_receipt_name_a_message_without_answering_it():
+    """Thunderbird's Forward names the original in In-Reply-To, References and
+    X-Forwarded-Message-Id; its return receipt (a multipart/report) in References."""
+    forward = summarise(b"From: a@b.c\r\nSubject: Fwd: foto\r\nReferences: <0@x> <1@x>\r\nIn-Reply-To: <1@x>\r\n"
+                        b"X-Forwarded-Message-Id: <1@x>\r\n\r\nmira\r\n")
+    assert forward.links == ("<1@x>", "<0@x>") and forward.forwarded == ("<1@x>",) and forward.answers == ("<0@x>",)
+    receipt = summarise(b"From: a@b.c\r\nReferences: <1@x>\r\nContent-Type: multipart/report;\r\n"
+                        b" report-type=Disposition-Notification; boundary=r\r\n\r\n--r\r\nContent-Type: text/plain\r\n\r\n"
+                        b"leido\r\n--r--\r\n")
+    assert receipt.report == "disposition-notification" and receipt.links == ("<1@x>",) and receipt.answers == ()
+    for read in (forward, receipt):
+        assert summary.MessageSummary.from_event(read.to_event()) == read
+    reply = summarise(b"From: a@b.c\r\nSubject: AW: foto\r\nIn-Reply-To: <1@x>\r\n\r\ngracias\r\n")
+    assert reply.answers == ("<1@x>",) and reply.report == "" and reply.forwarded == ()
+
+
 def test_millions_of_lines_are_refused_before_parsing():
     with pytest.raises(UnreadableMessage, match="more than 300000 lines"):
         summarise(b"From: a@b.c\nSubject: vacio\n\n" + b"\n" * 4_000_000)
