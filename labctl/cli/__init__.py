@@ -1,18 +1,51 @@
-"""The labctl command line: one typer app, with a sub-app per area."""
+"""The labctl command line: one typer app whose commands live in the modules of
+this package, each imported only when one of its commands runs (or for --help).
+`labctl up` then does not import the capture reader, the checks and the class
+tools: a third of a second on every command a student types."""
 from __future__ import annotations
 
+import functools
+import importlib
+
 import typer
+from typer.core import TyperGroup
+from typer.main import get_group
 
-from labctl.cli import capture_cmd, check_cmd, class_cmd, images_cmd, lab_cmds, mail_cmd, workspace_cmd
+# Command -> the module whose `app` defines it, in the order --help lists them.
+COMMANDS = {
+    **dict.fromkeys(("up", "down", "status", "reset", "list", "logs", "exec", "shell", "stop", "start", "render"), "lab_cmds"),
+    **dict.fromkeys(("exercises", "check", "grade"), "check_cmd"),
+    **dict.fromkeys(("workspace", "apply"), "workspace_cmd"),
+}
+# Group of commands -> the module whose `app` is that group.
+GROUPS = {"images": "images_cmd", "mail": "mail_cmd", "capture": "capture_cmd", "class": "class_cmd"}
 
-app = typer.Typer(no_args_is_help=True, help="Networking labs for the e-mail practical, as real containers.")
-lab_cmds.register(app)
-check_cmd.register(app)
-workspace_cmd.register(app)
-app.add_typer(images_cmd.app, name="images")
-app.add_typer(mail_cmd.app, name="mail")
-app.add_typer(capture_cmd.app, name="capture")
-app.add_typer(class_cmd.app, name="class")
+
+@functools.cache
+def _group_of(module: str) -> TyperGroup:
+    return get_group(importlib.import_module(f"{__name__}.{module}").app)
+
+
+class LazyRoot(TyperGroup):
+    def list_commands(self, ctx) -> list[str]:
+        return [*COMMANDS, *GROUPS]
+
+    def get_command(self, ctx, cmd_name: str):
+        if cmd_name in COMMANDS:
+            return _group_of(COMMANDS[cmd_name]).commands[cmd_name]
+        if cmd_name in GROUPS:
+            group = _group_of(GROUPS[cmd_name])
+            group.name = cmd_name
+            return group
+        return None
+
+
+app = typer.Typer(cls=LazyRoot, no_args_is_help=True)
+
+
+@app.callback()
+def root() -> None:
+    """Networking labs for the e-mail practical, as real containers."""
 
 
 def main() -> None:

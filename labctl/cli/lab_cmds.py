@@ -279,15 +279,16 @@ def render(
             console.print(f"wrote {path}")
 
 
-def register(app: typer.Typer) -> None:
-    app.command()(up)
-    app.command()(down)
-    app.command()(status)
-    app.command()(reset)
-    app.command("list")(list_)
-    app.command()(logs)
-    app.command("exec")(exec_)
-    app.command()(shell)
-    app.command()(stop)
-    app.command()(start)
-    app.command()(render)
+# The root (labctl.cli) lists these commands and imports this module to run one.
+app = typer.Typer()
+app.command()(up)
+app.command()(down)
+app.command()(status)
+app.command()(reset)
+app.command("list")(list_)
+app.command()(logs)
+app.command("exec")(exec_)
+app.command()(shell)
+app.command()(stop)
+app.command()(start)
+app.command()(render)

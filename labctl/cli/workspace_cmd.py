@@ -36,6 +36,7 @@ def apply(lab: str = LabOpt, instance: Optional[str] = InstanceOpt) -> None:
         console.print(f"[green]applied[/] {len(result.installed)} file(s); reloaded {', '.join(result.reloaded)}", highlight=False)
 
 
-def register(app: typer.Typer) -> None:
-    app.command()(workspace)
-    app.command()(apply)
+# The root (labctl.cli) lists these commands and imports this module to run one.
+app = typer.Typer()
+app.command()(workspace)
+app.command()(apply)

@@ -1,0 +1,38 @@
+"""The root command imports a command's module only to run it: every command is
+still reachable, and `labctl up` does not load the checks, the capture reader or
+the class tools."""
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import sys
+
+from typer.main import get_command, get_group
+
+from labctl import cli
+
+
+def test_the_root_lists_exactly_the_commands_its_modules_define():
+    for module in set(cli.COMMANDS.values()):
+        defined = set(get_group(importlib.import_module(f"labctl.cli.{module}").app).commands)
+        assert defined == {name for name, owner in cli.COMMANDS.items() if owner == module}
+    root = get_command(cli.app)
+    assert root.list_commands(None) == [*cli.COMMANDS, *cli.GROUPS]
+    for name in root.list_commands(None):
+        assert root.get_command(None, name).name == name
+    assert root.get_command(None, "no-such-command") is None
+
+
+def test_up_loads_only_what_up_runs():
+    probe = (
+        "import json, sys\n"
+        "from typer.main import get_command\n"
+        "from labctl.cli import app\n"
+        "get_command(app).get_command(None, 'up')\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    loaded = set(json.loads(subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True).stdout))
+    assert "labctl.runtime.project" in loaded  # what up runs
+    for unneeded in ("labctl.checks", "labctl.capture.capture", "labctl.classroom", "labctl.cli.capture_cmd"):
+        assert unneeded not in loaded, unneeded
