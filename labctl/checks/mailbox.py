@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from typing import Annotated, Callable
 
 from pydantic import Field
@@ -181,30 +182,46 @@ def not_a_reply(received: Received) -> str:
     return "a forward of it (X-Forwarded-Message-Id)"
 
 
+# Where mail the student threw away goes (Thunderbird and Roundcube name them so on the
+# server; Outlook and Apple Mail otherwise): a message deleted unread stays unread there, and
+# "mark all read" does not reach it.
+DISCARDED_FOLDERS = {"trash", "junk", "spam", "deleted items", "deleted messages", "junk email"}
+
+
+def discarded(folder: str) -> bool:
+    return normalised(folder.rpartition("/")[2]) in DISCARDED_FOLDERS
+
+
 class SeenParams(Params):
     account: str = Address
-    folder: str = "INBOX"
+    folder: str | None = None  # None: every folder but the trash and junk ones
 
 
 @register("mailbox-all-seen")
 class MailboxAllSeen(Check):
-    """Every message of a folder carries the \\Seen flag on the server (and there is one)."""
+    """Every message of the account (or of one folder) carries the \\Seen flag on the server,
+    and there is one: wherever the student filed it (Thunderbird moves mail into the folder
+    the exercise makes), but in the trash or junk folder."""
 
     Params = SeenParams
 
     def run(self, ctx: CheckContext) -> tuple[bool, str]:
         p = self.params
-        stored = [m for m in ctx.messages(p.account) if m.folder == p.folder]
+        stored = [m for m in ctx.messages(p.account) if (m.folder == p.folder if p.folder else not discarded(m.folder))]
+        where = f"{p.account} {p.folder}" if p.folder else f"the folders of {p.account} (Trash and Junk aside)"
         # A message marked \\Deleted (Maildir T) and not yet expunged is hidden by the
         # client (Thunderbird's "mark as deleted"): there is nothing left to mark read.
         messages = [m for m in stored if "T" not in m.flags]
         deleted = f" ({len(stored) - len(messages)} marked deleted, not counted)" if len(stored) > len(messages) else ""
         unseen = [m for m in messages if "S" not in m.flags]
         if not messages:
-            return False, f"{p.account} {p.folder} is empty{deleted}"
+            return False, f"no message in {where}{deleted}"
         if unseen:
-            return False, f"{len(unseen)} of {len(messages)} message(s) in {p.account} {p.folder} are not \\Seen on the server{deleted}"
-        return True, f"all {len(messages)} message(s) in {p.account} {p.folder} are \\Seen on the server{deleted}"
+            folders = ", ".join(f"{n} in {folder}" for folder, n in Counter(m.folder for m in unseen).items())
+            return False, (f"{len(unseen)} of {len(messages)} message(s) in {where} are not \\Seen on the server "
+                           f"({folders}){deleted}")
+        folders = ", ".join(dict.fromkeys(m.folder for m in messages))
+        return True, f"all {len(messages)} message(s) in {where} are \\Seen on the server (in {folders}){deleted}"
 
 
 class FolderParams(Params):

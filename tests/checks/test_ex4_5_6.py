@@ -384,3 +384,38 @@ def test_ex6_pop_folder_made_on_the_server_under_another_name_fails(ex6, made_ov
     assert_fails(result)
     assert made_over_imap in result.detail
     ex6.python(imap(ex6.ip("mail"), "alumnopop", "alumnopoppass", f"imap.delete({made_over_imap!r})"))
+
+
+def test_ex6_read_where_thunderbird_filed_the_mail(ex6):
+    """Thunderbird moves mail (UID MOVE) into the folder the exercise makes and deleted mail
+    into Trash: the mail is read where it is now; the Trash, where a message deleted unread
+    stays unread, does not count; nothing at all fails."""
+    ex6.forget_mail()
+    assert_fails(ex6.check("imap-all-read"))
+    for n in range(3):
+        ex6.python(send(ex6.ip("mail"), POP, IMAP, f"para archivar {n}"))
+    count = imap(ex6.ip("mail"), "alumnoimap", "alumnoimappass", "print(imap.select(readonly=True)[1][0].decode())")
+    deadline = time.monotonic() + 20
+    while int(ex6.python(count)) < 3:
+        assert time.monotonic() < deadline, "the three messages never reached alumnoimap"
+        time.sleep(0.2)
+    ex6.python(imap(ex6.ip("mail"), "alumnoimap", "alumnoimappass", """
+imap.create('INBOX/IMAP'); imap.create('Trash')
+imap.select()
+uids = imap.uid('SEARCH', None, 'ALL')[1][0].split()
+assert imap.uid('MOVE', b','.join(uids[:2]), 'INBOX/IMAP')[0] == 'OK'
+assert imap.uid('MOVE', uids[2], 'Trash')[0] == 'OK'
+"""))
+    result = ex6.check("imap-all-read")
+    assert_fails(result)
+    assert "2 of 2 message(s)" in result.detail and "(2 in INBOX/IMAP)" in result.detail, result.detail
+    ex6.python(imap(ex6.ip("mail"), "alumnoimap", "alumnoimappass",
+                    "imap.select('INBOX/IMAP'); imap.uid('STORE', '1:*', '+FLAGS', '(\\\\Seen)')"))
+    result = ex6.check("imap-all-read")
+    assert_passes(result)
+    assert "all 2 message(s)" in result.detail and "(in INBOX/IMAP)" in result.detail, result.detail
+    # New mail in the Inbox, unread: not everything is read any more.
+    ex6.python(send(ex6.ip("mail"), POP, IMAP, "llega despues"))
+    result = ex6.eventually("imap-all-read", until=lambda r: "1 in INBOX" in r.detail)
+    assert_fails(result)
+    assert "1 of 3" in result.detail, result.detail
