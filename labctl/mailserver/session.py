@@ -99,6 +99,10 @@ def _is_xtext(value: str) -> bool:
 
 class LabSMTP(SMTP):
     line_length_limit = LINE_LIMIT  # aiosmtpd sizes its StreamReader with this; _read_line relies on it
+    # AUTH LOGIN's prompts as Postfix relays them from Dovecot's (or Cyrus's) SASL, which
+    # students decode in the capture; aiosmtpd's own are "User Name\0" and "Password\0".
+    AuthLoginUsernameChallenge = "Username:"
+    AuthLoginPasswordChallenge = "Password:"
 
     def __init__(self, service: MailService, listener: Listener, tls_context=None):
         config = service.config

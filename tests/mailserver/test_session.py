@@ -221,8 +221,12 @@ def test_auth_failures(server):
         assert client.command("AUTH PLAIN !!!notbase64") == "501 5.5.2 Can't decode base64"
         bad = base64.b64encode(b"\0alumnopop\0wrong").decode()
         assert client.command(f"AUTH PLAIN {bad}") == "535 5.7.8 Authentication credentials invalid"
-        assert client.command("AUTH LOGIN") == "334 VXNlciBOYW1lAA=="
+        # The prompts of Postfix with Dovecot's SASL (mech-login.c): "Username:", then "Password:".
+        assert client.command("AUTH LOGIN") == "334 VXNlcm5hbWU6"
         assert client.command("%%%") == "501 5.5.2 Can't decode base64"
+        assert client.command("AUTH LOGIN") == "334 VXNlcm5hbWU6"
+        assert client.command(base64.b64encode(b"alumnopop").decode()) == "334 UGFzc3dvcmQ6"
+        assert client.command(base64.b64encode(b"wrong").decode()) == "535 5.7.8 Authentication credentials invalid"
         assert client.command("AUTH CRAM-MD5") == "504 5.5.4 Unrecognized authentication type"
     with raw_session(server.smtp_port) as client:
         assert client.command("AUTH PLAIN AGFAYg==") == "503 5.5.1 Error: authentication not enabled"
