@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword
 
 from .addresses import AddressError, domain_of, local_mailbox, parse_path
+from .esmtp_params import ParameterError, mail_params, rcpt_params
 from .headers import received_header
 from .message_data import DotTerminatedContent, normalise_chunked
 from .replies import with_enhanced_code
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
 LINE_LIMIT = 1001
 HARD_ERROR_LIMIT = 20  # as Postfix's smtpd_hard_error_limit
 CHUNK_READ = 65536
-NOTIFY_VALUES = {"SUCCESS", "FAILURE", "DELAY"}
 # Command/reply lines logged per session; a client looping on NOOP must not fill the disk.
 SESSION_LOG_LIMIT = 1000
 # Events logged even past the limit: the checks and `labctl mail log` rely on them.
@@ -68,33 +68,6 @@ class LabEnvelope(Envelope):
         self.chunks = bytearray()
         self.chunking = False  # a BDAT has been accepted in this transaction
         self.spf: SpfVerdict | None = None  # evaluated at the first RCPT whose domain checks SPF
-
-
-def parse_esmtp_params(text: str) -> dict[str, str | None]:
-    """'SIZE=123 BODY=8BITMIME' -> {'SIZE': '123', 'BODY': '8BITMIME'}; keys upper-cased."""
-    params: dict[str, str | None] = {}
-    for word in text.split():
-        key, eq, value = word.partition("=")
-        if not key.isascii() or not key.replace("-", "").isalnum() or (eq and not value):
-            raise ValueError(word)
-        params[key.upper()] = value if eq else None
-    return params
-
-
-def _is_xtext(value: str) -> bool:
-    """RFC 3461 xtext: printable ASCII except '+' and '=', with '+XX' escapes."""
-    i = 0
-    while i < len(value):
-        char = value[i]
-        if char == "+":
-            if len(value) < i + 3 or not all(c in "0123456789ABCDEF" for c in value[i + 1:i + 3]):
-                return False
-            i += 3
-            continue
-        if not ("!" <= char <= "~") or char == "=":
-            return False
-        i += 1
-    return True
 
 
 class LabSMTP(SMTP):
@@ -406,46 +379,19 @@ class LabSMTP(SMTP):
         except AddressError:
             await self.push("501 5.1.7 Bad sender address syntax")
             return
+        words = path.params.split()
         try:
-            params = parse_esmtp_params(path.params)
-        except ValueError as error:
-            await self.push(f"501 5.5.4 Bad MAIL parameter syntax: {error}")
-            return
-        if params and not self.session.extended_smtp:
-            await self.push("501 5.5.4 Syntax: MAIL FROM:<address> (parameters need EHLO)")
-            return
-        problem = self._mail_params_problem(params)
-        if problem:
-            await self.push(problem)
+            params = mail_params(words, self.config.size_limit)
+        except ParameterError as refusal:
+            await self.push(str(refusal))
             return
         # An authenticated user may send as any address, as Debian's Postfix does (no
         # smtpd_sender_login_maps): Thunderbird shares one outgoing server among accounts.
         self.envelope.mail_from = path.address
-        self.envelope.ret = params.get("RET")
-        self.envelope.envid = params.get("ENVID")
-        self._log("mail_from", address=path.address, params=params)
+        self.envelope.ret = params.ret
+        self.envelope.envid = params.envid
+        self._log("mail_from", address=path.address, params=words)
         await self.push("250 2.1.0 Ok")
-
-    def _mail_params_problem(self, params: dict[str, str | None]) -> str | None:
-        for key, value in params.items():
-            if key == "SIZE":
-                if not value or not value.isdigit():
-                    return "501 5.5.4 Bad SIZE parameter"
-                if int(value) > self.config.size_limit:
-                    return "552 5.3.4 Message size exceeds fixed limit"
-            elif key == "BODY":
-                if (value or "").upper() not in ("7BIT", "8BITMIME"):
-                    return "501 5.5.4 Unsupported BODY parameter"
-            elif key == "RET":
-                if (value or "").upper() not in ("FULL", "HDRS"):
-                    return "501 5.5.4 Bad RET parameter"
-                params[key] = value.upper()
-            elif key == "ENVID":
-                if not value or len(value) > 100 or not _is_xtext(value):
-                    return "501 5.5.4 Bad ENVID parameter"
-            elif key != "AUTH":  # RFC 4954 AUTH=<mailbox> is accepted and ignored
-                return f"555 5.5.4 Unsupported option: {key}"
-        return None
 
     async def smtp_RCPT(self, arg: str | None) -> None:
         if self.envelope.mail_from is None:
@@ -459,11 +405,11 @@ class LabSMTP(SMTP):
         except AddressError:
             await self.push("501 5.1.3 Bad recipient address syntax")
             return
+        words = path.params.split()
         try:
-            params = parse_esmtp_params(path.params)
-            notify, orcpt = self._dsn_rcpt_params(params)
-        except ValueError as error:
-            await self.push(f"501 5.5.4 Bad RCPT parameter: {error}")
+            params = rcpt_params(words)
+        except ParameterError as refusal:
+            await self.push(str(refusal))
             return
         if len(self.envelope.recipients) >= self.config.max_recipients:
             await self.push("452 4.5.3 Error: too many recipients")
@@ -474,27 +420,10 @@ class LabSMTP(SMTP):
             await self.push(refusal)
             return
         if all(r.address.lower() != path.address.lower() for r in self.envelope.recipients):
-            self.envelope.recipients.append(Recipient(path.address, notify=notify, orcpt=orcpt))
+            self.envelope.recipients.append(Recipient(path.address, notify=params.notify, orcpt=params.orcpt))
             self.envelope.rcpt_tos.append(path.address)
-        self._log("rcpt_to", address=path.address, params=params)
+        self._log("rcpt_to", address=path.address, params=words)
         await self.push("250 2.1.5 Ok")
-
-    @staticmethod
-    def _dsn_rcpt_params(params: dict[str, str | None]) -> tuple[list[str] | None, str | None]:
-        notify = orcpt = None
-        for key, value in params.items():
-            if key == "NOTIFY":
-                notify = (value or "").upper().split(",")
-                if notify != ["NEVER"] and not set(notify) <= NOTIFY_VALUES:
-                    raise ValueError(f"NOTIFY={value}")
-            elif key == "ORCPT":
-                addr_type, semicolon, address = (value or "").partition(";")
-                if not semicolon or not addr_type or not _is_xtext(address):
-                    raise ValueError(f"ORCPT={value}")
-                orcpt = value
-            else:
-                raise ValueError(f"unsupported option {key}")
-        return notify, orcpt
 
     def _recipient_refusal(self, address: str, as_typed: str | None = None) -> str | None:
         """Postfix's reject for `address`, or None when we take it; it names the address as typed."""

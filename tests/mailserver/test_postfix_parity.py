@@ -46,13 +46,32 @@ DIALOGUES = {
     "arguments left out": [
         b"EHLO\r\n", b"HELO\r\n", b"EHLO alumno\r\n", b"MAIL FROM:\r\n", b"MAIL\r\n", b"MAIL FROM:<>\r\n",
         b"RCPT TO:<>\r\n", b"RCPT TO:\r\n", b"RCPT\r\n", b"AUTH PLAIN\r\n", b"QUIT\r\n"],
+    # Thunderbird's parameters (and a DSN request), after HELO too, and what a student mistypes;
+    # each case stays under Postfix's smtpd_soft_error_limit (10), past which it sleeps per error.
+    "ESMTP parameters on MAIL": [
+        b"HELO alumno\r\n", f"MAIL FROM:<{POP}> SIZE=10\r\n".encode(), b"RSET\r\n", b"EHLO alumno\r\n",
+        f"MAIL FROM:<{POP}> body=8bitmime SIZE=300 RET=HDRS ENVID=abc+2Bdef AUTH=<>\r\n".encode(), b"RSET\r\n",
+        f"MAIL FROM:<{POP}> BODY=BINARYMIME\r\n".encode(), f"MAIL FROM:<{POP}> SIZE=abc\r\n".encode(),
+        f"MAIL FROM:<{POP}> SIZE\r\n".encode(), f"MAIL FROM:<{POP}> RET=HDRS RET=FULL\r\n".encode(),
+        f"MAIL FROM:<{POP}> ENVID=ab+2\r\n".encode(), f"MAIL FROM:<{POP}> ENVID=a=b\r\n".encode(), b"RSET\r\n",
+        # Last: Postfix keeps a refused SIZE until RSET, and would refuse the next MAIL with it.
+        f"MAIL FROM:<{POP}> SIZE=99999999 FOO=bar\r\n".encode(), f"MAIL FROM:<{POP}> SIZE=99999999\r\n".encode(),
+        b"QUIT\r\n"],
+    "ESMTP parameters on RCPT": [
+        b"EHLO alumno\r\n", f"MAIL FROM:<{POP}>\r\n".encode(),
+        b"RCPT TO:<alumnoimap@redes.unlp.edu.ar> NOTIFY=success,failure ORCPT=rfc822;alumnoimap@redes.unlp.edu.ar\r\n",
+        b"RCPT TO:<alumnoimap@redes.unlp.edu.ar> NOTIFY=NEVER,SUCCESS\r\n", b"RCPT TO:<alumnoimap@redes.unlp.edu.ar> NOTIFY\r\n",
+        b"RCPT TO:<alumnoimap@redes.unlp.edu.ar> NOTIFY=DELAY NOTIFY=NEVER\r\n",
+        b"RCPT TO:<alumnoimap@redes.unlp.edu.ar> ORCPT=rfc822\r\n", b"RCPT TO:<alumnoimap@redes.unlp.edu.ar> ORCPT=x;a+2\r\n",
+        b"RCPT TO:<alumnoimap@redes.unlp.edu.ar> FOO=bar\r\n", b"RCPT TO:<alumnoimap@redes.unlp.edu.ar> NOTIFY=NEVER,NEVER\r\n",
+        b"QUIT\r\n"],
     "other commands a student tries": [
         b"HELO alumno\r\n", b"NOOP\r\n", b"VRFY alumnoimap\r\n", b"HELP\r\n", b"EXPN alumnoimap\r\n", b"HOLA\r\n",
         b"RSET\r\n", b"QUIT\r\n"],
 }
 
 WITHOUT_A_MESSAGE = {"tab between words", "commands out of order", "other commands a student tries", "arguments left out",
-                     "relay to another domain, and VRFY of it"}
+                     "relay to another domain, and VRFY of it", "ESMTP parameters on MAIL", "ESMTP parameters on RCPT"}
 
 
 def replies(port: int, steps: list[bytes]) -> list[str]:

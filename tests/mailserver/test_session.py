@@ -165,10 +165,10 @@ def test_dsn_parameters_are_accepted_and_validated(server):
         assert client.command(f"MAIL FROM:<{POP}> RET=HDRS ENVID=abc+2Bdef") == "250 2.1.0 Ok"
         assert client.command(f"RCPT TO:<{IMAP}> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;{IMAP}") == "250 2.1.5 Ok"
         assert client.command(f"RCPT TO:<{POP}> NOTIFY=NEVER,SUCCESS").startswith("501 5.5.4")
-        assert client.command(f"RCPT TO:<{POP}> FOO=bar").startswith("501 5.5.4")
+        assert client.command(f"RCPT TO:<{POP}> FOO=bar") == "555 5.5.4 Unsupported option: FOO=bar"
         assert client.command("RSET") == "250 2.0.0 Ok"
-        assert client.command(f"MAIL FROM:<{POP}> RET=SOME") == "501 5.5.4 Bad RET parameter"
-        assert client.command(f"MAIL FROM:<{POP}> XFOO=1") == "555 5.5.4 Unsupported option: XFOO"
+        assert client.command(f"MAIL FROM:<{POP}> RET=SOME") == "501 5.5.4 Bad RET parameter syntax"
+        assert client.command(f"MAIL FROM:<{POP}> XFOO=1") == "555 5.5.4 Unsupported option: XFOO=1"
 
 
 def test_success_dsn_for_local_delivery_carries_envid_and_orcpt(server):
