@@ -5,7 +5,10 @@ A session stages its message's Maildir copies in memory (durable.StagedFile: a
 memfd, microseconds) and sends their descriptors to the helper, which writes
 each out under its temporary name, fsyncs it, renames it into place, fsyncs
 each directory once for everything it received together, and answers once per
-batch. The session replies 250 only after that answer. Files sent while a batch
+batch. The session replies 250 only after that answer. Between batches it makes
+the next file of each Maildir it wrote to (an unnamed one, durable.open_unnamed):
+creating a file waits on the journal, and an idle helper pays that off the path
+of the next 250. Files sent while a batch
 is on the disk form the next batch; the files of a batch are fsynced side by
 side, so the filesystem's journal commits them together.
 
@@ -41,7 +44,7 @@ from pathlib import Path
 from typing import Callable
 
 from .dirsync import fsync_dir
-from .durable import StagedFile
+from .durable import StagedFile, open_unnamed
 from .eventlog import EventLog
 
 MAX_FILES = 250  # descriptors in one packet: the kernel's SCM_MAX_FD is 253
@@ -207,22 +210,49 @@ def _error(error: OSError) -> list:
     return [error.errno or errno.EIO, error.strerror or str(error)]
 
 
-def _place(staged: StagedFile) -> list | None:
+class SpareFiles:
+    """One unnamed file made ahead in each tmp/ directory written to lately (at most LIMIT):
+    the next message for that Maildir is written into it and linked into new/."""
+
+    LIMIT = 64
+
+    def __init__(self) -> None:
+        self._ready: dict[Path, int] = {}
+        self._wanted: dict[Path, None] = {}  # directories written to since the last refill
+
+    def take(self, directory: Path) -> int | None:
+        self._wanted[directory] = None
+        return self._ready.pop(directory, None)
+
+    def refill(self) -> None:
+        for directory in self._wanted:
+            if directory not in self._ready:
+                try:
+                    self._ready[directory] = open_unnamed(directory)
+                except OSError:
+                    pass  # no O_TMPFILE there, or no such directory: the file is made when needed
+        self._wanted.clear()
+        while len(self._ready) > self.LIMIT:
+            os.close(self._ready.pop(next(iter(self._ready))))
+
+
+def _place(staged: StagedFile, spare: int | None) -> list | None:
     try:
-        staged.write_out().place()
+        staged.write_out(spare).place()
     except OSError as error:
         return _error(error)
     return None
 
 
-def commit_batch(batch: list[tuple[int, list[StagedFile]]], pool: ThreadPoolExecutor) -> list:
+def commit_batch(batch: list[tuple[int, list[StagedFile]]], pool: ThreadPoolExecutor, spares: SpareFiles) -> list:
     """Place every file, then fsync each directory once; the reply entries for the batch.
 
     The files' fsyncs run side by side: the filesystem's journal then commits them
     together instead of one commit per file (ten files took 2.4 ms instead of 4.6).
     """
     files = [written for _, written_files in batch for written in written_files]
-    outcomes = iter(list((pool.map if len(files) > 1 else map)(_place, files)))
+    spare_of = [spares.take(staged.tmp.parent) for staged in files]
+    outcomes = iter(list((pool.map if len(files) > 1 else map)(_place, files, spare_of)))
     replies = []
     placed: dict[Path, list] = defaultdict(list)  # directory -> the reply items of the files renamed into it
     for request_id, written_files in batch:
@@ -264,6 +294,7 @@ def serve(sock: socket.socket) -> None:
 
 
 def _serve(sock: socket.socket, pool: ThreadPoolExecutor) -> None:
+    spares = SpareFiles()
     while True:
         first = _receive(sock)
         if first is None:
@@ -271,7 +302,8 @@ def _serve(sock: socket.socket, pool: ThreadPoolExecutor) -> None:
         batch = [first]
         while (more := _receive(sock, socket.MSG_DONTWAIT)) is not None:
             batch.append(more)
-        _send_replies(sock, commit_batch(batch, pool))
+        _send_replies(sock, commit_batch(batch, pool, spares))
+        spares.refill()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,10 +1,11 @@
 """Files made durable the one way the spool and the Maildirs both need.
 
-A file is written under a temporary name, fsynced, renamed into place, and
-then its directory is fsynced (dirsync.py shares that last fsync between
-writers). WrittenFile is a file written but not yet durable; StagedFile is
-content in memory on its way to becoming one, which is how the event loop
-hands a message to the commit helper (commit.py).
+A file is written under a temporary name (or as an unnamed file, see
+open_unnamed), fsynced, renamed (or linked) into place, and then its directory
+is fsynced (dirsync.py shares that last fsync between writers). WrittenFile is
+a file written but not yet durable; StagedFile is content in memory on its way
+to becoming one, which is how the event loop hands a message to the commit
+helper (commit.py).
 """
 from __future__ import annotations
 
@@ -44,11 +45,31 @@ def copy_fully(source: int, destination: int) -> None:
         offset += copied
 
 
+def open_unnamed(directory: Path) -> int:
+    """A new file with no name yet, on `directory`'s filesystem (O_TMPFILE): what it holds
+    appears under a name only when it is linked there, whole; dropped unlinked, nothing is
+    left behind. Creating a file waits on the filesystem's journal, so the commit helper
+    makes one ahead, while it is idle."""
+    return os.open(directory, os.O_TMPFILE | os.O_WRONLY, 0o600)
+
+
+def _link_unnamed(fd: int, final: Path) -> None:
+    """Give the O_TMPFILE file `fd` the name `final`: linkat(2) with AT_SYMLINK_FOLLOW of its
+    /proc/self/fd entry. os.link makes that call only when given a directory descriptor
+    (without one it calls link(2), which does not follow the entry: EXDEV)."""
+    own = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.link(str(fd), final, src_dir_fd=own, follow_symlinks=True)
+    finally:
+        os.close(own)
+
+
 @dataclass
 class WrittenFile:
-    """Written whole under its temporary name; not durable, and not in place, until `place`."""
+    """Written whole under its temporary name, or unnamed (tmp None); not durable, and not
+    in place, until `place`."""
     fd: int  # -1 once closed
-    tmp: Path
+    tmp: Path | None
     final: Path
 
     @classmethod
@@ -64,14 +85,18 @@ class WrittenFile:
         return cls(fd, tmp, final)
 
     def place(self) -> None:
-        """fsync it and rename it into place; the caller still owes the directory's fsync.
-        On failure nothing is left under either name."""
+        """fsync it and rename (or link) it into place; the caller still owes the directory's
+        fsync. On failure nothing is left under either name."""
         try:
             os.fsync(self.fd)
+            if self.tmp is None:
+                _link_unnamed(self.fd, self.final)
         except BaseException:
             self.abandon()
             raise
         self.close()
+        if self.tmp is None:
+            return
         try:
             os.rename(self.tmp, self.final)
         except BaseException:
@@ -85,7 +110,8 @@ class WrittenFile:
 
     def abandon(self) -> None:
         self.close()
-        self.tmp.unlink(missing_ok=True)
+        if self.tmp is not None:
+            self.tmp.unlink(missing_ok=True)
 
 
 @dataclass
@@ -109,10 +135,19 @@ class StagedFile:
             raise
         return cls(fd, tmp, final)
 
-    def write_out(self) -> WrittenFile:
-        """The content as `tmp`, not yet durable; the memory is released either way."""
+    def write_out(self, unnamed: int | None = None) -> WrittenFile:
+        """The content as `tmp`, or into the `unnamed` file (open_unnamed) when given, not
+        yet durable; the memory is released either way."""
         try:
-            return WrittenFile.create(self.tmp, self.final, lambda fd: copy_fully(self.fd, fd))
+            if unnamed is None:
+                return WrittenFile.create(self.tmp, self.final, lambda fd: copy_fully(self.fd, fd))
+            written = WrittenFile(unnamed, None, self.final)
+            try:
+                copy_fully(self.fd, unnamed)
+            except BaseException:
+                written.abandon()
+                raise
+            return written
         finally:
             self.close()
 

@@ -7,7 +7,11 @@ import os
 import signal
 import socket
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from labctl.mailserver.commit import SpareFiles, commit_batch
+from labctl.mailserver.maildir import stage
 
 from .conftest import IMAP, POP, maildir_files, raw_session, wait_for
 
@@ -27,19 +31,44 @@ def send(client, subject: str, recipients=(IMAP,)) -> str:
 
 def test_local_mail_is_in_place_in_new_at_the_250_and_never_spooled(server):
     with raw_session(server.smtp_port) as client:
-        reply = send(client, "at once", recipients=(IMAP, POP))
-        # Nothing waited for: the files were fsynced and renamed before the reply left.
-        assert reply.startswith("250 2.0.0 Ok: queued as ")
-        for user in ("alumnoimap", "alumnopop"):
-            [path] = maildir_files(server.config, user)
-            assert path.parent.name == "new" and "Subject: at once" in path.read_text()
-            assert not list(path.parent.parent.joinpath("tmp").iterdir())
+        # The second message goes into the files the helper made ahead for these Maildirs.
+        for count, subject in enumerate(("at once", "and again"), start=1):
+            reply = send(client, subject, recipients=(IMAP, POP))
+            # Nothing waited for: the files were fsynced and renamed before the reply left.
+            assert reply.startswith("250 2.0.0 Ok: queued as ")
+            for user in ("alumnoimap", "alumnopop"):
+                paths = maildir_files(server.config, user)
+                assert len(paths) == count and all(path.parent.name == "new" for path in paths)
+                assert any(f"Subject: {subject}" in path.read_text() for path in paths)
+                assert not list(paths[0].parent.parent.joinpath("tmp").iterdir())
     assert not list(Path(server.config.spool_dir).iterdir())
-    delivered = wait_for(lambda: events(server.config, "delivery"))
-    assert {(e["recipient"], e["status"], e["attempt"]) for e in delivered} == {(IMAP, "delivered", 1),
-                                                                                (POP, "delivered", 1)}
-    assert delivered[0]["summary"]["subject"] == "at once"
+    delivered = wait_for(lambda: len(events(server.config, "delivery")) == 4 and events(server.config, "delivery"))
+    assert {(e["recipient"], e["status"], e["attempt"], e["summary"]["subject"]) for e in delivered} == {
+        (recipient, "delivered", 1, subject) for recipient in (IMAP, POP) for subject in ("at once", "and again")}
     assert not server.service.worker.messages
+    assert not events(server.config, "internal_error")
+
+
+def test_a_file_made_ahead_is_the_next_message_and_nothing_unnamed_is_left(tmp_path):
+    maildir = tmp_path / "Maildir"
+    for sub in ("tmp", "new"):
+        (maildir / sub).mkdir(parents=True)
+    spares = SpareFiles()
+    with ThreadPoolExecutor(2) as pool:
+        first = commit_batch([(1, [stage(maildir, "one", b"Subject: one\r\n\r\nbody\r\n")])], pool, spares)
+        spares.refill()
+        made_ahead = os.fstat(spares._ready[maildir / "tmp"]).st_ino
+        second = commit_batch([(2, [stage(maildir, "two", b"Subject: two\r\n\r\nbody\r\n"),
+                                    stage(maildir, "three", b"Subject: three\r\n\r\nbody\r\n")])], pool, spares)
+    assert first == [[1, [None]]] and second == [[2, [None, None]]]
+    assert (maildir / "new" / "two").stat().st_ino == made_ahead  # the second batch's first file
+    assert [(maildir / "new" / name).read_bytes() for name in ("one", "two", "three")] == [
+        f"Subject: {name}\n\nbody\n".encode() for name in ("one", "two", "three")]
+    assert not list((maildir / "tmp").iterdir())
+    spares.refill()
+    spares.take(tmp_path / "gone" / "tmp")
+    spares.refill()  # a directory that cannot have one is skipped: its files are made when needed
+    assert list(spares._ready) == [maildir / "tmp"]
 
 
 def test_a_helper_dying_with_a_message_in_hand_costs_no_mail_and_is_started_again(server):
