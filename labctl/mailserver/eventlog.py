@@ -104,7 +104,10 @@ class EventLog:
         return (_ENCODE(record) + "\n").encode()
 
     def _flush_pending(self) -> None:
-        if not self._pending:
+        if not self._pending or self._fd < 0:
+            # Closed: a session that ends after the service stopped (its disconnect line)
+            # must not write into whatever file has since taken the descriptor's number.
+            self._pending.clear()
             return
         data = b"".join(self._pending)
         self._pending.clear()
@@ -128,8 +131,10 @@ class EventLog:
         self._open()
 
     def close(self) -> None:
-        self.flush()
-        os.close(self._fd)
+        with self._lock:
+            self._flush_pending()
+            fd, self._fd = self._fd, -1
+        os.close(fd)
 
 
 def read_events(path: str | Path) -> Iterator[dict]:

@@ -127,6 +127,20 @@ def test_log_is_rotated_and_bounded(tmp_path):
     assert numbers == list(range(numbers[0], 2000))  # in order, the newest kept
 
 
+def test_a_line_logged_after_the_log_closed_goes_nowhere(tmp_path):
+    """A session that ends after the service stopped logs its disconnect: that line once went
+    to the closed descriptor's number (EBADF in the log, or a line in a file opened since)."""
+    log = EventLog(tmp_path / "mta.jsonl")
+    log.write("listening", listener="smtp")
+    log.close()
+    with open(tmp_path / "other", "wb") as other:  # likely to get the closed log's number
+        log.note("disconnect", session="s")
+        log.flush()
+        log.write("disconnect", session="t")
+    assert (tmp_path / "other").read_bytes() == b""
+    assert [e["event"] for e in read_events(tmp_path / "mta.jsonl")] == ["listening"]
+
+
 def test_a_message_of_empty_lines_does_not_cost_many_times_its_size(tmp_path):
     """4 MiB of empty lines once grew the server by 300 MiB while it took the message (a list of
     line objects and a timer per line). Measured up to the queue: the recipient is remote and its
