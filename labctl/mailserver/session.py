@@ -54,6 +54,9 @@ _CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _WORD_SEPARATOR = re.compile(rb"[ \t]+")
 # aiosmtpd answers these; Postfix has neither and calls them unknown, as for any other word.
 _NOT_IN_POSTFIX = {"HELP", "EXPN"}
+# Postfix's refusal of a SASL exchange, then the reason Dovecot gave ("" for a wrong password).
+AUTH_FAILED = "535 5.7.8 Error: authentication failed: "
+NO_REASON = "(reason unavailable)"
 
 
 class LabEnvelope(Envelope):
@@ -72,10 +75,6 @@ class LabEnvelope(Envelope):
 
 class LabSMTP(SMTP):
     line_length_limit = LINE_LIMIT  # aiosmtpd sizes its StreamReader with this; _read_line relies on it
-    # AUTH LOGIN's prompts as Postfix relays them from Dovecot's (or Cyrus's) SASL, which
-    # students decode in the capture; aiosmtpd's own are "User Name\0" and "Password\0".
-    AuthLoginUsernameChallenge = "Username:"
-    AuthLoginPasswordChallenge = "Password:"
 
     def __init__(self, service: MailService, listener: Listener, tls_context=None):
         config = service.config
@@ -123,7 +122,7 @@ class LabSMTP(SMTP):
         status = with_enhanced_code(status)
         if status[:1] in ("4", "5"):
             self.errors += 1
-        if status.startswith("535"):
+        if status == AUTH_FAILED + NO_REASON:
             # A wrong password is answered late, and one at a time per client (throttle.py).
             await self.service.login_throttle.failed(self._peer_ip)
         await self._write_reply(status)
@@ -311,6 +310,8 @@ class LabSMTP(SMTP):
             return
         await super().smtp_STARTTLS(arg)
 
+    # AUTH as Debian's Postfix 3.7 answers it in front of Dovecot's SASL (smtpd_sasl_type =
+    # dovecot): the order of its checks (no EHLO needed), Dovecot's prompts and its reasons.
     async def smtp_AUTH(self, arg: str | None) -> None:
         if self.listener.kind != "msa":
             await self.push("503 5.5.1 Error: authentication not enabled")
@@ -318,11 +319,54 @@ class LabSMTP(SMTP):
         if self.envelope.mail_from is not None:
             await self.push("503 5.5.1 Error: MAIL transaction in progress")
             return
-        if arg:
-            # RFC 4954: mechanism names are case-insensitive; aiosmtpd compares them as given.
-            mechanism, *rest = arg.split()
-            arg = " ".join([mechanism.upper(), *rest])
-        await super().smtp_AUTH(arg)
+        if self.session.authenticated:
+            await self.push("503 5.5.1 Error: already authenticated")
+            return
+        words = (arg or "").split()
+        if not 1 <= len(words) <= 2:
+            await self.push("501 5.5.4 Syntax: AUTH mechanism")
+            return
+        mechanism = words[0].upper()  # RFC 4954: case-insensitive
+        if mechanism not in self._auth_methods:
+            await self.push(AUTH_FAILED + "Invalid authentication mechanism")
+            return
+        result = await self._auth_methods[mechanism].method(self, [mechanism, *words[1:]])
+        if result.success:
+            self.session.authenticated = True
+            self.session.auth_data = result.auth_data
+            self.session.login_data = getattr(result.auth_data, "login", None)
+            await self.push("235 2.7.0 Authentication successful")
+        elif not result.handled:
+            await self.push(AUTH_FAILED + NO_REASON)
+
+    async def _initial_response(self, args: list[str]) -> bytes | None:
+        """The initial response of AUTH <mechanism> <response> ("=" is an empty one, RFC
+        4954); None, answered, when it is not base64."""
+        try:
+            return b"" if args[1] == "=" else base64.b64decode(args[1], validate=True)
+        except binascii.Error:
+            await self.push(AUTH_FAILED + "Invalid base64 data in initial response")
+            return None
+
+    async def auth_PLAIN(self, _, args: list[str]) -> AuthResult:
+        response = await (self.challenge_auth("") if len(args) == 1 else self._initial_response(args))
+        if response is MISSING or response is None:
+            return AuthResult(success=False, handled=True)
+        fields = response.split(b"\0")  # authzid NUL authcid NUL password
+        if len(fields) != 3:
+            return AuthResult(success=False, handled=False)
+        return self._authenticate("PLAIN", LoginPassword(fields[1], fields[2]))
+
+    async def auth_LOGIN(self, _, args: list[str]) -> AuthResult:
+        user = await (self.challenge_auth("Username:") if len(args) == 1 else self._initial_response(args))
+        if user is MISSING or user is None:
+            return AuthResult(success=False, handled=True)
+        if not user:
+            return AuthResult(success=False, handled=False)
+        password = await self.challenge_auth("Password:")
+        if password is MISSING:
+            return AuthResult(success=False, handled=True)
+        return self._authenticate("LOGIN", LoginPassword(user, password))
 
     def _check_password(self, server, session, envelope, mechanism: str, auth_data: LoginPassword) -> AuthResult:
         login = auth_data.login.decode("utf-8", "replace")
@@ -344,7 +388,7 @@ class LabSMTP(SMTP):
         line = await self._read_line()
         self._log("command", line="<auth response redacted>")
         if line is None:
-            await self.push("500 5.5.6 Authentication Exchange line is too long")
+            await self.push("500 5.5.6 SASL response limit exceeded")
             return MISSING
         blob = line.strip()
         if blob == b"*":
@@ -353,7 +397,7 @@ class LabSMTP(SMTP):
         try:
             return base64.b64decode(blob, validate=True)
         except binascii.Error:
-            await self.push("501 5.5.2 Can't decode base64")
+            await self.push(AUTH_FAILED + "Invalid base64 data in continued response")
             return MISSING
 
     # --- the mail transaction ----------------------------------------------------------

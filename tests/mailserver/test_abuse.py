@@ -70,7 +70,7 @@ def test_wrong_passwords_are_answered_slowly_one_at_a_time_per_client(tmp_path):
         for thread in guessers:
             thread.join(20)
         elapsed = time.monotonic() - started
-        assert replies == ["535 5.7.8 Authentication credentials invalid"] * 3
+        assert replies == ["535 5.7.8 Error: authentication failed: (reason unavailable)"] * 3
         # Three parallel guesses from one address are answered one after the other.
         assert elapsed >= 0.9
         # The right password is never held back: a typo does not lock the student out.

@@ -215,19 +215,36 @@ def test_auth_plain_and_login_case_insensitive_over_plaintext(server):
     client.quit()
 
 
-def test_auth_failures(server):
+def test_auth_as_postfix_with_dovecot_sasl(server):
+    """The replies of Debian bookworm's Postfix 3.7 with smtpd_sasl_type = dovecot (Dovecot
+    2.3.19, auth_mechanisms = plain login), taken from one: Dovecot's LOGIN prompts
+    "Username:" and "Password:", its reasons after Postfix's "authentication failed: "."""
+    failed = "535 5.7.8 Error: authentication failed: "
+    b64 = lambda text: base64.b64encode(text).decode()  # noqa: E731
+    good, wrong = b64(b"\0alumnopop\0alumnopoppass"), b64(b"\0alumnopop\0wrong")
     with raw_session(server.submission_port) as client:
         assert client.command(f"MAIL FROM:<{POP}>") == "530 5.7.0 Authentication required"
-        assert client.command("AUTH PLAIN !!!notbase64") == "501 5.5.2 Can't decode base64"
-        bad = base64.b64encode(b"\0alumnopop\0wrong").decode()
-        assert client.command(f"AUTH PLAIN {bad}") == "535 5.7.8 Authentication credentials invalid"
-        # The prompts of Postfix with Dovecot's SASL (mech-login.c): "Username:", then "Password:".
+        assert client.command("AUTH PLAIN !!!notbase64") == failed + "Invalid base64 data in initial response"
+        assert client.command(f"AUTH PLAIN {wrong}") == failed + "(reason unavailable)"
+        assert client.command("AUTH PLAIN =") == failed + "(reason unavailable)"  # an empty initial response
         assert client.command("AUTH LOGIN") == "334 VXNlcm5hbWU6"
-        assert client.command("%%%") == "501 5.5.2 Can't decode base64"
-        assert client.command("AUTH LOGIN") == "334 VXNlcm5hbWU6"
-        assert client.command(base64.b64encode(b"alumnopop").decode()) == "334 UGFzc3dvcmQ6"
-        assert client.command(base64.b64encode(b"wrong").decode()) == "535 5.7.8 Authentication credentials invalid"
-        assert client.command("AUTH CRAM-MD5") == "504 5.5.4 Unrecognized authentication type"
+        assert client.command("%%%") == failed + "Invalid base64 data in continued response"
+        assert client.command("auth login") == "334 VXNlcm5hbWU6"
+        assert client.command(b64(b"alumnopop")) == "334 UGFzc3dvcmQ6"
+        assert client.command(b64(b"wrong")) == failed + "(reason unavailable)"
+        assert client.command(f"AUTH LOGIN {b64(b'alumnopop')}") == "334 UGFzc3dvcmQ6"
+        assert client.command("*") == "501 5.7.0 Authentication aborted"
+        assert client.command("AUTH CRAM-MD5") == failed + "Invalid authentication mechanism"
+        assert client.command("AUTH") == "501 5.5.4 Syntax: AUTH mechanism"
+        assert client.command("AUTH PLAIN a b") == "501 5.5.4 Syntax: AUTH mechanism"
+        assert client.command(f"AUTH PLAIN {good}") == "235 2.7.0 Authentication successful"
+        assert client.command(f"AUTH PLAIN {good}") == "503 5.5.1 Error: already authenticated"
+    # No EHLO needed first, and HELO is enough.
+    for greeting in ([], ["HELO pc"]):
+        with raw_session(server.submission_port, ehlo=False) as client:
+            for line in greeting:
+                client.command(line)
+            assert client.command(f"AUTH PLAIN {good}") == "235 2.7.0 Authentication successful"
     with raw_session(server.smtp_port) as client:
         assert client.command("AUTH PLAIN AGFAYg==") == "503 5.5.1 Error: authentication not enabled"
 
