@@ -182,33 +182,35 @@ def not_a_reply(received: Received) -> str:
     return "a forward of it (X-Forwarded-Message-Id)"
 
 
-# Where mail the student threw away goes (Thunderbird and Roundcube name them so on the
-# server; Outlook and Apple Mail otherwise): a message deleted unread stays unread there, and
-# "mark all read" does not reach it.
-DISCARDED_FOLDERS = {"trash", "junk", "spam", "deleted items", "deleted messages", "junk email"}
+# Folders whose mail is not the student's to read: what they threw away (a message deleted
+# unread stays unread there, and "mark all read" does not reach it) and what they are writing
+# (Thunderbird saves a draft, every few minutes while composing, without \\Seen). The names
+# are Thunderbird's and Roundcube's on the server; Outlook's and Apple Mail's otherwise.
+NOT_FOR_READING = {"trash", "junk", "spam", "deleted items", "deleted messages", "junk email", "drafts"}
 
 
-def discarded(folder: str) -> bool:
-    return normalised(folder.rpartition("/")[2]) in DISCARDED_FOLDERS
+def not_for_reading(folder: str) -> bool:
+    return normalised(folder.rpartition("/")[2]) in NOT_FOR_READING
 
 
 class SeenParams(Params):
     account: str = Address
-    folder: str | None = None  # None: every folder but the trash and junk ones
+    folder: str | None = None  # None: every folder but Trash, Junk and Drafts
 
 
 @register("mailbox-all-seen")
 class MailboxAllSeen(Check):
     """Every message of the account (or of one folder) carries the \\Seen flag on the server,
     and there is one: wherever the student filed it (Thunderbird moves mail into the folder
-    the exercise makes), but in the trash or junk folder."""
+    the exercise makes), except in Trash, Junk and Drafts and except drafts (\\Draft)."""
 
     Params = SeenParams
 
     def run(self, ctx: CheckContext) -> tuple[bool, str]:
         p = self.params
-        stored = [m for m in ctx.messages(p.account) if (m.folder == p.folder if p.folder else not discarded(m.folder))]
-        where = f"{p.account} {p.folder}" if p.folder else f"the folders of {p.account} (Trash and Junk aside)"
+        stored = [m for m in ctx.messages(p.account) if "D" not in m.flags
+                  and (m.folder == p.folder if p.folder else not not_for_reading(m.folder))]
+        where = f"{p.account} {p.folder}" if p.folder else f"the folders of {p.account} (Trash, Junk and Drafts aside)"
         # A message marked \\Deleted (Maildir T) and not yet expunged is hidden by the
         # client (Thunderbird's "mark as deleted"): there is nothing left to mark read.
         messages = [m for m in stored if "T" not in m.flags]

@@ -414,6 +414,12 @@ assert imap.uid('MOVE', uids[2], 'Trash')[0] == 'OK'
     result = ex6.check("imap-all-read")
     assert_passes(result)
     assert "all 2 message(s)" in result.detail and "(in INBOX/IMAP)" in result.detail, result.detail
+    # A draft Thunderbird saves while the student writes: APPENDed with \Draft and not \Seen.
+    draft = b"From: alumnoimap@redes.unlp.edu.ar\r\nSubject: a medio escribir\r\n\r\nhola\r\n"
+    ex6.python(imap(ex6.ip("mail"), "alumnoimap", "alumnoimappass",
+                    f"imap.create('Borradores'); imap.append('Borradores', '(\\\\Draft)', None, {draft!r})"))
+    assert any("D" in m.flags and "S" not in m.flags for m in ex6.context().messages(IMAP))
+    assert_passes(ex6.check("imap-all-read"))
     # New mail in the Inbox, unread: not everything is read any more.
     ex6.python(send(ex6.ip("mail"), POP, IMAP, "llega despues"))
     result = ex6.eventually("imap-all-read", until=lambda r: "1 in INBOX" in r.detail)
