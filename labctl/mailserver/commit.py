@@ -219,14 +219,19 @@ class SpareFiles:
     def __init__(self) -> None:
         self._ready: dict[Path, int] = {}
         self._wanted: dict[Path, None] = {}  # directories written to since the last refill
+        self._refused: set[Path] = set()  # a file made ahead there could not be placed
 
     def take(self, directory: Path) -> int | None:
         self._wanted[directory] = None
         return self._ready.pop(directory, None)
 
+    def refuse(self, directory: Path) -> None:
+        """Make none there again: its message went by the queue, and so would every next one."""
+        self._refused.add(directory)
+
     def refill(self) -> None:
         for directory in self._wanted:
-            if directory not in self._ready:
+            if directory not in self._ready and directory not in self._refused:
                 try:
                     self._ready[directory] = open_unnamed(directory)
                 except OSError:
@@ -252,7 +257,11 @@ def commit_batch(batch: list[tuple[int, list[StagedFile]]], pool: ThreadPoolExec
     """
     files = [written for _, written_files in batch for written in written_files]
     spare_of = [spares.take(staged.tmp.parent) for staged in files]
-    outcomes = iter(list((pool.map if len(files) > 1 else map)(_place, files, spare_of)))
+    results = list((pool.map if len(files) > 1 else map)(_place, files, spare_of))
+    for staged, spare, error in zip(files, spare_of, results):
+        if spare is not None and error is not None:
+            spares.refuse(staged.tmp.parent)
+    outcomes = iter(results)
     replies = []
     placed: dict[Path, list] = defaultdict(list)  # directory -> the reply items of the files renamed into it
     for request_id, written_files in batch:

@@ -2,6 +2,7 @@
 the helper dies or the client leaves before its answer."""
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -10,6 +11,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from labctl.mailserver import durable
 from labctl.mailserver.commit import SpareFiles, commit_batch
 from labctl.mailserver.maildir import stage
 
@@ -109,3 +111,26 @@ def test_a_client_gone_before_its_250_still_has_its_message_delivered_and_logged
     assert delivery["status"] == "delivered" and delivery["summary"]["subject"] == "left early"
     [queued] = events(server.config, "queued")
     assert queued["queue_id"] == delivery["queue_id"]
+
+
+def test_a_maildir_where_a_file_made_ahead_cannot_be_placed_gets_none_again(tmp_path, monkeypatch):
+    maildir = tmp_path / "Maildir"
+    for sub in ("tmp", "new"):
+        (maildir / sub).mkdir(parents=True)
+    spares = SpareFiles()
+    with ThreadPoolExecutor(2) as pool:
+        commit_batch([(1, [stage(maildir, "one", b"one\r\n")])], pool, spares)
+        spares.refill()
+
+        def no_link(fd, final):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+        monkeypatch.setattr(durable, "_link_unnamed", no_link)
+        [[_, [error]]] = commit_batch([(2, [stage(maildir, "two", b"two\r\n")])], pool, spares)
+        spares.refill()
+        # Reported (the session queues the message), and the next one is made the usual way.
+        assert error[0] == errno.EXDEV and not (maildir / "new" / "two").exists()
+        assert spares.take(maildir / "tmp") is None
+        assert commit_batch([(3, [stage(maildir, "three", b"three\r\n")])], pool, spares) == [[3, [None]]]
+    assert sorted(p.name for p in (maildir / "new").iterdir()) == ["one", "three"]
+    assert not list((maildir / "tmp").iterdir())
