@@ -87,6 +87,33 @@ def test_ex8_msa_on_2525(ex8):
     assert "alumnoimap@redes.unlp.edu.ar submitted on port 2525" in result.detail and "delivered to alumnopop" in result.detail
 
 
+HELO_AUTH_BY_HAND = """
+import base64, socket
+s = socket.create_connection(({server!r}, 2525)); f = s.makefile('rb')
+def say(line):
+    s.sendall(line.encode() + b'\\r\\n'); return f.readline().decode()
+f.readline()
+assert say('HELO cliente').startswith('250')
+assert say('AUTH PLAIN ' + base64.b64encode(b'\\0alumnopop\\0alumnopoppass').decode()).startswith('235')
+assert say('MAIL FROM:<{sender}>').startswith('250') and say('RCPT TO:<{to}>').startswith('250')
+assert say('DATA').startswith('354')
+assert say('Subject: a mano con HELO\\r\\n\\r\\nhola\\r\\n.').startswith('250')
+say('QUIT')
+"""
+
+
+def test_ex8_authenticated_by_hand_after_helo(ex8):
+    """Typed by hand (telnet): HELO, then AUTH, as Debian's Postfix takes it: an authenticated
+    send on 2525 all the same."""
+    ex8.forget_mail()
+    assert_fails(ex8.check("submission-2525"))
+    ex8.python(HELO_AUTH_BY_HAND.format(server=ex8.ip("mail"), sender=POP, to=IMAP))
+    result = ex8.eventually("submission-2525", timeout=3)
+    assert_passes(result)
+    assert "HELO, AUTH, MAIL, RCPT, DATA" in result.detail, result.detail
+    assert_passes(ex8.eventually("delivered"))
+
+
 @pytest.fixture
 def ex8_second(engine):
     yield from exercise_lab(engine, "8", second=True)
