@@ -74,6 +74,9 @@ def criteria(p: MessageParams) -> list[tuple[str, Callable[[Received], bool]]]:
         wanted.append((f"From: {p.sender}", lambda r: sender_is(r, p.sender)))
         wanted.append(("sent over SMTP from your machine (not placed in the mailbox by IMAP)",
                        lambda r: r.sent_by_student))
+    else:
+        wanted.append(("delivered to the account (not a copy the client put there, as the one in Sent)",
+                       lambda r: r.delivered))
     if p.has_subject:
         wanted.append(("a subject", lambda r: bool(r.summary.subject.strip())))
     if p.subject:

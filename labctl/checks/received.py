@@ -18,6 +18,10 @@ IN_THE_LOG = "(delivered, no longer in the mailbox)"
 class Received:
     folders: tuple[str, ...]  # where it is now; empty when only the MTA's log has it
     summary: MessageSummary
+    # The MTA delivered it to the account (its log says so, or the file still bears the queue
+    # id the MTA named it after): not a copy a client put there itself over IMAP, such as the
+    # one of each sent message Thunderbird APPENDs to Sent.
+    delivered: bool
     # Received over SMTP from the student's host or client: not put in the mailbox some
     # other way (an IMAP APPEND carries any From: the student likes) nor made by the lab.
     sent_by_student: bool
@@ -59,9 +63,11 @@ def received_messages(ctx: CheckContext, account: str) -> list[Received]:
         delivery = delivery_of.get(key) or delivery_of.get(by_queue_id)
         earlier = merged.get(key)
         folders = (earlier.folders if earlier else ()) + (stored.folder,)
-        merged[key] = Received(tuple(dict.fromkeys(folders)), stored.summary, from_student(stored.summary, delivery))
+        delivered = delivery is not None or queue_id is not None or (earlier is not None and earlier.delivered)
+        merged[key] = Received(tuple(dict.fromkeys(folders)), stored.summary, delivered,
+                               from_student(stored.summary, delivery))
     for delivery in deliveries:
         key = _key(delivery.summary, f"queue {delivery.queue_id}")
         if key not in merged:
-            merged[key] = Received((), delivery.summary, from_student(delivery.summary, delivery))
+            merged[key] = Received((), delivery.summary, True, from_student(delivery.summary, delivery))
     return list(merged.values())

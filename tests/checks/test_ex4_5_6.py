@@ -277,6 +277,29 @@ def test_ex5_mutt_idling_passes_and_polling_does_not(ex5):
     assert "IDLE" in result.detail and "FETCH" in result.detail and "fetched the message delivered at" in result.detail, result.detail
 
 
+def test_ex5_the_copy_of_a_sent_message_is_not_mail_received(ex5):
+    """Thunderbird APPENDs a copy of what alumnoimap sends to its Sent folder: alumnoimap has
+    a message, but received none; mail delivered to it, then moved out of the Inbox, counts."""
+    ex5.forget_mail()
+    sent = ex5.python(send(ex5.ip("mail"), IMAP, POP, "enviado desde imap", port=587,
+                           login=("alumnoimap", "alumnoimappass"))).strip()
+    copy = (f"From: alumnoimap <{IMAP}>\r\nTo: {POP}\r\nSubject: enviado desde imap\r\n"
+            f"Message-ID: {sent}\r\n\r\nestoy probando\r\n").encode()
+    ex5.python(imap(ex5.ip("mail"), "alumnoimap", "alumnoimappass",
+                    f"imap.create('Sent'); imap.append('Sent', '(\\\\Seen)', None, {copy!r})"))
+    assert [m.folder for m in ex5.context().messages(IMAP)] == ["Sent"]
+    result = ex5.check("mail-to-imap")
+    assert_fails(result)
+    assert "in Sent, lacks: delivered to the account" in result.detail, result.detail
+    ex5.python(send(ex5.ip("mail"), POP, IMAP, "para archivar"))
+    assert_passes(ex5.eventually("mail-to-imap"))
+    ex5.python(imap(ex5.ip("mail"), "alumnoimap", "alumnoimappass",
+                    "imap.create('Archivo'); imap.select(); imap._simple_command('MOVE', '1:*', 'Archivo')"))
+    result = ex5.check("mail-to-imap")
+    assert_passes(result)
+    assert "«para archivar»" in result.detail and "in Archivo" in result.detail, result.detail
+
+
 def test_ex5_messages_copied_and_moved_to_folders(ex5):
     """Thunderbird's habits: COPY (Dovecot hard-links the file) into "INBOX/IMAP" and a
     folder with an accent and a space, MOVE into another; every copy is seen where it is."""
