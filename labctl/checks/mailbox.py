@@ -153,7 +153,10 @@ class MailboxReply(Check):
     def run(self, ctx: CheckContext) -> tuple[bool, str]:
         unsent, not_replies = [], []
         for replier, asker in (self.params.accounts, self.params.accounts[::-1]):
-            originals = {r.summary.message_id for r in received_messages(ctx, replier) if sender_is(r, asker)} - {""}
+            # The message answered was delivered to the replier: one APPENDed with the asker's
+            # From: was never sent by the asker.
+            originals = {r.summary.message_id for r in received_messages(ctx, replier)
+                         if sender_is(r, asker) and r.delivered} - {""}
             linked = [r for r in received_messages(ctx, asker)
                       if sender_is(r, replier) and originals.intersection(r.summary.links)]
             replies = [r for r in linked if originals.intersection(r.summary.answers)]

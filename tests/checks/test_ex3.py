@@ -230,6 +230,16 @@ def test_reply_the_other_way_round(ex3):
     assert f"answers a message {IMAP} had sent to {POP}" in result.detail, result.detail
 
 
+def test_a_reply_to_a_message_put_in_over_imap_is_no_reply(ex3):
+    """The message answered must have reached the replier: one APPENDed with alumnopop's From:
+    was never sent by alumnopop, however properly alumnoimap answers it."""
+    ex3.forget_mail()
+    planted = f"From: {POP}\r\nTo: {IMAP}\r\nSubject: plantado\r\nMessage-ID: <plantado@cliente>\r\n\r\nhola\r\n"
+    ex3.python(imap_append(ex3.ip("mail"), "alumnoimap", "alumnoimappass", planted.encode()))
+    ex3.python(send(ex3.ip("mail"), IMAP, POP, "Re: plantado", "gracias", in_reply_to="<plantado@cliente>"))
+    assert_fails_for(ex3.eventually("reply", until=lambda r: f"1 from {IMAP} to {POP}" in r.detail), "name none")
+
+
 def thunderbird(headers: list[str], body: str) -> bytes:
     """A message as Thunderbird writes it: its own Message-ID, 8-bit UTF-8 text."""
     return ("\r\n".join([f"Message-ID: <{os.urandom(8).hex()}@redes.unlp.edu.ar>", "Date: Sun, 29 Nov 2026 05:40:00 -0300",
