@@ -15,6 +15,15 @@ from student import imap, pop3, pop3_download, send
 POP, IMAP = "alumnopop@redes.unlp.edu.ar", "alumnoimap@redes.unlp.edu.ar"
 
 
+def wait_for_inbox(lab, count: int) -> None:
+    """Until alumnoimap's Inbox holds `count` messages (delivery is asynchronous)."""
+    script = imap(lab.ip("mail"), "alumnoimap", "alumnoimappass", "print(imap.select(readonly=True)[1][0].decode())")
+    deadline = time.monotonic() + 20
+    while int(lab.python(script)) < count:
+        assert time.monotonic() < deadline, f"{count} messages never reached alumnoimap"
+        time.sleep(0.2)
+
+
 @pytest.fixture(scope="module")
 def ex4(engine):
     yield from exercise_lab(engine, "4")
@@ -307,11 +316,7 @@ def test_ex5_messages_copied_and_moved_to_folders(ex5):
     ex5.python(send(ex5.ip("mail"), POP, IMAP, "para copiar"))
     ex5.python(send(ex5.ip("mail"), POP, IMAP, "para mover"))
     assert_passes(ex5.eventually("mail-to-imap"))
-    count = imap(ex5.ip("mail"), "alumnoimap", "alumnoimappass", "print(imap.select(readonly=True)[1][0].decode())")
-    deadline = time.monotonic() + 20
-    while int(ex5.python(count)) < 2:
-        assert time.monotonic() < deadline, "the two messages never reached alumnoimap"
-        time.sleep(0.2)
+    wait_for_inbox(ex5, 2)
     # imaplib sends folder names as given: Thunderbird's modified UTF-7, quoted for the space.
     ex5.python(imap(ex5.ip("mail"), "alumnoimap", "alumnoimappass", """
 imap.create('INBOX/IMAP'); imap.create('"Cr&APM-nicas del a&APE-o"'); imap.create('Archivo')
@@ -338,11 +343,7 @@ def test_ex6_read_flags(ex6):
     assert_fails(ex6.check("imap-all-read"))  # nothing there yet
     for n in range(2):
         ex6.python(send(ex6.ip("mail"), POP, IMAP, f"mensaje {n}"))
-    count = imap(ex6.ip("mail"), "alumnoimap", "alumnoimappass", "print(imap.select(readonly=True)[1][0].decode())")
-    deadline = time.monotonic() + 20
-    while int(ex6.python(count)) < 2:  # both delivered (asynchronously) before any is read
-        assert time.monotonic() < deadline, "the two messages never reached alumnoimap"
-        time.sleep(0.2)
+    wait_for_inbox(ex6, 2)  # both delivered before any is read
     ex6.python(imap(ex6.ip("mail"), "alumnoimap", "alumnoimappass", "imap.select(); imap.store('1', '+FLAGS', '\\\\Seen')"))
     result = ex6.check("imap-all-read")
     assert_fails(result)
@@ -417,11 +418,7 @@ def test_ex6_read_where_thunderbird_filed_the_mail(ex6):
     assert_fails(ex6.check("imap-all-read"))
     for n in range(3):
         ex6.python(send(ex6.ip("mail"), POP, IMAP, f"para archivar {n}"))
-    count = imap(ex6.ip("mail"), "alumnoimap", "alumnoimappass", "print(imap.select(readonly=True)[1][0].decode())")
-    deadline = time.monotonic() + 20
-    while int(ex6.python(count)) < 3:
-        assert time.monotonic() < deadline, "the three messages never reached alumnoimap"
-        time.sleep(0.2)
+    wait_for_inbox(ex6, 3)
     ex6.python(imap(ex6.ip("mail"), "alumnoimap", "alumnoimappass", """
 imap.create('INBOX/IMAP'); imap.create('Trash')
 imap.select()
