@@ -77,6 +77,9 @@ BAD_LABS = [
      "mail_domains.redes.unlp.edu.ar.accounts.0.password: expected 1 to 64 printable ASCII characters without spaces or ':' (Dovecot passwd-file)"),
     (_mutated(**{"mail_domains__redes.unlp.edu.ar__accounts__0__password": "a:b"}), "accounts.0.password: expected 1 to 64 printable ASCII characters without spaces or ':'"),
     (_mutated(**{"mail_domains__redes.unlp.edu.ar__accounts__0__user": "Alumno"}), "accounts.0.user: expected 1 to 64 lower-case letters, digits, '.', '_' or '-'"),
+    # Dovecot and the MTA would each take one of the two passwords.
+    (_mutated(**{"mail_domains__redes.unlp.edu.ar__accounts__1__user": "alumnopop"}),
+     "mail_domains.redes.unlp.edu.ar.accounts: user 'alumnopop' is given twice (accounts 0 and 1); expected one account per user"),
     (_mutated(**{"mail_domains__redes.unlp.edu.ar__banner": "mail ESMTP\r\n250 fake"}), "mail_domains.redes.unlp.edu.ar.banner: expected 1 to 200 printable ASCII characters (the SMTP greeting)"),
     (_mutated(capture={"file_size_mb": 1024, "files": 100}), "capture: a ring of 100 files of 1024 MB is 102400 MB; expected at most 4096 MB in all"),
     (_mutated(capture={"files": 100000}), "capture.files: Input should be less than or equal to 100"),

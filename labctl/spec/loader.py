@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +47,15 @@ def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+# A check across the lab's sections names its own field ("services.mail.ip: ...").
+NAMES_ITS_FIELD = re.compile(r"[A-Za-z_][\w.-]*: ")
+
+
 def _describe(error: dict[str, Any]) -> str:
-    field = ".".join(str(part) for part in error["loc"]) or "(top level)"
     message = error["msg"].removeprefix("Value error, ")
+    if not error["loc"] and NAMES_ITS_FIELD.match(message):
+        return message
+    field = ".".join(str(part) for part in error["loc"]) or "(top level)"
     if error["type"] in ("missing", "extra_forbidden"):
         return f"{field}: {message.lower()}"
     if "input" not in error or isinstance(error["input"], (dict, list)) or "got " in message or str(error["input"]) in message:

@@ -279,6 +279,17 @@ class MailDomain(Model):
             raise ValueError(f"expected 1 to 200 printable ASCII characters (the SMTP greeting), got {_shown(banner)}")
         return banner
 
+    @field_validator("accounts")
+    @classmethod
+    def _one_account_per_user(cls, accounts: list[Account]) -> list[Account]:
+        # Dovecot's passwd-file and the MTA would each pick one of the two passwords.
+        first: dict[str, int] = {}
+        for index, account in enumerate(accounts):
+            if account.user in first:
+                raise ValueError(f"user {account.user!r} is given twice (accounts {first[account.user]} and {index}); expected one account per user")
+            first[account.user] = index
+        return accounts
+
 
 class Web(Model):
     title: str
