@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,8 @@ ID_HEADERS = ("id", "student id", "student_id", "id number", "idnumber", "legajo
 NAME_HEADERS = ("name", "full name", "fullname", "nombre completo")
 FIRST_NAME_HEADERS = ("first name", "firstname", "nombre")
 LAST_NAME_HEADERS = ("last name", "surname", "lastname", "apellido", "apellidos", "apellido(s)")
+# C0 and C1 controls, DEL: a name or address goes into sheets, reports and terminals.
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 EMAIL_HEADERS = ("email", "email address", "e-mail", "e-mail address", "correo", "dirección de correo")
 
 
@@ -55,6 +58,25 @@ def _text(path: Path) -> str:
         ) from None
 
 
+def _rows(text: str) -> list[tuple[int, list[str]]]:
+    """(line of the file, fields) of every row but blank ones, the header first. The
+    separator is sniffed from the header; quoting is a spreadsheet's ('"' around a
+    value with the separator in it, '""' for a quote inside it)."""
+    header = next(line for line in text.splitlines() if line.strip())
+    try:
+        delimiter = csv.Sniffer().sniff(header, delimiters=",;\t").delimiter
+    except csv.Error:
+        delimiter = ","
+    reader = csv.reader(io.StringIO(text), csv.excel, delimiter=delimiter)
+    rows = []
+    line = 1
+    for row in reader:
+        if any(value.strip() for value in row):  # blank lines, as spreadsheets leave them
+            rows.append((line, row))
+        line = reader.line_num + 1
+    return rows
+
+
 def read_roster(path: Path, check_id=lambda student_id: None) -> list[Student]:
     """The students of the roster at `path`; `check_id(id)` raises ValueError with the
     reason when an id cannot name a lab (Docker's name rule)."""
@@ -63,18 +85,13 @@ def read_roster(path: Path, check_id=lambda student_id: None) -> list[Student]:
     text = _text(path)
     if not text.strip():
         raise LabSpecError(f"{path}: empty file; expected a header row with a student id column ({', '.join(ID_HEADERS[:4])}) and one row per student")
-    first_line = text.splitlines()[0]
-    try:
-        dialect = csv.Sniffer().sniff(first_line, delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    rows = list(csv.reader(io.StringIO(text), dialect))
-    headers = rows[0]
+    rows = _rows(text)
+    header_line, headers = rows[0]
     id_col = _column(headers, ID_HEADERS)
     email_col = _column(headers, EMAIL_HEADERS)
     if id_col is None and email_col is None:
         raise LabSpecError(
-            f"{path}: line 1: no student id column; expected one of {', '.join(repr(h) for h in ID_HEADERS)} "
+            f"{path}: line {header_line}: no student id column; expected one of {', '.join(repr(h) for h in ID_HEADERS)} "
             f"(or an e-mail column, as in a Moodle participants export), got {', '.join(repr(h) for h in headers)}"
         )
     name_col, first_col, last_col = (_column(headers, h) for h in (NAME_HEADERS, FIRST_NAME_HEADERS, LAST_NAME_HEADERS))
@@ -85,9 +102,14 @@ def read_roster(path: Path, check_id=lambda student_id: None) -> list[Student]:
 
     students: list[Student] = []
     seen: dict[str, int] = {}
-    for number, row in enumerate(rows[1:], start=2):
-        if not any(value.strip() for value in row):
-            continue  # blank lines, as spreadsheets leave at the end
+    for number, row in rows[1:]:
+        if any(value.strip() for value in row[len(headers):]):
+            # An unquoted "Díaz, Ana" would silently lose its second half.
+            raise LabSpecError(f"{path}: line {number}: {len(row)} fields, the header has {len(headers)}; "
+                               'expected one value per column (quote a value that has the separator in it: "Díaz, Ana")')
+        for col in (name_col, first_col, last_col, email_col):
+            if CONTROL.search(cell(row, col)):
+                raise LabSpecError(f"{path}: line {number}: field {headers[col]!r}: {cell(row, col)!r} has a control character; expected printable text")
         email = cell(row, email_col)
         student_id = cell(row, id_col) if id_col is not None else email.partition("@")[0]
         where = f"{path}: line {number}: field {id_field!r}"

@@ -43,6 +43,19 @@ def test_semicolons_as_a_spanish_spreadsheet_saves_them(tmp_path):
     assert [s.name for s in read_roster(_roster(tmp_path, "Legajo;Apellido;Nombre\n1234;Díaz;Ana\n"))] == ["Ana Díaz"]
 
 
+def test_quoted_values_as_a_spreadsheet_writes_them(tmp_path):
+    """A quote inside a quoted value is doubled; the separator inside one is kept."""
+    roster = 'id,name\nana,"Ana ""la Jefa"" Díaz"\nbeto,"Paz, Beto"\n'
+    assert [s.name for s in read_roster(_roster(tmp_path, roster))] == ['Ana "la Jefa" Díaz', "Paz, Beto"]
+
+
+def test_blank_lines_anywhere_and_line_numbers_of_the_file(tmp_path):
+    students = read_roster(_roster(tmp_path, "\r\n\r\nid,name\r\nana,Ana\r\n\r\nbeto,Beto\r\n\r\n"))
+    assert [(s.id, s.row) for s in students] == [("ana", 4), ("beto", 6)]
+    with pytest.raises(LabSpecError, match="line 5: field 'id': 'ana' is already the id of line 4"):
+        read_roster(_roster(tmp_path, "\n\nid\nana\nana\n"))
+
+
 BAD = {
     "missing id column": ("name,grupo\nAna,1\n", "line 1: no student id column; expected one of 'id'"),
     "duplicate ids": ("id,name\nana,Ana\nbeto,Beto\nANA,Ana otra vez\n", "line 4: field 'id': 'ANA' is already the id of line 2"),
@@ -51,6 +64,9 @@ BAD = {
     "empty file": ("", "empty file; expected a header row"),
     "header only": ("id,name\n", "no students"),
     "non-UTF-8": ("id,name\nana,Ana D\xedaz\n".encode("latin-1"), "line 2: byte 0xed is not UTF-8"),
+    # "Díaz, Ana" unquoted would lose its second half without a word.
+    "more values than columns": ("id,name\nana,Díaz, Ana\n", "line 2: 3 fields, the header has 2; expected one value per column"),
+    "control character in a name": ("id,name,email\nana,Ana\x00,ana@x.example\n", "line 2: field 'name': 'Ana\\x00' has a control character"),
 }
 
 
