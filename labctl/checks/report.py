@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from labctl.checks.base import CheckResult, Status
 
@@ -34,7 +35,9 @@ class Report:
             "lab": self.lab,
             "exercise": self.exercise,
             "student": self.student,
-            "checks": [{"id": r.id, "title": r.title, "status": r.status.value, "detail": r.detail} for r in self.results],
+            # The hint too: a grader or an LMS shows the student what the text report says.
+            "checks": [{"id": r.id, "title": r.title, "status": r.status.value, "detail": r.detail, "hint": r.hint}
+                       for r in self.results],
             "passed": self.passed,
             "failed": self.failed,
         }
@@ -59,9 +62,9 @@ class Report:
 
     def print(self, console: Console) -> None:
         who = f" — {self.student}" if self.student else ""
-        console.print(f"[bold]{self.lab}, ejercicio {self.exercise}{who}[/]")
+        console.print(f"{self.lab}, ejercicio {self.exercise}{who}", style="bold", markup=False)
         for r in self.results:
-            console.print(f"{MARKS[r.status]}  {r.title}  [dim]({r.id})[/]", highlight=False)
+            console.print(f"{MARKS[r.status]}  {escape(r.title)}  [dim]({r.id})[/]", highlight=False)
             console.print(f"        {r.detail}", highlight=False, markup=False, style="dim")
             if r.status is not Status.PASS and r.hint:
                 console.print(f"        pista: {r.hint}", highlight=False, markup=False, style="cyan")

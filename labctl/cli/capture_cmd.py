@@ -15,7 +15,6 @@ from typing import Annotated, Iterator, Optional
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from labctl.capture import Capture, DnsMessage, TcpStream, dialogue, lab_capture_files, load_capture
 from labctl.capture.export import export_pcap
@@ -27,12 +26,12 @@ from labctl.capture.probes import is_probe, load_probes, without_probes
 from labctl.capture.reader import LINKTYPE_NAMES, UnsupportedCapture
 from labctl.capture.starttls import encrypted_from
 from labctl.capture.streams import Direction
+from labctl.cli.output import cells, print_error, reports_errors, table
 from labctl.paths import captures_dir
 from labctl.runtime.project import Origin
 
 app = typer.Typer(no_args_is_help=True, help="Read the lab's packet captures: dialogues, DNS, ladders, export.")
 console = Console()
-errors = Console(stderr=True)
 
 Lab = Annotated[str, typer.Option("--lab", "--instance", "-i", help="Lab instance whose captures to read.")]
 Files = Annotated[Optional[list[Path]], typer.Option(
@@ -50,7 +49,7 @@ TERMINAL_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 
 
 def _fail(message: str) -> typer.Exit:
-    errors.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    print_error(message)
     return typer.Exit(1)
 
 
@@ -178,6 +177,7 @@ def _echo_json(outcome: FollowPass, streams: Iterator[TcpStream], with_dns: bool
 
 
 @app.command()
+@reports_errors
 def follow(
     lab: Lab = "practica4",
     file: Files = None,
@@ -214,6 +214,7 @@ def follow(
 
 
 @app.command()
+@reports_errors
 def ladder(
     lab: Lab = "practica4",
     file: Files = None,
@@ -241,22 +242,22 @@ def ladder(
 
 
 @app.command("list")
+@reports_errors
 def list_files(lab: Lab = "practica4", file: Files = None) -> None:
     """The capture files, with their size, link layer, packets, time span and the packets the
     kernel dropped (counted for the whole start of the capture that wrote the file)."""
     paths = _capture_paths(lab, file)
-    table = Table(title=f"captures in {paths[0].parent}")
-    for column in ("file", "size", "link type", "packets", "first", "last", "dropped by kernel"):
-        table.add_column(column)
+    listing = table(f"captures in {paths[0].parent}", "file", "size", "link type", "packets", "first", "last", "dropped by kernel")
     for path in paths:
         info = describe(path)
         stats = capture_stats(path)
-        table.add_row(path.name if path.parent == paths[0].parent else str(path), f"{info.size:,}", LINKTYPE_NAMES.get(info.linktype, str(info.linktype or "-")),
-                      str(info.frames), _clock(info.first_ts), _clock(info.last_ts), str(stats.dropped) if stats else "-")
-    console.print(table)
+        listing.add_row(*cells(path.name if path.parent == paths[0].parent else path, f"{info.size:,}", LINKTYPE_NAMES.get(info.linktype, info.linktype or "-"),
+                               info.frames, _clock(info.first_ts), _clock(info.last_ts), stats.dropped if stats else "-"))
+    console.print(listing)
 
 
 @app.command()
+@reports_errors
 def path(lab: Lab = "practica4") -> None:
     """The directory where the lab's capture files are written."""
     typer.echo(str(captures_dir(lab)))
@@ -279,6 +280,7 @@ def parse_time(text: str, now: float | None = None) -> float:
 
 
 @app.command()
+@reports_errors
 def export(
     out: Annotated[Path, typer.Argument(help="The pcap file to write.")],
     lab: Lab = "practica4",
@@ -297,6 +299,7 @@ def export(
 
 
 @app.command()
+@reports_errors
 def wireshark(lab: Lab = "practica4", file: Files = None) -> None:
     """Open the capture in Wireshark."""
     program = shutil.which("wireshark")

@@ -6,11 +6,9 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.table import Table
-
 from labctl.checks.runner import run_checks, why_unchecked
 from labctl.cli.lab_cmds import DEFAULT_LAB, InstanceOpt, LabArg
-from labctl.cli.output import console, user_errors
+from labctl.cli.output import cells, console, table, user_errors
 from labctl.runtime.engine import client
 from labctl.runtime.project import Origin, instances
 from labctl.spec.loader import load_lab
@@ -20,17 +18,15 @@ def exercises(lab: str = LabArg) -> None:
     """The lab's exercises, each with its checks (bring one up with 'labctl up --exercise N')."""
     with user_errors():
         spec = load_lab(lab)
-        table = Table(title=f"{spec.name}: exercises")
-        for column in ("N", "title", "variant", "checks"):
-            table.add_column(column)
+        listing = table(f"{spec.name}: exercises", "N", "title", "variant", "checks")
         for number, exercise in spec.exercises.items():
             if exercise.lab is not None:
                 # Its own network: the checks are that lab's exercise of the same number.
                 variant, checks = f"own network ({exercise.lab})", load_lab(lab, number).exercises[number].checks
             else:
                 variant, checks = ", ".join(sorted(exercise.variant)) or "reference network", exercise.checks
-            table.add_row(number, exercise.title, variant, ", ".join(c.id for c in checks))
-        console.print(table)
+            listing.add_row(*cells(number, exercise.title, variant, ", ".join(c.id for c in checks)))
+        console.print(listing)
 
 
 def check(
@@ -80,12 +76,10 @@ def grade(
         if as_json:
             print(json.dumps({"students": rows}, indent=2))
             return
-        table = Table(title="class")
-        for column in ("student", "exercise", "passed", "failed", "note"):
-            table.add_column(column)
+        summary = table("class", "student", "exercise", "passed", "failed", "note")
         for r in rows:
-            table.add_row(r["student"], r["exercise"] or "-", str(r["passed"]), str(r["failed"]), r["error"] or "")
-        console.print(table)
+            summary.add_row(*cells(r["student"], r["exercise"] or "-", r["passed"], r["failed"], r["error"] or ""))
+        console.print(summary)
 
 
 # The root (labctl.cli) lists these commands and imports this module to run one.

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.text import Text
 
 from labctl.checks.base import Status
 from labctl.classroom import lifecycle
@@ -19,7 +20,7 @@ from labctl.classroom.record import ClassRecord
 from labctl.classroom.report import grade_class, write_reports
 from labctl.classroom.roster import read_roster
 from labctl.cli.lab_cmds import DEFAULT_LAB
-from labctl.cli.output import console, err_console, user_errors
+from labctl.cli.output import cells, console, print_error, table as new_table, user_errors
 from labctl.render.plan import CLIENT_CAPTURES
 from labctl.render.templating import render as render_template
 from labctl.runtime import project
@@ -49,7 +50,7 @@ def _with_progress(title: str, count: int, work) -> list[Outcome]:
 
         def done(student_id: str, error: str | None) -> None:
             if error:
-                bar.console.print(f"[red]✘ {student_id}[/]: {error}", highlight=False)
+                bar.console.print(Text.assemble((f"✘ {student_id}", "red"), f": {error}"), highlight=False, soft_wrap=True)
             bar.advance(task)
 
         return work(done)
@@ -58,7 +59,7 @@ def _with_progress(title: str, count: int, work) -> list[Outcome]:
 def _exit_on_failures(outcomes: list[Outcome], what: str) -> None:
     failed = [o for o in outcomes if o.error]
     if failed:
-        err_console.print(f"[bold red]error:[/] {len(failed)} of {len(outcomes)} lab(s) failed to {what}: {', '.join(o.student for o in failed)}", highlight=False)
+        print_error(f"{len(failed)} of {len(outcomes)} lab(s) failed to {what}: {', '.join(o.student for o in failed)}")
         raise typer.Exit(1)
 
 
@@ -121,14 +122,12 @@ def status(
         if as_json:
             print(json.dumps({"class": record.name, "exercise": record.exercise, "students": rows}, indent=2, ensure_ascii=False))
             return
-        table = Table(title=f"class {record.name} — exercise {record.exercise}")
-        for column in ("student", "name", "instance", "subnet", "up", "exercise", "checks"):
-            table.add_column(column)
+        table = new_table(f"class {record.name} — exercise {record.exercise}", "student", "name", "instance", "subnet", "up", "exercise", "checks")
         for r in rows:
             healthy = r["containers"] and r["running"] == r["containers"]
             up_cell = f"[{'green' if healthy else 'red'}]{r['running']}/{r['containers']}[/]" if r["containers"] else "[red]down[/]"
             checks = "-" if r["passed"] is None else f"{r['passed']}/{r['checks']}"
-            table.add_row(r["id"], r["name"], r["instance"], r["subnet"], up_cell, r["exercise"] or "-", checks)
+            table.add_row(*cells(r["id"], r["name"], r["instance"], r["subnet"]), up_cell, *cells(r["exercise"] or "-", checks))
         console.print(table)
 
 
@@ -148,12 +147,10 @@ def grade(
             records.save(record)
         grades = grade_class(engine, record, parallel=parallel)
         write_reports(grades, folder)
-        table = Table(title=f"class {record.name} — exercise {record.exercise}")
-        for column in ("student", "grade", "passed", "failed", "errors", "note"):
-            table.add_column(column)
+        table = new_table(f"class {record.name} — exercise {record.exercise}", "student", "grade", "passed", "failed", "errors", "note")
         for g in grades.students:
             errors = sum(r.status is Status.ERROR for r in g.report.results)
-            table.add_row(g.student.id, f"{g.grade:g}", str(g.report.passed), str(g.report.failed - errors), str(errors), g.error or "")
+            table.add_row(*cells(g.student.id, f"{g.grade:g}", g.report.passed, g.report.failed - errors, errors, g.error or ""))
         console.print(table)
         console.print(f"reports in {folder} (gradebook.csv, index.html, <id>.json, <id>.xml)", highlight=False)
 
@@ -205,18 +202,16 @@ def access(
     """How each student reaches their own lab without Docker rights: the table, and one sheet per student."""
     with user_errors():
         record = _class(name)
-        table = Table(title=f"class {record.name}: SSH access to each student's client ({host})")
-        for column in ("student", "name", "port", "user", "password", "lab subnet"):
-            table.add_column(column)
+        table = new_table(f"class {record.name}: SSH access to each student's client ({host})", "student", "name", "port", "user", "password", "lab subnet")
         sheets = {}
         for student in record.students:
             origin = lifecycle.student_origin(record, student)
-            table.add_row(student.id, student.name, str(student.ssh_port or "-"), lifecycle.SSH_USER, student.ssh_password or "-", student.subnet)
+            table.add_row(*cells(student.id, student.name, student.ssh_port or "-", lifecycle.SSH_USER, student.ssh_password or "-", student.subnet))
             sheets[student.id] = render_template("class/sheet.txt.j2", record=record, student=student, lab=origin.spec(),
                                                  host=host, user=lifecycle.SSH_USER, captures=CLIENT_CAPTURES)
         console.print(table)
         for student_id, sheet in sheets.items():
-            console.rule(student_id)
+            console.rule(escape(student_id))
             console.print(sheet, highlight=False, markup=False)
             if out:
                 out.mkdir(parents=True, exist_ok=True)

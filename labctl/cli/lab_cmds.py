@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from labctl.cli.output import console, user_errors
+from labctl.cli.output import cells, console, table as new_table, user_errors
 from labctl.paths import lab_state_dir, tls_dir, workspace_dir
 from labctl.render.compose import COMPOSE_FILE, render_compose
 from labctl.render.plan import LabPlan
@@ -51,12 +51,10 @@ def _hosts_text(plan: LabPlan) -> str:
 
 
 def _print_lab(plan: LabPlan) -> None:
-    table = Table(title=f"lab {plan.instance}" + (f" — exercise {plan.exercise}" if plan.exercise else ""))
-    for column in ("service", "hostname", "IP", "ports"):
-        table.add_column(column, overflow="fold")  # wrapped, never cut with "…"
+    table = new_table(f"lab {plan.instance}" + (f" — exercise {plan.exercise}" if plan.exercise else ""), "service", "hostname", "IP", "ports")
     for c in plan.containers:
         ports = ", ".join(f"{name} {port}" for name, port in c.ports.items())
-        table.add_row(c.service, c.hostname if c.ip else "", c.ip or f"host network ({plan.network.bridge})", ports)
+        table.add_row(*cells(c.service, c.hostname if c.ip else "", c.ip or f"host network ({plan.network.bridge})", ports))
     console.print(table)
     for name, svc in plan.lab.by_role(Role.mail).items():
         # Two columns that never wrap: in an 80-column terminal (or a pipe) rich would cut
@@ -68,7 +66,7 @@ def _print_lab(plan: LabPlan) -> None:
             accounts.add_column(column, no_wrap=True)
         for domain in svc.mail_domains:
             for a in plan.lab.mail_domains[domain].accounts:
-                accounts.add_row(f"{a.user}@{domain}", a.password)
+                accounts.add_row(*cells(f"{a.user}@{domain}", a.password))
         console.print(accounts)
     if plan.lab.by_role(Role.mail):
         ca = tls_dir(plan.instance) / CA_CERT
@@ -143,14 +141,12 @@ def list_() -> None:
     """Every lab instance on this engine (one per student, for instructors)."""
     with user_errors():
         engine = client()
-        table = Table(title="labs")
-        for column in ("instance", "exercise", "running", "network"):
-            table.add_column(column)
+        table = new_table("labs", "instance", "exercise", "running", "network")
         for name in project.instances(engine):
             rows = project.status(engine, name)
             running = sum(r.state == "running" for r in rows)
             subnets = [n.attrs["IPAM"]["Config"][0]["Subnet"] for n in find_networks(engine, name)]
-            table.add_row(name, rows[0].exercise or "-", f"{running}/{len(rows)}", ", ".join(subnets))
+            table.add_row(*cells(name, rows[0].exercise or "-", f"{running}/{len(rows)}", ", ".join(subnets)))
         console.print(table)
 
 
@@ -166,12 +162,11 @@ def status(
         if as_json:
             print(json.dumps({"lab": name, "services": [asdict(r) for r in rows]}, indent=2))
         elif rows:
-            table = Table(title=f"lab {name}")
-            for column in ("service", "container", "state", "IP", "image"):
-                table.add_column(column)
+            table = new_table(f"lab {name}", "service", "container", "state", "IP", "image")
             for r in rows:
                 state = r.state if r.attached else f"{r.state}, off the lab network"
-                table.add_row(r.service, r.name, f"[{'green' if r.healthy else 'red'}]{state}[/]", r.ip, r.image)
+                service, container, state, ip, image = cells(r.service, r.name, state, r.ip, r.image)
+                table.add_row(service, container, f"[{'green' if r.healthy else 'red'}]{state}[/]", ip, image)
             console.print(table)
         else:
             console.print(f"lab {name} is not up")

@@ -124,3 +124,30 @@ def test_parse_time_accepts_epoch_iso_and_ago():
     assert parse_time("1694548213.5") == 1694548213.5
     assert parse_time("2023-09-12T19:50:13+00:00") == 1694548213.0
     assert parse_time("10m", now=1000.0) == 400.0
+
+
+
+def test_a_file_that_cannot_be_written_is_one_line(lab_args, tmp_path):
+    """A newcomer's typo in the folder of export FILE or --svg: one line naming the file, no traceback."""
+    missing = tmp_path / "no-such-folder"
+    for args, target in ((["export", missing / "x.pcap", *lab_args[:2]], missing / "x.pcap"),
+                         (["ladder", *lab_args, "--svg", missing / "x.svg"], missing / "x.svg")):
+        result = invoke(*args)
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
+        assert result.stderr == f"error: {target}: No such file or directory\n"
+        assert not missing.exists()
+
+
+def test_an_error_longer_than_the_terminal_stays_one_line():
+    """Errors are read (and grepped) as one line: the console must not wrap them at 80 columns."""
+    result = invoke("list", "--lab", "never-brought-up-here")
+    assert result.exit_code == 1
+    assert len(result.stderr) > 80 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("error: no capture files") and "'never-brought-up-here'" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["list", "path", "follow", "ladder"])
+def test_a_lab_name_docker_cannot_use_is_one_line(command):
+    result = invoke(command, "--lab", "mi lab")
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.exception
+    assert result.stderr.startswith("error: --instance 'mi lab': expected 1 to 32 characters") and result.stderr.count("\n") == 1

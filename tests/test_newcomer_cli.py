@@ -1,0 +1,92 @@
+"""What a newcomer meets first, without an engine: errors shown as written in one line,
+tables that never cut a value, and an instructor's roster names as they are."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from labctl.checks.base import CheckResult, Status
+from labctl.checks.report import Report
+from labctl.classroom import record as records
+from labctl.classroom.record import ClassRecord, StudentRecord
+from labctl.cli import app, output
+from labctl.spec.loader import lab_file, load_lab
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def narrow_terminal(monkeypatch):
+    """An 80-column terminal, whatever the one running the tests is."""
+    monkeypatch.setattr(output.console, "width", 80)
+    monkeypatch.setattr(output.err_console, "width", 80)
+
+
+def _lab(tmp_path, **top):
+    data = yaml.safe_load(lab_file("practica4").read_text(encoding="utf-8"))
+    data.update(top)
+    path = tmp_path / "lab.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def test_an_error_with_brackets_is_shown_as_written(tmp_path, narrow_terminal):
+    """The expected pattern of a lab name is '[a-z0-9]...': rich markup ate it ('^{0,30}$')."""
+    path = _lab(tmp_path, name="Práctica 4")
+    result = runner.invoke(app, ["exercises", str(path)])
+    assert result.exit_code == 2
+    assert result.stderr == f"error: {path}: name: String should match pattern '^[a-z0-9][a-z0-9-]{{0,30}}$' (got 'Práctica 4')\n"
+
+
+def test_an_error_across_sections_names_its_field_first(tmp_path):
+    """Not '(top level): services.mail.ip: ...': the field is the first thing said."""
+    data = yaml.safe_load(lab_file("practica4").read_text(encoding="utf-8"))
+    data["services"]["mail"]["ip"] = "172.28.1.90"
+    path = tmp_path / "lab.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    result = runner.invoke(app, ["render", str(path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert result.stderr == f"error: {path}: services.mail.ip: 172.28.1.90 is not inside 172.28.0.0/24\n"
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_exercise_list_cuts_no_check_id(narrow_terminal):
+    result = runner.invoke(app, ["exercises"])
+    assert result.exit_code == 0
+    assert "…" not in result.output
+    squeezed = "".join(result.output.split())
+    for number, exercise in load_lab("practica4").exercises.items():
+        if exercise.lab is None:
+            for check in exercise.checks:
+                assert check.id in result.output or check.id in squeezed, (number, check.id)
+
+
+def test_class_access_shows_roster_names_as_written(tmp_path, narrow_terminal):
+    """Names come from a spreadsheet: '[TA]' was dropped as markup and '[/]' crashed the command."""
+    record = ClassRecord.new("t-odd", str(lab_file("practica4").resolve()), "4", "10.132.0.0/23", str(tmp_path / "r.csv"), "127.0.0.1")
+    names = {"ana": "Ana Díaz [TA]", "beto": "Beto [/] Paz"}
+    for n, (student_id, name) in enumerate(names.items()):
+        record.students.append(StudentRecord(id=student_id, name=name, instance=f"t-odd-{student_id}",
+                                             subnet=f"10.132.{n}.0/24", ssh_port=22900 + n, ssh_password=f"pw{n}pw{n}pw{n}pw"))
+    records.save(record)
+    try:
+        result = runner.invoke(app, ["class", "access", "--name", "t-odd", "--host", "lab.example", "--out", str(tmp_path / "sheets")])
+    finally:
+        records.remove(record.name)
+    assert result.exit_code == 0, result.output
+    table = result.output.split("──")[0]
+    for n, name in enumerate(names.values()):
+        assert name in table and f"pw{n}pw{n}pw{n}pw" in table
+        assert f"({name})" in (tmp_path / "sheets" / f"{list(names)[n]}.txt").read_text(encoding="utf-8")
+
+
+def test_check_json_carries_the_hint_the_text_shows():
+    report = Report("practica4", "4", None, [
+        CheckResult("mail-to-pop", "alumnopop recibió un correo", Status.FAIL, "no message", "Envíe un correo a alumnopop."),
+        CheckResult("pop3-dialogue", "diálogo POP3", Status.PASS, "ok", "Capture la descarga."),
+    ], 0.1)
+    checks = json.loads(report.to_json())["checks"]
+    assert [c["hint"] for c in checks] == ["Envíe un correo a alumnopop.", "Capture la descarga."]
