@@ -13,7 +13,9 @@ def rfc5322_date(timestamp: float) -> str:
 
 def received_header(*, helo: str, client_ip: str, hostname: str, protocol: str,
                     queue_id: str, recipients: list[str], timestamp: float) -> bytes:
-    """The Received: field added on acceptance; 'for <rcpt>' only with one recipient."""
+    """The Received: field added on acceptance, as Postfix's smtpd writes it: 'for <rcpt>;'
+    before the date with one recipient; with more, ';' ends the 'by' line and the date has a
+    line of its own."""
     client_name = "unknown"  # we do no reverse DNS lookups, as the course server shows
     lines = [f"Received: from {helo} ({client_name} [{client_ip}])",
              f"\tby {hostname} (labctl) with {protocol} id {queue_id}"]
@@ -21,7 +23,8 @@ def received_header(*, helo: str, client_ip: str, hostname: str, protocol: str,
     if len(recipients) == 1:
         lines.append(f"\tfor <{recipients[0]}>; {when}")
     else:
-        lines[-1] += f"; {when}"
+        lines[-1] += ";"
+        lines.append(f"\t{when}")
     return ("\r\n".join(lines) + "\r\n").encode()
 
 

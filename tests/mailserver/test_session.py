@@ -48,6 +48,20 @@ def test_course_capture_dialogue_and_delivered_headers(server):
     assert "\r" not in text
 
 
+def test_received_of_a_message_for_two_recipients(server):
+    """As Postfix's smtpd writes it: with one recipient the date follows "for <...>;"; with
+    more, ";" ends the "by" line and the date has a line of its own."""
+    with raw_session(server.smtp_port) as client:
+        assert client.command(f"MAIL FROM:<{POP}>") == "250 2.1.0 Ok"
+        assert client.command(f"RCPT TO:<{IMAP}>") == client.command(f"RCPT TO:<{POP}>") == "250 2.1.5 Ok"
+        assert client.command("DATA").startswith("354")
+        queue_id = client.command("Subject: a los dos\r\n\r\nhola\r\n.").rsplit(" ", 1)[1]
+    [text] = wait_for(lambda: [t for t in (p.read_text() for p in maildir_files(server.config, "alumnoimap"))
+                               if "Subject: a los dos" in t])
+    assert re.search(rf"\n\tby mail\.redes\.unlp\.edu\.ar \(labctl\) with ESMTP id {queue_id};\n"
+                     rf"\t\w{{3}}, \d+ \w{{3}} \d{{4}} \d\d:\d\d:\d\d \+0000 \(UTC\)\nSubject: a los dos", text), text
+
+
 def test_every_reply_but_greeting_and_ehlo_has_an_enhanced_code(server):
     commands = ["HELP", "NOOP", "RSET", f"VRFY {POP}", "VRFY nobody", "EXPN x", "MAIL FROM:<bad", f"MAIL FROM:<{POP}>",
                 f"RCPT TO:<{IMAP}>", "RCPT TO:<x@elsewhere.example>", "MAIL FROM:<a@b.c>", "BDAT x", "DATA extra",
