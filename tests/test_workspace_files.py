@@ -24,6 +24,9 @@ def test_bind_output_names_the_workspace_file_and_line():
     assert first_problem(output, {"/etc/bind/alumno": "ns1"}) == "ns1/db.redes2024.com.ar:11: unknown RR type 'AX'"
     no_file = "zone redes2024.com.ar/IN: NS 'ns2.redes2024.com.ar' has no address records (A or AAAA)\n"
     assert first_problem(no_file, {"/etc/bind/alumno": "ns1"}) == no_file.strip()
+    # named-checkconf's stdout and stderr come interleaved in any order: its summaries say nothing.
+    summary_first = "_default/redes2024.com.ar/IN: bad zone\n" + no_file + "zone redes2024.com.ar/IN: not loaded due to errors.\n"
+    assert first_problem(summary_first, {"/etc/bind/alumno": "ns1"}) == no_file.strip()
 
 
 def test_registration_needs_the_domain_and_glue_inside_it():

@@ -2,6 +2,7 @@
 dns image, on the student's files mounted where the server would read them."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from docker import DockerClient
@@ -12,6 +13,9 @@ from labctl.render.plan import image_name
 from labctl.spec.errors import LabSpecError
 from labctl.spec.models import Role
 
+# named-checkconf's lines that say only that something failed (or loaded), never what:
+# its stdout and stderr come interleaved in any order, so they may come first.
+SUMMARY = re.compile(r"loaded serial|not loaded due to errors|^_default/\S+: bad zone$")
 LABEL_APPLY = "labctl.apply"  # throwaway checker containers, found by this label
 CHECK_TIMEOUT = 30
 
@@ -39,7 +43,7 @@ def first_problem(output: str, shown: dict[str, str]) -> str:
     """The line that says what is wrong, container paths turned into workspace
     names (`shown`: container folder -> what the student calls it): a line that
     starts with a file:line first, else the first that is not a success."""
-    lines = [line.strip() for line in output.splitlines() if line.strip() and "loaded serial" not in line]
+    lines = [line.strip() for line in output.splitlines() if line.strip() and not SUMMARY.search(line)]
 
     def named(line: str) -> str:
         for container_path, name in shown.items():
@@ -54,5 +58,11 @@ def check_conf(engine: DockerClient, instance: str, config: Path, student_mount:
     """named-checkconf -z of a server's rendered named.conf with the student's files."""
     mounts = {config_mount(Role.dns): config, student_mount: workspace}
     output = run_check(engine, instance, ["named-checkconf", "-z", f"{config_mount(Role.dns)}/named.conf"], mounts)
-    if output is not None:
-        raise LabSpecError(first_problem(output, {student_mount: shown}))
+    if output is None:
+        return
+    problem = first_problem(output, {student_mount: shown})
+    if not problem.startswith(f"{shown}/"):
+        # BIND names no file of the workspace (a zone's content, a file it cannot open):
+        # say whose files they are, and where the server reads them.
+        problem = f"{shown}/: {problem} (the server reads the files of {shown}/ as {student_mount}/<file>)"
+    raise LabSpecError(problem)

@@ -61,7 +61,17 @@ def test_a_broken_file_changes_nothing_and_says_why(ex10, student):
     assert result.code == 2 and f"ns1/db.{student.domain}:11: unknown RR type 'AX'" in result.output, result.output
     assert student.layout.installed("ns1", "named.conf.local").read_text(encoding="utf-8") == installed
 
+    # BIND names no file for what is wrong inside a zone, or for a file it cannot open: the folder is named.
+    student.write(f"ns1/db.{student.domain}", "\n".join(line for line in good_zone.splitlines() if not line.startswith("ns1")) + "\n")
+    result = student.apply()
+    assert result.code == 2 and f"error: ns1/: zone {student.domain}/IN: NS 'ns1.{student.domain}' has no address records" in result.output, result.output
     student.write(f"ns1/db.{student.domain}", good_zone)
+    student.write("ns1/named.conf.local", student.primary_zone_conf().replace(f"/etc/bind/alumno/db.{student.domain}", f"db.{student.domain}"))
+    result = student.apply()
+    assert result.code == 2 and result.output.startswith(f"error: ns1/: zone {student.domain}/IN: loading from master file db.{student.domain} failed: file not found"), result.output
+    assert "/etc/bind/alumno/<file>" in result.output and result.output.count("\n") == 1
+    student.write("ns1/named.conf.local", student.primary_zone_conf())
+
     student.write("ns2/named.conf.local", student.secondary_zone_conf().replace("type secondary;", "type secondary"))
     result = student.apply()
     assert result.code == 2 and "ns2/named.conf.local:3: missing ';'" in result.output, result.output
