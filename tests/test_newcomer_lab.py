@@ -9,10 +9,21 @@ import pytest
 from typer.testing import CliRunner
 
 from labctl.cli import app, output
+from labctl.spec.loader import load_lab
 
 INSTANCE = "newcomer"
 NET = "172.31.238"
 runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def lab(engine):
+    """practica4 on its own subnet, brought up as a user does (so start and reset find its origin)."""
+    runner.invoke(app, ["down", "--instance", INSTANCE])  # a previous run killed half-way
+    result = runner.invoke(app, ["up", "--instance", INSTANCE, "--subnet", f"{NET}.0/24"])
+    assert result.exit_code == 0, result.output
+    yield load_lab("practica4", None, f"{NET}.0/24")
+    assert runner.invoke(app, ["down", "--instance", INSTANCE, "--purge"]).exit_code == 0
 
 
 @pytest.fixture
@@ -21,18 +32,18 @@ def narrow_terminal(monkeypatch):
     monkeypatch.setattr(output.err_console, "width", 80)
 
 
-def test_junit_into_a_missing_folder_is_one_line(moved_practica4, tmp_path):
+def test_junit_into_a_missing_folder_is_one_line(lab, tmp_path):
     target = tmp_path / "no-such-folder" / "informe.xml"
     result = runner.invoke(app, ["check", "--instance", INSTANCE, "--exercise", "4", "--junit", str(target)])
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
     assert result.stderr == f"error: {target}: No such file or directory\n"
 
 
-def test_check_json_has_each_checks_hint(moved_practica4):
+def test_check_json_has_each_checks_hint(lab):
     result = runner.invoke(app, ["check", "--instance", INSTANCE, "--exercise", "4", "--json"])
     assert result.exit_code == 1  # a fresh lab: nothing done yet
     checks = json.loads(result.stdout)["checks"]
-    hints = {c.id: c.hint for c in moved_practica4.exercises["4"].checks}
+    hints = {c.id: c.hint for c in lab.exercises["4"].checks}
     assert [c["status"] for c in checks] == ["fail", "fail"]
     assert {c["id"]: c["hint"] for c in checks} == hints and all(hints.values())
 
@@ -42,11 +53,32 @@ def column(table: str, index: int) -> str:
     return "".join(line.split("│")[index + 1].strip() for line in table.splitlines() if line.count("│") > index + 1)
 
 
-def test_status_cuts_no_name(moved_practica4, narrow_terminal):
+def test_status_cuts_no_name(lab, narrow_terminal):
     result = runner.invoke(app, ["status", "--instance", INSTANCE])
     assert result.exit_code == 0, result.output
     assert "…" not in result.output
     containers, images = column(result.output, 1), column(result.output, 4)
-    for service in moved_practica4.services:
+    for service in lab.services:
         assert f"{INSTANCE}-{service}" in containers
-    assert images.count(":") == len(moved_practica4.services) + 1  # the capture sidecar too
+    assert images.count(":") == len(lab.services) + 1  # the capture sidecar too
+
+
+def test_a_stopped_service_says_how_to_start_it_in_this_lab(lab):
+    """Not "run 'labctl up'": that brings up another lab (practica4) beside this one."""
+    assert runner.invoke(app, ["stop", "http", "--instance", INSTANCE]).exit_code == 0
+    try:
+        result = runner.invoke(app, ["exec", "http", "--instance", INSTANCE, "--", "true"])
+        assert result.exit_code == 1
+        assert result.stderr == (f"error: service 'http' of lab {INSTANCE} is exited; start it with 'labctl start http --instance {INSTANCE}' "
+                                 f"(its log: 'labctl logs http --instance {INSTANCE}')\n")
+    finally:
+        assert runner.invoke(app, ["start", "http", "--instance", INSTANCE]).exit_code == 0
+    assert runner.invoke(app, ["exec", "http", "--instance", INSTANCE, "--", "true"]).exit_code == 0
+
+
+@pytest.mark.parametrize("command", [["logs", "mail"], ["exec", "client", "--", "true"], ["start", "mail"], ["mail", "queue"]])
+def test_a_lab_that_is_not_up_is_one_line(engine, command):
+    result = runner.invoke(app, [*command, "--instance", "never-up-here"] if command[0] != "exec" else
+                           ["exec", "client", "--instance", "never-up-here", "--", "true"])
+    assert result.exit_code == 1
+    assert result.stderr == "error: lab never-up-here is not up: 'labctl list' shows the labs that are\n"

@@ -178,10 +178,15 @@ def service_container(lab: str, instance: str | None, service: str, must_run: bo
     """The container of one service of a lab instance (running, unless `must_run` is off)."""
     name = _instance(lab, instance)
     found = ctr.find_containers(client(), name)
+    # The commands to suggest name the instance when it is not the default one.
+    option = "" if name == DEFAULT_LAB else f" --instance {name}"
+    if not found:
+        raise LabError(f"lab {name} is not up: " + ("run 'labctl up' first" if not option else "'labctl list' shows the labs that are"))
     if service not in found:
-        raise LabError(f"lab {name} has no service {service!r} running (services: {', '.join(sorted(found)) or 'none'})")
+        raise LabError(f"lab {name} has no service {service!r} (services: {', '.join(sorted(found))})")
     if must_run and found[service].status != "running":
-        raise LabError(f"service {service!r} of lab {name} is {found[service].status}; see 'labctl logs {service}' or run 'labctl up'")
+        raise LabError(f"service {service!r} of lab {name} is {found[service].status}; "
+                       f"start it with 'labctl start {service}{option}' (its log: 'labctl logs {service}{option}')")
     return found[service]
 
 
@@ -246,6 +251,7 @@ def start(
     """Start a stopped service again and wait until it answers."""
     with user_errors():
         name = _instance(lab, instance)
+        service_container(lab, instance, service, must_run=False)  # a lab that is not up, a service it lacks: one line
         seconds = project.start_service(client(), name, service, timeout)
         console.print(f"started {service} in {seconds:.1f} s", highlight=False)
 
