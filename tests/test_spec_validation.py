@@ -121,6 +121,12 @@ def test_missing_lab_file():
         load_lab("no-such-lab")
 
 
+def test_a_typo_in_a_lab_name_lists_the_labs():
+    result = CliRunner().invoke(app, ["exercises", "practica5"])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"error: {lab_file('practica5')}: no such lab file") and "labs: practica4, practica4-ej10)" in result.stderr
+
+
 def test_unknown_exercise():
     with pytest.raises(LabSpecError, match="exercises: no exercise '99'"):
         load_lab("practica4", exercise="99")
@@ -251,7 +257,10 @@ def test_cli_hostile_file_exits_2_in_one_line_without_starting(tmp_path, text):
 
 
 def test_cli_subnet_option_is_checked(tmp_path):
-    for subnet, expected in [("12345", "--subnet '12345': expected a network address and prefix such as 172.29.7.0/24"),
+    for subnet, expected in [("12345", "--subnet '12345': no prefix; expected a network address and prefix such as 172.29.7.0/24"),
+                             ("172.29.1.0", "--subnet '172.29.1.0': no prefix; expected a network address and prefix such as 172.29.7.0/24"),
+                             ("172.29.1.5/24", "--subnet '172.29.1.5/24': host bits set; expected the network address, 172.29.1.0/24"),
+                             ("300.1.1.0/24", "--subnet '300.1.1.0/24': expected a network address and prefix such as 172.29.7.0/24"),
                              ("127.0.0.0/24", "127.0.0.0/24 is in the loopback range")]:
         result = CliRunner().invoke(app, ["render", "--subnet", subnet, "--out", str(tmp_path / "out")])
         assert result.exit_code == 2 and expected in result.output and result.output.count("\n") == 1, result.output

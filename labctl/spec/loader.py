@@ -66,7 +66,8 @@ def _describe(error: dict[str, Any]) -> str:
 
 def read_raw(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise LabSpecError(f"{path}: no such lab file (expected labs/<name>/{LAB_FILE} or a path to one)")
+        known = sorted(p.parent.name for p in LABS_DIR.glob(f"*/{LAB_FILE}"))
+        raise LabSpecError(f"{path}: no such lab file (expected labs/<name>/{LAB_FILE} or a path to one; labs: {', '.join(known) or 'none'})")
     try:
         data = parse_yaml(read_text(path))
     except LabYamlError as exc:

@@ -15,10 +15,17 @@ def relocate(raw: dict[str, Any], subnet: str) -> dict[str, Any]:
     """Every address of the old subnet, anywhere in the definition (services,
     gateway, zone records, inside TXT text), keeps its host part in the new subnet."""
     old = IPv4Network(raw["network"]["subnet"])
+    example = f"172.29.7.0/{old.prefixlen}"
+    if "/" not in subnet:
+        raise ValueError(f"--subnet {subnet!r}: no prefix; expected a network address and prefix such as {example}")
     try:
         new = IPv4Network(subnet)
     except ValueError:
-        raise ValueError(f"--subnet {subnet!r}: expected a network address and prefix such as 172.29.7.0/24") from None
+        try:
+            network = IPv4Network(subnet, strict=False)
+        except ValueError:
+            raise ValueError(f"--subnet {subnet!r}: expected a network address and prefix such as {example}") from None
+        raise ValueError(f"--subnet {subnet!r}: host bits set; expected the network address, {network}") from None
     if new.prefixlen != old.prefixlen:
         raise ValueError(f"--subnet must be a /{old.prefixlen} like the lab's {old}, got {new}")
 
