@@ -90,3 +90,13 @@ def test_check_json_carries_the_hint_the_text_shows():
     ], 0.1)
     checks = json.loads(report.to_json())["checks"]
     assert [c["hint"] for c in checks] == ["Envíe un correo a alumnopop.", "Capture la descarga."]
+
+
+@pytest.mark.parametrize("command", [["up", "--instance", "never-started"], ["start", "mail", "--instance", "never-started"]])
+@pytest.mark.parametrize("timeout", ["0", "-5"])
+def test_a_timeout_that_cannot_be_waited_is_refused_before_anything(tmp_path, command, timeout):
+    """'did not say listening on within -5 s' was what `up --timeout -5` answered, after making the lab."""
+    state = tmp_path / "state"
+    result = CliRunner(env={"LABCTL_STATE_DIR": str(state)}).invoke(app, [*command, "--timeout", timeout])
+    assert result.exit_code == 2 and "--timeout" in result.output and "greater than or equal to 1" in result.output, result.output
+    assert not state.exists()

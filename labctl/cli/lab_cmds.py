@@ -84,7 +84,7 @@ def up(
     exercise: Optional[str] = ExerciseOpt,
     instance: Optional[str] = InstanceOpt,
     subnet: Optional[str] = SubnetOpt,
-    timeout: float = typer.Option(project.READY_TIMEOUT, help="Seconds to wait for every service to answer."),
+    timeout: float = typer.Option(project.READY_TIMEOUT, min=1, help="Seconds to wait for every service to answer."),
 ) -> None:
     """Create the lab's network and containers and wait until every service answers."""
     with user_errors():
@@ -246,7 +246,7 @@ def start(
     service: str = typer.Argument(..., help="Service name, e.g. mail."),
     lab: str = typer.Option(DEFAULT_LAB, "--lab"),
     instance: Optional[str] = InstanceOpt,
-    timeout: float = typer.Option(project.READY_TIMEOUT, help="Seconds to wait for the service to answer."),
+    timeout: float = typer.Option(project.READY_TIMEOUT, min=1, help="Seconds to wait for the service to answer."),
 ) -> None:
     """Start a stopped service again and wait until it answers."""
     with user_errors():
