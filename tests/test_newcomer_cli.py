@@ -100,3 +100,22 @@ def test_a_timeout_that_cannot_be_waited_is_refused_before_anything(tmp_path, co
     result = CliRunner(env={"LABCTL_STATE_DIR": str(state)}).invoke(app, [*command, "--timeout", timeout])
     assert result.exit_code == 2 and "--timeout" in result.output and "greater than or equal to 1" in result.output, result.output
     assert not state.exists()
+
+
+def test_check_report_keeps_wrapped_details_under_their_check():
+    """In an 80-column terminal a long detail or hint wrapped to column 0, among the checks' titles."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    report = Report("practica4", "3", None, [
+        CheckResult("reply", "la otra cuenta respondió", Status.FAIL, "no message between alumnopop and alumnoimap answers one the other had sent " * 2,
+                    "Desde la cuenta que recibió el correo use «Responder»: la respuesta va a la otra cuenta " * 2),
+    ], 0.1)
+    out = StringIO()
+    report.print(Console(file=out, width=80, color_system=None))
+    lines = out.getvalue().splitlines()
+    assert lines[1].startswith("✘ fail  la otra cuenta respondió")
+    body = lines[2:-1]
+    assert len(body) >= 4 and all(line.startswith(" " * 8) for line in body), lines
+    assert any(line.startswith(" " * 8 + "pista: ") for line in body)

@@ -8,9 +8,12 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
+from rich.padding import Padding
+from rich.text import Text
 
 from labctl.checks.base import CheckResult, Status
 
+INDENT = 8  # the detail and the hint sit under the check's title
 MARKS = {Status.PASS: "[green]✔ pass[/]", Status.FAIL: "[red]✘ fail[/]", Status.ERROR: "[yellow]! error[/]"}
 
 
@@ -65,8 +68,9 @@ class Report:
         console.print(f"{self.lab}, ejercicio {self.exercise}{who}", style="bold", markup=False)
         for r in self.results:
             console.print(f"{MARKS[r.status]}  {escape(r.title)}  [dim]({r.id})[/]", highlight=False)
-            console.print(f"        {r.detail}", highlight=False, markup=False, style="dim")
+            # Indented as a block: a detail or hint wrapped by the terminal stays under its check.
+            console.print(Padding(Text(r.detail, style="dim"), (0, 0, 0, INDENT), expand=False), highlight=False)
             if r.status is not Status.PASS and r.hint:
-                console.print(f"        pista: {r.hint}", highlight=False, markup=False, style="cyan")
+                console.print(Padding(Text(f"pista: {r.hint}", style="cyan"), (0, 0, 0, INDENT), expand=False), highlight=False)
         colour = "green" if not self.failed else "red"
         console.print(f"[{colour}]{self.passed}/{len(self.results)} checks pass[/] in {self.seconds:.2f} s")
