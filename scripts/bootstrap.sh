@@ -22,7 +22,13 @@ if [ "${#need[@]}" -gt 0 ]; then
   apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-python3 -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -v -e 'Running pip as' -e 'is ignored' >&2 || true
+# pip's own failure stops here (the filter below may match nothing: its status is not pip's).
+if ! pip_output=$(python3 -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1); then
+  printf '%s\n' "$pip_output" >&2
+  echo "bootstrap: installing labctl failed (pip install -e '.[test]', above); nothing else was done" >&2
+  exit 1
+fi
+printf '%s\n' "$pip_output" | grep -v -e 'Running pip as' -e 'is ignored' -e '^$' >&2 || true
 
 scripts/ensure-docker.sh
 labctl images build
