@@ -1,5 +1,5 @@
 """Grading a class: every student's checks, and the reports an instructor uses —
-one JSON and one JUnit per student, a gradebook CSV (id,grade,passed,total) and one
+one JSON and one JUnit per student, a gradebook CSV (id,grade,passed,total,email) and one
 HTML page (students × checks, a colour per status, each failure's detail on click)."""
 from __future__ import annotations
 
@@ -75,9 +75,11 @@ def grade_class(engine: DockerClient, record: ClassRecord, students: list[Studen
 def write_gradebook(grades: ClassGrade, path: Path) -> None:
     with path.open("w", encoding="utf-8", newline="") as out:
         writer = csv.writer(out)
-        writer.writerow(["id", "grade", "passed", "total"])
+        # The e-mail too: a Moodle export without ID numbers gave ids that are only the
+        # e-mail's local part, and Moodle's grade import matches a student by e-mail.
+        writer.writerow(["id", "grade", "passed", "total", "email"])
         for g in grades.students:
-            writer.writerow([g.student.id, f"{g.grade:g}", g.report.passed, g.total])
+            writer.writerow([g.student.id, f"{g.grade:g}", g.report.passed, g.total, g.student.email])
 
 
 def render_page(grades: ClassGrade) -> str:

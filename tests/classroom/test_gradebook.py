@@ -1,0 +1,32 @@
+"""gradebook.csv as a gradebook imports it: a header, one row per student, and the
+e-mail that Moodle matches students by when the roster had no ID number."""
+from __future__ import annotations
+
+import csv
+from datetime import datetime, timezone
+
+from labctl.checks.base import CheckResult, Status
+from labctl.checks.report import Report
+from labctl.classroom.record import ClassRecord, StudentRecord
+from labctl.classroom.report import ClassGrade, StudentGrade, write_gradebook
+from labctl.classroom.roster import read_roster
+
+# A Moodle participants export without an ID number column: the ids are the e-mails' local parts.
+MOODLE_NO_ID = "\ufeffFirst name,Last name,Email address\nAna,Díaz,ana.diaz@alumnos.example\nBeto,Paz,bpaz@alumnos.example\n"
+
+
+def test_the_gradebook_maps_back_to_the_moodle_export(tmp_path):
+    roster = tmp_path / "moodle.csv"
+    roster.write_text(MOODLE_NO_ID, encoding="utf-8")
+    record = ClassRecord.new("t-book", "practica4", "4", "10.133.0.0/23", str(roster), "127.0.0.1")
+    grades = []
+    for n, student in enumerate(read_roster(roster)):
+        entry = StudentRecord(id=student.id, name=student.name, email=student.email, instance=f"t-book-{student.id}", subnet=f"10.133.{n}.0/24")
+        results = [CheckResult("a", "a", Status.PASS, "", ""), CheckResult("b", "b", Status.FAIL if n else Status.PASS, "", "")]
+        grades.append(StudentGrade(entry, Report("practica4", "4", student.id, results, 0.1), None))
+    path = tmp_path / "gradebook.csv"
+    write_gradebook(ClassGrade(record, grades, datetime.now(timezone.utc), [("a", "a"), ("b", "b")]), path)
+    with path.open(encoding="utf-8", newline="") as rows:
+        book = list(csv.DictReader(rows))
+    assert [(r["id"], r["grade"], r["passed"], r["total"], r["email"]) for r in book] == [
+        ("ana.diaz", "100", "2", "2", "ana.diaz@alumnos.example"), ("bpaz", "50", "1", "2", "bpaz@alumnos.example")]
