@@ -82,3 +82,15 @@ def test_a_lab_that_is_not_up_is_one_line(engine, command):
                            ["exec", "client", "--instance", "never-up-here", "--", "true"])
     assert result.exit_code == 1
     assert result.stderr == "error: lab never-up-here is not up: 'labctl list' shows the labs that are\n"
+
+
+def test_mail_log_is_what_its_help_says(lab):
+    """The help said 'as JSON lines'; plain output is text lines, --json gives one JSON object a line."""
+    assert "JSON lines" not in runner.invoke(app, ["mail", "log", "--help"]).output
+    plain = runner.invoke(app, ["mail", "log", "--instance", INSTANCE])
+    as_json = runner.invoke(app, ["mail", "log", "--instance", INSTANCE, "--json"])
+    assert plain.exit_code == 0 and as_json.exit_code == 0
+    lines = plain.stdout.splitlines()
+    assert lines and not any(line.startswith("{") for line in lines)
+    events = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert len(events) >= len(lines) and {"listening", "connect"} <= {e["event"] for e in events}

@@ -20,7 +20,7 @@ def _inspector(what: str, summary: str):
         service: str = typer.Option("mail", "--service", "-s", help="The mail service."),
         lab: str = typer.Option(DEFAULT_LAB, "--lab"),
         instance: Optional[str] = InstanceOpt,
-        as_json: bool = typer.Option(False, "--json"),
+        as_json: bool = typer.Option(False, "--json", help="Machine-readable output (the log: one JSON object a line)."),
     ) -> None:
         with user_errors():
             container = service_container(lab, instance, service)
@@ -34,4 +34,4 @@ def _inspector(what: str, summary: str):
 
 
 app.command("queue")(_inspector("queue", "Messages waiting in the MTA's queue, with each recipient's status and deferral reason."))
-app.command("log")(_inspector("log", "Every SMTP session (commands, replies, queue IDs) and delivery attempt, as JSON lines."))
+app.command("log")(_inspector("log", "Every SMTP session (commands, replies, queue IDs) and delivery attempt, a line each."))
