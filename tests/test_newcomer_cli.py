@@ -119,3 +119,20 @@ def test_check_report_keeps_wrapped_details_under_their_check():
     body = lines[2:-1]
     assert len(body) >= 4 and all(line.startswith(" " * 8) for line in body), lines
     assert any(line.startswith(" " * 8 + "pista: ") for line in body)
+
+
+@pytest.mark.parametrize(("fqdn", "expected"), [("localhost", "192.0.2.10"), ("vm", "192.0.2.10"), ("lab.fi.example.edu", "lab.fi.example.edu")])
+def test_class_access_sends_students_to_a_host_they_can_reach(tmp_path, monkeypatch, fqdn, expected):
+    """A sheet saying 'ssh alumno@localhost' sends each student to their own machine."""
+    import socket
+
+    monkeypatch.setattr(socket, "getfqdn", lambda *_: fqdn)
+    record = ClassRecord.new("t-host", str(lab_file("practica4").resolve()), "4", "10.134.0.0/24", str(tmp_path / "r.csv"), "192.0.2.10")
+    record.students.append(StudentRecord(id="ana", instance="t-host-ana", subnet="10.134.0.0/24", ssh_port=22950, ssh_password="pwpwpwpwpw"))
+    records.save(record)
+    try:
+        result = runner.invoke(app, ["class", "access", "--name", "t-host", "--out", str(tmp_path / "sheets")])
+    finally:
+        records.remove(record.name)
+    assert result.exit_code == 0, result.output
+    assert f"ssh -p 22950 alumno@{expected}\n" in (tmp_path / "sheets" / "ana.txt").read_text(encoding="utf-8")

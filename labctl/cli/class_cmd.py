@@ -193,15 +193,26 @@ def down(
 
 
 
+def _students_way_in(ssh_bind: str) -> str:
+    """The host's name when others can resolve it (a dotted name other than localhost's);
+    else the address the students' SSH ports listen on ('localhost' on a sheet sends
+    each student to their own machine)."""
+    name = socket.getfqdn()
+    if (name.split(".")[0] == "localhost" or "." not in name) and ssh_bind != "0.0.0.0":
+        return ssh_bind
+    return name
+
+
 @app.command()
 def access(
     name: Optional[str] = NameOpt,
-    host: str = typer.Option(socket.getfqdn(), "--host", help="The server's name as students reach it."),
+    host: Optional[str] = typer.Option(None, "--host", help="The server's name as students reach it (default: its full name; the address the SSH ports listen on when that is only 'localhost')."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write one sheet per student here (<id>.txt)."),
 ) -> None:
     """How each student reaches their own lab without Docker rights: the table, and one sheet per student."""
     with user_errors():
         record = _class(name)
+        host = host or _students_way_in(record.ssh_bind)
         table = new_table(f"class {record.name}: SSH access to each student's client ({host})", "student", "name", "port", "user", "password", "lab subnet")
         sheets = {}
         for student in record.students:
