@@ -5,6 +5,8 @@ every problem becomes a ConfigError that names the file and the field.
 """
 from __future__ import annotations
 
+import functools
+
 import dataclasses
 import sys
 from dataclasses import dataclass, field
@@ -103,6 +105,14 @@ class Config:
     # backup-MX setting file (backup_mx.py) that may change while we run.
     relay_domains: list[str] = field(default_factory=list)
     relay_domains_file: str | None = None
+
+    @functools.cached_property
+    def mail_name(self) -> str:
+        """The software the greeting names, for the Received: field: Postfix's $mail_name
+        fills both ('<host> ESMTP Postfix (Lihuen-4.01/GNU)' and 'by <host> (Postfix)');
+        labctl when the greeting names none."""
+        words = self.banner.split()
+        return words[words.index("ESMTP") + 1] if "ESMTP" in words[:-1] else "labctl"
 
     def account_for_mailbox(self, local_part: str, domain: str) -> Account | None:
         """The account whose mailbox local_part@domain delivers to; each local domain has its own users."""

@@ -11,14 +11,14 @@ def rfc5322_date(timestamp: float) -> str:
     return email.utils.format_datetime(moment) + " (UTC)"
 
 
-def received_header(*, helo: str, client_ip: str, hostname: str, protocol: str,
+def received_header(*, helo: str, client_ip: str, hostname: str, mail_name: str, protocol: str,
                     queue_id: str, recipients: list[str], timestamp: float) -> bytes:
     """The Received: field added on acceptance, as Postfix's smtpd writes it: 'for <rcpt>;'
     before the date with one recipient; with more, ';' ends the 'by' line and the date has a
     line of its own."""
     client_name = "unknown"  # we do no reverse DNS lookups, as the course server shows
     lines = [f"Received: from {helo} ({client_name} [{client_ip}])",
-             f"\tby {hostname} (labctl) with {protocol} id {queue_id}"]
+             f"\tby {hostname} ({mail_name}) with {protocol} id {queue_id}"]
     when = rfc5322_date(timestamp)
     if len(recipients) == 1:
         lines.append(f"\tfor <{recipients[0]}>; {when}")

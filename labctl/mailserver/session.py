@@ -641,6 +641,7 @@ class LabSMTP(SMTP):
         trace = received_header(
             # Without HELO/EHLO Postfix names the client by its (here unknown) host name.
             helo=self.session.host_name or "unknown", client_ip=peer_ip, hostname=self.config.hostname,
+            mail_name=self.config.mail_name,
             protocol=self._protocol_name(), queue_id=queue_id,
             recipients=[r.address for r in envelope.recipients], timestamp=now)
         if envelope.spf is not None:

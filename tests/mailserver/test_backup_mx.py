@@ -77,7 +77,7 @@ def test_backup_queues_while_the_primary_is_down_and_forwards_when_it_returns(tm
         relayed = [e for e in events(cloud.config, "delivery") if e["status"] == "relayed"]
     assert len(relayed) == 1 and relayed[0]["reply"].startswith("250 2.0.0 Ok: queued as")
     text = path.read_text()
-    assert f"by {CLOUD} (labctl) with ESMTP" in text and "Subject: via backup" in text
+    assert f"by {CLOUD} (Postfix) with ESMTP" in text and "Subject: via backup" in text
     print(f"forwarded {delay:.2f} s after the primary returned (retry interval {RETRY} s)")
     assert delay < RETRY + 5  # within its retry interval, plus a queue run's own time
 

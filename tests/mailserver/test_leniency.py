@@ -25,5 +25,5 @@ def test_mail_before_helo_is_accepted(server):
         assert queued.startswith("250 2.0.0 Ok: queued as ")
     [path] = wait_for(lambda: maildir_files(server.config, "alumnoimap"))
     # Postfix names a client that did not say HELO by its host name, here unknown.
-    assert (f"Received: from unknown (unknown [127.0.0.1])\n\tby mail.redes.unlp.edu.ar (labctl) "
+    assert (f"Received: from unknown (unknown [127.0.0.1])\n\tby mail.redes.unlp.edu.ar (Postfix) "
             f"with SMTP id {queued.rsplit(' ', 1)[1]}\n") in path.read_text()

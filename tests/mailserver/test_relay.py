@@ -57,7 +57,7 @@ def test_submission_is_relayed_to_the_mx_and_delivered(tmp_path, dns_stub, remot
         text = path.read_text()
         assert f"Return-Path: <{POP}>\nX-Original-To: user@{REMOTE}\nDelivered-To: user@{REMOTE}\n" in text
         assert text.count("Received: from ") == 2
-        assert "by mail.redes.unlp.edu.ar (labctl) with ESMTPA id" in text
+        assert "by mail.redes.unlp.edu.ar (Postfix) with ESMTPA id" in text
         assert "Received: from mail.redes.unlp.edu.ar (unknown [127.0.0.1])" in text
         wait_for(lambda: not local.service.worker.messages)
 

@@ -42,10 +42,19 @@ def test_course_capture_dialogue_and_delivered_headers(server):
     text = path.read_text()
     assert text.startswith(f"Return-Path: <{POP}>\nX-Original-To: {IMAP}\nDelivered-To: {IMAP}\n"
                            "Received: from [127.0.0.1] (unknown [127.0.0.1])\n"
-                           f"\tby mail.redes.unlp.edu.ar (labctl) with ESMTP id {queue_id}\n"
+                           f"\tby mail.redes.unlp.edu.ar (Postfix) with ESMTP id {queue_id}\n"
                            f"\tfor <{IMAP}>; ")
     assert text.endswith("\n\nestoy probando holitas\n")
     assert "\r" not in text
+
+
+def test_received_names_the_software_the_greeting_names(tmp_path):
+    """Postfix's $mail_name fills both its greeting and its Received: field, so a lab that
+    greets as the course's Postfix says '(Postfix)' there too; a greeting naming none, labctl."""
+    names = {banner: make_config(tmp_path, banner=banner).mail_name for banner in (
+        "mail.redes.unlp.edu.ar ESMTP Postfix (Lihuen-4.01/GNU)", "mx.example ESMTP Exim 4.96", "mx.example ESMTP",
+        "mail.example.com ESMTP labctl", "mx.example ready")}
+    assert list(names.values()) == ["Postfix", "Exim", "labctl", "labctl", "labctl"]
 
 
 def test_received_of_a_message_for_two_recipients(server):
@@ -58,7 +67,7 @@ def test_received_of_a_message_for_two_recipients(server):
         queue_id = client.command("Subject: a los dos\r\n\r\nhola\r\n.").rsplit(" ", 1)[1]
     [text] = wait_for(lambda: [t for t in (p.read_text() for p in maildir_files(server.config, "alumnoimap"))
                                if "Subject: a los dos" in t])
-    assert re.search(rf"\n\tby mail\.redes\.unlp\.edu\.ar \(labctl\) with ESMTP id {queue_id};\n"
+    assert re.search(rf"\n\tby mail\.redes\.unlp\.edu\.ar \(Postfix\) with ESMTP id {queue_id};\n"
                      rf"\t\w{{3}}, \d+ \w{{3}} \d{{4}} \d\d:\d\d:\d\d \+0000 \(UTC\)\nSubject: a los dos", text), text
 
 
