@@ -94,3 +94,21 @@ def test_mail_log_is_what_its_help_says(lab):
     assert lines and not any(line.startswith("{") for line in lines)
     events = [json.loads(line) for line in as_json.stdout.splitlines()]
     assert len(events) >= len(lines) and {"listening", "connect"} <= {e["event"] for e in events}
+
+
+@pytest.mark.parametrize("exercise", ["7", "10"])
+def test_checking_an_exercise_this_network_does_not_run_says_how_to_get_it(lab, exercise):
+    """Exercise 10's checks live in its own lab: on the reference network none ran and
+    'check -e 10' said '0/0 checks pass', exit 0; exercise 7's looked for a second domain."""
+    result = runner.invoke(app, ["check", "--instance", INSTANCE, "--exercise", exercise])
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (f"error: lab {INSTANCE} runs the reference network; exercise {exercise} needs its own: "
+                             f"'labctl down --instance {INSTANCE}', then 'labctl up --exercise {exercise} --instance {INSTANCE} --subnet {NET}.0/24'\n")
+    # An exercise of the same network is checked as ever.
+    assert "0/2 checks pass" in runner.invoke(app, ["check", "--instance", INSTANCE, "--exercise", "5"]).output
+
+
+def test_workspace_of_a_lab_without_one_is_an_error(lab):
+    result = runner.invoke(app, ["workspace", "--instance", INSTANCE])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == "error: lab practica4 has no workspace: only exercise 10 has one ('labctl up --exercise 10')\n"

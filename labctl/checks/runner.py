@@ -30,6 +30,14 @@ def run_checks(engine: DockerClient, lab: str, instance: str, exercise: str | No
     # exercise asked; parameters (a student's own passwords) from what it was brought up with.
     params = project.Origin.load(instance).params if project.Origin.path(instance).is_file() else None
     spec = load_lab(lab, current, subnet, params)
+    if exercise != current and load_lab(lab, exercise, subnet, params) != spec:
+        # Its checks would look for servers and domains this network does not have (and
+        # exercise 10's are in its own lab: none would run, and none failing is no pass).
+        running = f"exercise {current}'s network" if current else "the reference network"
+        where = "" if instance == spec.name else f" --instance {instance}"
+        moved = "" if subnet is None or subnet == str(load_lab(lab).network.subnet) else f" --subnet {subnet}"
+        raise LabSpecError(f"lab {instance} runs {running}; exercise {exercise} needs its own: "
+                           f"'labctl down{where}', then 'labctl up --exercise {exercise}{where}{moved}'")
     checks = build_checks(spec, exercise)
     ctx = CheckContext(engine, spec, instance, handin=handin)
     waiting = [check.prefetch(ctx) for check in checks]

@@ -17,7 +17,9 @@ LabOpt = typer.Option(DEFAULT_LAB, "--lab", help="Lab name or path to a lab.yaml
 
 def _layout(lab: str, instance: str | None) -> tuple[str, Layout]:
     name = _instance(lab, instance)
-    return name, Layout.of(project.Origin.load(name).spec(), name)
+    layout = Layout.of(project.Origin.load(name).spec(), name)
+    layout.spec  # a lab without a workspace stops here (its folder would be an empty promise)
+    return name, layout
 
 
 def workspace(lab: str = LabOpt, instance: Optional[str] = InstanceOpt) -> None:

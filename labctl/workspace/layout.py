@@ -30,7 +30,7 @@ class Layout:
     @property
     def spec(self) -> Workspace:
         if self.lab.workspace is None:
-            raise LabSpecError(f"lab {self.lab.name} has no workspace (only exercise 10 has one)")
+            raise LabSpecError(f"lab {self.lab.name} has no workspace: only exercise 10 has one ('labctl up --exercise 10')")
         return self.lab.workspace
 
     @property
