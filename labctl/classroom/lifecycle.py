@@ -92,15 +92,21 @@ def _each(students: list[StudentRecord], work: Callable[[StudentRecord], float],
     outcomes = []
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
         futures = {pool.submit(work, s): s for s in students}
-        for future in as_completed(futures):
-            student = futures[future]
-            try:
-                outcome = Outcome(student.id, None, future.result())
-            except (LabError, LabSpecError, DockerException, OSError) as exc:
-                outcome = Outcome(student.id, str(exc) or exc.__class__.__name__)
-            outcomes.append(outcome)
-            if progress:
-                progress(student.id, outcome.error)
+        try:
+            for future in as_completed(futures):
+                student = futures[future]
+                try:
+                    outcome = Outcome(student.id, None, future.result())
+                except (LabError, LabSpecError, DockerException, OSError) as exc:
+                    outcome = Outcome(student.id, str(exc) or exc.__class__.__name__)
+                outcomes.append(outcome)
+                if progress:
+                    progress(student.id, outcome.error)
+        except KeyboardInterrupt:
+            # Ctrl-C: no student's lab is started after it (the pool would go on through the
+            # whole class); the ones under way finish whole, as a thread cannot be cut in half.
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
     order = {s.id: n for n, s in enumerate(students)}
     return sorted(outcomes, key=lambda o: order[o.student])
 
