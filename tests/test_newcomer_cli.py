@@ -136,3 +136,11 @@ def test_class_access_sends_students_to_a_host_they_can_reach(tmp_path, monkeypa
         records.remove(record.name)
     assert result.exit_code == 0, result.output
     assert f"ssh -p 22950 alumno@{expected}\n" in (tmp_path / "sheets" / "ana.txt").read_text(encoding="utf-8")
+
+
+def test_render_prints_paths_whole(tmp_path, narrow_terminal):
+    """A path longer than the terminal was broken over two lines: no use to copy."""
+    out = tmp_path / ("a-folder-with-a-long-name-" * 3) / "render"
+    result = runner.invoke(app, ["render", "--instance", "newcomer-render", "--out", str(out), "--compose"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [f"rendered practica4 into {out}", f"wrote {out / 'docker-compose.yml'}"]

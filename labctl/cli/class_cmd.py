@@ -95,7 +95,7 @@ def up(
                                   lambda done: lifecycle.bring_up(engine, record, wanted, parallel, done))
         ready = sum(o.error is None for o in outcomes)
         console.print(f"[green]{ready}/{len(wanted)} labs up[/] (exercise {exercise}); "
-                      f"'labctl class status --name {class_name}' and 'labctl class access --name {class_name}'", highlight=False)
+                      f"'labctl class status --name {class_name}' and 'labctl class access --name {class_name}'", highlight=False, soft_wrap=True)
         _exit_on_failures(outcomes, "come up")
 
 
@@ -152,7 +152,7 @@ def grade(
             errors = sum(r.status is Status.ERROR for r in g.report.results)
             table.add_row(*cells(g.student.id, f"{g.grade:g}", g.report.passed, g.report.failed - errors, errors, g.error or ""))
         console.print(table)
-        console.print(f"reports in {folder} (gradebook.csv, index.html, <id>.json, <id>.xml)", highlight=False)
+        console.print(f"reports in {folder} (gradebook.csv, index.html, <id>.json, <id>.xml)", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -188,7 +188,7 @@ def down(
         outcomes = _with_progress(f"class {record.name} down", len(record.students),
                                   lambda done: lifecycle.take_down(engine, record, purge, parallel, done))
         what = "purged" if purge else "down (recorded: 'labctl class up' brings it back with the same subnets and passwords)"
-        console.print(f"class {record.name} {what}", highlight=False)
+        console.print(f"class {record.name} {what}", highlight=False, soft_wrap=True)
         _exit_on_failures(outcomes, "come down")
 
 

@@ -73,7 +73,7 @@ def _print_lab(plan: LabPlan) -> None:
         console.print(f"STARTTLS (SMTP, submission, POP3 STLS, IMAP STARTTLS) is signed by the lab CA: import {ca} into Thunderbird to trust it.",
                       highlight=False, soft_wrap=True)
     if plan.lab.workspace is not None:
-        console.print(f"Your workspace (zone, BIND, registration, answers): {workspace_dir(plan.instance)} — edit, then 'labctl apply'.", highlight=False)
+        console.print(f"Your workspace (zone, BIND, registration, answers): {workspace_dir(plan.instance)} — edit, then 'labctl apply'.", highlight=False, soft_wrap=True)
     console.print(f"Host gateway: {plan.lab.network.gateway}. Name resolution from the host, either line:")
     # Lines to copy into /etc/hosts: rich must not break them (a broken comment is a bad entry).
     console.print(_hosts_text(plan), highlight=False, markup=False, soft_wrap=True)
@@ -273,11 +273,12 @@ def render(
         # Never the live config folder of a running instance: that is up's.
         with instance_lock(name):  # the lab CA and keys it may make are shared with up
             plan = project.prepare(spec, name, exercise, target=out or lab_state_dir(name) / "render")
-        console.print(f"rendered {spec.name} into {plan.config_dir}")
+        # Paths and commands are copied from here: never broken over lines.
+        console.print(f"rendered {spec.name} into {plan.config_dir}", highlight=False, soft_wrap=True)
         if compose:
             path = plan.config_dir / COMPOSE_FILE
             path.write_text(render_compose(plan), encoding="utf-8")
-            console.print(f"wrote {path}")
+            console.print(f"wrote {path}", highlight=False, soft_wrap=True)
 
 
 # The root (labctl.cli) lists these commands and imports this module to run one.
