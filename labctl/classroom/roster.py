@@ -3,10 +3,12 @@
 Accepted as instructors have it: our own `id,name,email`, a Moodle participants
 export (UTF-8 with a BOM, "First name"/"Last name"/"ID number"/"Email address";
 without an ID number column the id is the local part of the e-mail), comma, semicolon
-or tab separated. Anything else is one line naming the file, the row and the field.
+or tab separated (Excel's "Unicode Text", UTF-16, too). Anything else is one line
+naming the file, the row and the field.
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
@@ -48,6 +50,12 @@ def _column(headers: list[str], wanted: tuple[str, ...]) -> int | None:
 
 def _text(path: Path) -> str:
     data = path.read_bytes()
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        # Excel's "Unicode Text" (tab separated): the one way it saves tabs.
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise LabSpecError(f"{path}: starts as UTF-16 but is not; expected a CSV saved as UTF-8 (in a spreadsheet: 'CSV UTF-8')") from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -43,6 +43,12 @@ def test_semicolons_as_a_spanish_spreadsheet_saves_them(tmp_path):
     assert [s.name for s in read_roster(_roster(tmp_path, "Legajo;Apellido;Nombre\n1234;Díaz;Ana\n"))] == ["Ana Díaz"]
 
 
+def test_excel_unicode_text(tmp_path):
+    """Excel saves tab-separated text only as 'Unicode Text': UTF-16 with a BOM."""
+    roster = "Legajo\tApellido\tNombre\r\n1234\tDíaz\tAna\r\n".encode("utf-16")
+    assert [(s.id, s.name) for s in read_roster(_roster(tmp_path, roster))] == [("1234", "Ana Díaz")]
+
+
 def test_quoted_values_as_a_spreadsheet_writes_them(tmp_path):
     """A quote inside a quoted value is doubled; the separator inside one is kept."""
     roster = 'id,name\nana,"Ana ""la Jefa"" Díaz"\nbeto,"Paz, Beto"\n'
