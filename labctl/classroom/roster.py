@@ -19,7 +19,9 @@ from labctl.spec.loader import LabSpecError
 
 # Header names (lower case, single spaces) by what they hold, in order of preference.
 ID_HEADERS = ("id", "student id", "student_id", "id number", "idnumber", "legajo", "username")
-NAME_HEADERS = ("name", "full name", "fullname", "nombre completo")
+# SIU Guaraní, the Argentine universities' system, exports "Apellido y Nombres".
+NAME_HEADERS = ("name", "full name", "fullname", "nombre completo", "apellido y nombres", "apellido y nombre",
+                "apellidos y nombres", "nombre y apellido")
 FIRST_NAME_HEADERS = ("first name", "firstname", "nombre")
 LAST_NAME_HEADERS = ("last name", "surname", "lastname", "apellido", "apellidos", "apellido(s)")
 # C0 and C1 controls, DEL: a name or address goes into sheets, reports and terminals.

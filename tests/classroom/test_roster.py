@@ -43,6 +43,11 @@ def test_semicolons_as_a_spanish_spreadsheet_saves_them(tmp_path):
     assert [s.name for s in read_roster(_roster(tmp_path, "Legajo;Apellido;Nombre\n1234;Díaz;Ana\n"))] == ["Ana Díaz"]
 
 
+def test_one_column_with_surname_and_name(tmp_path):
+    roster = "Legajo;Apellido y Nombres;Email\n1234;Díaz, Ana;ana@x.example\n"
+    assert [(s.id, s.name, s.email) for s in read_roster(_roster(tmp_path, roster))] == [("1234", "Díaz, Ana", "ana@x.example")]
+
+
 def test_excel_unicode_text(tmp_path):
     """Excel saves tab-separated text only as 'Unicode Text': UTF-16 with a BOM."""
     roster = "Legajo\tApellido\tNombre\r\n1234\tDíaz\tAna\r\n".encode("utf-16")
