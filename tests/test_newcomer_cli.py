@@ -144,3 +144,22 @@ def test_render_prints_paths_whole(tmp_path, narrow_terminal):
     result = runner.invoke(app, ["render", "--instance", "newcomer-render", "--out", str(out), "--compose"])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [f"rendered practica4 into {out}", f"wrote {out / 'docker-compose.yml'}"]
+
+
+def test_exercise_numbers_written_as_yaml_numbers(tmp_path):
+    """`3:` rather than `"3":` (what a lab author writes): the exercises are the same."""
+    data = yaml.safe_load(lab_file("practica4").read_text(encoding="utf-8"))
+    data["exercises"] = {int(number): exercise for number, exercise in data["exercises"].items()}
+    path = tmp_path / "lab.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    assert list(load_lab(path).exercises) == list(load_lab("practica4").exercises)
+    assert load_lab(path, "7") == load_lab("practica4", "7")
+
+
+@pytest.mark.parametrize(("text", "got"), [("", "an empty file"), ("# only a comment\n", "an empty file"), ("- a\n", "a list")])
+def test_a_lab_file_that_is_no_mapping(tmp_path, text, got):
+    path = tmp_path / "lab.yaml"
+    path.write_text(text, encoding="utf-8")
+    result = runner.invoke(app, ["exercises", str(path)])
+    assert result.exit_code == 2
+    assert result.stderr == f"error: {path}: expected a mapping at the top level (name:, title:, network:, ...), got {got}\n"

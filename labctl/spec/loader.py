@@ -73,7 +73,8 @@ def read_raw(path: Path) -> dict[str, Any]:
     except LabYamlError as exc:
         raise LabSpecError(f"{path}: {exc}") from None
     if not isinstance(data, dict):
-        raise LabSpecError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+        got = "an empty file" if data is None else f"a {type(data).__name__}"
+        raise LabSpecError(f"{path}: expected a mapping at the top level (name:, title:, network:, ...), got {got}")
     return data
 
 

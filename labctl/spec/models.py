@@ -396,7 +396,8 @@ class Lab(Model):
     web: Web | None = None
     capture: Capture = Capture()
     workspace: Workspace | None = None
-    exercises: dict[str, Exercise] = {}
+    # `3:` is how anyone writes exercise 3 in YAML (a number); the CLI names it as text.
+    exercises: dict[Annotated[str, BeforeValidator(lambda key: str(key) if type(key) is int else key)], Exercise] = {}
     access: Access | None = None
 
     @field_validator("parameters")
