@@ -163,3 +163,14 @@ def test_a_lab_file_that_is_no_mapping(tmp_path, text, got):
     result = runner.invoke(app, ["exercises", str(path)])
     assert result.exit_code == 2
     assert result.stderr == f"error: {path}: expected a mapping at the top level (name:, title:, network:, ...), got {got}\n"
+
+
+def test_a_roster_file_name_docker_cannot_use_asks_for_a_name(tmp_path):
+    """The class is named after the roster's file: 'alumnos 2024.csv' was reported as a bad --name, never given."""
+    roster = tmp_path / "alumnos 2024.csv"
+    roster.write_text("id\nana\n", encoding="utf-8")
+    result = runner.invoke(app, ["class", "up", str(roster), "--exercise", "4"])
+    assert result.exit_code == 2
+    assert result.stderr == (f"error: {roster}: the class is named after this file, 'alumnos 2024', which Docker cannot use as a name; "
+                             "give --name NAME (1 to 32 letters, digits, '_', '.' or '-', starting with a letter or digit)\n")
+    assert "alumnos 2024" not in records.all_names()

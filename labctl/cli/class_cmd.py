@@ -77,7 +77,14 @@ def up(
     """Bring up one lab per student of the roster, in parallel; the class is recorded."""
     with user_errors():
         class_name = name or roster.stem
-        lifecycle.check_class_name(class_name)
+        try:
+            lifecycle.check_class_name(class_name)
+        except LabSpecError:
+            if name:
+                raise
+            # The user gave no --name: the roster's file name is what is wrong.
+            raise LabSpecError(f"{roster}: the class is named after this file, {class_name!r}, which Docker cannot use as a name; "
+                               "give --name NAME (1 to 32 letters, digits, '_', '.' or '-', starting with a letter or digit)") from None
         students = read_roster(roster, lifecycle.student_id_rule(class_name))
         path = str(lab_file(lab).resolve())
         load_lab(path, exercise)  # a wrong lab or exercise stops here, before anything starts
