@@ -36,3 +36,18 @@ def test_up_loads_only_what_up_runs():
     assert "labctl.runtime.project" in loaded  # what up runs
     for unneeded in ("labctl.checks", "labctl.capture.capture", "labctl.classroom", "labctl.cli.capture_cmd"):
         assert unneeded not in loaded, unneeded
+
+
+def test_every_command_summary_is_one_paragraph_line():
+    """The command lists of --help show the first paragraph of each docstring: a line break
+    in it came out as a sentence cut in the middle ('fresh containers, empty mailboxes,')."""
+    def summaries(group, prefix=""):
+        for name in group.list_commands(None):
+            command = group.get_command(None, name)
+            yield prefix + name, (command.help or "").strip().split("\n\n")[0]
+            if hasattr(command, "list_commands"):
+                yield from summaries(command, f"{prefix}{name} ")
+
+    found = dict(summaries(get_command(cli.app)))
+    assert {"reset", "apply", "capture list", "class up"} <= set(found)
+    assert {name: text for name, text in found.items() if "\n" in text or not text} == {}

@@ -244,8 +244,9 @@ def ladder(
 @app.command("list")
 @reports_errors
 def list_files(lab: Lab = "practica4", file: Files = None) -> None:
-    """The capture files, with their size, link layer, packets, time span and the packets the
-    kernel dropped (counted for the whole start of the capture that wrote the file)."""
+    """The capture files: size, link layer, packets, time span, packets the kernel dropped.
+
+    The drops are counted for the whole start of the capture that wrote the file."""
     paths = _capture_paths(lab, file)
     listing = table(f"captures in {paths[0].parent}", "file", "size", "link type", "packets", "first", "last", "dropped by kernel")
     for path in paths:

@@ -127,8 +127,9 @@ def reset(
     lab: str = LabArg,
     instance: Optional[str] = InstanceOpt,
 ) -> None:
-    """Put a lab back as it was first brought up: fresh containers, empty mailboxes,
-    no capture or log of the previous attempt (so nothing stale is graded)."""
+    """Put a lab back as it was first brought up, so that nothing stale is graded.
+
+    Fresh containers, empty mailboxes, no capture or log of the previous attempt."""
     with user_errors():
         name = _instance(lab, instance)
         engine = client()

@@ -30,8 +30,9 @@ def workspace(lab: str = LabOpt, instance: Optional[str] = InstanceOpt) -> None:
 
 
 def apply(lab: str = LabOpt, instance: Optional[str] = InstanceOpt) -> None:
-    """Check your workspace with BIND's own tools, install it and reload the servers
-    (the lab keeps running); a file with an error changes nothing."""
+    """Check your workspace with BIND's own tools, install it and reload the servers.
+
+    The lab keeps running; a file with an error changes nothing."""
     with user_errors():
         name, layout = _layout(lab, instance)
         result = apply_workspace(client(), layout, name, project.config_dir(name))
