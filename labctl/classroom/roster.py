@@ -26,6 +26,9 @@ FIRST_NAME_HEADERS = ("first name", "firstname", "nombre")
 LAST_NAME_HEADERS = ("last name", "surname", "lastname", "apellido", "apellidos", "apellido(s)")
 # C0 and C1 controls, DEL: a name or address goes into sheets, reports and terminals.
 CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+# An address as rosters have them; never one a spreadsheet would run as a formula
+# (=, +, - or @ first): it goes into gradebook.csv.
+EMAIL = re.compile(r"[\w.%'][\w.%'+-]*@[\w-]+(\.[\w-]+)+")
 EMAIL_HEADERS = ("email", "email address", "e-mail", "e-mail address", "correo", "dirección de correo")
 
 
@@ -121,6 +124,8 @@ def read_roster(path: Path, check_id=lambda student_id: None) -> list[Student]:
             if CONTROL.search(cell(row, col)):
                 raise LabSpecError(f"{path}: line {number}: field {headers[col]!r}: {cell(row, col)!r} has a control character; expected printable text")
         email = cell(row, email_col)
+        if email and not EMAIL.fullmatch(email):
+            raise LabSpecError(f"{path}: line {number}: field {headers[email_col]!r}: {email!r} is not an e-mail address; expected name@domain")
         student_id = cell(row, id_col) if id_col is not None else email.partition("@")[0]
         where = f"{path}: line {number}: field {id_field!r}"
         if not student_id:

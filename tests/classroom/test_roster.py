@@ -77,6 +77,8 @@ BAD = {
     "non-UTF-8": ("id,name\nana,Ana D\xedaz\n".encode("latin-1"), "line 2: byte 0xed is not UTF-8"),
     # "Díaz, Ana" unquoted would lose its second half without a word.
     "more values than columns": ("id,name\nana,Díaz, Ana\n", "line 2: 3 fields, the header has 2; expected one value per column"),
+    # It goes into gradebook.csv: a spreadsheet would run it.
+    "formula as an e-mail": ("id,email\nana,=HYPERLINK(\"http://x.example\")\n", "line 2: field 'email': '=HYPERLINK(\"http://x.example\")' is not an e-mail address; expected name@domain"),
     "control character in a name": ("id,name,email\nana,Ana\x00,ana@x.example\n", "line 2: field 'name': 'Ana\\x00' has a control character"),
 }
 
