@@ -174,3 +174,15 @@ def test_a_roster_file_name_docker_cannot_use_asks_for_a_name(tmp_path):
     assert result.stderr == (f"error: {roster}: the class is named after this file, 'alumnos 2024', which Docker cannot use as a name; "
                              "give --name NAME (1 to 32 letters, digits, '_', '.' or '-', starting with a letter or digit)\n")
     assert "alumnos 2024" not in records.all_names()
+
+
+@pytest.mark.parametrize(("bind", "expected"), [("abc", "--ssh-bind 'abc': expected an IPv4 address of this host"),
+                                                ("192.0.2.77", "--ssh-bind 192.0.2.77: not an address of this host")])
+def test_class_ssh_bind_is_checked_before_anything(tmp_path, bind, expected):
+    """--ssh-bind abc was a pydantic traceback from every student's lab, after the class was recorded."""
+    roster = tmp_path / "t-bind.csv"
+    roster.write_text("id\nana\n", encoding="utf-8")
+    result = runner.invoke(app, ["class", "up", str(roster), "--exercise", "4", "--ssh-bind", bind])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.exception
+    assert result.stderr.startswith(f"error: {expected}") and result.stderr.count("\n") == 1
+    assert "t-bind" not in records.all_names()

@@ -6,7 +6,7 @@ import fcntl
 import os
 import socket
 import struct
-from ipaddress import IPv4Network
+from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Iterable
 
@@ -14,6 +14,7 @@ from docker import DockerClient
 
 from labctl.runtime.engine import LabError
 from labctl.runtime.network import subnets_of
+from labctl.spec.errors import LabSpecError
 
 # Private, outside Docker's own default pools (172.17–31/16, 192.168/20) and the
 # course's 172.28.0.0/24: 256 labs. LABCTL_CLASS_POOL or --pool changes it.
@@ -47,6 +48,20 @@ def default_bind() -> str:
             return socket.inet_ntoa(fcntl.ioctl(probe.fileno(), SIOCGIFADDR, request)[20:24])
         except OSError:
             return "0.0.0.0"
+
+
+def check_bind(address: str) -> str:
+    """`address` when the SSH ports can listen on it: an IPv4 address of this host."""
+    try:
+        IPv4Address(address)
+    except ValueError:
+        raise LabSpecError(f"--ssh-bind {address!r}: expected an IPv4 address of this host, such as {default_bind()}") from None
+    with socket.socket() as probe:
+        try:
+            probe.bind((address, 0))
+        except OSError:
+            raise LabSpecError(f"--ssh-bind {address}: not an address of this host; expected one of its own, such as {default_bind()}") from None
+    return address
 
 
 def host_routes() -> list[IPv4Network]:

@@ -15,7 +15,7 @@ from labctl.checks.base import Status
 from labctl.classroom import lifecycle
 from labctl.classroom import record as records
 from labctl.classroom.lifecycle import Outcome
-from labctl.classroom.pool import DEFAULT_POOL, DEFAULT_SSH_PORT, default_bind
+from labctl.classroom.pool import DEFAULT_POOL, DEFAULT_SSH_PORT, check_bind, default_bind
 from labctl.classroom.record import ClassRecord
 from labctl.classroom.report import grade_class, write_reports
 from labctl.classroom.roster import read_roster
@@ -85,6 +85,7 @@ def up(
             # The user gave no --name: the roster's file name is what is wrong.
             raise LabSpecError(f"{roster}: the class is named after this file, {class_name!r}, which Docker cannot use as a name; "
                                "give --name NAME (1 to 32 letters, digits, '_', '.' or '-', starting with a letter or digit)") from None
+        bind = check_bind(ssh_bind) if ssh_bind else default_bind()
         students = read_roster(roster, lifecycle.student_id_rule(class_name))
         path = str(lab_file(lab).resolve())
         load_lab(path, exercise)  # a wrong lab or exercise stops here, before anything starts
@@ -92,7 +93,7 @@ def up(
         try:
             record = records.load(class_name)
         except LabError:
-            record = ClassRecord.new(class_name, path, exercise, pool, str(roster.resolve()), ssh_bind or default_bind())
+            record = ClassRecord.new(class_name, path, exercise, pool, str(roster.resolve()), bind)
         if (record.lab, record.exercise) != (path, exercise):
             raise LabSpecError(f"class {class_name} runs {record.lab} exercise {record.exercise}; "
                                f"run 'labctl class down --name {class_name} --purge' first or give another --name")
