@@ -380,7 +380,8 @@ def test_interrupted_up_leaves_nothing(engine, tmp_path, clean, make_mini_lab, s
         _wait_until(lambda: len(engine.containers.list(filters=label)) == 4)
     process.send_signal(getattr(signal, signal_name))
     output, _ = process.communicate(timeout=30)
-    assert process.returncode != 0, output
+    assert process.returncode == 130, output
+    assert "error: interrupted: lab mini is as it was before this up (what it had made is removed)" in output
     assert leftovers(engine, "mini") == NOTHING, output
 
 

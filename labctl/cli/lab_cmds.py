@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from labctl.cli.output import cells, console, table as new_table, user_errors
+from labctl.cli.output import EXIT_INTERRUPTED, cells, console, print_error, table as new_table, user_errors
 from labctl.paths import lab_state_dir, tls_dir, workspace_dir
 from labctl.render.compose import COMPOSE_FILE, render_compose
 from labctl.render.plan import LabPlan
@@ -93,8 +93,13 @@ def up(
         spec = load_lab(lab, exercise, subnet)
         name = _instance(lab, instance)
         origin = project.Origin(str(lab_file(lab).resolve()), exercise, subnet)
-        with console.status(f"bringing up {name}…"):
-            result = project.up(client(), spec, name, exercise, timeout=timeout, origin=origin)
+        try:
+            with console.status(f"bringing up {name}…"):
+                result = project.up(client(), spec, name, exercise, timeout=timeout, origin=origin)
+        except KeyboardInterrupt:
+            # Ctrl-C or SIGTERM: up has rolled back; say so rather than end in silence.
+            print_error(f"interrupted: lab {name} is as it was before this up (what it had made is removed)")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
         if result.changed:
             reconnected = f", reconnected {len(result.reconnected)}" if result.reconnected else ""
             console.print(f"[green]lab {name} is up[/] in {result.seconds:.1f} s (created {len(result.created)}, started {len(result.started)}{reconnected}, unchanged {len(result.unchanged)})")

@@ -20,6 +20,7 @@ err_console = Console(stderr=True)
 
 EXIT_RUNTIME = 1
 EXIT_SPEC = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as the shell reports a Ctrl-C
 
 
 def print_error(message: str) -> None:
