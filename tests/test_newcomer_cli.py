@@ -186,3 +186,20 @@ def test_class_ssh_bind_is_checked_before_anything(tmp_path, bind, expected):
     assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.exception
     assert result.stderr.startswith(f"error: {expected}") and result.stderr.count("\n") == 1
     assert "t-bind" not in records.all_names()
+
+
+def test_a_student_id_that_cannot_make_the_students_domain_starts_nothing(tmp_path):
+    """Exercise 10's domain is '{id}.com.ar': 'ana_diaz' passed the roster, then that
+    student's lab failed on 'ns1.ana_diaz.com.ar' after the class was recorded and the others started."""
+    roster = tmp_path / "t-dom.csv"
+    roster.write_text("id\nana\nana_diaz\n", encoding="utf-8")
+    result = runner.invoke(app, ["class", "up", str(roster), "--exercise", "10"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"error: {roster}: line 3: field 'id': 'ana_diaz' cannot make this lab's domain 'ana_diaz.com.ar': "
+                                    "services.ns1.hostname: expected a host name") and result.stderr.count("\n") == 1
+    assert "t-dom" not in records.all_names()
+    # The same roster is fine for an exercise whose values do not come from the id.
+    from labctl.classroom.lifecycle import student_id_rule
+    from labctl.classroom.roster import read_roster
+
+    assert [s.id for s in read_roster(roster, student_id_rule("t-dom", str(lab_file("practica4")), "4"))] == ["ana", "ana_diaz"]

@@ -19,6 +19,7 @@ from labctl.runtime import project
 from labctl.runtime.engine import LabError
 from labctl.spec.instance import check_instance
 from labctl.spec.loader import LabSpecError, load_lab
+from labctl.spec.models import PASSWORD_RULE
 
 DEFAULT_PARALLEL = 4
 SSH_PURPOSE = "ssh"  # the derivation label of a student's SSH password
@@ -34,14 +35,26 @@ def check_class_name(name: str) -> None:
     check_instance(name, option="--name")
 
 
-def student_id_rule(class_name: str) -> Callable[[str], None]:
-    """Raises ValueError when a student id cannot name the student's lab."""
+def student_id_rule(class_name: str, lab: str | None = None, exercise: str | None = None) -> Callable[[str], None]:
+    """Raises ValueError when a student id cannot name the student's lab, or (given the
+    lab) cannot make the values it takes from the id ("{id}.com.ar", exercise 10's domain)."""
+    spec = load_lab(lab, exercise) if lab is not None else None
+    from_id = [name for name, p in spec.parameters.items() if p.per_student and p.per_student != PASSWORD_RULE] if spec else []
+
     def check(student_id: str) -> None:
         instance = instance_name(class_name, student_id)
         try:
             check_instance(instance, option="instance")
         except LabSpecError as exc:
             raise ValueError(f"cannot name a lab: {exc}") from None
+        if not from_id:
+            return
+        values = student_params(spec, "", student_id)  # passwords are letters and digits: any secret will do
+        try:
+            load_lab(lab, exercise, None, values)
+        except LabSpecError as exc:
+            made = ", ".join(f"{name} {values[name]!r}" for name in from_id)
+            raise ValueError(f"cannot make this lab's {made}: {str(exc).split(': ', 1)[-1]}") from None
     return check
 
 

@@ -86,9 +86,9 @@ def up(
             raise LabSpecError(f"{roster}: the class is named after this file, {class_name!r}, which Docker cannot use as a name; "
                                "give --name NAME (1 to 32 letters, digits, '_', '.' or '-', starting with a letter or digit)") from None
         bind = check_bind(ssh_bind) if ssh_bind else default_bind()
-        students = read_roster(roster, lifecycle.student_id_rule(class_name))
         path = str(lab_file(lab).resolve())
         load_lab(path, exercise)  # a wrong lab or exercise stops here, before anything starts
+        students = read_roster(roster, lifecycle.student_id_rule(class_name, path, exercise))
         engine = client()
         try:
             record = records.load(class_name)
