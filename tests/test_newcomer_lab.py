@@ -112,3 +112,11 @@ def test_workspace_of_a_lab_without_one_is_an_error(lab):
     result = runner.invoke(app, ["workspace", "--instance", INSTANCE])
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr == "error: lab practica4 has no workspace: only exercise 10 has one ('labctl up --exercise 10')\n"
+
+
+def test_images_list_shows_the_base_image_too(engine):
+    """What bootstrap makes first and every image is built from: a newcomer checks it here."""
+    result = runner.invoke(app, ["images", "list"])
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert lines[0].split() == ["labctl/base:bookworm", "present"] and len(lines) == 7

@@ -40,8 +40,8 @@ def build(
 
 @app.command("list")
 def list_() -> None:
-    """The lab images present on this engine."""
+    """The lab images, and the base image they are built from, present on this engine or missing."""
     with user_errors():
-        for spec in images.image_specs():
-            present = bool(client().images.list(name=spec.tag))
-            console.print(f"{spec.tag:28} {'[green]present[/]' if present else '[red]missing[/]'}")
+        for tag in [images.BASE_IMAGE, *(spec.tag for spec in images.image_specs())]:
+            present = bool(client().images.list(name=tag))
+            console.print(f"{tag:28} {'[green]present[/]' if present else '[red]missing[/]'}")
