@@ -120,3 +120,16 @@ def test_images_list_shows_the_base_image_too(engine):
     assert result.exit_code == 0
     lines = result.output.splitlines()
     assert lines[0].split() == ["labctl/base:bookworm", "present"] and len(lines) == 7
+
+
+def test_check_of_a_lab_that_is_not_up_names_the_ones_that_are(lab, engine):
+    """A student who brought the lab up with --instance, then ran a bare `labctl check`."""
+    from labctl.checks.runner import SHOWN_INSTANCES
+    from labctl.runtime.project import instances
+
+    result = runner.invoke(app, ["check", "--instance", "never-up-here"])
+    assert result.exit_code == 1
+    up = instances(engine)
+    assert INSTANCE in up
+    shown = ", ".join(up[:SHOWN_INSTANCES]) + (f" and {len(up) - SHOWN_INSTANCES} more" if len(up) > SHOWN_INSTANCES else "")
+    assert result.stderr == f"error: lab never-up-here is not up: run 'labctl up --exercise N' first (up here: {shown}; say which with --instance)\n"
