@@ -13,8 +13,9 @@ from labctl.runtime import project
 from labctl.runtime.engine import LabError
 from labctl.spec.loader import LabSpecError, load_lab
 
-# Labs named when the one asked for is not up (a class's host has hundreds).
-SHOWN_INSTANCES = 5
+
+class LabNotUp(LabError):
+    """The instance has no containers on the engine."""
 
 
 def run_checks(engine: DockerClient, lab: str, instance: str, exercise: str | None = None,
@@ -24,11 +25,7 @@ def run_checks(engine: DockerClient, lab: str, instance: str, exercise: str | No
         raise LabSpecError(f"--file {handin}: no such file")
     now = project.running(engine, instance)
     if not now.containers:
-        # A student who brought their lab up with --instance and runs a bare `labctl check`.
-        others = project.instances(engine)
-        shown = ", ".join(others[:SHOWN_INSTANCES]) + (f" and {len(others) - SHOWN_INSTANCES} more" if len(others) > SHOWN_INSTANCES else "")
-        running = f" (up here: {shown}; say which with --instance)" if others else ""
-        raise LabError(f"lab {instance} is not up: run 'labctl up --exercise N' first{running}")
+        raise LabNotUp(f"lab {instance} is not up: run 'labctl up --exercise N' first")
     current, subnet = now.exercise, now.subnet
     exercise = exercise or current
     if exercise is None:

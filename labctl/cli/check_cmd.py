@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from labctl.checks.runner import run_checks, why_unchecked
+
+from labctl.checks.runner import LabNotUp, run_checks, why_unchecked
 from labctl.cli.lab_cmds import DEFAULT_LAB, InstanceOpt, LabArg
 from labctl.cli.output import cells, console, table, user_errors
-from labctl.runtime.engine import client
+from labctl.runtime.engine import LabError, client
 from labctl.runtime.project import Origin, instances
 from labctl.spec.loader import load_lab
 
@@ -29,6 +30,17 @@ def exercises(lab: str = LabArg) -> None:
         console.print(listing)
 
 
+# Labs named when the one asked for is not up (a class's host has hundreds).
+SHOWN_INSTANCES = 5
+
+
+def _labs_up(names: list[str]) -> str:
+    if not names:
+        return ""
+    more = f" and {len(names) - SHOWN_INSTANCES} more" if len(names) > SHOWN_INSTANCES else ""
+    return f" (up here: {', '.join(names[:SHOWN_INSTANCES])}{more}; say which with --instance)"
+
+
 def check(
     exercise: Optional[str] = typer.Option(None, "--exercise", "-e", help="Exercise to check (default: the one the lab was brought up with)."),
     lab: Optional[str] = typer.Option(None, "--lab", help="Lab name or path to a lab.yaml (default: the one the instance was brought up from)."),
@@ -43,7 +55,11 @@ def check(
         name = instance or (load_lab(lab).name if lab else DEFAULT_LAB)
         if lab is None:
             lab = Origin.load(name).lab if Origin.path(name).is_file() else DEFAULT_LAB
-        report = run_checks(client(), lab, name, exercise, file, student)
+        try:
+            report = run_checks(client(), lab, name, exercise, file, student)
+        except LabNotUp as exc:
+            # A student who brought their lab up with --instance and ran a bare `labctl check`.
+            raise LabError(f"{exc}{_labs_up(instances(client()))}") from None
         if junit:
             report.write_junit(junit)
         if as_json:
