@@ -4,6 +4,7 @@ services' startup on, and the dialogues read from it match tshark byte for byte.
 from __future__ import annotations
 
 import imaplib
+import json
 import poplib
 import shutil
 import smtplib
@@ -94,6 +95,24 @@ def test_startup_traffic_is_in_the_capture(captured):
     queries from the host at startup) are in the capture."""
     _, capture = captured
     assert any(m.qtype == "SOA" and m.qname == "redes.unlp.edu.ar." for m in capture.dns_messages())
+
+
+def test_follow_leaves_out_the_soa_queries_of_up_but_not_the_students(captured):
+    """The readiness probes' SOA queries come from the host, as a student's dig does: they
+    are known by their recorded source port, and shown only with --probes."""
+    from typer.testing import CliRunner
+
+    from labctl.cli.capture_cmd import app
+
+    def asked(*options: str) -> list[tuple[str, str]]:
+        result = CliRunner().invoke(app, ["follow", "--lab", "practica4", "--proto", "dns", "--json", *options])
+        assert result.exit_code == 0, result.output
+        return [(m["questions"][0]["type"], m["questions"][0]["name"]) for m in json.loads(result.output)["dns"]]
+
+    shown, everything = asked(), asked("--probes")
+    soa = ("SOA", "redes.unlp.edu.ar.")
+    assert soa in everything and soa not in shown
+    assert ("TXT", "saludo.redes.unlp.edu.ar.") in shown  # the student's lookup
 
 
 def test_follow_matches_tshark_byte_for_byte(captured, tmp_path):

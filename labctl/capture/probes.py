@@ -1,4 +1,5 @@
-"""labctl's own connections in a lab's capture: the readiness probes of `up`/`reset`.
+"""labctl's own connections in a lab's capture: the readiness probes of `up`/`reset`
+(TCP connections, and the SOA queries that ask the DNS servers).
 
 They come from the host, as the student's Thunderbird does, so nothing on the wire tells
 them apart. Each probe therefore binds its source port before connecting and records
@@ -12,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable
 
+from labctl.capture.dns_messages import DnsMessage
 from labctl.capture.tcp import TcpStream
 from labctl.paths import lab_state_dir
 
@@ -64,3 +66,8 @@ def is_probe(stream: TcpStream, probes: list[Probe]) -> bool:
 
 def without_probes(streams: list[TcpStream], probes: list[Probe]) -> list[TcpStream]:
     return [s for s in streams if not is_probe(s, probes)]
+
+
+def is_probe_message(message: DnsMessage, probes: list[Probe]) -> bool:
+    """A query of `up`'s or its answer (the client is the querier either way)."""
+    return any(p.matches(message.client.port, message.server.ip, message.server.port, message.ts) for p in probes)

@@ -22,7 +22,7 @@ from labctl.capture.files import capture_stats, describe
 from labctl.capture.follow import FollowPass, follow_capture
 from labctl.capture.ladder import ladder_svg, ladder_text
 from labctl.capture.ports import PROTOCOLS, lab_ports
-from labctl.capture.probes import is_probe, load_probes, without_probes
+from labctl.capture.probes import is_probe, is_probe_message, load_probes, without_probes
 from labctl.capture.reader import LINKTYPE_NAMES, UnsupportedCapture
 from labctl.capture.starttls import encrypted_from
 from labctl.capture.streams import Direction
@@ -167,12 +167,17 @@ def _followed(found: Iterator[TcpStream], proto: str | None, index: int | None, 
             yield candidate
 
 
-def _echo_json(outcome: FollowPass, streams: Iterator[TcpStream], with_dns: bool) -> None:
+def _dns_of(outcome: FollowPass, probes: list) -> list[DnsMessage]:
+    """The capture's DNS messages once the pass is over, labctl's probes left out."""
+    return [m for m in outcome.dns_messages() if not is_probe_message(m, probes)]
+
+
+def _echo_json(outcome: FollowPass, streams: Iterator[TcpStream], with_dns: bool, probes: list) -> None:
     """The same document json.dumps would make, written a stream at a time."""
     typer.echo('{\n  "files": ' + json.dumps([str(f) for f in outcome.files]) + ',\n  "streams": [', nl=False)
     for n, selected in enumerate(streams):
         typer.echo(("," if n else "") + "\n" + textwrap.indent(json.dumps(_stream_json(selected), indent=2), "    "), nl=False)
-    dns = [_dns_json(m) for m in outcome.dns_messages()] if with_dns else []
+    dns = [_dns_json(m) for m in _dns_of(outcome, probes)] if with_dns else []
     typer.echo('\n  ],\n  "dns": ' + textwrap.indent(json.dumps(dns, indent=2), "  ").lstrip() + "\n}")
 
 
@@ -194,15 +199,16 @@ def follow(
     known = {} if file else _instance_ports(lab)
     outcome, found = follow_capture(_capture_paths(lab, file), ports={**known, **_parse_ports(port)})
     try:
-        streams = _followed(found, proto, stream, [] if probes or file else load_probes(lab))
+        own = [] if probes or file else load_probes(lab)
+        streams = _followed(found, proto, stream, own)
         if stream is not None:
             streams = list(streams)  # a missing stream is an error before any output
         if as_json:
-            _echo_json(outcome, streams, stream is None and proto in (None, "dns"))
+            _echo_json(outcome, streams, stream is None and proto in (None, "dns"), own)
             return
         for selected in streams:
             _print_stream(selected)
-        dns_messages = outcome.dns_messages() if stream is None and proto in (None, "dns") else []
+        dns_messages = _dns_of(outcome, own) if stream is None and proto in (None, "dns") else []
     except UnsupportedCapture as error:
         raise _fail(str(error)) from None
     finally:

@@ -54,12 +54,14 @@ def _greeting(ip: str, port: int, expected: bytes, seen: list[Probe]) -> None:
         raise ConnectionError(f"port {port} greeted {first[:40]!r}, expected {expected.decode()}")
 
 
-def _dns(ip: str, zones: list[str]) -> None:
+def _dns(ip: str, zones: list[str], seen: list[Probe]) -> None:
     for zone in zones:
         with socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_DGRAM) as sock:
             # Connected: while named does not listen yet, the ICMP "port unreachable" fails
-            # the query at once, instead of after PROBE_TIMEOUT with no answer.
+            # the query at once, instead of after PROBE_TIMEOUT with no answer. Connecting
+            # sends nothing: the source port is recorded before the query leaves.
             sock.connect((ip, 53))
+            seen.append(Probe(sock.getsockname()[1], ip, 53, time.time()))
             # dnspython waits with its timeout only on a non-blocking socket: a blocking
             # one waits forever for an answer that was lost.
             sock.setblocking(False)
@@ -96,7 +98,7 @@ def probe(plan: LabPlan, container: ContainerPlan, seen: list[Probe]) -> None:
     connection made."""
     svc = plan.lab.services[container.service]
     if svc.role is Role.dns:
-        _dns(container.ip, svc.zones)
+        _dns(container.ip, svc.zones, seen)
     elif svc.role is Role.web:
         _http(container.ip, seen)
     elif svc.role is Role.webmail:
