@@ -27,6 +27,11 @@ def test_bind_output_names_the_workspace_file_and_line():
     # named-checkconf's stdout and stderr come interleaved in any order: its summaries say nothing.
     summary_first = "_default/redes2024.com.ar/IN: bad zone\n" + no_file + "zone redes2024.com.ar/IN: not loaded due to errors.\n"
     assert first_problem(summary_first, {"/etc/bind/alumno": "ns1"}) == no_file.strip()
+    # A missing zone file: -z repeats the zone's failure under its view, before or after it.
+    missing = "zone redes2024.com.ar/IN: loading from master file db.redes2024.com.ar failed: file not found"
+    repeated = "_default/redes2024.com.ar/IN: file not found"
+    for output in (f"{missing}\n{repeated}\n", f"{repeated}\n{missing}\n"):
+        assert first_problem(output, {"/etc/bind/alumno": "ns1"}) == missing
 
 
 def test_registration_needs_the_domain_and_glue_inside_it():

@@ -16,6 +16,9 @@ from labctl.spec.models import Role
 # named-checkconf's lines that say only that something failed (or loaded), never what:
 # its stdout and stderr come interleaved in any order, so they may come first.
 SUMMARY = re.compile(r"loaded serial|not loaded due to errors|^_default/\S+: bad zone$")
+# -z repeats a zone's failure under its view ('_default/<zone>/IN: file not found'), in
+# any order with the zone's own line, which says more (it names the file).
+REPEATED = re.compile(r"^_default/")
 LABEL_APPLY = "labctl.apply"  # throwaway checker containers, found by this label
 CHECK_TIMEOUT = 30
 
@@ -51,7 +54,8 @@ def first_problem(output: str, shown: dict[str, str]) -> str:
         return line
 
     located = [line for line in lines if line.startswith(tuple(shown))]
-    return named((located or lines or ["BIND refused it without saying why"])[0])
+    unrepeated = [line for line in lines if not REPEATED.match(line)]
+    return named((located or unrepeated or lines or ["BIND refused it without saying why"])[0])
 
 
 def check_conf(engine: DockerClient, instance: str, config: Path, student_mount: str, workspace: Path, shown: str) -> None:
