@@ -4,7 +4,9 @@ Runs INSIDE a lab container (`python3 -c <this file> <json>`, standard library
 only), so the truth is seen from another host of the lab, as a client would
 see it. Only the addresses it is given are probed: the lab's own servers.
 Input: {"ip": {"tcp": [port], "udp": [port]}}, the ports to try.
-Output: {"ip": {"tcp": {"port": "protocol"}, "udp": {"port": "protocol"}}}.
+Output: {"ports": {"ip": {"tcp": {"port": "protocol"}, "udp": {"port": "protocol"}}},
+         "probes": [[source port, ip, port, time], ...]}: every connection it made, for
+the capture to tell them from the student's (labctl.capture.probes).
 
 Every wait ends at the server's first answer (an accept, a refusal, a greeting,
 a reply), so a timeout below is only a cap, paid by a port that stays silent;
@@ -56,7 +58,12 @@ def is_dns_reply(data: bytes, tcp: bool) -> bool:
     return len(body) >= 12 and body[:2] == b"\x1a\xbe" and body[2] & 0x80 == 0x80
 
 
-def open_tcp_ports(targets):
+def _made(sock, target, made):
+    """Note the connection (or UDP exchange) `sock` makes with `target`: its source port is bound."""
+    made.append([sock.getsockname()[1], target[0], target[1], time.time()])
+
+
+def open_tcp_ports(targets, made):
     """The (ip, port) targets that accept a TCP connection: non-blocking connects,
     SCAN_WINDOW in flight, each settled by its own answer (accept or refusal) or,
     when silent, after CONNECT_TIMEOUT."""
@@ -77,6 +84,7 @@ def open_tcp_ports(targets):
                 sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
                 sock.setblocking(False)
                 code = sock.connect_ex(target)
+                _made(sock, target, made)
                 if code in (0, errno.EINPROGRESS):
                     in_flight[sock] = (target, time.monotonic() + CONNECT_TIMEOUT)
                     selector.register(sock, selectors.EVENT_WRITE)
@@ -102,14 +110,25 @@ def open_tcp_ports(targets):
                         sock.close()
 
 
-async def _open(ip, port, tls):
+async def _open(ip, port, tls, made):
     context = None
     if tls:
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-    opening = asyncio.open_connection(ip, port, ssl=context, ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT if tls else None)
-    return await asyncio.wait_for(opening, CONNECT_TIMEOUT + (TLS_HANDSHAKE_TIMEOUT if tls else 0))
+    # Its own socket, bound first: the source port is known even if the connection fails.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    try:
+        sock.bind(("", 0))
+        _made(sock, (ip, port), made)
+        await asyncio.wait_for(asyncio.get_running_loop().sock_connect(sock, (ip, port)), CONNECT_TIMEOUT)
+        opening = asyncio.open_connection(sock=sock, ssl=context, server_hostname=ip if tls else None,
+                                          ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT if tls else None)
+        return await asyncio.wait_for(opening, TLS_HANDSHAKE_TIMEOUT if tls else CONNECT_TIMEOUT)
+    except BaseException:
+        sock.close()
+        raise
 
 
 async def _first_bytes(reader, wait):
@@ -132,10 +151,10 @@ def protocol_of(data: bytes):
     return "unknown" if data else None
 
 
-async def _talk(ip, port, tls):
+async def _talk(ip, port, tls, made):
     """The protocol heard on one connection (None: nothing heard)."""
     try:
-        reader, writer = await _open(ip, port, tls)
+        reader, writer = await _open(ip, port, tls, made)
     except (asyncio.TimeoutError, OSError, ssl.SSLError):
         return None
     try:
@@ -151,14 +170,14 @@ async def _talk(ip, port, tls):
         writer.close()
 
 
-async def identify(ip, port):
+async def identify(ip, port, made):
     """Plain text and, once no greeting came at once, TLS alongside (https, imaps,
     pop3s, smtps): a port pays the longer of the two, not their sum."""
-    plain = asyncio.ensure_future(_talk(ip, port, tls=False))
+    plain = asyncio.ensure_future(_talk(ip, port, False, made))
     await asyncio.wait({plain}, timeout=GREETING_GRACE)
     if plain.done() and plain.result() not in NOT_PLAIN_FOR_SURE:
         return plain.result()
-    inside = asyncio.ensure_future(_talk(ip, port, tls=True))
+    inside = asyncio.ensure_future(_talk(ip, port, True, made))
     heard = await plain
     if heard not in NOT_PLAIN_FOR_SURE:
         inside.cancel()
@@ -167,13 +186,14 @@ async def identify(ip, port):
     return TLS_NAMES.get(await inside) or heard or "unknown"
 
 
-async def udp_probe(ip, port):
+async def udp_probe(ip, port, made):
     """'dns' when a DNS reply comes back, 'udp' for another reply, else None: a UDP
     port counts only when it answers."""
     loop = asyncio.get_running_loop()
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.setblocking(False)
         sock.connect((ip, port))
+        _made(sock, (ip, port), made)
         for wait in UDP_WAITS:
             try:
                 await loop.sock_sendall(sock, dns_query(tcp=False))
@@ -186,10 +206,10 @@ async def udp_probe(ip, port):
     return None
 
 
-async def identify_all(request, opened):
+async def identify_all(request, opened, made):
     """Every open TCP port's protocol and every UDP port's answer, all hosts at once."""
-    jobs = [(ip, "tcp", port, identify(ip, port)) for ip, spec in request.items() for port in spec["tcp"] if (ip, port) in opened]
-    jobs += [(ip, "udp", port, udp_probe(ip, port)) for ip, spec in request.items() for port in spec["udp"]]
+    jobs = [(ip, "tcp", port, identify(ip, port, made)) for ip, spec in request.items() for port in spec["tcp"] if (ip, port) in opened]
+    jobs += [(ip, "udp", port, udp_probe(ip, port, made)) for ip, spec in request.items() for port in spec["udp"]]
     heard = await asyncio.gather(*(job for *_, job in jobs))
     result = {ip: {"tcp": {}, "udp": {}} for ip in request}
     for (ip, transport, port, _), name in zip(jobs, heard):
@@ -199,8 +219,9 @@ async def identify_all(request, opened):
 
 
 def probe(request):
-    opened = open_tcp_ports([(ip, port) for ip, spec in request.items() for port in spec["tcp"]])
-    return asyncio.run(identify_all(request, opened))
+    made = []
+    opened = open_tcp_ports([(ip, port) for ip, spec in request.items() for port in spec["tcp"]], made)
+    return {"ports": asyncio.run(identify_all(request, opened, made)), "probes": made}
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from pydantic import Field
 from labctl.checks.base import Check, Params, Verdict, register
 from labctl.checks.context import CheckContext
 from labctl.checks.domain import workspace
+from labctl.capture.probes import Probe, record_probes
 from labctl.checks.listening import READ_TABLES, Listening, parse_tables
 from labctl.paths import installed_dir
 from labctl.runtime.parallel import all_at_once
@@ -52,8 +53,10 @@ def measure(ctx: CheckContext, p: PortsParams) -> Measured:
         request[str(ctx.service(name).ip)] = {
             transport: sorted({a.puerto for a in claimed if a.transporte == transport} | getattr(listens[name], transport))
             for transport in ("tcp", "udp")}
-    output = ctx.exec(p.probe_from, ["python3", "-c", PROBE_SOURCE.read_text(encoding="utf-8"), json.dumps(request)])
-    seen = json.loads(output)
+    output = json.loads(ctx.exec(p.probe_from, ["python3", "-c", PROBE_SOURCE.read_text(encoding="utf-8"), json.dumps(request)]))
+    # Its connections are in the capture the student reads: known as labctl's, as up's probes are.
+    record_probes(ctx.instance, [Probe(*made) for made in output["probes"]])
+    seen = output["ports"]
     return {name: {t: {int(port): proto for port, proto in seen[str(ctx.service(name).ip)][t].items()} for t in ("tcp", "udp")}
             for name in ws.answers_for}
 

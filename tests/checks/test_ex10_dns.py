@@ -4,6 +4,7 @@ a near miss, and passes after the right action (and another right way)."""
 from __future__ import annotations
 
 import json
+import time
 from contextlib import contextmanager
 
 import pytest
@@ -11,6 +12,8 @@ from typer.testing import CliRunner
 
 from checklab import assert_fails, assert_passes
 from ex10student import Student, ex10_lab
+from labctl.capture import lab_capture_files, load_capture
+from labctl.capture.probes import is_probe, load_probes
 from labctl.checks.ports import PortsParams, measure
 from labctl.cli import app
 from labctl.runtime import containers as ctr
@@ -207,6 +210,28 @@ def test_d_e_services_and_ports_measured(ex10, student):
     student.applied()
     assert_passes(ex10.check("d-servicios"))
     assert_passes(ex10.check("e-puertos"))
+
+
+def test_the_port_probes_connections_are_labctls_in_the_capture(ex10, student):
+    """The probe connects to every port of the student's servers from the client, a host a
+    student uses too: each of its connections is recorded, so `capture follow` and the
+    checks leave them out."""
+    student.write("respuestas.yaml", right_answers(ex10))
+    student.applied()
+    started = time.time()
+    assert_passes(ex10.check("d-servicios"))
+    client_ip = str(ex10.lab.services["client"].ip)
+
+    def probed():
+        streams = load_capture(lab_capture_files(ex10.instance)).streams
+        return [s for s in streams if s.client.ip == client_ip and s.start_ts >= started - 1]
+
+    deadline = time.monotonic() + 10  # the capture is written as it goes
+    while len(new := probed()) < 8 and time.monotonic() < deadline:  # 53, 25, 587, 143, 110, 80, 443...
+        time.sleep(0.2)
+    assert len(new) >= 8, [s.title for s in new]
+    own = load_probes(ex10.instance)
+    assert [s.title for s in new if not is_probe(s, own)] == []
 
 
 def test_e_a_port_the_student_did_not_name_is_found_above_1024_too(ex10, student):

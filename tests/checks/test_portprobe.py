@@ -152,8 +152,14 @@ def test_every_kind_of_port_is_told_apart(servers, monkeypatch):
     monkeypatch.setattr(portprobe, "TLS_HANDSHAKE_TIMEOUT", 0.5)
     closed_tcp, closed_udp = free_port(socket.SOCK_STREAM), free_port(socket.SOCK_DGRAM)
     request = {HOST: {"tcp": [s.port for s in tcp.values()] + [closed_tcp], "udp": [s.port for s in udp.values()] + [closed_udp]}}
-    seen = portprobe.probe(request)[HOST]
+    found = portprobe.probe(request)
+    seen = found["ports"][HOST]
     assert seen["tcp"] == {str(server.port): name for name, server in tcp.items()}
+    # Every connection it made is there to be told from a student's: the scan's, each
+    # protocol's (plain and TLS) and the UDP ones, closed ports included.
+    made = {(ip, port) for _, ip, port, _ in found["probes"]}
+    assert made == {(HOST, port) for transport in request[HOST].values() for port in transport}
+    assert all(client > 0 and abs(ts - time.time()) < 60 for client, _, _, ts in found["probes"])
     # The slow DNS server answers the second query; the closed UDP port is not there.
     assert seen["udp"] == {str(udp["dns"].port): "dns", str(udp["slow dns"].port): "dns"}
 
@@ -166,7 +172,7 @@ def test_refused_ports_are_settled_by_the_refusal_not_by_the_cap(monkeypatch):
     threading.Thread(target=listening.serve_forever, args=(0.05,), daemon=True).start()
     targets = [(HOST, port) for port in range(40000, 42000)] + [(HOST, listening.port)]
     found: list[set] = []
-    scan = threading.Thread(target=lambda: found.append(portprobe.open_tcp_ports(targets)), daemon=True)
+    scan = threading.Thread(target=lambda: found.append(portprobe.open_tcp_ports(targets, [])), daemon=True)
     try:
         scan.start()
         scan.join(60)  # a guard against a hang, not a speed figure
@@ -183,7 +189,9 @@ def test_the_check_runs_the_file_as_a_script(servers):
     request = {HOST: {"tcp": [tcp["smtp"].port], "udp": []}}
     output = subprocess.run([sys.executable, "-c", Path(PROBE_SOURCE).read_text(encoding="utf-8"), json.dumps(request)],
                             capture_output=True, text=True, check=True, timeout=30).stdout
-    assert json.loads(output) == {HOST: {"tcp": {str(tcp["smtp"].port): "smtp"}, "udp": {}}}
+    printed = json.loads(output)
+    assert printed["ports"] == {HOST: {"tcp": {str(tcp["smtp"].port): "smtp"}, "udp": {}}}
+    assert {(ip, port) for _, ip, port, _ in printed["probes"]} == {(HOST, tcp["smtp"].port)}
 
 
 # /proc/net of ns1 in a lab (BIND on its address and on loopback, rndc on loopback,
