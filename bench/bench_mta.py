@@ -13,7 +13,9 @@ the image is missing), published on 127.0.0.1 only; its deliveries are counted
 in the container's Maildir with docker exec. A side-by-side table with the
 ratios labctl / Postfix follows. Postfix keeps its default durability (cleanup
 fsyncs the queue file before smtpd answers 250) and its default local delivery
-concurrency (local_destination_concurrency_limit = 2 per recipient).
+concurrency (local_destination_concurrency_limit = 2 per recipient). Then both
+run each level again paced to PACED of Postfix's rate there: the sessions at full
+speed measure each server saturated, at different loads; paced, at the same one.
 
     python3 bench/bench_mta.py [--messages 600] [--peer 127.0.0.1:2525] [--with-postfix]
 """
@@ -41,25 +43,32 @@ POSTFIX_DIR = Path(__file__).resolve().parent / "postfix"
 POSTFIX_IMAGE = "labctl-bench/postfix:latest"
 POSTFIX_LABEL = "labctl.bench"
 POSTFIX_MAILDIR = "/home/alumnoimap/Maildir/new"
+# With --with-postfix, each level is run again with both servers paced to this share of
+# Postfix's rate: then neither is saturated, and latency is compared at the same load.
+PACED = 0.8
 
 
-def run_clients(host: str, port: int, clients: int, messages: int) -> tuple[float, list[float]]:
+def run_clients(host: str, port: int, clients: int, messages: int, rate: float | None = None) -> tuple[float, list[float]]:
     """Send `messages` split over `clients` sessions; return (elapsed seconds, latencies).
+    With `rate`, the sessions together start no more than `rate` messages a second
+    (each its own share, evenly spaced): latency at a load both servers can carry.
 
     The sessions share one asyncio loop: with a thread per session (as this bench had),
     a reply waited for the client's own GIL, up to its 5 ms switch interval, and the
     more replies a second a server gave, the more of that wait its latencies carried."""
-    return asyncio.run(_run_sessions(host, port, clients, messages))
+    return asyncio.run(_run_sessions(host, port, clients, messages, rate))
 
 
-async def _run_sessions(host: str, port: int, clients: int, messages: int) -> tuple[float, list[float]]:
+async def _run_sessions(host: str, port: int, clients: int, messages: int, rate: float | None) -> tuple[float, list[float]]:
     latencies: list[float] = []
     per_client = [messages // clients + (i < messages % clients) for i in range(clients)]
     go = asyncio.Event()
     connected = [await _connect(host, port) for _ in per_client]
-    sessions = [asyncio.create_task(_session(reader, writer, count, go, latencies))
-                for (reader, writer), count in zip(connected, per_client)]
     started = time.perf_counter()
+    interval = clients / rate if rate else 0.0
+    sessions = [asyncio.create_task(_session(reader, writer, count, go, latencies,
+                                             [started + (i / clients + k) * interval for k in range(count)]))
+                for i, ((reader, writer), count) in enumerate(zip(connected, per_client))]
     go.set()
     await asyncio.gather(*sessions)
     return time.perf_counter() - started, latencies
@@ -73,9 +82,10 @@ async def _connect(host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.
     return reader, writer
 
 
-async def _session(reader, writer, count: int, go: asyncio.Event, latencies: list[float]) -> None:
+async def _session(reader, writer, count: int, go: asyncio.Event, latencies: list[float], due: list[float]) -> None:
     await go.wait()
-    for _ in range(count):
+    for when in due:
+        await asyncio.sleep(max(0.0, when - time.perf_counter()))
         for command, code in ((f"MAIL FROM:<{SENDER}>", 250), (f"RCPT TO:<{RECIPIENT}>", 250), ("DATA", 354)):
             writer.write(command.encode() + b"\r\n")
             await _expect(reader, code)
@@ -191,11 +201,11 @@ def count_postfix_delivered(container) -> int:
 
 
 def measure(label: str, port: int, clients: int, messages: int, count, timeout: float,
-            interval: float = 0.01) -> tuple[float, float | None, float, float]:
+            interval: float = 0.01, rate: float | None = None) -> tuple[float, float | None, float, float]:
     """One load run against 127.0.0.1:port; print its row, return (accepted/s, deliv/s or None, p50, p99)."""
     before = count()
     started = time.perf_counter()
-    elapsed, latencies = run_clients("127.0.0.1", port, clients, messages)
+    elapsed, latencies = run_clients("127.0.0.1", port, clients, messages, rate)
     delivered_rate = None
     if wait_delivered(count, before + messages, timeout, interval):
         delivered_rate = messages / (time.perf_counter() - started)
@@ -246,23 +256,17 @@ def main() -> None:
           f"{'p50 ms':>9} {'p99 ms':>9}")
     with tempfile.TemporaryDirectory(prefix="bench-mta-") as tmp:
         process, port, maildir = start_own_server(Path(tmp))
-        ours = {}
         try:
-            for clients in args.clients:
-                ours[clients] = measure("labctl", port, clients, args.messages,
-                                        lambda: count_delivered(maildir), args.deliver_timeout)
+            ours = {clients: measure("labctl", port, clients, args.messages, lambda: count_delivered(maildir),
+                                     args.deliver_timeout) for clients in args.clients}
+            if args.with_postfix:
+                postfix, postfix_paced = measure_postfix(docker_client, args)
+                paced = {clients: measure("labctl", port, clients, args.messages, lambda: count_delivered(maildir),
+                                          args.deliver_timeout, rate=PACED * postfix[clients][0])
+                         for clients in args.clients}
         finally:
             process.send_signal(signal.SIGTERM)
             process.wait(10)
-    if args.with_postfix:
-        container, port = start_postfix(docker_client)
-        postfix = {}
-        try:
-            for clients in args.clients:
-                postfix[clients] = measure("postfix", port, clients, args.messages,
-                                           lambda: count_postfix_delivered(container), args.deliver_timeout, 0.05)
-        finally:
-            container.remove(force=True)
     if args.peer:
         host, _, peer_port = args.peer.rpartition(":")
         for clients in args.clients:
@@ -270,6 +274,26 @@ def main() -> None:
             report("peer", clients, args.messages, elapsed, latencies, None)
     if args.with_postfix:
         compare(ours, postfix)
+        print(f"\nBoth paced to {PACED:.0%} of Postfix's accepted/s at each level: latency at a load both carry")
+        print(f"{'clients':>7} {'rate/s':>9} {'labctl p50':>11} {'Postfix p50':>12} {'ratio':>7}")
+        for clients in args.clients:
+            mine, theirs = paced[clients][2], postfix_paced[clients][2]
+            print(f"{clients:>7} {PACED * postfix[clients][0]:>9.0f} {mine * 1000:>11.2f} {theirs * 1000:>12.2f} {mine / theirs:>7.2f}")
+
+
+def measure_postfix(docker_client, args) -> tuple[dict, dict]:
+    """Postfix at each level as fast as it goes, then paced to PACED of that rate."""
+    container, port = start_postfix(docker_client)
+
+    def level(clients: int, rate: float | None = None):
+        return measure("postfix", port, clients, args.messages, lambda: count_postfix_delivered(container),
+                       args.deliver_timeout, 0.05, rate)
+
+    try:
+        full = {clients: level(clients) for clients in args.clients}
+        return full, {clients: level(clients, PACED * full[clients][0]) for clients in args.clients}
+    finally:
+        container.remove(force=True)
 
 
 if __name__ == "__main__":
