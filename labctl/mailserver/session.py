@@ -54,6 +54,9 @@ _CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _WORD_SEPARATOR = re.compile(rb"[ \t]+")
 # aiosmtpd answers these; Postfix has neither and calls them unknown, as for any other word.
 _NOT_IN_POSTFIX = {"HELP", "EXPN"}
+# Replies the client waits for before it sends anything more (the data after 354, the
+# answer to 334, the TLS handshake after 220) or after which the session ends: never held.
+_SENT_AT_ONCE = ("354", "334", "220", "221", "421")
 # Postfix's refusal of a SASL exchange, then the reason Dovecot gave ("" for a wrong password).
 AUTH_FAILED = "535 5.7.8 Error: authentication failed: "
 NO_REASON = "(reason unavailable)"
@@ -98,6 +101,7 @@ class LabSMTP(SMTP):
         self._logged = 0
         self._admitted_ip: str | None = None
         self._last_command_bare_lf = False
+        self._held = bytearray()  # replies to pipelined commands, sent with the last one
 
     # --- plumbing: lines, replies, log, timeouts ---------------------------------
 
@@ -132,24 +136,36 @@ class LabSMTP(SMTP):
         await self._writer.drain()
 
     def _send_reply(self, *lines: str) -> None:
-        """One reply, however many lines, in one write: one TCP segment, as Postfix sends it."""
+        """One reply, however many lines, in one write: one TCP segment, as Postfix sends it.
+        While the client's next command is already here (pipelining), the reply waits for
+        the replies to the commands that follow: Postfix's smtpd flushes its output only
+        when it has no more input to read, so a pipelined group's replies leave together."""
         for line in lines:
             self._log("reply", line=line)
         self.service.events.flush()  # the log has the dialogue before the client has the reply
-        if self.transport is not None:  # not if the client has gone (a message durable after it left)
-            self._writer.write(b"".join(line.encode("ascii", "replace") + b"\r\n" for line in lines))
+        if self.transport is None:  # the client has gone (a message durable after it left)
+            return
+        self._held += b"".join(line.encode("ascii", "replace") + b"\r\n" for line in lines)
+        if lines[-1].startswith(_SENT_AT_ONCE) or b"\n" not in self._reader._buffer:
+            self._flush_held()
+
+    def _flush_held(self) -> None:
+        """Send the replies held for a pipelined group; also before waiting for the client,
+        who may be waiting for them (a BDAT chunk not yet all here)."""
+        if self._held and self.transport is not None:
+            self._writer.write(bytes(self._held))
+            self._held.clear()
 
     def _timeout_cb(self) -> None:
         # aiosmtpd just drops the connection; say why first (RFC 5321 4.2.3/4.5.3.2).
         if self.transport is not None:
-            reply = f"421 4.4.2 {self.config.hostname} Error: timeout exceeded"
-            self._log("reply", line=reply)
-            self.service.events.flush()
-            self.transport.write(reply.encode() + b"\r\n")
+            self._send_reply(f"421 4.4.2 {self.config.hostname} Error: timeout exceeded")
         super()._timeout_cb()
 
     async def _read_line(self) -> bytes | None:
         """One line including its LF, or None if it was over LINE_LIMIT (then skipped whole)."""
+        if b"\n" not in self._reader._buffer:
+            self._flush_held()
         try:
             return await self._reader.readuntil(b"\n")
         except asyncio.LimitOverrunError as error:
@@ -626,6 +642,8 @@ class LabSMTP(SMTP):
         remaining = size
         while remaining:
             self._reset_timeout(self.config.timeouts.data)
+            if len(self._reader._buffer) < remaining:
+                self._flush_held()
             part = await self._reader.read(min(remaining, CHUNK_READ))
             if not part:
                 raise asyncio.IncompleteReadError(b"", remaining)

@@ -1,6 +1,8 @@
 """What students see on port 25 and 587: banner, keywords, replies, each extension at work."""
 from __future__ import annotations
 
+import asyncio
+
 import base64
 import json
 import re
@@ -300,3 +302,40 @@ def test_starttls_offered_and_working_with_a_certificate(tmp_path, certificate):
         client.quit()
         [path] = wait_for(lambda: maildir_files(server.config, "alumnoimap"))
         assert "with ESMTPS id" in path.read_text()
+
+
+def test_the_replies_to_a_pipelined_group_leave_together_as_postfix_sends_them(server, monkeypatch):
+    """Postfix flushes its replies only when no more input waits (RFC 2920): the replies to
+    MAIL, RCPT and DATA sent at once reach the client in one write, 354 ends the group (the
+    client waits for it), and a command typed alone is answered alone."""
+    writes: list[bytes] = []
+    write = asyncio.StreamWriter.write
+    monkeypatch.setattr(asyncio.StreamWriter, "write", lambda self, data: (writes.append(bytes(data)), write(self, data))[1])
+    with raw_session(server.smtp_port) as client:
+        assert client.command("NOOP") == "250 2.0.0 Ok"
+        assert writes[-1] == b"250 2.0.0 Ok\r\n"
+        writes.clear()
+        client.send(f"MAIL FROM:<{POP}>\r\nRCPT TO:<{IMAP}>\r\nRCPT TO:<nobody@redes.unlp.edu.ar>\r\nDATA\r\n".encode())
+        replies = [client.reply() for _ in range(4)]
+        assert replies[0] == "250 2.1.0 Ok" and replies[1] == "250 2.1.5 Ok" and replies[2].startswith("550 ")
+        assert replies[3].startswith("354 ")
+        assert len(writes) == 1 and writes[0].decode().splitlines() == replies
+        writes.clear()
+        client.send(b"Subject: pipelined\r\n\r\nbody\r\n.\r\nQUIT\r\n")
+        queued, bye = client.reply(), client.reply()
+        assert queued.startswith("250 2.0.0 Ok: queued as ") and bye.startswith("221 ")
+        assert writes == [f"{queued}\r\n{bye}\r\n".encode()]
+
+
+def test_held_replies_are_sent_before_waiting_for_what_the_client_has_not_sent(server):
+    """A client may pipeline BDAT commands and wait for the replies before sending the
+    last chunk: what was held for the group goes out before the server waits for it."""
+    with raw_session(server.smtp_port) as client:
+        client.sock.settimeout(3)  # a held reply would leave the client waiting for nothing
+        assert client.command(f"MAIL FROM:<{POP}>") == "250 2.1.0 Ok"
+        assert client.command(f"RCPT TO:<{IMAP}>") == "250 2.1.5 Ok"
+        first = b"Subject: in chunks\r\n\r\n"
+        client.send(b"BDAT %d\r\n%sBDAT 6 LAST\r\n" % (len(first), first))
+        assert client.reply() == f"250 2.0.0 Ok: {len(first)} octets received"
+        client.send(b"body\r\n")
+        assert client.reply().startswith("250 2.0.0 Ok: queued as ")
