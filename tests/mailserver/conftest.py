@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
+import dns.exception
 import dns.message
 import dns.rcode
 import dns.rdatatype
@@ -189,7 +190,10 @@ class DnsStub:
                 wire, peer = self.sock.recvfrom(4096)
             except OSError:
                 return
-            query = dns.message.from_wire(wire)
+            try:
+                query = dns.message.from_wire(wire)
+            except dns.exception.DNSException:
+                continue  # not DNS (another test's datagram to a port this stub reused): as a server, ignore it
             response = dns.message.make_response(query)
             question = query.question[0]
             name = question.name.to_text().lower()
