@@ -1,6 +1,6 @@
 """The root command imports a command's module only to run it: every command is
 still reachable, and `labctl up` does not load the checks, the capture reader or
-the class tools."""
+the class tools. A mistyped command or option is one line, as labctl's other errors."""
 from __future__ import annotations
 
 import importlib
@@ -8,7 +8,9 @@ import json
 import subprocess
 import sys
 
+import pytest
 from typer.main import get_command, get_group
+from typer.testing import CliRunner
 
 from labctl import cli
 
@@ -51,3 +53,21 @@ def test_every_command_summary_is_one_paragraph_line():
     found = dict(summaries(get_command(cli.app)))
     assert {"reset", "apply", "capture list", "class up"} <= set(found)
     assert {name: text for name, text in found.items() if "\n" in text or not text} == {}
+
+
+@pytest.mark.parametrize(("typed", "said"), [
+    (["up", "--bogus"], "error: No such option: --bogus (see 'labctl up --help')"),
+    (["check", "--exercise"], "error: Option '--exercise' requires an argument. (see 'labctl check --help')"),
+    (["up", "--timeout", "abc"], "error: Invalid value for '--timeout': "),
+    (["bogus"], "error: No such command 'bogus'. (see 'labctl --help')"),
+    (["class", "up", "--roster"], "error: No such option: --roster (see 'labctl class up --help')"),
+])
+def test_a_mistyped_command_or_option_is_one_line(typed, said):
+    result = CliRunner().invoke(cli.app, typed, prog_name="labctl")
+    assert result.exit_code == 2
+    assert result.output.startswith(said) and result.output.count("\n") == 1, result.output
+
+
+def test_a_group_typed_alone_still_shows_its_help():
+    result = CliRunner().invoke(cli.app, ["class"], prog_name="labctl")
+    assert "Usage: labctl class" in result.output and "roster" in result.output

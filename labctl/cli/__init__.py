@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import functools
 import importlib
+import sys
 
 import typer
+from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from typer.core import TyperGroup
 from typer.main import get_group
 
@@ -38,6 +40,20 @@ class LazyRoot(TyperGroup):
             group.name = cmd_name
             return group
         return None
+
+    def invoke(self, ctx):
+        """A mistyped command or option is one line, as every other error of labctl, not
+        typer's usage text and boxed message; the exit status stays 2."""
+        typed = " ".join([ctx.command_path, *ctx._protected_args[:1]])  # the command, before invoke takes it
+        try:
+            return super().invoke(ctx)
+        except UsageError as error:
+            if isinstance(error, NoArgsIsHelpError):
+                raise  # a group typed alone shows its help
+            # An option's missing value is raised before its command's context exists.
+            where = error.ctx.command_path if error.ctx else typed
+            print(f"error: {error.format_message()} (see '{where} --help')", file=sys.stderr)
+            raise typer.Exit(error.exit_code) from None
 
 
 app = typer.Typer(cls=LazyRoot, no_args_is_help=True)
