@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 CHROMIUM_PACKAGE = "chromium-headless-shell"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -54,13 +55,22 @@ def login(page, host: str, user: str, password: str) -> None:
     page.fill("#rcmloginuser", user)
     page.fill("#rcmloginpwd", password)
     page.click("#rcmloginsubmit")
-    page.wait_for_selector("#messagelist", timeout=20000)
+    # Attached, not visible: the elastic skin hides the list while the folder is empty.
+    page.wait_for_selector("#messagelist", state="attached", timeout=20000)
 
 
-def open_message(page, subject: str) -> None:
-    """Find the message in the list (read over IMAP) and open it."""
+def open_message(page, subject: str, attempts: int = 4) -> None:
+    """Find the message in the list (read over IMAP) and open it. The list is read once per
+    page: one listed before the message arrived (a loaded host delivers late) is read again."""
     row = page.locator("#messagelist tbody tr", has_text=subject).first
-    row.wait_for(timeout=20000)
+    for attempt in range(attempts):
+        try:
+            row.wait_for(timeout=10000)
+            break
+        except PlaywrightTimeout:
+            if attempt == attempts - 1:
+                raise
+            page.reload()
     row.dblclick()
     page.wait_for_url("**_action=show**", timeout=20000)
 
