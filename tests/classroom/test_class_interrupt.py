@@ -14,7 +14,7 @@ from labctl.cli import app
 
 CLASS = "t-int"
 POOL = "10.135.0.0/22"
-STUDENTS = ("uno", "dos", "tres")
+STUDENTS = ("uno", "dos", "tres", "cuatro", "cinco")
 
 
 def labs_started(engine) -> set[str]:
@@ -39,7 +39,10 @@ def test_ctrl_c_starts_no_further_lab(engine, tmp_path):
         output = up.communicate(timeout=60)[0].decode()
         assert up.returncode != 0, output
         time.sleep(1)  # nothing may start late either
-        assert labs_started(engine) == {"uno"}, output
+        # The signal comes as the first lab's containers appear; on a loaded host that lab may
+        # be done by then and the next one under way: it finishes, and nothing after it starts.
+        started = labs_started(engine)
+        assert started in ({"uno"}, {"uno", "dos"}), output
     finally:
         up.kill()
         CliRunner().invoke(app, ["class", "down", "--name", CLASS, "--purge"])
