@@ -13,7 +13,7 @@ from labctl.classroom import record as records
 from labctl.cli import app
 
 CLASS = "t-int"
-POOL = "10.135.0.0/22"
+POOL = "10.135.0.0/21"
 STUDENTS = ("uno", "dos", "tres", "cuatro", "cinco")
 
 
