@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import sys
 
 import typer
 from typer._click.exceptions import NoArgsIsHelpError, UsageError
@@ -52,7 +51,9 @@ class LazyRoot(TyperGroup):
                 raise  # a group typed alone shows its help
             # An option's missing value is raised before its command's context exists.
             where = error.ctx.command_path if error.ctx else typed
-            print(f"error: {error.format_message()} (see '{where} --help')", file=sys.stderr)
+            from labctl.cli.output import print_error  # here: it imports the docker SDK
+
+            print_error(f"{error.format_message()} (see '{where} --help')")
             raise typer.Exit(error.exit_code) from None
 
 

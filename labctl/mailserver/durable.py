@@ -75,14 +75,19 @@ class WrittenFile:
     @classmethod
     def create(cls, tmp: Path, final: Path, fill: Callable[[int], None]) -> "WrittenFile":
         """`tmp`, created and filled by `fill(fd)`; nothing is left behind if that fails."""
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        return cls.filled(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), tmp, final, fill)
+
+    @classmethod
+    def filled(cls, fd: int, tmp: Path | None, final: Path, fill: Callable[[int], None]) -> "WrittenFile":
+        """The open file `fd` (named `tmp`, or unnamed) filled by `fill(fd)`; closed, and
+        nothing left behind, if that fails."""
+        written = cls(fd, tmp, final)
         try:
             fill(fd)
         except BaseException:
-            os.close(fd)
-            tmp.unlink(missing_ok=True)
+            written.abandon()
             raise
-        return cls(fd, tmp, final)
+        return written
 
     def place(self) -> None:
         """fsync it and rename (or link) it into place; the caller still owes the directory's
@@ -141,13 +146,7 @@ class StagedFile:
         try:
             if unnamed is None:
                 return WrittenFile.create(self.tmp, self.final, lambda fd: copy_fully(self.fd, fd))
-            written = WrittenFile(unnamed, None, self.final)
-            try:
-                copy_fully(self.fd, unnamed)
-            except BaseException:
-                written.abandon()
-                raise
-            return written
+            return WrittenFile.filled(unnamed, None, self.final, lambda fd: copy_fully(self.fd, fd))
         finally:
             self.close()
 
