@@ -2,7 +2,9 @@
 
 A file is written under a temporary name (or as an unnamed file, see
 open_unnamed), fsynced, renamed (or linked) into place, and then its directory
-is fsynced (dirsync.py shares that last fsync between writers). WrittenFile is
+is fsynced (dirsync.py shares that last fsync between writers). Where the
+file's fsync covers its new name too (journal.py), the data is written back,
+the file is renamed, and then fsynced: one journal commit instead of two. WrittenFile is
 a file written but not yet durable; StagedFile is content in memory on its way
 to becoming one, which is how the event loop hands a message to the commit
 helper (commit.py).
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from .dirsync import DIRECTORIES
+from .journal import names_follow_file, write_back
 
 
 def write_fully(fd: int, data: bytes | bytearray | memoryview) -> None:
@@ -89,24 +92,33 @@ class WrittenFile:
             raise
         return written
 
-    def place(self) -> None:
-        """fsync it and rename (or link) it into place; the caller still owes the directory's
-        fsync. On failure nothing is left under either name."""
+    def place(self) -> bool:
+        """Make it durable under its final name. True if its directory is durable too; False if
+        the caller still owes the directory's fsync. If it fails before the file has its name,
+        nothing is left under either name; if the fsync after that fails, the file stays in
+        place, perhaps not durable, as when the directory's fsync fails: the caller reports it
+        not delivered, and the retry finds it there."""
+        one_commit = names_follow_file(self.final.parent)
         try:
-            os.fsync(self.fd)
-            if self.tmp is None:
-                _link_unnamed(self.fd, self.final)
+            if one_commit:
+                write_back(self.fd)
+            else:
+                os.fsync(self.fd)
+            self._name()
+            if one_commit:
+                os.fsync(self.fd)  # commits the name with the file (journal.py)
         except BaseException:
             self.abandon()
             raise
         self.close()
+        return one_commit
+
+    def _name(self) -> None:
+        """Give it its final name: link the unnamed file, or rename the temporary one."""
         if self.tmp is None:
-            return
-        try:
+            _link_unnamed(self.fd, self.final)
+        else:
             os.rename(self.tmp, self.final)
-        except BaseException:
-            self.tmp.unlink(missing_ok=True)
-            raise
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -158,5 +170,5 @@ class StagedFile:
 
 def write_durably(path: Path, parts: list[bytes | bytearray]) -> None:
     """Atomically replace `path` with the concatenation of `parts`, durable once this returns."""
-    WrittenFile.create(path.with_name(f".{path.name}.tmp"), path, lambda fd: write_parts(fd, parts)).place()
-    DIRECTORIES.changed(path.parent)  # concurrent writers share one fsync of the directory
+    if not WrittenFile.create(path.with_name(f".{path.name}.tmp"), path, lambda fd: write_parts(fd, parts)).place():
+        DIRECTORIES.changed(path.parent)  # concurrent writers share one fsync of the directory

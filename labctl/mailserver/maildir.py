@@ -63,6 +63,6 @@ def deliver(maildir: Path, name: str, *message: bytes | bytearray) -> bool:
     if delivered:
         return False
     parts = _lf(message)
-    WrittenFile.create(maildir / "tmp" / name, maildir / "new" / name, lambda fd: write_parts(fd, parts)).place()
-    DIRECTORIES.changed(maildir / "new")
+    if not WrittenFile.create(maildir / "tmp" / name, maildir / "new" / name, lambda fd: write_parts(fd, parts)).place():
+        DIRECTORIES.changed(maildir / "new")
     return True
