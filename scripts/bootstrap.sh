@@ -7,9 +7,10 @@ cd "$(dirname "$0")/.."
 
 # Host tools: the engine, debootstrap for the base image, and the clients the
 # tests and students use from the host (tshark/tcpdump for captures, swaks, dig),
-# and the browser the class report is tested in (Playwright's driver needs libatomic1).
+# the browser the class report is tested in (Playwright's driver needs libatomic1),
+# and mkfs.ext4/findmnt for the test that mounts an ext4 with a journal.
 need=()
-for pair in dockerd:docker.io debootstrap:debootstrap tshark:tshark tcpdump:tcpdump swaks:swaks dig:bind9-dnsutils docker-compose:docker-compose chromium-headless-shell:chromium-headless-shell; do
+for pair in dockerd:docker.io debootstrap:debootstrap tshark:tshark tcpdump:tcpdump swaks:swaks dig:bind9-dnsutils docker-compose:docker-compose chromium-headless-shell:chromium-headless-shell mkfs.ext4:e2fsprogs findmnt:util-linux; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair##*:}")
 done
 dpkg -s libatomic1 >/dev/null 2>&1 || need+=(libatomic1)
