@@ -9,8 +9,9 @@ with its sender, recipient and subject): another clear session in the capture is
 exercise's send, and the session that did send it, encrypted, is named as such from the
 MTA's log. A POP3/IMAP session that must receive a message has to fetch one the MTA delivered
 to the account: its queue id is in the Received: field the fetch returns, which also proves
-the session overlapped or followed the delivery. A failure names the most complete session
-and what it lacks."""
+the session overlapped or followed the delivery; the account's own sessions count together
+(clients spread the reception over several connections). A failure names the most complete
+session and what it lacks."""
 from __future__ import annotations
 
 import re
@@ -279,23 +280,14 @@ class ReceiveSession(SessionCheck):
                 if session.end < last.ts else f"the last arrived at {clock(last.ts)}, queue id {last.queue_id}")
         return lacks + [f"it fetched none of the {len(deliveries)} message(s) delivered to {account} ({when})"]
 
-    def described(self, ctx: CheckContext, session: Session) -> str:
-        text = super().described(ctx, session)
-        if self.params.fetches_delivery_to:
-            got = self._fetched(ctx, session)
-            text += f"; fetched the message delivered at {clock(got.ts)} (queue id {got.queue_id})"
-        return text
-
-
-@register("pop3-session")
-class Pop3Session(ReceiveSession):
-    protocol = "pop"
-
     def together(self, ctx: CheckContext, sessions: list[Session]) -> tuple[bool, str]:
-        """curl pop3:// opens one connection per command it is asked for (LIST, RETR 1,
-        -X STAT, -X UIDL): the account's logged-in sessions count together, one of them
-        fetching the delivered message. (IMAP does not: its IDLE must announce the message
-        in the session that fetches it.)"""
+        """A client may spread the reception over several connections of the account: curl
+        opens one per command (pop3:// LIST, RETR 1, -X STAT, -X UIDL); Thunderbird fetches on
+        one IMAP connection while another IDLEs, or in a new one after a restart; a client
+        without IDLE polls with NOOP. The account's logged-in sessions count together once
+        one of them fetched the delivered message: what the exercise reads (its commands and
+        the reception of that message) is then in the capture. Another account's sessions
+        never count, nor does a fetch of mail the MTA did not deliver to the account."""
         account = self.params.fetches_delivery_to
         own = [s for s in sessions if self.own_login(s)]
         fetched = [(s, got) for s in own if (got := self._fetched(ctx, s))]
@@ -308,6 +300,18 @@ class Pop3Session(ReceiveSession):
         session, got = fetched[-1]
         return True, (f"{len(own)} sessions of {account} together (capture): {', '.join(answered)}; {session.where} "
                       f"at {clock(session.start)} fetched the message delivered at {clock(got.ts)} (queue id {got.queue_id})")
+
+    def described(self, ctx: CheckContext, session: Session) -> str:
+        text = super().described(ctx, session)
+        if self.params.fetches_delivery_to:
+            got = self._fetched(ctx, session)
+            text += f"; fetched the message delivered at {clock(got.ts)} (queue id {got.queue_id})"
+        return text
+
+
+@register("pop3-session")
+class Pop3Session(ReceiveSession):
+    protocol = "pop"
 
 
 @register("imap-session")

@@ -205,48 +205,112 @@ def test_ex5_nothing_done_fails(ex5):
     assert "has no IMAP to mail connection" in result.detail
 
 
-def test_ex5_session_that_ended_before_the_mail_was_sent_does_not_count(ex5):
+def test_ex5_near_misses_fail_and_a_later_session_that_fetches_passes(ex5):
+    """IDLE in one session, the fetch of the delivered message in a later one of the same
+    account (the student closed the client and opened it again): the capture then has what
+    the exercise reads. Before that, every near miss fails."""
     # IDLE and UID FETCH, all answered OK, but the message did not exist yet.
     ex5.python(imap(ex5.ip("mail"), "alumnoimap", "alumnoimappass", "imap.select()" + IDLE + "imap.uid('FETCH', '1:*', '(FLAGS)')"))
-    ex5.python(send(ex5.ip("mail"), POP, IMAP, "para leer por IMAP"))
+    message_id = ex5.python(send(ex5.ip("mail"), POP, IMAP, "para leer por IMAP")).strip()
     assert_passes(ex5.eventually("mail-to-imap"))
     ex5.captured()
     result = ex5.check("imap-dialogue")
     assert_fails(result)
     assert "fetched none of the 1 message(s) delivered to alumnoimap@redes.unlp.edu.ar (it ended at" in result.detail, result.detail
-    # Fetched the message, but never idled: not what the exercise asks to observe.
-    ex5.python(imap(ex5.ip("mail"), "alumnoimap", "alumnoimappass", "imap.select(); imap.uid('FETCH', '1:*', '(BODY.PEEK[])')"))
+    # A message the MTA never delivered (APPENDed into the Inbox), fetched after a NOOP.
+    appended = b"Message-ID: <puesto.a.mano@cliente>\r\nSubject: puesto a mano\r\n\r\nhola\r\n"
+    ex5.python(imap(ex5.ip("mail"), "alumnoimap", "alumnoimappass", f"""
+imap.append('INBOX', None, None, {appended!r}); imap.select(); imap.noop()
+number = imap.search(None, 'SUBJECT', '"puesto a mano"')[1][0].split()[-1]
+imap.fetch(number, '(BODY.PEEK[])')"""))
     ex5.captured()
     result = ex5.check("imap-dialogue")
     assert_fails(result)
-    assert "missing IDLE" in result.detail, result.detail
-
-
-def test_ex5_another_accounts_copy_of_the_message_does_not_count(ex5):
-    # alumnopop keeps a copy of what it sent (Sent, by IMAP APPEND): the same Message-ID,
-    # fetched after IDLE, but not the message delivered to alumnoimap.
-    message_id = ex5.python(send(ex5.ip("mail"), POP, IMAP, "con copia en Enviados")).strip()
-    copy = f"Message-ID: {message_id}\r\nSubject: con copia en Enviados\r\n\r\nhola\r\n".encode()
+    assert "it fetched none of the 1 message(s) delivered to alumnoimap" in result.detail, result.detail
+    # Another account: alumnopop keeps a copy of what it sent (Sent, by IMAP APPEND), the
+    # same Message-ID, fetched after IDLE: not the message delivered to alumnoimap.
+    copy = f"Message-ID: {message_id}\r\nSubject: para leer por IMAP\r\n\r\nhola\r\n".encode()
     ex5.python(imap(ex5.ip("mail"), "alumnopop", "alumnopoppass", f"imap.append('INBOX', None, None, {copy!r}); imap.select()"
                     + IDLE + "imap.uid('FETCH', '1:*', '(BODY.PEEK[HEADER.FIELDS (Message-ID)])')"))
     ex5.captured()
     result = ex5.check("imap-dialogue")
     assert_fails(result)
-    assert "it fetched none of the 2 message(s) delivered to alumnoimap" in result.detail, result.detail
+    assert "it fetched none of the 1 message(s) delivered to alumnoimap" in result.detail, result.detail
+    # alumnoimap opens a new session that fetches the delivered message (no IDLE in it).
+    ex5.python(imap(ex5.ip("mail"), "alumnoimap", "alumnoimappass", "imap.select(); imap.uid('FETCH', '1:*', '(BODY.PEEK[])')"))
+    ex5.captured()
+    result = ex5.check("imap-dialogue")
+    assert_passes(result)
+    assert "3 sessions of alumnoimap@redes.unlp.edu.ar together (capture): CAPABILITY, LOGIN, SELECT, IDLE" in result.detail, result.detail
+    assert "fetched the message delivered at" in result.detail, result.detail
 
 
 def test_ex5_thunderbird_idle_then_uid_fetch_passes(ex5):
+    ex5.reset()  # no session of an earlier test in the capture
     ex5.python(IDLE_THEN_FETCH.format(server=ex5.ip("mail")))
     ex5.captured()
     result = ex5.check("imap-dialogue")
     assert_passes(result)
     assert "LOGIN, SELECT, IDLE" in result.detail and "fetched the message delivered at" in result.detail
+    assert "together" not in result.detail, result.detail  # one session had it all
 
 
 @pytest.fixture
 def ex5_second(engine):
     """A lab of its own: nothing earlier in the capture may pass for this student."""
     yield from exercise_lab(engine, "5", second=True)
+
+
+# Thunderbird's second connection: the first IDLEs in the Inbox and is told of the new
+# message (* n EXISTS); the message is fetched (UID FETCH) on another connection, logged in
+# as `fetcher`, open beside it. `idler` is the account that idles.
+IDLE_HERE_FETCH_THERE = """
+import imaplib, smtplib, time
+idling = imaplib.IMAP4({server!r}, 143)
+idling.login({idler!r}, {idler!r} + 'pass')
+idling.select()
+tag = idling._new_tag()
+idling.send(tag + b' IDLE\\r\\n')
+assert idling.readline().startswith(b'+')
+fetching = imaplib.IMAP4({server!r}, 143)
+fetching.login({fetcher!r}, {fetcher!r} + 'pass')
+fetching.select()
+with smtplib.SMTP({server!r}, 25) as smtp:
+    smtp.sendmail('alumnopop@redes.unlp.edu.ar', ['alumnoimap@redes.unlp.edu.ar'],
+                  'Subject: {subject}\\r\\n\\r\\nhola\\r\\n')
+if {idler!r} == 'alumnoimap':
+    while b'EXISTS' not in idling.readline():
+        pass
+else:
+    time.sleep(2)
+idling.send(b'DONE\\r\\n')
+while not idling.readline().startswith(tag):
+    pass
+idling.logout()
+while True:
+    uids = fetching.uid('SEARCH', None, 'SUBJECT', '"{subject}"')[1][0].split()
+    if uids:
+        break
+    time.sleep(0.1)
+fetching.uid('FETCH', uids[-1], '(UID RFC822.SIZE BODY.PEEK[])')
+fetching.logout()
+"""
+
+
+def test_ex5_thunderbird_fetching_on_a_second_connection_passes(ex5_second):
+    lab = ex5_second
+    # Near miss: the connection that idles is another account's.
+    lab.python(IDLE_HERE_FETCH_THERE.format(server=lab.ip("mail"), idler="alumnopop", fetcher="alumnoimap", subject="primero"))
+    lab.captured()
+    result = lab.check("imap-dialogue")
+    assert_fails(result)
+    assert "missing IDLE|NOOP" in result.detail, result.detail
+    lab.python(IDLE_HERE_FETCH_THERE.format(server=lab.ip("mail"), idler="alumnoimap", fetcher="alumnoimap", subject="segundo"))
+    lab.captured()
+    result = lab.check("imap-dialogue")
+    assert_passes(result)
+    assert "3 sessions of alumnoimap@redes.unlp.edu.ar together (capture): CAPABILITY, LOGIN, SELECT" in result.detail, result.detail
+    assert "IDLE" in result.detail and "UID FETCH" in result.detail, result.detail
 
 
 def test_ex5_fetch_first_then_idle_passes(ex5_second):
@@ -264,21 +328,44 @@ def test_ex5_fetch_first_then_idle_passes(ex5_second):
 
 
 # mutt in its index (a terminal, as the student has one) until q: with imap_idle it waits
-# for new mail in IDLE and fetches it by sequence number (FETCH); mutt 2.2 forces TLS
-# unless told not to. The mail is sent while it runs.
+# for new mail in IDLE, without it polls with NOOP; either way it fetches new mail by
+# sequence number (FETCH); mutt 2.2 forces TLS unless told not to. The mail is sent while
+# it runs.
 MUTT = ("mkdir -p /root/Mail && (sleep 4; swaks -s {server} -f alumnopop@redes.unlp.edu.ar -t alumnoimap@redes.unlp.edu.ar "
         "--h-Subject {subject!r} >/dev/null; sleep 6; printf q; sleep 1) | TERM=xterm script -qfc "
         "'mutt -f imap://alumnoimap:alumnoimappass@mail.redes.unlp.edu.ar/INBOX "
         "-e \"set ssl_force_tls=no ssl_starttls=no timeout=1 mail_check=1 {idle}\"' /dev/null >/dev/null")
 
 
-def test_ex5_mutt_idling_passes_and_polling_does_not(ex5):
+def test_ex5_polling_with_noop_passes_and_fetching_without_either_does_not(ex5):
+    """A client without IDLE polls with NOOP (curl -X NOOP in one connection, the fetch in
+    another; mutt with imap_idle=no in one): the exercise reads that instead of IDLE. A
+    session that only fetched shows neither."""
     ex5.reset()  # no session of an earlier test in the capture
-    ex5.student("sh", "-c", MUTT.format(server=ex5.ip("mail"), subject="mutt sin idle", idle="imap_idle=no"))
+    ex5.python(send(ex5.ip("mail"), POP, IMAP, "para leer con curl"))
+    assert_passes(ex5.eventually("mail-to-imap"))
+    curl = "curl -sS -o /dev/null imap://alumnoimap:alumnoimappass@mail.redes.unlp.edu.ar/INBOX"
+    ex5.student("sh", "-c", f"{curl}';UID=1'")
     ex5.captured()
     result = ex5.check("imap-dialogue")
     assert_fails(result)
-    assert "missing IDLE" in result.detail, result.detail
+    assert "missing IDLE|NOOP" in result.detail, result.detail
+    ex5.student("sh", "-c", f"{curl} -X NOOP")
+    ex5.captured()
+    result = ex5.check("imap-dialogue")
+    assert_passes(result)
+    assert "2 sessions of alumnoimap@redes.unlp.edu.ar together (capture)" in result.detail, result.detail
+    assert "NOOP" in result.detail and "UID FETCH" in result.detail and "IDLE" not in result.detail, result.detail
+    ex5.reset()
+    ex5.student("sh", "-c", MUTT.format(server=ex5.ip("mail"), subject="mutt sin idle", idle="imap_idle=no"))
+    ex5.captured()
+    result = ex5.check("imap-dialogue")
+    assert_passes(result)
+    assert "NOOP" in result.detail and "IDLE" not in result.detail and "FETCH" in result.detail, result.detail
+
+
+def test_ex5_mutt_idling_passes(ex5):
+    ex5.reset()  # no session of an earlier test in the capture
     ex5.student("sh", "-c", MUTT.format(server=ex5.ip("mail"), subject="mutt con idle", idle="imap_idle=yes"))
     ex5.captured()
     result = ex5.check("imap-dialogue")
