@@ -238,6 +238,65 @@ def test_down_purge_removes_the_state_folder(engine, tmp_path, clean, make_mini_
     assert leftovers(engine, "mini") == NOTHING
 
 
+def test_down_of_a_lab_that_never_existed_says_so_and_leaves_nothing(engine, tmp_path, monkeypatch):
+    """`down` is safe to run first (scripts do): exit 0, one line saying there is no such
+    lab, and no state folder made by asking (the instance lock's folder goes with it)."""
+    monkeypatch.setenv("LABCTL_STATE_DIR", str(tmp_path))
+    for options in ([], ["--purge"], ["--keep-data"]):
+        result = CliRunner().invoke(app, ["down", "--instance", "never-made", *options])
+        assert result.exit_code == 0, result.output
+        assert result.output == ("there is no lab never-made on this host (nothing of it on the engine, no state folder); "
+                                 "nothing to remove\n")
+        assert not (tmp_path / "labs" / "never-made").exists()
+    # A lab that was up and went down keeps its state folder: that one is only not up.
+    (tmp_path / "labs" / "was-up" / "captures").mkdir(parents=True)
+    result = CliRunner().invoke(app, ["down", "--instance", "was-up"])
+    assert (result.exit_code, result.output) == (0, "lab was-up is not up; nothing to remove\n")
+    assert (tmp_path / "labs" / "was-up" / "captures").is_dir()
+
+
+def test_the_instance_lock_leaves_no_empty_folder_and_a_waiter_locks_anew(tmp_path, monkeypatch):
+    """The folder made for the lock goes when the change is done; a process that waited for
+    the lock meanwhile holds the lock of the folder's new lock file, not of the removed one."""
+    import fcntl
+    import threading
+
+    from labctl.paths import lab_state_dir
+    from labctl.runtime.guard import LOCK_FILE, instance_lock
+
+    monkeypatch.setenv("LABCTL_STATE_DIR", str(tmp_path))
+    folder = lab_state_dir("x")
+    with instance_lock("x") as new:
+        assert new and (folder / LOCK_FILE).is_file()
+    assert not folder.exists()
+    (folder / "tls").mkdir(parents=True)
+    with instance_lock("x") as new:
+        assert not new
+    assert sorted(p.name for p in folder.iterdir()) == [LOCK_FILE, "tls"]  # state stays
+    (folder / "tls").rmdir()
+
+    waiter_in = threading.Event()
+    seen = {}
+
+    def waiter() -> None:
+        with instance_lock("x"):
+            with open(folder / LOCK_FILE, "a") as other:  # a third process finds it taken
+                try:
+                    fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    seen["taken"] = False
+                except BlockingIOError:
+                    seen["taken"] = True
+            waiter_in.set()
+
+    with instance_lock("x"):
+        thread = threading.Thread(target=waiter)
+        thread.start()
+        assert not waiter_in.wait(0.3)  # it waits for the first holder
+    thread.join(10)
+    assert waiter_in.is_set() and seen == {"taken": True}
+    assert not folder.exists()
+
+
 def test_reset_leaves_no_evidence_of_the_previous_attempt(engine, tmp_path, clean, make_mini_lab):
     """Captures of the attempt before a reset (current ring and archived rings) are gone."""
     from labctl.capture import lab_capture_files

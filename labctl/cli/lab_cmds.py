@@ -121,7 +121,11 @@ def down(
         name = _instance(lab, instance)
         result = project.down(client(), name, keep_data=keep_data, purge=purge)
         purged = f"; removed {lab_state_dir(name)}" if result.purged else ""
-        if not (result.containers or result.networks or result.volumes or result.kept_volumes):
+        if not result.existed:
+            console.print(f"there is no lab {name} on this host (nothing of it on the engine, no state folder); "
+                          "nothing to remove", highlight=False, soft_wrap=True)
+            return
+        if not result.removed_anything:
             console.print(f"lab {name} is not up; nothing to remove{purged}", highlight=False, soft_wrap=True)
             return
         kept = f", kept {len(result.kept_volumes)} volume(s)" if result.kept_volumes else ""

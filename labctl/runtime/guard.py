@@ -2,7 +2,9 @@
 
 `instance_lock` is an flock on a file in the instance's state folder: a second
 `up` (or `down`, `reset`) of the same instance waits for the first and then
-finds the lab as the first left it. SIGTERM is turned into the same exception
+finds the lab as the first left it. A folder that holds nothing but the lock
+when the change is done goes with it (a `down` of a lab that never existed
+leaves nothing behind). SIGTERM is turned into the same exception
 as Ctrl-C, so both end in `up`'s rollback; during the rollback both are held
 back until it is done.
 """
@@ -10,9 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import signal
 import threading
-from typing import Iterator
+from pathlib import Path
+from typing import IO, Iterator
 
 from labctl.paths import lab_state_dir
 
@@ -21,12 +25,48 @@ STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 @contextlib.contextmanager
-def instance_lock(instance: str) -> Iterator[None]:
+def instance_lock(instance: str) -> Iterator[bool]:
+    """Hold the instance's lock; yields whether the instance had no state folder before."""
     directory = lab_state_dir(instance)
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / LOCK_FILE, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes, even on kill -9
-        yield
+    handle, new = _locked(directory)
+    try:
+        yield new
+    finally:
+        try:
+            _remove_if_only_the_lock(directory)
+        finally:
+            handle.close()  # the lock goes with the file, even on kill -9
+
+
+def _locked(directory: Path) -> tuple[IO, bool]:
+    """The lock file, opened and locked, and whether the folder was made for it. A holder
+    may remove the folder (an empty one, or `down --purge`) while others wait for the lock:
+    a waiter then holds the lock of a file no longer there, and locks anew."""
+    while True:
+        new = not directory.exists()
+        directory.mkdir(parents=True, exist_ok=True)
+        try:
+            handle = open(directory / LOCK_FILE, "a")
+        except FileNotFoundError:
+            continue  # the folder went between mkdir and open
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            if os.stat(directory / LOCK_FILE).st_ino == os.fstat(handle.fileno()).st_ino:
+                return handle, new
+        except FileNotFoundError:
+            pass
+        handle.close()
+
+
+def _remove_if_only_the_lock(directory: Path) -> None:
+    """Called with the lock held: a state folder with nothing in it but the lock goes."""
+    try:
+        if [entry.name for entry in directory.iterdir()] != [LOCK_FILE]:
+            return
+        (directory / LOCK_FILE).unlink()
+        directory.rmdir()
+    except OSError:
+        pass  # already gone (--purge), or another process's lock file appeared meanwhile
 
 
 def _in_main_thread() -> bool:

@@ -66,6 +66,11 @@ class DownResult:
     volumes: int = 0
     kept_volumes: list[str] = field(default_factory=list)
     purged: bool = False
+    existed: bool = True  # False: nothing of the instance on the engine, and no state folder
+
+    @property
+    def removed_anything(self) -> bool:
+        return bool(self.containers or self.networks or self.volumes or self.kept_volumes)
 
 
 @dataclass
@@ -362,8 +367,10 @@ def down(engine: DockerClient, instance: str, keep_data: bool = False, purge: bo
     check_instance(instance)
     if purge and keep_data:
         raise LabSpecError("--purge and --keep-data: expected one of them, not both (--purge removes all the lab kept)")
-    with instance_lock(instance):
-        return _down(engine, instance, keep_data, purge)
+    with instance_lock(instance) as new:
+        result = _down(engine, instance, keep_data, purge and not new)
+        result.existed = not new or result.removed_anything
+        return result
 
 
 def _down(engine: DockerClient, instance: str, keep_data: bool, purge: bool) -> DownResult:
