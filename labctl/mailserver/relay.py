@@ -33,12 +33,17 @@ def break_long_lines(content: bytes) -> bytes:
 
 
 class MtaClient(smtplib.SMTP):
-    """smtplib as an MTA speaks: `EHLO`, `MAIL FROM:`, `DATA`, where smtplib sends `ehlo`, `mail FROM:`, `data`."""
+    """smtplib as an MTA speaks: `EHLO`, `MAIL FROM:`, `RCPT TO:`, `DATA`, where smtplib sends `ehlo`,
+    `mail FROM:` (`mail from:` since Python 3.13), `rcpt TO:`, `data`."""
 
     ehlo_msg = "EHLO"
 
     def putcmd(self, cmd: str, args: str = "") -> None:
-        super().putcmd(cmd.upper(), args)
+        cmd = cmd.upper()
+        keyword, colon, rest = args.partition(":")
+        if cmd in ("MAIL", "RCPT") and colon and keyword.upper() in ("FROM", "TO"):
+            args = keyword.upper() + colon + rest
+        super().putcmd(cmd, args)
 
 
 @dataclass(frozen=True)
