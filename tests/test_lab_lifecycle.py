@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import yaml
@@ -480,7 +481,7 @@ def test_lab_reaches_the_host_only_at_its_gateway(engine, test_label, tmp_path, 
     port = listener.getsockname()[1]
     try:
         project.up(engine, load_lab(make_mini_lab(tmp_path)), "mini")
-        assert len(firewall.rules("mini")) == 1
+        assert len(firewall.rules("mini")) == 2  # IPv4 and IPv6
         probe = engine.containers.run(
             image_name("client"),
             ["-c", f"nc -z -w 2 172.31.213.1 {port}; echo gateway=$?; nc -z -w 2 172.31.217.1 {port}; echo other=$?"],
@@ -497,6 +498,78 @@ def test_lab_reaches_the_host_only_at_its_gateway(engine, test_label, tmp_path, 
     finally:
         listener.close()
         for c in engine.containers.list(all=True, filters={"label": f"{test_label}=firewall"}):
+            c.remove(force=True)
+        other.remove()
+
+
+def _link_local(interface: str) -> str:
+    """The host's IPv6 link-local address on one of its interfaces (from /proc/net/if_inet6)."""
+    import ipaddress
+    from pathlib import Path
+
+    for line in Path("/proc/net/if_inet6").read_text().splitlines():
+        address, _, _, scope, _, name = line.split()
+        if name == interface and scope == "20":  # 0x20: link scope
+            return str(ipaddress.IPv6Address(bytes.fromhex(address)))
+    raise AssertionError(f"{interface} has no IPv6 link-local address")
+
+
+def test_lab_takes_no_ipv6_to_the_host_and_reaches_no_other_lab_over_it(engine, test_label, tmp_path, clean, make_mini_lab):
+    """Lab networks are made without IPv6: Docker turns IPv6 off in each container, but the
+    host keeps an IPv6 link-local address on the lab's bridge and answers there. A container
+    that turns it back on (or, with NET_RAW, as the students' client has, writes the frames
+    itself) reached a host service over IPv6, past the IPv4 rule that keeps labs to their
+    gateway: the ip6tables rule drops it. Another lab's containers were never reachable over
+    IPv6: link-local addresses are not routed, and each lab is a segment of its own."""
+    import socket
+    import subprocess
+
+    from labctl.render.plan import bridge_name
+    from labctl.runtime import containers as ctr
+    from labctl.runtime import firewall
+
+    clean.append("mini")
+    other = engine.networks.create("labctl-test-other6", ipam={"Driver": "default", "Config": [{"Subnet": "172.31.218.0/24", "Gateway": "172.31.218.1"}]},
+                                   labels={test_label: "firewall6"}, internal=True)
+    listener = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)  # IPv6 only: the IPv4 rule is not what stops it
+    listener.bind(("::", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    ipv6_on = {"net.ipv6.conf.all.disable_ipv6": "0", "net.ipv6.conf.eth0.disable_ipv6": "0"}
+
+    def run(network: str, script: str):
+        return engine.containers.run(image_name("client"), ["-c", f"sleep 2; {script}"], entrypoint=["sh"], network=network,
+                                     sysctls=ipv6_on, cap_drop=["ALL"], labels={test_label: "firewall6"}, detach=True)
+
+    def output(container) -> list[str]:
+        assert container.wait(timeout=30)["StatusCode"] == 0
+        return container.logs().decode().split()
+
+    try:
+        project.up(engine, load_lab(make_mini_lab(tmp_path)), "mini")
+        assert [rule[0] for rule in firewall.rules("mini")] == ["iptables", "ip6tables"]
+        code, off = ctr.find_containers(engine, "mini")["mail"].exec_run(["cat", "/proc/sys/net/ipv6/conf/eth0/disable_ipv6"])
+        assert (code, off.strip()) == (0, b"1")  # as labctl starts them, lab containers have no IPv6
+        neighbour = run(other.name, "ip -6 -o addr show dev eth0 scope link; nc -6 -l -k -p 7000")
+        deadline = time.monotonic() + 20
+        while "inet6 fe80::" not in (logs := neighbour.logs().decode()):
+            assert time.monotonic() < deadline, logs
+            time.sleep(0.2)
+        neighbour_address = logs.split("inet6 ")[1].split("/")[0]
+        assert output(run(other.name, f"nc -6 -z -w 2 {neighbour_address}%eth0 7000; echo same=$?")) == ["same=0"]
+        host = _link_local(bridge_name("mini"))
+        script = (f"ip -6 -o addr show scope global | grep -c inet6; "
+                  f"nc -6 -z -w 2 {host}%eth0 {port}; echo host=$?; nc -6 -z -w 2 {neighbour_address}%eth0 7000; echo other=$?")
+        assert output(run("mini-mininet", script)) == ["0", "host=1", "other=1"]  # link-local only; the host takes none
+        [v6] = [rule for rule in firewall.rules("mini") if rule[0] == "ip6tables"]
+        subprocess.run(["ip6tables", "-w", "-D", *v6[2:]], check=True)
+        assert output(run("mini-mininet", script)) == ["0", "host=0", "other=1"]  # what the rule stops
+        project.down(engine, "mini")
+        assert firewall.rules("mini") == []
+    finally:
+        listener.close()
+        for c in engine.containers.list(all=True, filters={"label": f"{test_label}=firewall6"}):
             c.remove(force=True)
         other.remove()
 

@@ -1,4 +1,4 @@
-"""Lab containers reach the host only at their own gateway address.
+"""Lab containers reach the host only at their own gateway address, and never over IPv6.
 
 The lab network is internal (Docker drops what it would forward elsewhere), but
 the host itself accepts packets for any of its addresses on any interface: a
@@ -6,8 +6,16 @@ container that routes through its gateway (or crafts packets with NET_RAW)
 reaches services the host offers on other bridges or on its own interface. One
 INPUT rule per lab, on the lab's bridge only, drops everything addressed to the
 host but the gateway; the host-as-client model (Thunderbird, dig and Wireshark
-on the gateway) is unchanged. Rules carry the instance in a comment: that is
-how they are found and removed, never by position.
+on the gateway) is unchanged.
+
+Lab networks are made without IPv6 (no enable_ipv6), yet the kernel gives the
+lab's bridge and every container an IPv6 link-local address, and the host
+answers IPv6 there (any service bound to [::]): a second rule, with ip6tables,
+drops all IPv6 the host gets from the lab's bridge, since a lab has no IPv6 use.
+Other labs were never reachable over IPv6: link-local addresses are not routed,
+each lab is a segment of its own, and no lab address is an IPv6 one
+(tests/test_lab_lifecycle.py shows both). Rules carry the instance in a comment:
+that is how they are found and removed, never by position.
 """
 from __future__ import annotations
 
@@ -19,54 +27,60 @@ import subprocess
 from labctl.render.plan import NetworkPlan
 
 CHAIN = "INPUT"
+IPV4, IPV6 = "iptables", "ip6tables"
 
 
 def _comment(instance: str) -> str:
     return f"labctl lab {instance}"
 
 
-def _rule(network: NetworkPlan, instance: str) -> list[str]:
-    return ["-i", network.bridge, "!", "-d", network.gateway, "-m", "comment", "--comment", _comment(instance), "-j", "DROP"]
+def _rule(command: str, network: NetworkPlan, instance: str) -> list[str]:
+    # IPv4: the host answers the lab at its gateway. IPv6: the lab has no gateway, nor any use.
+    allowed = ["!", "-d", network.gateway] if command == IPV4 else []
+    return ["-i", network.bridge, *allowed, "-m", "comment", "--comment", _comment(instance), "-j", "DROP"]
 
 
-def _iptables(*args: str) -> subprocess.CompletedProcess:
+def _run(command: str, *args: str) -> subprocess.CompletedProcess:
     # -w: wait for the xtables lock that Docker holds while it writes its own rules.
-    return subprocess.run(["iptables", "-w", *args], capture_output=True, text=True)
+    return subprocess.run([command, "-w", *args], capture_output=True, text=True)
 
 
 @functools.cache
-def available() -> bool:
-    """Only root (or CAP_NET_ADMIN) changes the host's firewall. Asked once per process:
-    a class brings up and takes down dozens of labs in one, and every iptables run
-    waits for the lock that the engine holds while it writes its own rules."""
-    return shutil.which("iptables") is not None and _iptables("-S", CHAIN).returncode == 0
+def available(command: str = IPV4) -> bool:
+    """Only root (or CAP_NET_ADMIN) changes the host's firewall; ip6tables fails where the
+    kernel has no IPv6 (nothing to drop then). Asked once per process: a class brings up
+    and takes down dozens of labs in one, and every run waits for the lock that the
+    engine holds while it writes its own rules."""
+    return shutil.which(command) is not None and _run(command, "-S", CHAIN).returncode == 0
 
 
 def isolate(network: NetworkPlan, instance: str) -> bool:
-    """Install the lab's rule (once); False when this host's firewall cannot be changed."""
-    if not available():
+    """Install the lab's rules (once); False when this host's firewall cannot be changed."""
+    if not available(IPV4):
         return False
-    rule = _rule(network, instance)
-    if _iptables("-C", CHAIN, *rule).returncode != 0:
-        _iptables("-I", CHAIN, "1", *rule).check_returncode()
+    for command in (IPV4, IPV6):
+        rule = _rule(command, network, instance)
+        if available(command) and _run(command, "-C", CHAIN, *rule).returncode != 0:
+            _run(command, "-I", CHAIN, "1", *rule).check_returncode()
     return True
 
 
 def rules(instance: str) -> list[list[str]]:
-    """The lab's rules as iptables prints them (-A INPUT ...)."""
-    if not available():
-        return []
+    """The lab's rules, each as the command that prints it and its words (iptables -A INPUT ...)."""
     found = []
-    for line in _iptables("-S", CHAIN).stdout.splitlines():
-        words = shlex.split(line)
-        if "--comment" in words[:-1] and words[words.index("--comment") + 1] == _comment(instance):
-            found.append(words)
+    for command in (IPV4, IPV6):
+        if not available(command):
+            continue
+        for line in _run(command, "-S", CHAIN).stdout.splitlines():
+            words = shlex.split(line)
+            if "--comment" in words[:-1] and words[words.index("--comment") + 1] == _comment(instance):
+                found.append([command, *words])
     return found
 
 
 def release(instance: str) -> int:
     """Remove the lab's rules; how many there were."""
     found = rules(instance)
-    for rule in found:
-        _iptables("-D", *rule[1:])
+    for command, _append, *rule in found:
+        _run(command, "-D", *rule)
     return len(found)
