@@ -250,6 +250,8 @@ class LabSMTP(SMTP):
             # A CR or LF here would end up as a line of its own in Received: or Return-Path:.
             await self.push("501 5.5.2 Syntax error: control characters are not allowed in commands")
             return
+        # Postfix splits the line into words first: blanks before the verb are no word.
+        line = line.lstrip(b" \t")
         if not line or not line.isascii():
             await self.push("500 5.5.2 Error: bad syntax")
             return
@@ -283,18 +285,18 @@ class LabSMTP(SMTP):
             return "SMTP"
         return "ESMTP" + ("S" if self._tls_protocol else "") + ("A" if self.session.authenticated else "")
 
-    async def _need_helo(self) -> bool:
-        if not self.session.host_name:
-            await self.push("503 5.5.1 Error: send HELO/EHLO first")
-            return True
-        return False
+    async def _push_without_enhanced_code(self, status: str) -> None:
+        """The few replies Postfix words without an enhanced status code (HELO/EHLO syntax,
+        ETRN): sent as they are, counted as errors as push counts them."""
+        if status[:1] in ("4", "5"):
+            self.errors += 1
+        await self._write_reply(status)
 
     # --- greeting, TLS and AUTH ------------------------------------------------------
 
     async def _greeting_syntax_error(self, verb: str) -> None:
-        # Postfix's one error without an enhanced code: none is agreed on before a greeting.
-        self.errors += 1
-        await self._write_reply(f"501 Syntax: {verb} hostname")
+        # None is agreed on before a greeting.
+        await self._push_without_enhanced_code(f"501 Syntax: {verb} hostname")
 
     async def smtp_HELO(self, hostname: str | None) -> None:
         if not hostname:
@@ -321,6 +323,10 @@ class LabSMTP(SMTP):
         await self._write_reply(*[f"250-{keyword}" for keyword in keywords[:-1]], f"250 {keywords[-1]}")
 
     async def smtp_STARTTLS(self, arg: str | None) -> None:
+        if not self.tls_context:
+            # Postfix without a certificate: no such command (aiosmtpd says 454 TLS not available).
+            await self.push("502 5.5.1 Error: command not implemented")
+            return
         if self._tls_protocol:
             await self.push("554 5.5.1 Error: TLS already active")
             return
@@ -527,47 +533,50 @@ class LabSMTP(SMTP):
     async def smtp_NOOP(self, arg: str | None) -> None:
         await self.push("250 2.0.0 Ok")
 
+    async def smtp_QUIT(self, arg: str | None) -> None:
+        # Postfix says goodbye whatever follows QUIT; aiosmtpd refuses an argument with 501.
+        await super().smtp_QUIT(None)
+
     async def smtp_VRFY(self, arg: str | None) -> None:
         if not arg:
             await self.push("501 5.5.4 Syntax: VRFY address")
             return
-        if "@" not in arg and self.config.local_domains:  # a bare user name, as students type it
-            arg = f"{arg.strip('<>')}@{self.config.local_domains[0]}"
         try:
-            address = parse_path(arg, allow_null=False).address
+            # A bare user name, as students type it, is a local one (as at RCPT).
+            path = parse_path(arg, allow_null=False, default_domain=self._default_domain)
+            if path.params:
+                raise AddressError("VRFY takes one address")
         except AddressError:
             await self.push("501 5.1.3 Bad recipient address syntax")
             return
-        refusal = self._recipient_refusal(address)
+        refusal = self._recipient_refusal(path.address, as_typed=path.as_typed)
         if refusal:
             await self.push(refusal)
             return
-        local = local_mailbox(address, self.config.local_domains)
-        if local is None:
-            await self.push("252 2.0.0 Cannot VRFY remote user, but will attempt delivery")
-            return
-        await self.push(f"252 2.0.0 {local}")
+        # Postfix's 252 repeats the argument as the client wrote it ("252 2.0.0 <alumnoimap>").
+        await self.push(f"252 2.0.0 {arg}")
 
     async def smtp_ETRN(self, arg: str | None) -> None:
-        if await self._need_helo():
-            return
+        # Postfix's ETRN replies carry no enhanced status code, and it needs no HELO/EHLO
+        # first (smtpd_helo_required = no).
         if self.envelope.mail_from is not None:
-            await self.push("503 5.5.1 Error: MAIL transaction in progress")
+            await self._push_without_enhanced_code("503 Error: MAIL transaction in progress")
             return
-        if not arg:
-            await self.push("501 5.5.4 Syntax: ETRN domain")
+        words = (arg or "").split()
+        if len(words) != 1:
+            await self._push_without_enhanced_code("500 Syntax: ETRN domain")
             return
-        domain = arg.lstrip("@#").lower()
+        domain = words[0].lstrip("@#").lower()
         # A queue run ends every backoff for the domain; a stranger may not force that on
         # us (Postfix serves ETRN only for $fast_flush_domains): only for etrn_domains, or
         # for an authenticated client.
         allowed = self.session.authenticated or domain in self.config.etrn_domains
         self._log("etrn", domain=domain, allowed=allowed)
         if not allowed:
-            await self.push(f"459 4.7.1 <{domain}>: service unavailable")
+            await self._push_without_enhanced_code(f"459 <{domain}>: service unavailable")
             return
         self.service.queue_run(domain)
-        await self.push("250 2.0.0 Queuing started")
+        await self._push_without_enhanced_code("250 Queuing started")
 
     # --- message content: DATA and BDAT --------------------------------------------------
 

@@ -149,14 +149,15 @@ def test_unknown_and_empty_commands(server):
 
 def test_out_of_sequence_commands(server):
     with raw_session(server.smtp_port, ehlo=False) as client:
-        assert client.command("ETRN redes.unlp.edu.ar") == "503 5.5.1 Error: send HELO/EHLO first"
+        # Postfix needs no HELO for ETRN (smtpd_helo_required = no): it is refused for the domain.
+        assert client.command("ETRN redes.unlp.edu.ar") == "459 <redes.unlp.edu.ar>: service unavailable"
         assert client.command("HELO client") == "250 mail.redes.unlp.edu.ar"
         assert client.command(f"RCPT TO:<{IMAP}>") == "503 5.5.1 Error: need MAIL command"
         assert client.command("DATA") == "503 5.5.1 Error: need RCPT command"  # Postfix's words
         assert client.command(f"MAIL FROM:<{POP}>") == "250 2.1.0 Ok"
         assert client.command(f"MAIL FROM:<{POP}>") == "503 5.5.1 Error: nested MAIL command"
         assert client.command("DATA") == "554 5.5.1 Error: no valid recipients"
-        assert client.command("ETRN redes.unlp.edu.ar") == "503 5.5.1 Error: MAIL transaction in progress"
+        assert client.command("ETRN redes.unlp.edu.ar") == "503 Error: MAIL transaction in progress"
         assert client.command(f"RCPT TO:<{IMAP}>") == "250 2.1.5 Ok"
 
 

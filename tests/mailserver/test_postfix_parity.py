@@ -1,7 +1,7 @@
 """Our replies against Debian's Postfix (bench/postfix: bookworm's 3.7, set up like the course server)
 for what students type by hand: bare LF lines (nc without -C), MAIL before EHLO, an address without
-domain, an unknown user, a long body line, tab-separated words, lower case, commands out of order,
-VRFY, NOOP, HELP and a made-up command.
+domain, an unknown user, a long body line, tab-separated words, blanks before a command, lower case,
+commands out of order, VRFY, ETRN, STARTTLS where there is no TLS, NOOP, HELP and a made-up command.
 
 Postfix listens on a 127.0.0.1 port published from its container; ours runs in-process.
 Queue ids are the only thing that differs by design and are masked.
@@ -65,12 +65,25 @@ DIALOGUES = {
         b"RCPT TO:<alumnoimap@redes.unlp.edu.ar> ORCPT=rfc822\r\n", b"RCPT TO:<alumnoimap@redes.unlp.edu.ar> ORCPT=x;a+2\r\n",
         b"RCPT TO:<alumnoimap@redes.unlp.edu.ar> FOO=bar\r\n", b"RCPT TO:<alumnoimap@redes.unlp.edu.ar> NOTIFY=NEVER,NEVER\r\n",
         b"QUIT\r\n"],
+    "blanks before a command, blank lines, words after QUIT": [
+        b"EHLO alumno\r\n", b" NOOP\r\n", b"\tRSET\r\n", b" \r\n", b"\t\r\n", b"QUIT ahora\r\n"],
+    "VRFY answers with the address as typed": [
+        b"HELO alumno\r\n", b"VRFY <alumnoimap>\r\n", b"VRFY ALUMNOIMAP\r\n", b"VRFY alumnoimap@redes.unlp.edu.ar\r\n",
+        b"VRFY <alumnoimap@redes.unlp.edu.ar>\r\n", b"VRFY nadie\r\n", b"VRFY <nadie@redes.unlp.edu.ar>\r\n", b"VRFY a b\r\n",
+        b"VRFY <>\r\n", b"QUIT\r\n"],
+    # ETRN is in the EHLO list students read; Postfix answers it without enhanced codes.
+    "ETRN before HELO, without a domain, in a transaction": [
+        b"ETRN redes.unlp.edu.ar\r\n", b"EHLO alumno\r\n", b"ETRN\r\n", b"ETRN uno dos\r\n", b"ETRN #otro.example\r\n",
+        b"ETRN @otro.example\r\n", f"MAIL FROM:<{POP}>\r\n".encode(), b"ETRN otro.example\r\n", b"QUIT\r\n"],
+    "STARTTLS on a server without a certificate": [b"EHLO alumno\r\n", b"STARTTLS\r\n", b"QUIT\r\n"],
     "other commands a student tries": [
         b"HELO alumno\r\n", b"NOOP\r\n", b"VRFY alumnoimap\r\n", b"HELP\r\n", b"EXPN alumnoimap\r\n", b"HOLA\r\n",
         b"RSET\r\n", b"QUIT\r\n"],
 }
 
-WITHOUT_A_MESSAGE = {"tab between words", "commands out of order", "other commands a student tries", "arguments left out",
+WITHOUT_A_MESSAGE = {"blanks before a command, blank lines, words after QUIT", "VRFY answers with the address as typed",
+                     "ETRN before HELO, without a domain, in a transaction", "STARTTLS on a server without a certificate",
+                     "tab between words", "commands out of order", "other commands a student tries", "arguments left out",
                      "relay to another domain, and VRFY of it", "ESMTP parameters on MAIL", "ESMTP parameters on RCPT"}
 
 
