@@ -467,7 +467,19 @@ def test_two_concurrent_ups_converge_to_one_healthy_lab(engine, tmp_path, clean,
     assert cert.public_key().public_numbers() == key.public_key().public_numbers()
 
 
-def test_lab_reaches_the_host_only_at_its_gateway(engine, test_label, tmp_path, clean, make_mini_lab):
+@pytest.fixture
+def other_network(engine, test_label):
+    """An internal network beside the mini lab, as another lab's (172.31.217.0/24); it and
+    the containers a test labels {test_label: "firewall"} go after the test."""
+    other = engine.networks.create("labctl-test-other", ipam={"Driver": "default", "Config": [{"Subnet": "172.31.217.0/24", "Gateway": "172.31.217.1"}]},
+                                   labels={test_label: "firewall"}, internal=True)
+    yield other
+    for c in engine.containers.list(all=True, filters={"label": f"{test_label}=firewall"}):
+        c.remove(force=True)
+    other.remove()
+
+
+def test_lab_reaches_the_host_only_at_its_gateway(engine, test_label, tmp_path, clean, make_mini_lab, other_network):
     """A lab container (whose default route is its gateway) reaches a host service at
     the gateway address, not at the host's address on another bridge; the rule goes with the lab."""
     import socket
@@ -475,11 +487,8 @@ def test_lab_reaches_the_host_only_at_its_gateway(engine, test_label, tmp_path, 
     from labctl.runtime import firewall
 
     clean.append("mini")
-    other = engine.networks.create("labctl-test-other", ipam={"Driver": "default", "Config": [{"Subnet": "172.31.217.0/24", "Gateway": "172.31.217.1"}]},
-                                   labels={test_label: "firewall"}, internal=True)
-    listener = socket.create_server(("0.0.0.0", 0))
-    port = listener.getsockname()[1]
-    try:
+    with socket.create_server(("0.0.0.0", 0)) as listener:
+        port = listener.getsockname()[1]
         project.up(engine, load_lab(make_mini_lab(tmp_path)), "mini")
         assert len(firewall.rules("mini")) == 2  # IPv4 and IPv6
         probe = engine.containers.run(
@@ -495,11 +504,6 @@ def test_lab_reaches_the_host_only_at_its_gateway(engine, test_label, tmp_path, 
             assert smtp.recv(64).startswith(b"220")
         project.down(engine, "mini")
         assert firewall.rules("mini") == []
-    finally:
-        listener.close()
-        for c in engine.containers.list(all=True, filters={"label": f"{test_label}=firewall"}):
-            c.remove(force=True)
-        other.remove()
 
 
 def _link_local(interface: str) -> str:
@@ -514,7 +518,8 @@ def _link_local(interface: str) -> str:
     raise AssertionError(f"{interface} has no IPv6 link-local address")
 
 
-def test_lab_takes_no_ipv6_to_the_host_and_reaches_no_other_lab_over_it(engine, test_label, tmp_path, clean, make_mini_lab):
+def test_lab_takes_no_ipv6_to_the_host_and_reaches_no_other_lab_over_it(engine, test_label, tmp_path, clean, make_mini_lab,
+                                                                         other_network):
     """Lab networks are made without IPv6: Docker turns IPv6 off in each container, but the
     host keeps an IPv6 link-local address on the lab's bridge and answers there. A container
     that turns it back on (or, with NET_RAW, as the students' client has, writes the frames
@@ -529,35 +534,32 @@ def test_lab_takes_no_ipv6_to_the_host_and_reaches_no_other_lab_over_it(engine, 
     from labctl.runtime import firewall
 
     clean.append("mini")
-    other = engine.networks.create("labctl-test-other6", ipam={"Driver": "default", "Config": [{"Subnet": "172.31.218.0/24", "Gateway": "172.31.218.1"}]},
-                                   labels={test_label: "firewall6"}, internal=True)
-    listener = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-    listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)  # IPv6 only: the IPv4 rule is not what stops it
-    listener.bind(("::", 0))
-    listener.listen()
-    port = listener.getsockname()[1]
     ipv6_on = {"net.ipv6.conf.all.disable_ipv6": "0", "net.ipv6.conf.eth0.disable_ipv6": "0"}
 
     def run(network: str, script: str):
         return engine.containers.run(image_name("client"), ["-c", f"sleep 2; {script}"], entrypoint=["sh"], network=network,
-                                     sysctls=ipv6_on, cap_drop=["ALL"], labels={test_label: "firewall6"}, detach=True)
+                                     sysctls=ipv6_on, cap_drop=["ALL"], labels={test_label: "firewall"}, detach=True)
 
     def output(container) -> list[str]:
         assert container.wait(timeout=30)["StatusCode"] == 0
         return container.logs().decode().split()
 
-    try:
+    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as listener:
+        listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)  # IPv6 only: the IPv4 rule is not what stops it
+        listener.bind(("::", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
         project.up(engine, load_lab(make_mini_lab(tmp_path)), "mini")
         assert [rule[0] for rule in firewall.rules("mini")] == ["iptables", "ip6tables"]
         code, off = ctr.find_containers(engine, "mini")["mail"].exec_run(["cat", "/proc/sys/net/ipv6/conf/eth0/disable_ipv6"])
         assert (code, off.strip()) == (0, b"1")  # as labctl starts them, lab containers have no IPv6
-        neighbour = run(other.name, "ip -6 -o addr show dev eth0 scope link; nc -6 -l -k -p 7000")
+        neighbour = run(other_network.name, "ip -6 -o addr show dev eth0 scope link; nc -6 -l -k -p 7000")
         deadline = time.monotonic() + 20
         while "inet6 fe80::" not in (logs := neighbour.logs().decode()):
             assert time.monotonic() < deadline, logs
             time.sleep(0.2)
         neighbour_address = logs.split("inet6 ")[1].split("/")[0]
-        assert output(run(other.name, f"nc -6 -z -w 2 {neighbour_address}%eth0 7000; echo same=$?")) == ["same=0"]
+        assert output(run(other_network.name, f"nc -6 -z -w 2 {neighbour_address}%eth0 7000; echo same=$?")) == ["same=0"]
         host = _link_local(bridge_name("mini"))
         script = (f"ip -6 -o addr show scope global | grep -c inet6; "
                   f"nc -6 -z -w 2 {host}%eth0 {port}; echo host=$?; nc -6 -z -w 2 {neighbour_address}%eth0 7000; echo other=$?")
@@ -567,11 +569,6 @@ def test_lab_takes_no_ipv6_to_the_host_and_reaches_no_other_lab_over_it(engine, 
         assert output(run("mini-mininet", script)) == ["0", "host=0", "other=1"]  # what the rule stops
         project.down(engine, "mini")
         assert firewall.rules("mini") == []
-    finally:
-        listener.close()
-        for c in engine.containers.list(all=True, filters={"label": f"{test_label}=firewall6"}):
-            c.remove(force=True)
-        other.remove()
 
 
 def test_engine_tests_carry_the_docker_marker():
