@@ -94,6 +94,8 @@ class Config:
     # client's IP), at most max; one such answer at a time per IP (throttle.py).
     auth_failure_delay: float = 0.5
     auth_failure_delay_max: float = 4.0
+    # Past 10 errors in a session every reply waits this long (Postfix's smtpd_error_sleep_time).
+    error_sleep: float = 1.0
     # Domains any client may ETRN (Postfix's fast_flush_domains); authenticated clients may ETRN any.
     etrn_domains: list[str] = field(default_factory=list)
     # The JSON log is rotated at log_max_bytes, keeping log_backups older files.
@@ -200,7 +202,7 @@ def _check_semantics(config: Config) -> None:
         if action not in SPF_ACTIONS:
             where = "spf.default" if domain == "default" else f"spf.domains.{domain}"
             raise ConfigError(f"{where}: must be one of {', '.join(SPF_ACTIONS)}, got {action!r}")
-    for name in ("auth_failure_delay", "auth_failure_delay_max", "log_backups"):
+    for name in ("auth_failure_delay", "auth_failure_delay_max", "error_sleep", "log_backups"):
         if getattr(config, name) < 0:
             raise ConfigError(f"{name}: must not be negative")
 

@@ -44,6 +44,12 @@ if TYPE_CHECKING:
 # in pieces of this size and accepted, as Postfix accepts them.
 LINE_LIMIT = 1001
 HARD_ERROR_LIMIT = 20  # as Postfix's smtpd_hard_error_limit
+# From this many errors on, every reply waits config.error_sleep first (smtpd_soft_error_limit).
+SOFT_ERROR_LIMIT = 10
+# Commands that change nothing; past this many in a session each one counts as an error, so a
+# client looping on NOOP is slowed down and then dropped (Postfix's smtpd_junk_command_limit).
+JUNK_COMMAND_LIMIT = 100
+JUNK_COMMANDS = {"NOOP", "VRFY", "ETRN", "RSET"}
 CHUNK_READ = 65536
 # Command/reply lines logged per session; a client looping on NOOP must not fill the disk.
 SESSION_LOG_LIMIT = 1000
@@ -98,6 +104,7 @@ class LabSMTP(SMTP):
         self.listener = listener
         self.session_id = secrets.token_hex(4)
         self.errors = 0
+        self._junk_commands = 0
         self._logged = 0
         self._admitted_ip: str | None = None
         self._last_command_bare_lf = False
@@ -124,14 +131,17 @@ class LabSMTP(SMTP):
         if isinstance(status, bytes):
             status = status.decode("ascii", "replace")
         status = with_enhanced_code(status)
-        if status[:1] in ("4", "5"):
-            self.errors += 1
         if status == AUTH_FAILED + NO_REASON:
             # A wrong password is answered late, and one at a time per client (throttle.py).
             await self.service.login_throttle.failed(self._peer_ip)
         await self._write_reply(status)
+        if status[:1] in ("4", "5"):
+            self.errors += 1
 
     async def _write_reply(self, *lines: str) -> None:
+        if self.errors >= SOFT_ERROR_LIMIT:
+            # Postfix's smtpd_error_sleep_time: a client that keeps erring gets every reply late.
+            await asyncio.sleep(self.config.error_sleep)
         self._send_reply(*lines)
         await self._writer.drain()
 
@@ -269,6 +279,10 @@ class LabSMTP(SMTP):
         except Exception as error:  # a bug must cost one reply, not the session
             self._log("internal_error", error=repr(error))
             await self.push("451 4.3.0 Error: internal error")
+        if name in JUNK_COMMANDS:
+            self._junk_commands += 1
+            if self._junk_commands > JUNK_COMMAND_LIMIT:
+                self.errors += 1
 
     # --- session state -------------------------------------------------------------
 
@@ -288,9 +302,9 @@ class LabSMTP(SMTP):
     async def _push_without_enhanced_code(self, status: str) -> None:
         """The few replies Postfix words without an enhanced status code (HELO/EHLO syntax,
         ETRN): sent as they are, counted as errors as push counts them."""
+        await self._write_reply(status)
         if status[:1] in ("4", "5"):
             self.errors += 1
-        await self._write_reply(status)
 
     # --- greeting, TLS and AUTH ------------------------------------------------------
 

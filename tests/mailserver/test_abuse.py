@@ -98,10 +98,11 @@ def test_auth_login_continuation_lines_are_redacted(server):
 
 
 def test_a_session_cannot_flood_the_log(server):
+    # HELO, which Postfix lets a client repeat without end (NOOP counts past 100: test_bad_input).
     with raw_session(server.smtp_port) as client:
-        client.send(("NOOP " + "x" * 900 + "\r\n").encode() * 1500)
+        client.send(("HELO " + "x" * 900 + "\r\n").encode() * 1500)
         for _ in range(1500):
-            assert client.reply() == "250 2.0.0 Ok"
+            assert client.reply() == "250 mail.redes.unlp.edu.ar"
     session = {e["session"] for e in read_log(server.config) if e["event"] == "command"}.pop()
     wait_for(lambda: any(e["event"] == "disconnect" for e in read_log(server.config)))
     events = [e for e in read_log(server.config) if e.get("session") == session]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import time
 
 import pytest
 
@@ -204,11 +205,36 @@ def test_bad_address_syntax(server):
         assert client.command("RCPT TO:<a@b@c>") == "501 5.1.3 Bad recipient address syntax"
 
 
-def test_too_many_errors_end_the_session(server):
-    with raw_session(server.smtp_port) as client:
-        for _ in range(19):
-            assert client.command("BOGUS").startswith("500")
-        assert client.command("BOGUS") == "500 5.5.2 Error: command not recognized"
-        assert client.reply() == "421 4.7.0 mail.redes.unlp.edu.ar Error: too many errors"
-    with raw_session(server.smtp_port) as client:
-        assert client.command("NOOP") == "250 2.0.0 Ok"
+def test_too_many_errors_end_the_session(tmp_path):
+    with RunningServer(make_config(tmp_path, error_sleep=0.01)) as server:
+        with raw_session(server.smtp_port) as client:
+            for _ in range(19):
+                assert client.command("BOGUS").startswith("500")
+            assert client.command("BOGUS") == "500 5.5.2 Error: command not recognized"
+            assert client.reply() == "421 4.7.0 mail.redes.unlp.edu.ar Error: too many errors"
+        with raw_session(server.smtp_port) as client:
+            assert client.command("NOOP") == "250 2.0.0 Ok"
+
+
+def test_past_ten_errors_every_reply_is_late(tmp_path):
+    """Postfix's smtpd_soft_error_limit (10) and smtpd_error_sleep_time: a client that keeps
+    erring waits before each reply from the tenth error on, whatever the reply."""
+    with RunningServer(make_config(tmp_path, error_sleep=0.3)) as server, raw_session(server.smtp_port) as client:
+        for _ in range(10):
+            assert client.command("BOGUS") == "500 5.5.2 Error: command not recognized"
+        started = time.monotonic()
+        for _ in range(3):
+            assert client.command("NOOP") == "250 2.0.0 Ok"
+        assert time.monotonic() - started >= 0.9
+
+
+def test_a_client_looping_on_noop_is_dropped(tmp_path):
+    """Postfix's smtpd_junk_command_limit (100): past a hundred NOOP, RSET, VRFY or ETRN each one
+    counts as an error, so the loop ends at the error limit (as Postfix, after the 120th)."""
+    with RunningServer(make_config(tmp_path, error_sleep=0.01)) as server, raw_session(server.smtp_port) as client:
+        client.send(b"NOOP\r\nRSET\r\nVRFY alumnoimap\r\n" * 40)
+        replies = [client.reply() for _ in range(121)]
+        assert replies[:120] == ["250 2.0.0 Ok", "250 2.0.0 Ok", "252 2.0.0 alumnoimap"] * 40
+        assert replies[120] == "421 4.7.0 mail.redes.unlp.edu.ar Error: too many errors"
+        with pytest.raises(ConnectionError):
+            client.line()

@@ -76,6 +76,9 @@ DIALOGUES = {
         b"ETRN redes.unlp.edu.ar\r\n", b"EHLO alumno\r\n", b"ETRN\r\n", b"ETRN uno dos\r\n", b"ETRN #otro.example\r\n",
         b"ETRN @otro.example\r\n", f"MAIL FROM:<{POP}>\r\n".encode(), b"ETRN otro.example\r\n", b"QUIT\r\n"],
     "STARTTLS on a server without a certificate": [b"EHLO alumno\r\n", b"STARTTLS\r\n", b"QUIT\r\n"],
+    # Past 100 NOOPs each one is an error (smtpd_junk_command_limit); past 10 errors every reply
+    # waits a second (smtpd_error_sleep_time); at 20 the session ends: the 121st NOOP gets 421.
+    "a client looping on NOOP": [b"EHLO alumno\r\n"] + [b"NOOP\r\n"] * 121,
     "other commands a student tries": [
         b"HELO alumno\r\n", b"NOOP\r\n", b"VRFY alumnoimap\r\n", b"HELP\r\n", b"EXPN alumnoimap\r\n", b"HOLA\r\n",
         b"RSET\r\n", b"QUIT\r\n"],
@@ -83,7 +86,7 @@ DIALOGUES = {
 
 WITHOUT_A_MESSAGE = {"blanks before a command, blank lines, words after QUIT", "VRFY answers with the address as typed",
                      "ETRN before HELO, without a domain, in a transaction", "STARTTLS on a server without a certificate",
-                     "tab between words", "commands out of order", "other commands a student tries", "arguments left out",
+                     "a client looping on NOOP", "tab between words", "commands out of order", "other commands a student tries", "arguments left out",
                      "relay to another domain, and VRFY of it", "ESMTP parameters on MAIL", "ESMTP parameters on RCPT"}
 
 
