@@ -1,8 +1,9 @@
 """Parsing of SMTP paths and the decision whether an address is ours.
 
 The relay decision is deliberately strict: an address counts as local only when
-its local part is a plain dot-atom (no quoting, no '%', '!' or '@' that some
-MTAs treat as routing) and its domain is literally one of the local domains.
+its local part, unquoted, has no '%', '!', '@', quote or backslash (which some MTAs
+treat as routing) and its domain is one of the server's own (Postfix's
+mydestination: the local domains, its host name, localhost; a final dot ignored).
 Everything else is "remote", which an unauthenticated client may not use.
 """
 from __future__ import annotations
@@ -23,6 +24,12 @@ _ROUTING_CHARS = set('%!@"\\')
 
 class AddressError(ValueError):
     """The path is not valid RFC 5321 syntax."""
+
+
+@dataclass(frozen=True)
+class LocalMailbox:
+    local_part: str  # lower-cased, without quotes
+    domain: str  # the local domain whose account it names
 
 
 @dataclass(frozen=True)
@@ -100,11 +107,20 @@ def domain_of(address: str) -> str:
     return _split_mailbox(address)[1].lower()
 
 
-def local_mailbox(address: str, local_domains: list[str]) -> str | None:
-    """The local part to deliver to if `address` is plainly one of ours, else None."""
+def _unquoted(local: str) -> str:
+    """"alumnoimap" is alumnoimap, as Postfix reads a quoted local part."""
+    if not _QUOTED.match(local):
+        return local
+    return re.sub(r"\\(.)", r"\1", local[1:-1])
+
+
+def local_mailbox(address: str, destinations: dict[str, str]) -> LocalMailbox | None:
+    """The mailbox `address` is delivered to if it is plainly one of ours, else None.
+    `destinations` maps each of the server's own domain names to the local domain it stands for
+    (Config.local_destinations)."""
     local, domain = _split_mailbox(address)
-    if domain.lower() not in local_domains:
+    domain = destinations.get(domain.lower().removesuffix("."))
+    local = _unquoted(local)
+    if domain is None or _ROUTING_CHARS & set(local):
         return None
-    if _ROUTING_CHARS & set(local) or not _DOT_ATOM.match(local):
-        return None
-    return local.lower()
+    return LocalMailbox(local.lower(), domain)

@@ -116,6 +116,18 @@ class Config:
         words = self.banner.split()
         return words[words.index("ESMTP") + 1] if "ESMTP" in words[:-1] else "labctl"
 
+    @functools.cached_property
+    def local_destinations(self) -> dict[str, str]:
+        """The domain names mail is delivered here for, each with the local domain whose accounts
+        it names: as Debian's Postfix has mydestination = $myhostname, <domain>, localhost, the
+        host name and localhost stand for the first local domain (alumnoimap@mail.redes.unlp.edu.ar
+        is alumnoimap@redes.unlp.edu.ar)."""
+        destinations = {domain: domain for domain in self.local_domains}
+        if self.local_domains:
+            for name in (self.hostname.lower(), "localhost"):
+                destinations.setdefault(name, self.local_domains[0])
+        return destinations
+
     def account_for_mailbox(self, local_part: str, domain: str) -> Account | None:
         """The account whose mailbox local_part@domain delivers to; each local domain has its own users."""
         wanted = f"{local_part}@{domain}".lower()

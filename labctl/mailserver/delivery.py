@@ -201,7 +201,7 @@ class DeliveryWorker:
             self._wake.set()
 
     def _is_local(self, recipient: Recipient) -> bool:
-        return local_mailbox(recipient.address, self.config.local_domains) is not None
+        return local_mailbox(recipient.address, self.config.local_destinations) is not None
 
     # --- attempts -----------------------------------------------------------------------
 
@@ -235,15 +235,15 @@ class DeliveryWorker:
     def _maildir_file(self, message: QueuedMessage, recipient: Recipient) -> tuple[Path, str, bytes] | None:
         """Which Maildir gets `recipient`'s copy, under which name, starting with which fields;
         None if the account was removed since the message was accepted."""
-        domain = domain_of(recipient.address)
-        account = self.config.account_for_mailbox(local_mailbox(recipient.address, self.config.local_domains), domain)
+        local = local_mailbox(recipient.address, self.config.local_destinations)
+        account = local and self.config.account_for_mailbox(local.local_part, local.domain)
         if account is None:
             return None
         # Deterministic name: a crash-and-retry finds the earlier copy (see maildir.py).
         name = f"{int(message.arrival)}.Q{message.queue_id}R{message.recipients.index(recipient)}.{self.config.hostname}"
         headers = delivery_headers(mail_from=message.mail_from, original_to=recipient.address,
                                    delivered_to=account.address)
-        return maildir.maildir_path(self.config.maildir_root, domain, account.user), name, headers
+        return maildir.maildir_path(self.config.maildir_root, local.domain, account.user), name, headers
 
     def _store_in_maildir(self, message: QueuedMessage, recipient: Recipient, content: bytes) -> Outcome:
         target = self._maildir_file(message, recipient)

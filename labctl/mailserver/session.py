@@ -508,13 +508,13 @@ class LabSMTP(SMTP):
     def _recipient_refusal(self, address: str, as_typed: str | None = None) -> str | None:
         """Postfix's reject for `address`, or None when we take it; it names the address as typed."""
         shown = as_typed or address
-        local = local_mailbox(address, self.config.local_domains)
+        local = local_mailbox(address, self.config.local_destinations)
         if local is None:
             if self.session.authenticated or domain_of(address) in self.service.relay_domains:
                 return None
             # Debian's smtpd_relay_restrictions end in defer_unauth_destination: 454, not 554.
             return f"454 4.7.1 <{shown}>: Relay access denied"
-        if self.config.account_for_mailbox(local, domain_of(address)) is None:
+        if self.config.account_for_mailbox(local.local_part, local.domain) is None:
             return (f"550 5.1.1 <{shown}>: Recipient address rejected: "
                     "User unknown in local recipient table")
         return None

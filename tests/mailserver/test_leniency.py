@@ -16,6 +16,30 @@ def test_addresses_without_domain_get_the_local_domain(server):
     assert path.read_text().startswith(f"Return-Path: <{POP}>\nX-Original-To: {IMAP}\nDelivered-To: {IMAP}\n")
 
 
+def test_the_servers_own_names_deliver_to_the_first_local_domain(server):
+    """Debian's Postfix has mydestination = $myhostname, <domain>, localhost: mail for
+    alumnoimap@mail.redes.unlp.edu.ar (the server for the domain, as students often write it)
+    reaches alumnoimap, as do a final dot and a quoted local part; X-Original-To keeps what
+    the client wrote."""
+    written = ["alumnoimap@mail.redes.unlp.edu.ar", "alumnoimap@localhost", "alumnoimap@redes.unlp.edu.ar.",
+               '"alumnoimap"@redes.unlp.edu.ar', '"alumnoPOP"@MAIL.redes.unlp.edu.ar']
+    with raw_session(server.smtp_port) as client:
+        assert client.command(f"MAIL FROM:<{POP}>") == "250 2.1.0 Ok"
+        for address in written:
+            assert client.command(f"RCPT TO:<{address}>") == "250 2.1.5 Ok"
+        assert client.command('RCPT TO:<"alumno imap"@redes.unlp.edu.ar>') == (
+            '550 5.1.1 <"alumno imap"@redes.unlp.edu.ar>: Recipient address rejected: User unknown in local recipient table')
+        for routed in ("x%otro.example@mail.redes.unlp.edu.ar", "otro.example!x@localhost", '"x@otro.example"@redes.unlp.edu.ar'):
+            assert client.command(f"RCPT TO:<{routed}>") == f"454 4.7.1 <{routed}>: Relay access denied"
+        assert client.command("DATA").startswith("354 ")
+        assert client.command("Subject: nombres\r\n\r\nx\r\n.").startswith("250 2.0.0 Ok: queued as ")
+    paths = wait_for(lambda: len(maildir_files(server.config, "alumnoimap")) == 4 and maildir_files(server.config, "alumnoimap"))
+    assert sorted(p.read_text().split("\n")[1] for p in paths) == sorted(f"X-Original-To: {a}" for a in written[:4])
+    assert all(f"Delivered-To: {IMAP}\n" in p.read_text() for p in paths)
+    [pop] = wait_for(lambda: maildir_files(server.config, "alumnopop"))
+    assert pop.read_text().startswith(f'Return-Path: <{POP}>\nX-Original-To: "alumnoPOP"@MAIL.redes.unlp.edu.ar\nDelivered-To: {POP}\n')
+
+
 def test_mail_before_helo_is_accepted(server):
     with raw_session(server.smtp_port, ehlo=False) as client:
         assert client.command(f"MAIL FROM:<{POP}>") == "250 2.1.0 Ok"

@@ -13,7 +13,6 @@ DENIED = [
     '"user%elsewhere.example"@redes.unlp.edu.ar',
     "@redes.unlp.edu.ar:user@elsewhere.example",  # source route ending off-site
     "@redes.unlp.edu.ar,@mail.redes.unlp.edu.ar:user@elsewhere.example",
-    "alumnopop@redes.unlp.edu.ar.",  # trailing dot: not literally our domain
     "alumnopop@elsewhere.example.",
     "user@[1.2.3.4]",  # address literal
     "alumnopop@[127.0.0.1]",
@@ -37,6 +36,8 @@ def test_relay_attempt_refused(server, address):
 @pytest.mark.parametrize("address, user", [
     ("ALUMNOPOP@REDES.UNLP.EDU.AR", "alumnopop"),  # case does not matter for local mail
     ("@elsewhere.example:alumnopop@redes.unlp.edu.ar", "alumnopop"),  # route ignored, final hop is us
+    ("alumnopop@redes.unlp.edu.ar.", "alumnopop"),  # a final dot: the same domain, for Postfix too
+    ("alumnopop@mail.redes.unlp.edu.ar", "alumnopop"),  # the host name is ours (mydestination)
 ])
 def test_odd_but_local_addresses_are_delivered_locally(server, address, user):
     with raw_session(server.smtp_port) as client:

@@ -1,7 +1,7 @@
 """Our replies against Debian's Postfix (bench/postfix: bookworm's 3.7, set up like the course server)
 for what students type by hand: bare LF lines (nc without -C), MAIL before EHLO, an address without
 domain, an unknown user, a long body line, tab-separated words, blanks before a command, lower case,
-commands out of order, VRFY, ETRN, STARTTLS where there is no TLS, NOOP, HELP and a made-up command.
+commands out of order, the server's own names as domain, VRFY, ETRN, STARTTLS where there is no TLS, NOOP, HELP and a made-up command.
 
 Postfix listens on a 127.0.0.1 port published from its container; ours runs in-process.
 Queue ids are the only thing that differs by design and are masked.
@@ -75,6 +75,13 @@ DIALOGUES = {
     "ETRN before HELO, without a domain, in a transaction": [
         b"ETRN redes.unlp.edu.ar\r\n", b"EHLO alumno\r\n", b"ETRN\r\n", b"ETRN uno dos\r\n", b"ETRN #otro.example\r\n",
         b"ETRN @otro.example\r\n", f"MAIL FROM:<{POP}>\r\n".encode(), b"ETRN otro.example\r\n", b"QUIT\r\n"],
+    # Debian's mydestination: the host name and localhost are ours too; a final dot and quotes change nothing.
+    "the server's own names, a final dot, a quoted local part": [
+        b"EHLO alumno\r\n", f"MAIL FROM:<{POP}>\r\n".encode(), b"RCPT TO:<alumnoimap@mail.redes.unlp.edu.ar>\r\n",
+        b"RCPT TO:<nadie@mail.redes.unlp.edu.ar>\r\n", b"RCPT TO:<alumnoimap@localhost>\r\n",
+        b"RCPT TO:<alumnoimap@redes.unlp.edu.ar.>\r\n", b'RCPT TO:<"alumnoimap"@redes.unlp.edu.ar>\r\n',
+        b"RCPT TO:<x%otro.example@redes.unlp.edu.ar>\r\n", b"RCPT TO:<otro.example!x@mail.redes.unlp.edu.ar>\r\n",
+        b"DATA\r\n", b"Subject: nombres\r\n\r\nx\r\n.\r\n", b"QUIT\r\n"],
     "STARTTLS on a server without a certificate": [b"EHLO alumno\r\n", b"STARTTLS\r\n", b"QUIT\r\n"],
     # Past 100 NOOPs each one is an error (smtpd_junk_command_limit); past 10 errors every reply
     # waits a second (smtpd_error_sleep_time); at 20 the session ends: the 121st NOOP gets 421.
