@@ -14,7 +14,7 @@ from labctl.classroom import record as records
 from labctl.classroom.params import derived_password, student_params
 from labctl.classroom.pool import DEFAULT_SSH_PORT, allocate, docker_subnets, free_ports, host_routes
 from labctl.classroom.record import ClassRecord, StudentRecord
-from labctl.classroom.roster import Student
+from labctl.classroom.roster import Student, name_form
 from labctl.runtime import project
 from labctl.runtime.engine import LabError
 from labctl.spec.instance import check_instance
@@ -28,7 +28,7 @@ Progress = Callable[[str, str | None], None]
 
 
 def instance_name(class_name: str, student_id: str) -> str:
-    return f"{class_name}-{student_id}"
+    return f"{class_name}-{name_form(student_id)}"
 
 
 def check_class_name(name: str) -> None:
@@ -42,9 +42,9 @@ def student_id_rule(class_name: str, lab: str | None = None, exercise: str | Non
     from_id = [name for name, p in spec.parameters.items() if p.per_student and p.per_student != PASSWORD_RULE] if spec else []
 
     def check(student_id: str) -> None:
-        instance = instance_name(class_name, student_id)
         try:
-            check_instance(instance, option="instance")
+            check_instance(instance_name(class_name, student_id), option="instance")
+            check_instance(name_form(student_id), option="as a name it is")  # not "" nor "-x": report files
         except LabSpecError as exc:
             raise ValueError(f"cannot name a lab: {exc}") from None
         if not from_id:
@@ -138,7 +138,7 @@ def clear_reports(record: ClassRecord, student: StudentRecord) -> None:
     """A reset student's old reports must not be read as the new attempt's."""
     for folder in {records.reports_dir(record.name), *map(Path, record.report_dirs)}:
         for suffix in (".json", ".xml"):
-            (folder / f"{student.id}{suffix}").unlink(missing_ok=True)
+            (folder / f"{name_form(student.id)}{suffix}").unlink(missing_ok=True)
 
 
 def reset(engine: DockerClient, record: ClassRecord, students: list[StudentRecord],

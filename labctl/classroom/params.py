@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from labctl.classroom.roster import name_form
 from labctl.spec.models import PASSWORD_RULE, STUDENT_ID_FIELD, Lab
 
 # No 0/o, 1/l/i: students read these off a sheet.
@@ -29,5 +30,6 @@ def student_params(lab: Lab, secret: str, student_id: str) -> dict[str, str]:
         if parameter.per_student == PASSWORD_RULE:
             values[name] = derived_password(secret, student_id, name)
         elif parameter.per_student:
-            values[name] = parameter.per_student.replace(STUDENT_ID_FIELD, student_id.lower())
+            # A name (exercise 10's "{id}.com.ar"): the id as names take it.
+            values[name] = parameter.per_student.replace(STUDENT_ID_FIELD, name_form(student_id).lower())
     return values

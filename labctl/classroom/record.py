@@ -55,7 +55,7 @@ class ClassRecord(BaseModel):
 
     def student(self, student_id: str) -> StudentRecord:
         for s in self.students:
-            if s.id.lower() == student_id.lower():
+            if s.id.lower() == student_id.lower() or s.instance.lower() == f"{self.name}-{student_id}".lower():
                 return s
         raise LabError(f"class {self.name} has no student {student_id!r} (students: {', '.join(s.id for s in self.students)})")
 

@@ -16,6 +16,7 @@ from labctl.checks.report import Report
 from labctl.checks.runner import run_checks, why_unchecked
 from labctl.classroom.lifecycle import student_origin
 from labctl.classroom.record import ClassRecord, StudentRecord
+from labctl.classroom.roster import name_form
 from labctl.render.templating import render
 from labctl.spec.loader import load_lab
 
@@ -93,11 +94,13 @@ def render_page(grades: ClassGrade) -> str:
 
 
 def write_reports(grades: ClassGrade, out: Path) -> list[Path]:
-    """Everything in `out`: <id>.json and <id>.xml per student, the gradebook, the page."""
+    """Everything in `out`: <id>.json and <id>.xml per student (the id as names take it:
+    roster.name_form), the gradebook, the page."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for g in grades.students:
-        json_path, junit_path = out / f"{g.student.id}.json", out / f"{g.student.id}.xml"
+        stem = name_form(g.student.id)  # "12345/6" would be a folder
+        json_path, junit_path = out / f"{stem}.json", out / f"{stem}.xml"
         json_path.write_text(g.report.to_json(), encoding="utf-8")
         g.report.write_junit(junit_path)
         written += [json_path, junit_path]

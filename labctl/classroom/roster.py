@@ -12,6 +12,7 @@ import codecs
 import csv
 import io
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,17 @@ CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 # (=, +, - or @ first): it goes into gradebook.csv.
 EMAIL = re.compile(r"[\w.%'][\w.%'+-]*@[\w-]+(\.[\w-]+)+")
 EMAIL_HEADERS = ("email", "email address", "e-mail", "e-mail address", "correo", "dirección de correo")
+
+
+# What Docker names and file names take of an id; anything else becomes "-".
+NOT_IN_NAMES = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def name_form(student_id: str) -> str:
+    """The student id as lab names and report files carry it: the UNLP's legajo "12345/6"
+    is "12345-6", "José" is "Jose". Reports and the gradebook keep the id as written."""
+    unaccented = unicodedata.normalize("NFKD", student_id).encode("ascii", "ignore").decode("ascii")
+    return NOT_IN_NAMES.sub("-", unaccented)
 
 
 @dataclass(frozen=True)
@@ -114,7 +126,7 @@ def read_roster(path: Path, check_id=lambda student_id: None) -> list[Student]:
         return row[col].strip() if col is not None and col < len(row) else ""
 
     students: list[Student] = []
-    seen: dict[str, int] = {}
+    seen: dict[str, tuple[int, str]] = {}
     for number, row in rows[1:]:
         if any(value.strip() for value in row[len(headers):]):
             # An unquoted "Díaz, Ana" would silently lose its second half.
@@ -134,10 +146,13 @@ def read_roster(path: Path, check_id=lambda student_id: None) -> list[Student]:
             check_id(student_id)
         except ValueError as exc:
             raise LabSpecError(f"{where}: {student_id!r} {exc}") from None
-        key = student_id.lower()  # Docker names and folders must not differ only in case
+        key = name_form(student_id).lower()  # Docker names and folders must not differ only in case
         if key in seen:
-            raise LabSpecError(f"{where}: {student_id!r} is already the id of line {seen[key]}; expected one row per student")
-        seen[key] = number
+            line, other = seen[key]
+            same = f"is already the id of line {line}" if other.lower() == student_id.lower() else \
+                f"names the same lab as {other!r} of line {line} ({name_form(student_id)!r})"
+            raise LabSpecError(f"{where}: {student_id!r} {same}; expected one row per student")
+        seen[key] = (number, student_id)
         name = cell(row, name_col) or " ".join(part for part in (cell(row, first_col), cell(row, last_col)) if part)
         students.append(Student(student_id, name, email, number))
     if not students:

@@ -18,7 +18,7 @@ from labctl.classroom.lifecycle import Outcome
 from labctl.classroom.pool import DEFAULT_POOL, DEFAULT_SSH_PORT, check_bind, default_bind
 from labctl.classroom.record import ClassRecord
 from labctl.classroom.report import grade_class, write_reports
-from labctl.classroom.roster import read_roster
+from labctl.classroom.roster import name_form, read_roster
 from labctl.cli.lab_cmds import DEFAULT_LAB
 from labctl.cli.output import cells, console, print_error, table as new_table, user_errors
 from labctl.render.plan import CLIENT_CAPTURES
@@ -234,4 +234,4 @@ def access(
             console.print(sheet, highlight=False, markup=False)
             if out:
                 out.mkdir(parents=True, exist_ok=True)
-                (out / f"{student_id}.txt").write_text(sheet, encoding="utf-8")
+                (out / f"{name_form(student_id)}.txt").write_text(sheet, encoding="utf-8")

@@ -30,3 +30,30 @@ def test_the_gradebook_maps_back_to_the_moodle_export(tmp_path):
         book = list(csv.DictReader(rows))
     assert [(r["id"], r["grade"], r["passed"], r["total"], r["email"]) for r in book] == [
         ("ana.diaz", "100", "2", "2", "ana.diaz@alumnos.example"), ("bpaz", "50", "1", "2", "bpaz@alumnos.example")]
+
+
+def test_reports_of_a_legajo_with_a_slash_are_files_named_as_labs_are(tmp_path, monkeypatch):
+    """"12345/6" as a file name would be a folder "12345" and a file "6.json": the report files
+    take the lab's name form, the gradebook and the reports keep the legajo; a reset removes them."""
+    import json
+
+    from labctl.classroom.lifecycle import clear_reports
+    from labctl.classroom.report import write_reports
+
+    monkeypatch.setenv("LABCTL_STATE_DIR", str(tmp_path / "state"))
+    record = ClassRecord.new("t-book", "practica4", "4", "10.133.0.0/23", "alumnos.csv", "127.0.0.1")
+    entry = StudentRecord(id="12345/6", name="Díaz, Ana", instance="t-book-12345-6", subnet="10.133.0.0/24")
+    record.students.append(entry)
+    results = [CheckResult("a", "a", Status.PASS, "", ""), CheckResult("b", "b", Status.FAIL, "", "")]
+    grades = ClassGrade(record, [StudentGrade(entry, Report("practica4", "4", entry.id, results, 0.1), None)],
+                        datetime.now(timezone.utc), [("a", "a"), ("b", "b")])
+    out = tmp_path / "out"
+    record.report_dirs.append(str(out))
+    write_reports(grades, out)
+    assert sorted(p.name for p in out.iterdir()) == ["12345-6.json", "12345-6.xml", "gradebook.csv", "index.html"]
+    assert json.loads((out / "12345-6.json").read_text(encoding="utf-8"))["student"] == "12345/6"
+    with (out / "gradebook.csv").open(encoding="utf-8", newline="") as rows:
+        assert [row["id"] for row in csv.DictReader(rows)] == ["12345/6"]
+    assert record.student("12345-6") is record.student("12345/6") is entry  # `class reset 12345-6` finds her too
+    clear_reports(record, entry)
+    assert sorted(p.name for p in out.iterdir()) == ["gradebook.csv", "index.html"]

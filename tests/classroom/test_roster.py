@@ -67,10 +67,29 @@ def test_blank_lines_anywhere_and_line_numbers_of_the_file(tmp_path):
         read_roster(_roster(tmp_path, "\n\nid\nana\nana\n"))
 
 
+def test_unlp_legajos_and_accented_ids_name_their_labs(tmp_path):
+    """The UNLP's legajo is "12345/6" and Moodle ids can carry accents: the lab, its report
+    files and exercise 10's domain take the id as names do ("12345-6"); every report keeps it
+    as written."""
+    from labctl.classroom.lifecycle import instance_name
+    from labctl.classroom.params import student_params
+    from labctl.spec.loader import lab_file, load_lab
+
+    roster = _roster(tmp_path, "Legajo;Apellido y Nombres\n12345/6;Díaz, Ana\nJosé.Núñez;Núñez, José\n")
+    lab = str(lab_file("practica4"))
+    students = read_roster(roster, student_id_rule("t11", lab, "10"))
+    assert [s.id for s in students] == ["12345/6", "José.Núñez"]
+    assert [instance_name("t11", s.id) for s in students] == ["t11-12345-6", "t11-Jose.Nunez"]
+    assert student_params(load_lab(lab, "10"), "secret", "12345/6")["domain"] == "12345-6.com.ar"
+
+
 BAD = {
     "missing id column": ("name,grupo\nAna,1\n", "line 1: no student id column; expected one of 'id'"),
     "duplicate ids": ("id,name\nana,Ana\nbeto,Beto\nANA,Ana otra vez\n", "line 4: field 'id': 'ANA' is already the id of line 2"),
-    "id Docker cannot name": ("id\n12345/6\n", "line 2: field 'id': '12345/6' cannot name a lab"),
+    "id Docker cannot name": ("id\n_ana\n", "line 2: field 'id': '_ana' cannot name a lab"),
+    "id too long for a lab name": ("id\n" + "a" * 30 + "\n", "line 2: field 'id': '" + "a" * 30 + "' cannot name a lab: instance '"),
+    "id with nothing a name can hold": ("id\n東京\n", "line 2: field 'id': '東京' cannot name a lab: as a name it is ''"),
+    "two ids, one lab name": ("legajo\n12345/6\n12345-6\n", "line 3: field 'legajo': '12345-6' names the same lab as '12345/6' of line 2"),
     "empty id": ("id,name\n,Ana\n", "line 2: field 'id': empty"),
     "empty file": ("", "empty file; expected a header row"),
     "header only": ("id,name\n", "no students"),
