@@ -706,4 +706,6 @@ class LabSMTP(SMTP):
         """The message is durable: log it and answer 250 at once, from whatever learnt it first."""
         self._log("queued", queue_id=message.queue_id, mail_from=message.mail_from,
                   recipients=[r.address for r in message.recipients], size=message.size)
+        # Postfix forgives a client's errors and junk commands once it has delivered a message.
+        self.errors = self._junk_commands = 0
         self._send_reply(f"250 2.0.0 Ok: queued as {message.queue_id}")

@@ -228,6 +228,24 @@ def test_past_ten_errors_every_reply_is_late(tmp_path):
         assert time.monotonic() - started >= 0.9
 
 
+def test_a_delivered_message_forgives_the_errors_before_it(tmp_path):
+    """As Postfix's smtpd after '250 Ok: queued as': error and junk-command counts start again,
+    so a student who mistyped nine commands per message is never slowed down nor dropped."""
+    with RunningServer(make_config(tmp_path, error_sleep=1.0)) as server, raw_session(server.smtp_port) as client:
+        for n in range(3):
+            for _ in range(9):
+                assert client.command("BOGUS") == "500 5.5.2 Error: command not recognized"
+            assert client.command(f"MAIL FROM:<{POP}>") == "250 2.1.0 Ok"
+            assert client.command(f"RCPT TO:<{IMAP}>") == "250 2.1.5 Ok"
+            assert client.command("DATA").startswith("354 ")
+            assert client.command(f"Subject: {n}\r\n\r\nbody\r\n.").startswith("250 2.0.0 Ok: queued as ")
+        started = time.monotonic()
+        assert client.command("BOGUS") == "500 5.5.2 Error: command not recognized"  # the 28th error, the 1st since
+        assert client.command("NOOP") == "250 2.0.0 Ok"
+        assert time.monotonic() - started < 1.0  # (2 s if each reply waited error_sleep)
+    # Without a delivery between them, the 10th error would have made that NOOP wait (test above).
+
+
 def test_a_client_looping_on_noop_is_dropped(tmp_path):
     """Postfix's smtpd_junk_command_limit (100): past a hundred NOOP, RSET, VRFY or ETRN each one
     counts as an error, so the loop ends at the error limit (as Postfix, after the 120th)."""
