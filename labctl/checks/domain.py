@@ -146,7 +146,8 @@ class ZoneParams(Params):
 
 @register("zone-records")
 class ZoneRecords(Check):
-    """b) The zone on the primary: sane SOA, NS, A records of the servers, MX."""
+    """b) The zone on the primary: sane SOA naming the primary, NS, A records of the
+    servers, MX; every MX inside the domain names a host with an address of its own."""
 
     Params = ZoneParams
 
@@ -158,6 +159,10 @@ class ZoneRecords(Check):
         if not soa or not response.flags & dns.flags.AA:
             return False, f"{ws.primary} ({ip}) is not authoritative for {domain}: {rcode(response)}"
         problems = soa_problems(soa[0].split())
+        primary = fqdn(ctx.service(ws.primary).hostname)
+        mname = fqdn(soa[0].split()[0])
+        if mname != primary:
+            problems.append(f"the SOA names {mname} as the primary server, expected {primary}{relative_hint(mname, domain)}")
         ns = sorted(fqdn(n) for n in records(ask(ip, domain, "NS").answer, domain, "NS"))
         if ns != sorted(name_servers(ctx)):
             problems.append(f"NS {', '.join(ns) or 'none'}, expected {', '.join(sorted(name_servers(ctx)))}")
@@ -168,7 +173,20 @@ class ZoneRecords(Check):
                 problems.append(f"{name} resolves to {', '.join(got) or 'nothing'}, expected {ctx.service(service).ip}")
         mx = records(ask(ip, domain, "MX").answer, domain, "MX")
         mail_ip = str(ctx.service(self.params.mx).ip)
-        to_mail = [m for m in mx if self._address(ip, m.split()[1]) == [mail_ip]]
+        to_mail = False
+        for record in mx:
+            preference, exchange = record.split()
+            target = fqdn(exchange)
+            if not (target == domain or target.endswith("." + domain)):
+                continue  # another domain's host (a backup MX): its own servers answer for it
+            answer = ask(ip, target, "A").answer
+            if records(answer, target, "CNAME"):
+                problems.append(f"MX {preference} {target} is an alias (CNAME): an MX must name a host with "
+                                "its own A record (RFC 2181 10.3; BIND logs it as illegal)")
+            elif not records(answer, target, "A"):
+                problems.append(f"MX {preference} {target} has no address in the zone{relative_hint(target, domain)}")
+            elif sorted(records(answer, target, "A")) == [mail_ip]:
+                to_mail = True
         if not to_mail:
             problems.append(f"no MX points at the mail server {mail_ip} (MX: {', '.join(mx) or 'none'})")
         if problems:
@@ -188,6 +206,15 @@ class ZoneRecords(Check):
             if not records(response.answer, target, "A"):
                 response = ask(ip, target, "A")
         return sorted(records(response.answer, target, "A"))
+
+
+def relative_hint(name: str, domain: str) -> str:
+    """A name of the zone that reads as a whole name before the zone's own (mx.nube.com.ar.<domain>)
+    was written without its final dot: BIND completed it with the zone's name."""
+    prefix = name[: -len(domain)].rstrip(".") if name.endswith("." + domain) else ""
+    if "." in prefix:
+        return f" (written without the final dot, so BIND added the zone's name: did you mean {prefix}.?)"
+    return ""
 
 
 @register("zone-authoritative")
@@ -224,8 +251,10 @@ class LogEvent:
 
 
 def log_events(log: str, pattern: str) -> list[LogEvent]:
+    # BIND logs a zone's name as named.conf spells it (zone "Redes2024.com.ar"): names are
+    # compared without case, as DNS does.
     return [LogEvent(datetime.strptime(m.group(1), "%d-%b-%Y %H:%M:%S.%f"), int(m.group(2)))
-            for m in re.finditer(LOG_TIME + pattern, log)]
+            for m in re.finditer(LOG_TIME + pattern, log, re.IGNORECASE)]
 
 
 class NotifyParams(Params):

@@ -63,10 +63,15 @@ class BackupMxParams(Params):
 
 
 def _exchanger_ips(name: str, resolver: dns.resolver.Resolver) -> set[str]:
+    """The exchanger's addresses; none when the name is an alias (RFC 2181 10.3: an MX
+    names a host with its own address records, never a CNAME)."""
     try:
-        return {r.address for r in resolver.resolve(name, "A")}
+        answer = resolver.resolve(name, "A")
     except dns.exception.DNSException:
         return set()
+    if answer.canonical_name != answer.qname:
+        return set()
+    return {r.address for r in answer}
 
 
 @register("mx-backup")
@@ -92,7 +97,8 @@ class MxBackup(Check):
         backup = [pref for pref, _, ips in found if backup_ip in ips]
         if not primary or not backup:
             missing = p.primary if not primary else p.backup
-            return False, f"MX of {p.domain} ({shown}): none points at {missing} ({ctx.service(missing).ip})"
+            return False, (f"MX of {p.domain} ({shown}): none points at {missing} ({ctx.service(missing).ip})"
+                           " by a name with its own A record (not an alias, CNAME)")
         if min(backup) <= min(primary):
             return False, (f"MX of {p.domain} ({shown}): {p.backup} must have a higher preference number "
                            f"than {p.primary} (the lower number is tried first)")

@@ -37,6 +37,9 @@ def apply(lab: str = LabOpt, instance: Optional[str] = InstanceOpt) -> None:
         name, layout = _layout(lab, instance)
         result = apply_workspace(client(), layout, name, project.config_dir(name))
         console.print(f"[green]applied[/] {len(result.installed)} file(s); reloaded {', '.join(result.reloaded)}", highlight=False)
+        for secondary, serial in result.behind.items():
+            console.print(f"note: {secondary} still serves serial {serial} of {layout.domain}, not the primary's "
+                          "(does the primary allow it the transfer?)", highlight=False)
 
 
 # The root (labctl.cli) lists these commands and imports this module to run one.

@@ -23,6 +23,7 @@ from labctl.workspace.bindcheck import check_conf, first_problem, run_check
 from labctl.workspace.layout import ANSWERS, BACKUP_MX, REGISTRATION, Layout
 from labctl.workspace.registration import Registration, delegation_text, registration_problem
 from labctl.workspace.yamlfile import read_model, read_yaml
+from labctl.workspace.zonesync import behind
 
 
 def backup_setting_problem(path: Path) -> None:
@@ -38,6 +39,7 @@ def backup_setting_problem(path: Path) -> None:
 class ApplyResult:
     installed: list[str] = field(default_factory=list)  # workspace names, as the student knows them
     reloaded: list[str] = field(default_factory=list)  # services
+    behind: dict[str, int] = field(default_factory=dict)  # secondary -> the older serial it still serves
 
 
 def _server_files(folder: Path) -> dict[str, str]:
@@ -132,5 +134,8 @@ def apply(engine: DockerClient, layout: Layout, instance: str, config_dir: Path)
     result.reloaded.append(spec.registry)
     # What the resolver cached about the domain before (a "does not exist" from
     # the registry included) would hide the change for a TTL: the lab's clock is short.
+    # Flushed once the secondaries serve the new zone, or the resolver may cache theirs.
+    ips = {name: str(layout.lab.services[name].ip) for name in layout.dns_servers()}
+    result.behind = behind(ips[spec.primary], {name: ips[name] for name in spec.secondaries}, spec.domain)
     _rndc(running[layout.lab.resolver], "flushtree", spec.domain)
     return result

@@ -63,7 +63,8 @@ class Student:
     # --- what a right answer looks like -------------------------------------------
 
     def primary_zone_conf(self, notify: str = "also-notify {{ {ns2}; }};", transfer: bool = True) -> str:
-        allow = f"allow-transfer {{ {self.ip('ns2')}; }};" if transfer else ""
+        # BIND 9.18 transfers to anyone unless told: a primary that refuses says so.
+        allow = f"allow-transfer {{ {self.ip('ns2')}; }};" if transfer else "allow-transfer { none; };"
         return (f'zone "{self.domain}" {{\n    type primary;\n    file "/etc/bind/alumno/db.{self.domain}";\n'
                 f"    {allow}\n    {notify.format(ns2=self.ip('ns2'))}\n}};\n")
 

@@ -18,6 +18,7 @@ from labctl.checks.ports import PortsParams, measure
 from labctl.cli import app
 from labctl.runtime import containers as ctr
 from labctl.render.configs import DELEGATIONS_FILE
+from labctl.workspace.zonesync import served_serial
 
 ITEMS = ["a-delegacion", "a-resolucion", "b-zona", "b-autoritativos", "b-notify", "c-sin-recursion", "d-servicios", "e-puertos"]
 
@@ -113,8 +114,10 @@ def test_b_zone_records_near_misses_then_right(ex10, student):
 
 
 def test_b_secondary_without_transfer_is_not_authoritative(ex10, student):
-    # ns1 refuses the transfer: ns2 keeps what it had (same serial); a fresh
+    # ns1 refuses the transfer (allow-transfer { none; }): ns2 keeps what it had; a fresh
     # secondary zone name never loads.
+    student.serve_zone(2024040104)
+    assert_passes(student.until("b-autoritativos"))
     student.write("ns1/named.conf.local", student.primary_zone_conf(transfer=False))
     student.write(f"ns1/db.{student.domain}", student.zone(2024040105))
     student.applied()
@@ -290,3 +293,88 @@ def test_d_e_truth_holds_on_a_loaded_host(ex10, student):
         }
         assert_passes(ex10.check("d-servicios"))
         assert_passes(ex10.check("e-puertos"))
+
+
+def test_b_notify_with_the_zone_named_in_capitals(ex10, student):
+    """BIND logs the zone's name as named.conf spells it: `zone "REDES2024.COM.AR."` is the
+    same zone, and its NOTIFY counts. A capitalised zone with NOTIFY off still fails."""
+    capitals = student.domain.upper() + "."
+
+    def serve(serial: int, notify: str) -> None:
+        student.write("ns1/named.conf.local", student.primary_zone_conf(notify=notify).replace(f'"{student.domain}"', f'"{capitals}"'))
+        student.write("ns2/named.conf.local", student.secondary_zone_conf())
+        student.write(f"ns1/db.{student.domain}", student.zone(serial))
+        student.applied()
+
+    # BIND keeps the spelling of the zone it first loaded: ns1 drops the zone, then loads it anew.
+    student.write("ns1/named.conf.local", "// no zones yet\n")
+    student.applied()
+    serve(2024040201, "also-notify {{ {ns2}; }};")
+    serve(2024040202, "also-notify {{ {ns2}; }};")
+    ns1_log = ctr.find_containers(ex10.engine, ex10.instance)["ns1"].logs().decode()
+    assert f"zone {capitals[:-1]}/IN: loaded serial 2024040202" in ns1_log
+    assert_passes(student.until("b-notify"))
+    serve(2024040203, "notify no;")
+    result = student.until("b-notify", timeout=4)
+    assert_fails(result)
+    assert "ns2 got no NOTIFY from ns1 for serial 2024040203" in result.detail
+    serve(2024040204, "also-notify {{ {ns2}; }};")
+    assert_passes(student.until("b-notify"))
+
+
+def test_apply_returns_once_the_secondary_serves_the_new_zone(ex10, student):
+    """Two applies within BIND's notify-delay (5 s): the second NOTIFY leaves ns1 seconds
+    later. apply waits for ns2 before it flushes the lab resolver, which otherwise could ask
+    ns2 and cache the old zone for a day: here a wrong SPF record, fixed at once."""
+    student.register("ns1", "ns2")
+    wrong = f'@ IN TXT "v=spf1 ip4:{student.ip("correo")} -all"'
+    right = f'@ IN TXT "v=spf1 a:mail.{student.domain} -all"'
+    student.serve_zone(2024040301, extra=wrong)
+    student.serve_zone(2024040302, extra=right)
+    assert served_serial(student.ip("ns2"), student.domain) == 2024040302
+    assert ex10.student("dig", "+short", "TXT", student.domain).strip() == f'"v=spf1 a:mail.{student.domain} -all"'
+    assert_passes(ex10.check("g-spf-registro"))
+    # A secondary that cannot copy the zone is waited for a few seconds, and named.
+    student.write("ns1/named.conf.local", student.primary_zone_conf(transfer=False))
+    student.write(f"ns1/db.{student.domain}", student.zone(2024040303, extra=right))
+    result = student.apply()
+    assert result.code == 0 and f"note: ns2 still serves serial 2024040302 of {student.domain}" in result.output, result.output
+    student.serve_zone(2024040304, extra=right)
+
+
+def test_b_m_mx_near_misses_then_right(ex10, student):
+    """An MX names a host with its own address: an alias (CNAME) is illegal (RFC 2181 10.3,
+    BIND logs it so), and a name written without its final dot gets the zone's name added.
+    Both are served by BIND and both fail b (mail's MX) and m (the backup)."""
+    student.register("ns1", "ns2")
+    student.write("respaldo-mx.yaml", f"backup_for: [{student.domain}]\n")
+    student.serve_zone(2024040401, mx="@ IN MX 10 smtp\n@ IN MX 20 respaldo\nsmtp IN CNAME mail\nrespaldo IN CNAME mx.nube.com.ar.")
+    result = ex10.check("b-zona")
+    assert_fails(result)
+    assert f"MX 10 smtp.{student.domain}. is an alias (CNAME)" in result.detail
+    assert f"MX 20 respaldo.{student.domain}. is an alias (CNAME)" in result.detail
+    assert_fails(ex10.check("m-mx-respaldo"))
+
+    student.serve_zone(2024040402, mx=f"@ IN MX 10 mail.{student.domain}\n@ IN MX 20 mx.nube.com.ar")
+    result = ex10.check("b-zona")
+    assert_fails(result)
+    assert "did you mean mx.nube.com.ar.?" in result.detail and f"did you mean mail.{student.domain}.?" in result.detail
+    assert_fails(ex10.check("m-mx-respaldo"))
+
+    # The SOA's primary server without its final dot.
+    zone = student.zone(2024040403, mx="@ IN MX 10 mail\n@ IN MX 20 mx.nube.com.ar.")
+    student.write(f"ns1/db.{student.domain}", zone.replace(f"SOA ns1.{student.domain}.", f"SOA ns1.{student.domain}"))
+    student.applied()
+    result = ex10.check("b-zona")
+    assert_fails(result)
+    assert f"the SOA names ns1.{student.domain}.{student.domain}. as the primary server" in result.detail
+    assert_passes(ex10.check("m-mx-respaldo"))
+
+    # Right: the backup by the cloud's own name, or by a name of the zone with its own A record.
+    student.serve_zone(2024040404, mx="@ IN MX 10 mail\n@ IN MX 20 mx.nube.com.ar.")
+    assert_passes(ex10.check("b-zona"))
+    assert_passes(ex10.check("m-mx-respaldo"))
+    student.serve_zone(2024040405, mx="@ IN MX 10 mail\n@ IN MX 20 respaldo",
+                       extra=f"respaldo IN A {student.ip('mail-nube')}\n")
+    assert_passes(ex10.check("b-zona"))
+    assert_passes(ex10.check("m-mx-respaldo"))
