@@ -30,6 +30,10 @@ CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 # An address as rosters have them; never one a spreadsheet would run as a formula
 # (=, +, - or @ first): it goes into gradebook.csv.
 EMAIL = re.compile(r"[\w.%'][\w.%'+-]*@[\w-]+(\.[\w-]+)+")
+# A class list of thousands of students is a few hundred KB.
+MAX_BYTES = 1024 * 1024
+# The longest names people have fit, with their e-mails; a longer value is no roster's.
+MAX_VALUE = 200
 EMAIL_HEADERS = ("email", "email address", "e-mail", "e-mail address", "correo", "dirección de correo")
 
 
@@ -66,7 +70,11 @@ def _column(headers: list[str], wanted: tuple[str, ...]) -> int | None:
 
 
 def _text(path: Path) -> str:
-    data = path.read_bytes()
+    with open(path, "rb") as source:
+        data = source.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise LabSpecError(f"{path}: {path.stat().st_size / 1e6:.1f} MB is too big; expected a class list (CSV) of at most "
+                           f"{MAX_BYTES // 1024} KiB")
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         # Excel's "Unicode Text" (tab separated): the one way it saves tabs.
         try:
@@ -83,7 +91,7 @@ def _text(path: Path) -> str:
         ) from None
 
 
-def _rows(text: str) -> list[tuple[int, list[str]]]:
+def _rows(path: Path, text: str) -> list[tuple[int, list[str]]]:
     """(line of the file, fields) of every row but blank ones, the header first. The
     separator is sniffed from the header; quoting is a spreadsheet's ('"' around a
     value with the separator in it, '""' for a quote inside it)."""
@@ -95,10 +103,13 @@ def _rows(text: str) -> list[tuple[int, list[str]]]:
     reader = csv.reader(io.StringIO(text), csv.excel, delimiter=delimiter)
     rows = []
     line = 1
-    for row in reader:
-        if any(value.strip() for value in row):  # blank lines, as spreadsheets leave them
-            rows.append((line, row))
-        line = reader.line_num + 1
+    try:
+        for row in reader:
+            if any(value.strip() for value in row):  # blank lines, as spreadsheets leave them
+                rows.append((line, row))
+            line = reader.line_num + 1
+    except csv.Error as exc:  # a value past csv's limit (128 KiB): a quote never closed, or no roster
+        raise LabSpecError(f"{path}: line {line}: {exc}; expected one student a line (is a quote left open?)") from None
     return rows
 
 
@@ -110,7 +121,7 @@ def read_roster(path: Path, check_id=lambda student_id: None) -> list[Student]:
     text = _text(path)
     if not text.strip():
         raise LabSpecError(f"{path}: empty file; expected a header row with a student id column ({', '.join(ID_HEADERS[:4])}) and one row per student")
-    rows = _rows(text)
+    rows = _rows(path, text)
     header_line, headers = rows[0]
     id_col = _column(headers, ID_HEADERS)
     email_col = _column(headers, EMAIL_HEADERS)
@@ -132,7 +143,10 @@ def read_roster(path: Path, check_id=lambda student_id: None) -> list[Student]:
             # An unquoted "Díaz, Ana" would silently lose its second half.
             raise LabSpecError(f"{path}: line {number}: {len(row)} fields, the header has {len(headers)}; "
                                'expected one value per column (quote a value that has the separator in it: "Díaz, Ana")')
-        for col in (name_col, first_col, last_col, email_col):
+        for col in (id_col, name_col, first_col, last_col, email_col):
+            if len(cell(row, col)) > MAX_VALUE:
+                raise LabSpecError(f"{path}: line {number}: field {headers[col]!r}: {len(cell(row, col))} characters; "
+                                   f"expected at most {MAX_VALUE}")
             if CONTROL.search(cell(row, col)):
                 raise LabSpecError(f"{path}: line {number}: field {headers[col]!r}: {cell(row, col)!r} has a control character; expected printable text")
         email = cell(row, email_col)

@@ -98,6 +98,10 @@ BAD = {
     "more values than columns": ("id,name\nana,Díaz, Ana\n", "line 2: 3 fields, the header has 2; expected one value per column"),
     # It goes into gradebook.csv: a spreadsheet would run it.
     "formula as an e-mail": ("id,email\nana,=HYPERLINK(\"http://x.example\")\n", "line 2: field 'email': '=HYPERLINK(\"http://x.example\")' is not an e-mail address; expected name@domain"),
+    # Tracebacks before: csv's own limit on a value (128 KiB), and no bound on the file.
+    "a value past csv's limit": ("id,name\nana," + "A" * 140_000 + "\n", "line 2: field larger than field limit"),
+    "a file no class list is": ("id\n" + "a\n" * 600_000, "1.2 MB is too big; expected a class list (CSV) of at most 1024 KiB"),
+    "a name longer than any": ("id,name\nana," + "Ana " * 60 + "\n", "line 2: field 'name': 239 characters; expected at most 200"),
     "control character in a name": ("id,name,email\nana,Ana\x00,ana@x.example\n", "line 2: field 'name': 'Ana\\x00' has a control character"),
 }
 
