@@ -27,6 +27,44 @@ POP = f"alumnopop@{DOMAIN}"
 IMAP = f"alumnoimap@{DOMAIN}"
 
 
+POSTFIX_DIR = Path(__file__).resolve().parents[2] / "bench" / "postfix"
+POSTFIX_IMAGE = "labctl-bench/postfix:latest"  # the image bench/bench_mta.py --with-postfix uses
+
+
+@contextmanager
+def postfix_container(engine, label: dict[str, str], setup: str, **run):
+    """Debian's Postfix 3.7 (bench/postfix, set up like the course server) with the shell
+    commands `setup` run before it starts; yields the container and the 127.0.0.1 port its
+    port 25 is published on, once Postfix greets there. Removed on exit."""
+    import docker.errors
+
+    try:
+        engine.images.get(POSTFIX_IMAGE)
+    except docker.errors.ImageNotFound:
+        engine.images.build(path=str(POSTFIX_DIR), tag=POSTFIX_IMAGE, rm=True)
+    container = engine.containers.run(POSTFIX_IMAGE, detach=True, labels=label, ports={"25/tcp": ("127.0.0.1", None)},
+                                      entrypoint=["sh", "-c"], command=[f"{setup} && exec /usr/local/sbin/bench-postfix"],
+                                      **run)
+    try:
+        container.reload()
+        port = int(container.ports["25/tcp"][0]["HostPort"])
+        deadline = time.monotonic() + 60
+        while True:  # docker-proxy accepts before Postfix listens: wait for the greeting itself
+            try:
+                probe = RawClient(port, timeout=2)
+                greeting = probe.reply()
+                probe.close()
+                if greeting.startswith("220 "):
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, container.logs(tail=20).decode(errors="replace")
+            time.sleep(0.2)
+        yield container, port
+    finally:
+        container.remove(force=True)
+
+
 def make_config(root: Path, **overrides) -> Config:
     config = Config(
         hostname="mail.redes.unlp.edu.ar",

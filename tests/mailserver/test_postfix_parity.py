@@ -1,7 +1,8 @@
 """Our replies against Debian's Postfix (bench/postfix: bookworm's 3.7, set up like the course server)
 for what students type by hand: bare LF lines (nc without -C), MAIL before EHLO, an address without
 domain, an unknown user, a long body line, tab-separated words, blanks before a command, lower case,
-commands out of order, the server's own names as domain, VRFY, ETRN, STARTTLS where there is no TLS, NOOP, HELP and a made-up command.
+commands out of order, the server's own names as domain, VRFY, ETRN, STARTTLS where there is no TLS,
+NOOP (and a loop of it), HELP and a made-up command.
 
 Postfix listens on a 127.0.0.1 port published from its container; ours runs in-process.
 Queue ids are the only thing that differs by design and are masked.
@@ -9,17 +10,12 @@ Queue ids are the only thing that differs by design and are masked.
 from __future__ import annotations
 
 import re
-import time
-from pathlib import Path
 
 import pytest
 
-from .conftest import POP, RawClient, RunningServer, make_config
+from .conftest import POP, RawClient, RunningServer, make_config, postfix_container
 
 pytestmark = pytest.mark.docker
-
-POSTFIX_DIR = Path(__file__).resolve().parents[2] / "bench" / "postfix"
-POSTFIX_IMAGE = "labctl-bench/postfix:latest"  # the image bench/bench_mta.py --with-postfix uses
 
 # (what is sent, as the client's octets) per step; each step is answered by one reply.
 DIALOGUES = {
@@ -114,35 +110,10 @@ def replies(port: int, steps: list[bytes]) -> list[str]:
 
 @pytest.fixture(scope="module")
 def postfix_port(engine, test_label):
-    import docker.errors
-
-    try:
-        engine.images.get(POSTFIX_IMAGE)
-    except docker.errors.ImageNotFound:
-        engine.images.build(path=str(POSTFIX_DIR), tag=POSTFIX_IMAGE, rm=True)
     # The test connects through docker-proxy, from an address of the image's mynetworks: only
     # loopback is trusted here, as in Debian's main.cf, so that relaying is refused as to a student.
-    container = engine.containers.run(POSTFIX_IMAGE, detach=True, labels={test_label: "postfix-parity"},
-                                      ports={"25/tcp": ("127.0.0.1", None)}, entrypoint=["sh", "-c"],
-                                      command=["postconf -e 'mynetworks = 127.0.0.0/8' && exec /usr/local/sbin/bench-postfix"])
-    try:
-        container.reload()
-        port = int(container.ports["25/tcp"][0]["HostPort"])
-        deadline = time.monotonic() + 60
-        while True:  # docker-proxy accepts before Postfix listens: wait for the greeting itself
-            try:
-                probe = RawClient(port, timeout=2)
-                greeting = probe.reply()
-                probe.close()
-                if greeting.startswith("220 "):
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, container.logs(tail=20).decode(errors="replace")
-            time.sleep(0.2)
+    with postfix_container(engine, {test_label: "postfix-parity"}, "postconf -e 'mynetworks = 127.0.0.0/8'") as (_, port):
         yield port
-    finally:
-        container.remove(force=True)
 
 
 @pytest.fixture(scope="module")
