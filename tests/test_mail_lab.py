@@ -102,6 +102,19 @@ def test_mua_msa_mx_mta_maildir_imap(two_domains):
     assert _wait_for(lambda: subject in subjects()), "the message never reached beto@dos.test over IMAP"
 
 
+def test_imap_lists_the_special_use_folders_as_debians_dovecot(two_domains):
+    """RFC 6154 flags on the folders Debian's 15-mailboxes.conf names, once they exist; others have none."""
+    with imaplib.IMAP4(f"{NET}.30", 143) as imap:
+        imap.login("carla", "carlapass")
+        assert b"SPECIAL-USE" in imap.capability()[1][0]
+        for folder in ("Sent", "Trash", "Drafts", "Junk", "Recibidos"):
+            imap.create(folder)
+        listed = {line.rsplit(b" ", 1)[1].strip(b'"').decode(): line for line in imap.list()[1]}
+        assert b"\\Sent" in listed["Sent"] and b"\\Trash" in listed["Trash"]
+        assert b"\\Drafts" in listed["Drafts"] and b"\\Junk" in listed["Junk"]
+        assert b"\\Sent" not in listed["Recibidos"] and b"\\Sent" not in listed["INBOX"]
+
+
 def test_port_25_refuses_relay_to_the_other_domain(two_domains):
     with smtplib.SMTP(f"{NET}.20", 25, timeout=10) as mta:
         with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
