@@ -75,7 +75,8 @@ def enrol(engine: DockerClient, record: ClassRecord, roster: list[Student], firs
     and their own values."""
     lab = load_lab(record.lab, record.exercise)
     with records.allocation_lock():
-        new = [s for s in roster if not any(r.id.lower() == s.id.lower() for r in record.students)]
+        enrolled = {name_form(r.id).lower() for r in record.students}
+        new = [s for s in roster if name_form(s.id).lower() not in enrolled]
         others = records.other_classes(record.name)
         taken = docker_subnets(engine) + host_routes() + record.subnets() + [n for o in others for n in o.subnets()]
         subnets = allocate(len(new), record.pool, taken, prefix=lab.network.subnet.prefixlen)
@@ -89,6 +90,12 @@ def enrol(engine: DockerClient, record: ClassRecord, roster: list[Student], firs
             ))
         records.save(record)
     return record
+
+
+def not_in_roster(record: ClassRecord, roster: list[Student]) -> list[StudentRecord]:
+    """The class's students whom `roster` no longer lists (by id, as lab names take it)."""
+    listed = {name_form(s.id).lower() for s in roster}
+    return [s for s in record.students if name_form(s.id).lower() not in listed]
 
 
 @dataclass
@@ -162,4 +169,21 @@ def take_down(engine: DockerClient, record: ClassRecord, purge: bool = False,
     outcomes = _each(record.students, down, parallel, progress)
     if purge and not any(o.error for o in outcomes):
         records.remove(record.name)
+    return outcomes
+
+
+def drop(engine: DockerClient, record: ClassRecord, students: list[StudentRecord],
+         parallel: int = DEFAULT_PARALLEL, progress: Progress | None = None) -> list[Outcome]:
+    """Students out of the class: their lab and state purged, their reports gone, and
+    the record without them (a student whose lab would not go stays in it)."""
+    def out(student: StudentRecord) -> float:
+        project.down(engine, student.instance, purge=True)
+        clear_reports(record, student)
+        return 0.0
+
+    outcomes = _each(students, out, parallel, progress)
+    gone = {o.student for o in outcomes if o.error is None}
+    with records.allocation_lock():
+        record.students = [s for s in record.students if s.id not in gone]
+        records.save(record)
     return outcomes

@@ -56,6 +56,27 @@ def _with_progress(title: str, count: int, work) -> list[Outcome]:
         return work(done)
 
 
+def _who(students) -> str:
+    return ", ".join(f"{s.id} ({s.name})" if s.name else s.id for s in students)
+
+
+def _roster_changes(record: ClassRecord) -> str:
+    """What the class's roster file says now that the class does not (it was edited after
+    'class up'): a note for the instructor, who may expect the file to be the class."""
+    path = Path(record.roster)
+    try:
+        roster = read_roster(path)
+    except LabSpecError:
+        return ""  # moved or broken since: the class record is what is graded
+    gone = lifecycle.not_in_roster(record, roster)
+    enrolled = {name_form(s.id).lower() for s in record.students}
+    new = [s for s in roster if name_form(s.id).lower() not in enrolled]
+    again = f"'labctl class up {path} --exercise {record.exercise} --name {record.name}"
+    notes = ([f"not in it any more: {_who(gone)} (graded still; {again} --drop-missing' takes them out)"] if gone else []) + \
+            ([f"new in it: {_who(new)} ({again}' brings their labs up)"] if new else [])
+    return f"{path} changed since the class came up; " + "; ".join(notes) if notes else ""
+
+
 def _exit_on_failures(outcomes: list[Outcome], what: str) -> None:
     failed = [o for o in outcomes if o.error]
     if failed:
@@ -72,6 +93,7 @@ def up(
     pool: str = typer.Option(DEFAULT_POOL, "--pool", help="Addresses the students' subnets are taken from."),
     ssh_port: int = typer.Option(DEFAULT_SSH_PORT, "--ssh-port", min=1024, max=65535, help="First host port for the students' SSH access."),
     ssh_bind: Optional[str] = typer.Option(None, "--ssh-bind", help="Host address the SSH ports listen on (default: the host's address on its default route, out of the labs' reach)."),
+    drop_missing: bool = typer.Option(False, "--drop-missing", help="Take the class's students this roster no longer lists out of the class (their lab and state go)."),
     parallel: int = ParallelOpt,
 ) -> None:
     """Bring up one lab per student of the roster, in parallel; the class is recorded."""
@@ -97,6 +119,7 @@ def up(
         if (record.lab, record.exercise) != (path, exercise):
             raise LabSpecError(f"class {class_name} runs {record.lab} exercise {record.exercise}; "
                                f"run 'labctl class down --name {class_name} --purge' first or give another --name")
+        record.roster = str(roster.resolve())  # the roster the class now follows
         record = lifecycle.enrol(engine, record, students, ssh_port)
         wanted = [record.student(s.id) for s in students]
         outcomes = _with_progress(f"class {class_name} up", len(wanted),
@@ -104,7 +127,18 @@ def up(
         ready = sum(o.error is None for o in outcomes)
         console.print(f"[green]{ready}/{len(wanted)} labs up[/] (exercise {exercise}); "
                       f"'labctl class status --name {class_name}' and 'labctl class access --name {class_name}'", highlight=False, soft_wrap=True)
+        missing = lifecycle.not_in_roster(record, students)
+        dropped = []
+        if missing and drop_missing:
+            dropped = _with_progress(f"class {class_name}: out of the roster", len(missing),
+                                     lambda done: lifecycle.drop(engine, record, missing, parallel, done))
+            console.print(f"out of class {class_name}, not in {roster}: {_who(missing)} (labs and state removed)",
+                          highlight=False, soft_wrap=True)
+        elif missing:
+            console.print(f"[yellow]not in {escape(str(roster))} but in class {class_name}: {escape(_who(missing))}; their labs stay "
+                          f"and are graded (--drop-missing takes them out of the class)[/]", highlight=False, soft_wrap=True)
         _exit_on_failures(outcomes, "come up")
+        _exit_on_failures(dropped, "go")
 
 
 @app.command()
@@ -161,6 +195,8 @@ def grade(
             table.add_row(*cells(g.student.id, f"{g.grade:g}", g.report.passed, g.report.failed - errors, errors, g.error or ""))
         console.print(table)
         console.print(f"reports in {folder} (gradebook.csv, index.html, <id>.json, <id>.xml)", highlight=False, soft_wrap=True)
+        if changes := _roster_changes(record):
+            console.print(f"[yellow]{escape(changes)}[/]", highlight=False, soft_wrap=True)
 
 
 @app.command()
