@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Literal
 
+from pydantic import model_validator
+
 from labctl.checks.base import Check, Params, register
 from labctl.checks.context import CheckContext
 from labctl.render.configs import MTA_CONFIG
@@ -47,27 +49,45 @@ class ResultParams(Params):
     evaluator: str  # the mail service whose MTA evaluated
     result: SpfResult
     domain: str  # of the MAIL FROM
-    client: str  # the service that connected (mail for pass, the forging host for fail)
+    client: str | None = None  # the service that connected (mail for pass, the forging host for fail)...
+    other_than: str | None = None  # ...or any host but this service (a forgery from any host but mail)
+
+    @model_validator(mode="after")
+    def _one_client(self) -> "ResultParams":
+        if (self.client is None) == (self.other_than is None):
+            raise ValueError("give either client (the host that sent) or other_than (any host but this one)")
+        return self
 
 
 @register("mta-spf-result")
 class MtaSpfResult(Check):
-    """The evaluating MTA logged this SPF result for mail from the domain sent by the client."""
+    """The evaluating MTA logged this SPF result for mail from the domain sent by the client
+    (or by any host but `other_than`)."""
 
     Params = ResultParams
 
+    def _sent_by(self, ctx: CheckContext, ip: str) -> bool:
+        p = self.params
+        if p.client is not None:
+            return ip == str(ctx.service(p.client).ip)
+        return ip != str(ctx.service(p.other_than).ip)
+
     def run(self, ctx: CheckContext) -> tuple[bool, str]:
         p = self.params
-        client_ip = str(ctx.service(p.client).ip)
+        hosts = {str(svc.ip): name for name, svc in ctx.lab.services.items()}
         spf = [e for e in ctx.mta_events(p.evaluator) if e["event"] == "spf"
                and e.get("mail_from", "").lower().endswith("@" + p.domain.lower())]
         for event in spf:
-            if event["result"] == p.result and event["client_ip"] == client_ip:
-                return True, (f"{p.evaluator} evaluated SPF of <{event['mail_from']}> from {p.client} "
-                              f"({client_ip}): {event['result']}")
+            if event["result"] == p.result and self._sent_by(ctx, event["client_ip"]):
+                return True, (f"{p.evaluator} evaluated SPF of <{event['mail_from']}> from "
+                              f"{hosts.get(event['client_ip'], 'a host')} ({event['client_ip']}): {event['result']}")
+        if p.client is not None:
+            wanted = f"{p.client} ({ctx.service(p.client).ip})"
+        else:
+            wanted = f"a host other than {p.other_than} ({ctx.service(p.other_than).ip})"
         seen = ", ".join(f"{e['result']} from {e['client_ip']}" for e in spf) or "none"
-        return False, (f"{p.evaluator} has no SPF {p.result} for mail from @{p.domain} sent by {p.client} "
-                       f"({client_ip}); results for @{p.domain}: {seen}")
+        return False, (f"{p.evaluator} has no SPF {p.result} for mail from @{p.domain} sent by {wanted}; "
+                       f"results for @{p.domain}: {seen}")
 
 
 class ThroughParams(Params):
