@@ -1,5 +1,5 @@
 """Grading a class: every student's checks, and the reports an instructor uses —
-one JSON and one JUnit per student, a gradebook CSV (id,grade,passed,total,email) and one
+one JSON and one JUnit per student, a gradebook CSV (id,grade,passed,total,email,name) and one
 HTML page (students × checks, a colour per status, each failure's detail on click)."""
 from __future__ import annotations
 
@@ -74,13 +74,16 @@ def grade_class(engine: DockerClient, record: ClassRecord, students: list[Studen
 
 
 def write_gradebook(grades: ClassGrade, path: Path) -> None:
-    with path.open("w", encoding="utf-8", newline="") as out:
+    # With a BOM, as Excel writes "CSV UTF-8" and needs to read the names' accents right
+    # (without it, "Díaz" opens as "DÃ­az"); Moodle's and LibreOffice's imports skip it.
+    with path.open("w", encoding="utf-8-sig", newline="") as out:
         writer = csv.writer(out)
         # The e-mail too: a Moodle export without ID numbers gave ids that are only the
-        # e-mail's local part, and Moodle's grade import matches a student by e-mail.
-        writer.writerow(["id", "grade", "passed", "total", "email"])
+        # e-mail's local part, and Moodle's grade import matches a student by e-mail. The
+        # name last: the instructor reads who is who; columns before it keep their places.
+        writer.writerow(["id", "grade", "passed", "total", "email", "name"])
         for g in grades.students:
-            writer.writerow([g.student.id, f"{g.grade:g}", g.report.passed, g.total, g.student.email])
+            writer.writerow([g.student.id, f"{g.grade:g}", g.report.passed, g.total, g.student.email, g.student.name])
 
 
 def render_page(grades: ClassGrade) -> str:

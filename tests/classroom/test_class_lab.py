@@ -38,7 +38,7 @@ def mail_ip(student) -> str:
 
 def graded(tmp_path) -> dict[str, dict]:
     cli("class", "grade", "--name", CLASS, "--out", str(tmp_path))
-    with (tmp_path / "gradebook.csv").open(encoding="utf-8") as rows:
+    with (tmp_path / "gradebook.csv").open(encoding="utf-8-sig") as rows:
         return {row["id"]: row for row in csv.DictReader(rows)}
 
 

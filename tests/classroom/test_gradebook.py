@@ -26,10 +26,11 @@ def test_the_gradebook_maps_back_to_the_moodle_export(tmp_path):
         grades.append(StudentGrade(entry, Report("practica4", "4", student.id, results, 0.1), None))
     path = tmp_path / "gradebook.csv"
     write_gradebook(ClassGrade(record, grades, datetime.now(timezone.utc), [("a", "a"), ("b", "b")]), path)
-    with path.open(encoding="utf-8", newline="") as rows:
+    assert path.read_bytes().startswith(b"\xef\xbb\xbfid,grade,passed,total,email,name\r\n")  # Excel reads the accents
+    with path.open(encoding="utf-8-sig", newline="") as rows:
         book = list(csv.DictReader(rows))
-    assert [(r["id"], r["grade"], r["passed"], r["total"], r["email"]) for r in book] == [
-        ("ana.diaz", "100", "2", "2", "ana.diaz@alumnos.example"), ("bpaz", "50", "1", "2", "bpaz@alumnos.example")]
+    assert [(r["id"], r["grade"], r["passed"], r["total"], r["email"], r["name"]) for r in book] == [
+        ("ana.diaz", "100", "2", "2", "ana.diaz@alumnos.example", "Ana Díaz"), ("bpaz", "50", "1", "2", "bpaz@alumnos.example", "Beto Paz")]
 
 
 def test_reports_of_a_legajo_with_a_slash_are_files_named_as_labs_are(tmp_path, monkeypatch):
@@ -52,7 +53,7 @@ def test_reports_of_a_legajo_with_a_slash_are_files_named_as_labs_are(tmp_path, 
     write_reports(grades, out)
     assert sorted(p.name for p in out.iterdir()) == ["12345-6.json", "12345-6.xml", "gradebook.csv", "index.html"]
     assert json.loads((out / "12345-6.json").read_text(encoding="utf-8"))["student"] == "12345/6"
-    with (out / "gradebook.csv").open(encoding="utf-8", newline="") as rows:
+    with (out / "gradebook.csv").open(encoding="utf-8-sig", newline="") as rows:
         assert [row["id"] for row in csv.DictReader(rows)] == ["12345/6"]
     assert record.student("12345-6") is record.student("12345/6") is entry  # `class reset 12345-6` finds her too
     clear_reports(record, entry)
