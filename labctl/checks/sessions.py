@@ -24,6 +24,8 @@ STARTS_TLS = {"smtp": "STARTTLS", "pop": "STLS", "imap": "STARTTLS"}
 class Step:
     verb: str  # upper-case command word(s), without an IMAP tag: "EHLO", "UID FETCH"
     ok: bool  # answered positively (after any SASL continuation)
+    # POP3 TOP that returned only part of the message (its header, some lines): no download.
+    part: bool = False
 
 
 @dataclass(frozen=True)
@@ -59,11 +61,11 @@ class Session:
 
     def has(self, wanted: str) -> bool:
         """`wanted` is a command or alternatives ("AUTH|USER"); "UID FETCH" matches itself only."""
-        return any(step.ok and step.verb == alt for step in self.steps for alt in wanted.split("|"))
+        return any(step.ok and not step.part and step.verb == alt for step in self.steps for alt in wanted.split("|"))
 
     def answered(self) -> list[str]:
         """The commands answered positively, each once, in the order first seen."""
-        return list(dict.fromkeys(step.verb for step in self.steps if step.ok))
+        return list(dict.fromkeys(step.verb + (" (part)" if step.part else "") for step in self.steps if step.ok))
 
 
 def verb_of(command: str, tagged: bool) -> str:
@@ -92,6 +94,20 @@ def login_name(protocol: str, verb: str, lines: list[str]) -> str:
     if verb in ("AUTH", "AUTHENTICATE") and len(words) > 1 and words[1].upper() == "PLAIN":
         return _plain_user(words[2] if len(words) > 2 else (lines[1] if len(lines) > 1 else ""))
     return ""
+
+
+def whole_message(command: str, reply: str) -> bool:
+    """A POP3 TOP answered with the entire message: fewer body lines than it asked for
+    (RFC 1939 sends the whole body then). fetchmail downloads so, TOP n 99999999, unless
+    told to keep the mail on the server; mutt's TOP n 0 for its index is the header only."""
+    words = command.split()
+    if len(words) < 3 or not words[2].isdigit():
+        return False
+    lines = reply.split("\r\n")[1:]  # after the +OK line
+    body = lines[lines.index("") + 1:] if "" in lines else []
+    if body[-2:] == [".", ""]:  # the terminating "." line
+        body = body[:-2]
+    return len(body) < int(words[2])
 
 
 def _imap_ok(exchange: Exchange) -> bool:
@@ -144,7 +160,8 @@ def session_from_exchanges(protocol: str, exchanges: list[Exchange], session: Se
                     and exchanges[i].reply_text.startswith("+OK")
         else:
             ok = _imap_ok(exchange)
-        session.steps.append(Step(verb, ok))
+        part = protocol == "pop" and verb == "TOP" and ok and not whole_message(exchange.command_text, reply)
+        session.steps.append(Step(verb, ok, part))
         if ok and client_lines and (user := login_name(protocol, verb, client_lines)):
             session.login = user
         if ok and verb in FETCHES:

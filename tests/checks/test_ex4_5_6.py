@@ -61,7 +61,7 @@ def test_ex4_partial_and_near_misses_name_what_is_missing(ex4):
     ex4.captured()
     result = ex4.check("pop3-dialogue")
     assert_fails(result)
-    assert "has CAPA, USER, PASS, STAT, LIST, UIDL, QUIT; missing RETR;" in result.detail, result.detail
+    assert "has CAPA, USER, PASS, STAT, LIST, UIDL, QUIT; missing RETR|TOP;" in result.detail, result.detail
     # Downloaded over STLS: the dialogue the exercise reads is encrypted, and the detail says so.
     ex4.python(pop3(ex4.ip("mail"), "alumnopop", "alumnopoppass", "    pop.stat(); pop.list(); pop.uidl(); pop.retr(1)", stls=True))
     ex4.captured()
@@ -160,6 +160,28 @@ def test_ex4_fetchmail_passes_once_it_reads_without_tls(ex4):
     result = ex4.check("pop3-dialogue")
     assert_passes(result)
     assert "CAPA, USER, PASS, STAT" in result.detail and "RETR, QUIT" in result.detail, result.detail
+
+
+def test_ex4_fetchmail_that_deletes_downloads_with_top_and_passes(ex4):
+    """Without keep, fetchmail downloads each message with TOP n 99999999 (RFC 1939: the
+    whole message when the count passes its end) and deletes it: a download, as RETR is.
+    TOP n 0 (the header, as mutt's index reads it) downloads nothing."""
+    ex4.reset()
+    ex4.python(send(ex4.ip("mail"), IMAP, POP, "para fetchmail sin keep"))
+    assert_passes(ex4.eventually("mail-to-pop"))
+    ex4.python(pop3(ex4.ip("mail"), "alumnopop", "alumnopoppass", "    pop.stat(); pop.list(); pop.uidl(); pop.top(1, 0)"))
+    ex4.captured()
+    result = ex4.check("pop3-dialogue")
+    assert_fails(result)
+    assert "TOP (part)" in result.detail and "missing RETR|TOP" in result.detail, result.detail
+    rc = "poll mail.redes.unlp.edu.ar protocol pop3 user alumnopop password alumnopoppass sslproto '' mda 'cat >/dev/null'\n"
+    ex4.student("sh", "-c", f"printf %s {shlex.quote(rc)} > /root/.fetchmailrc && chmod 600 /root/.fetchmailrc "
+                            "&& fetchmail --nodetach --norewrite")
+    ex4.captured()
+    result = ex4.check("pop3-dialogue")
+    assert_passes(result)
+    assert "LIST, TOP, DELE, QUIT" in result.detail and "fetched the message delivered at" in result.detail, result.detail
+    assert "(delivered, no longer in the mailbox)" in ex4.check("mail-to-pop").detail
 
 
 # Thunderbird keeps an IMAP connection in IDLE; the server announces the new message

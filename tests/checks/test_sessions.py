@@ -69,6 +69,23 @@ def test_pop3_user_counts_only_with_an_accepted_pass_and_stls_hides_the_rest():
     assert session.answered() == ["STLS"]
 
 
+MESSAGE = b"Received: from pc by mail with ESMTP id 4F2A19C0DE\r\nSubject: hola\r\n\r\nuna\r\ndos\r\n"
+
+
+def test_pop3_top_of_the_whole_message_is_a_download_and_of_its_header_is_not():
+    def top(lines: bytes, reply: bytes):
+        return capture_session(stream("pop", 110, (S, b"+OK Dovecot ready.\r\n"), (C, b"TOP 1 " + lines + b"\r\n"),
+                                      (S, b"+OK\r\n" + reply + b".\r\n")))
+    # fetchmail: TOP n 99999999, past the body's end, is answered with the whole message.
+    fetchmail = top(b"99999999", MESSAGE)
+    assert fetchmail.has("RETR|TOP") and fetchmail.answered() == ["TOP"] and "4F2A19C0DE" in fetchmail.fetched
+    # mutt's index: the header only; and the first line of a two-line body.
+    header, first_line = top(b"0", MESSAGE.split(b"\r\n\r\n")[0] + b"\r\n\r\n"), top(b"1", MESSAGE[:-5])
+    assert not header.has("RETR|TOP") and header.answered() == ["TOP (part)"]
+    assert not first_line.has("TOP")
+    assert top(b"2", MESSAGE).has("TOP") is False and top(b"3", MESSAGE).has("TOP")
+
+
 def test_imap_authenticate_counts_by_its_tagged_completion():
     session = capture_session(stream("imap", 143, (S, b"* OK Dovecot ready.\r\n"), (C, b"a1 AUTHENTICATE PLAIN\r\n"),
                                      (S, b"+ \r\n"), (C, b"AGFsdW1ub2ltYXAAbWFs\r\n"), (S, b"a1 NO [AUTHENTICATIONFAILED] failed.\r\n"),
