@@ -19,7 +19,9 @@ from pathlib import Path
 from labctl.spec.loader import LabSpecError
 
 # Header names (lower case, single spaces) by what they hold, in order of preference.
-ID_HEADERS = ("id", "student id", "student_id", "id number", "idnumber", "legajo", "username")
+# Argentine lists often identify students by their DNI (national identity number).
+ID_HEADERS = ("id", "student id", "student_id", "id number", "idnumber", "legajo", "dni", "documento",
+              "nro. documento", "nro documento", "número de documento", "numero de documento", "username")
 # SIU Guaraní, the Argentine universities' system, exports "Apellido y Nombres".
 NAME_HEADERS = ("name", "full name", "fullname", "nombre completo", "apellido y nombres", "apellido y nombre",
                 "apellidos y nombres", "nombre y apellido")
@@ -32,6 +34,7 @@ CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 EMAIL = re.compile(r"[\w.%'][\w.%'+-]*@[\w-]+(\.[\w-]+)+")
 # What makes a spreadsheet run a cell as a formula: no name starts so (names go into gradebook.csv).
 FORMULA_START = ("=", "+", "-", "@")
+SEPARATOR_LINE = re.compile(r"sep=([,;\t|])", re.IGNORECASE)
 # A class list of thousands of students is a few hundred KB.
 MAX_BYTES = 1024 * 1024
 # The longest names people have fit, with their e-mails; a longer value is no roster's.
@@ -95,21 +98,27 @@ def _text(path: Path) -> str:
 
 def _rows(path: Path, text: str) -> list[tuple[int, list[str]]]:
     """(line of the file, fields) of every row but blank ones, the header first. The
-    separator is sniffed from the header; quoting is a spreadsheet's ('"' around a
+    separator is sniffed from the header (or given by a "sep=" line before it); quoting is a spreadsheet's ('"' around a
     value with the separator in it, '""' for a quote inside it)."""
-    header = next(line for line in text.splitlines() if line.strip())
-    try:
-        delimiter = csv.Sniffer().sniff(header, delimiters=",;\t").delimiter
-    except csv.Error:
-        delimiter = ","
-    reader = csv.reader(io.StringIO(text), csv.excel, delimiter=delimiter)
+    lines = text.splitlines(keepends=True)
+    first = next(n for n, line in enumerate(lines) if line.strip())
+    if hint := SEPARATOR_LINE.fullmatch(lines[first].strip()):
+        # "sep=;" first, the line people add for Excel to split a CSV: the separator, no header.
+        delimiter, skipped = hint[1], first + 1
+    else:
+        try:
+            delimiter = csv.Sniffer().sniff(lines[first], delimiters=",;\t").delimiter
+        except csv.Error:
+            delimiter = ","
+        skipped = 0
+    reader = csv.reader(io.StringIO("".join(lines[skipped:])), csv.excel, delimiter=delimiter)
     rows = []
-    line = 1
+    line = skipped + 1
     try:
         for row in reader:
             if any(value.strip() for value in row):  # blank lines, as spreadsheets leave them
                 rows.append((line, row))
-            line = reader.line_num + 1
+            line = skipped + reader.line_num + 1
     except csv.Error as exc:  # a value past csv's limit (128 KiB): a quote never closed, or no roster
         raise LabSpecError(f"{path}: line {line}: {exc}; expected one student a line (is a quote left open?)") from None
     return rows

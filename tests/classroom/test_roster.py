@@ -48,6 +48,16 @@ def test_one_column_with_surname_and_name(tmp_path):
     assert [(s.id, s.name, s.email) for s in read_roster(_roster(tmp_path, roster))] == [("1234", "Díaz, Ana", "ana@x.example")]
 
 
+def test_dni_as_the_id_and_excels_separator_line(tmp_path):
+    """Argentine class lists identify students by DNI; "sep=;" before the header is the line
+    people add so that Excel splits the file (line numbers stay the file's)."""
+    roster = "\ufeffsep=;\r\nDNI;Apellido y Nombres\r\n\r\n30.123.456;Díaz, Ana\r\n31222333;Paz, Beto\r\n"
+    students = read_roster(_roster(tmp_path, roster))
+    assert [(s.id, s.name, s.row) for s in students] == [("30.123.456", "Díaz, Ana", 4), ("31222333", "Paz, Beto", 5)]
+    both = "Legajo,Número de documento,Nombre\n12345/6,30123456,Ana\n"
+    assert [s.id for s in read_roster(_roster(tmp_path, both))] == ["12345/6"]  # the legajo first
+
+
 def test_excel_unicode_text(tmp_path):
     """Excel saves tab-separated text only as 'Unicode Text': UTF-16 with a BOM."""
     roster = "Legajo\tApellido\tNombre\r\n1234\tDíaz\tAna\r\n".encode("utf-16")
