@@ -78,7 +78,8 @@ class LabEnvelope(Envelope):
         self.ret: str | None = None
         self.envid: str | None = None
         self.chunks = bytearray()
-        self.chunking = False  # a BDAT has been accepted in this transaction
+        self.chunking = False  # a BDAT has come in this transaction: no more RCPT, no DATA
+        self.chunk_refused = False  # and was refused: the later chunks are discarded up to LAST
         self.spf: SpfVerdict | None = None  # evaluated at the first RCPT whose domain checks SPF
 
 
@@ -477,6 +478,9 @@ class LabSMTP(SMTP):
         if self.envelope.mail_from is None:
             await self.push("503 5.5.1 Error: need MAIL command")
             return
+        if self.envelope.chunking:
+            await self.push("503 5.5.1 Error: RCPT after BDAT")
+            return
         if not arg or arg[:3].upper() != "TO:" or not arg[3:].strip():
             await self.push("501 5.5.4 Syntax: RCPT TO:<address>")
             return
@@ -605,7 +609,7 @@ class LabSMTP(SMTP):
     async def smtp_DATA(self, arg: str | None) -> None:
         problem = self._transaction_problem()
         if problem is None and self.envelope.chunking:
-            problem = "503 5.5.1 Error: DATA after BDAT in the same transaction"
+            problem = "503 5.5.1 Error: DATA after BDAT"
         if problem is None and arg:
             problem = "501 5.5.4 Syntax: DATA"
         if problem:
@@ -637,28 +641,42 @@ class LabSMTP(SMTP):
     async def smtp_BDAT(self, arg: str | None) -> None:
         words = (arg or "").split()
         if not 1 <= len(words) <= 2 or not words[0].isdigit() or (len(words) == 2 and words[1].upper() != "LAST"):
-            await self.push("501 5.5.4 Syntax: BDAT count [LAST]")
+            # Without a count nothing tells where the chunk ends: its octets would be read as
+            # commands. Postfix hangs up, and so do we.
+            await self.push("521 5.5.4 Syntax: BDAT count [LAST]")
+            self.transport.close()
             return
         size, last = int(words[0]), len(words) == 2
+        if self.envelope.chunk_refused:
+            # RFC 3030 section 3: the message failed; what the client pipelined after is dropped.
+            await self._read_chunk(size, into=None)
+            if last:
+                self._set_rset_state()
+            await self.push(f"551 5.0.0 Discarded {size} bytes after earlier error")
+            return
         problem = self._transaction_problem()
+        if problem is None:
+            self.envelope.chunking = True
         room = self.config.size_limit - len(self.envelope.chunks)
         keep = problem is None and size <= room
         await self._read_chunk(size, into=self.envelope.chunks if keep else None)
         if problem is None and size > room:
-            problem = "552 5.3.4 Error: message file too big"
+            problem = "552 5.3.4 Chunk exceeds message size limit"
         content = b""
         if problem is None and last:
             content, problem = normalise_chunked(self.envelope.chunks)
         if problem:
-            # RFC 3030 section 3: a failed chunk ends the transaction.
-            self._set_rset_state()
+            if self.envelope.chunking and not last:
+                self.envelope.chunks.clear()
+                self.envelope.chunk_refused = True
+            else:
+                self._set_rset_state()
             await self.push(problem)
             return
-        self.envelope.chunking = True
         if last:
             await self._queue(content)
         else:
-            await self.push(f"250 2.0.0 Ok: {size} octets received")
+            await self.push(f"250 2.0.0 Ok: {size} bytes")
 
     async def _read_chunk(self, size: int, *, into: bytearray | None) -> None:
         """Read exactly `size` octets into `into`; discard them as they come when None (size abuse)."""

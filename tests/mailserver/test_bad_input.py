@@ -90,6 +90,19 @@ def test_no_smuggling_in_bdat_content(server):
     assert maildir_files(server.config, "alumnopop") == []
 
 
+def test_a_bdat_without_a_valid_count_ends_the_session(server):
+    """Its chunk's end is unknown, so what follows could only be guessed at: as Postfix, 521 and
+    hang up rather than run the chunk's lines as commands."""
+    with raw_session(server.smtp_port) as client:
+        client.command(f"MAIL FROM:<{POP}>")
+        client.command(f"RCPT TO:<{IMAP}>")
+        assert client.command("BDAT 0x40 LAST") == "521 5.5.4 Syntax: BDAT count [LAST]"
+        with pytest.raises(ConnectionError):
+            client.send(SECOND_TRANSACTION + b".\r\n")
+            client.line()
+    assert not [e for e in read_log(server.config) if e["event"] in ("mail_from", "queued")][1:]
+
+
 def test_typed_with_bare_lf_like_nc_without_c(server):
     """nc without -C sends bare LFs: the dialogue works and "." ends the message, as with Debian's Postfix."""
     with raw_session(server.smtp_port, ehlo=False) as client:

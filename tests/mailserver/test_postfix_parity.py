@@ -78,6 +78,13 @@ DIALOGUES = {
         b"RCPT TO:<alumnoimap@redes.unlp.edu.ar.>\r\n", b'RCPT TO:<"alumnoimap"@redes.unlp.edu.ar>\r\n',
         b"RCPT TO:<x%otro.example@redes.unlp.edu.ar>\r\n", b"RCPT TO:<otro.example!x@mail.redes.unlp.edu.ar>\r\n",
         b"DATA\r\n", b"Subject: nombres\r\n\r\nx\r\n.\r\n", b"QUIT\r\n"],
+    # RFC 3030: after a refused chunk the later ones are dropped up to LAST; a count that is no
+    # number leaves no way to find the next command, and Postfix hangs up.
+    "BDAT: a chunk over the size limit, what the client pipelined after it, a count that is no number": [
+        b"EHLO alumno\r\n", f"MAIL FROM:<{POP}>\r\n".encode(), b"RCPT TO:<alumnoimap@redes.unlp.edu.ar>\r\n",
+        b"BDAT 4\r\nab\r\n", b"BDAT 10240001\r\n" + b"x" * 10240001, b"BDAT 3\r\nabc",
+        b"RCPT TO:<alumnoimap@redes.unlp.edu.ar>\r\n", b"DATA\r\n", b"BDAT 3 LAST\r\nabc",
+        b"RCPT TO:<alumnoimap@redes.unlp.edu.ar>\r\n", b"BDAT x\r\n"],
     "STARTTLS on a server without a certificate": [b"EHLO alumno\r\n", b"STARTTLS\r\n", b"QUIT\r\n"],
     # Past 100 NOOPs each one is an error (smtpd_junk_command_limit); past 10 errors every reply
     # waits a second (smtpd_error_sleep_time); at 20 the session ends: the 121st NOOP gets 421.
@@ -89,7 +96,8 @@ DIALOGUES = {
 
 WITHOUT_A_MESSAGE = {"blanks before a command, blank lines, words after QUIT", "VRFY answers with the address as typed",
                      "ETRN before HELO, without a domain, in a transaction", "STARTTLS on a server without a certificate",
-                     "a client looping on NOOP", "tab between words", "commands out of order", "other commands a student tries", "arguments left out",
+                     "a client looping on NOOP", "BDAT: a chunk over the size limit, what the client pipelined after it, a count that is no number",
+                     "tab between words", "commands out of order", "other commands a student tries", "arguments left out",
                      "relay to another domain, and VRFY of it", "ESMTP parameters on MAIL", "ESMTP parameters on RCPT"}
 
 
