@@ -209,6 +209,24 @@ def test_l_provider_defers_while_mail_is_stopped_and_delivers_after(ex10, studen
     assert f"retry interval {RETRY} s" in result.detail
 
 
+def test_l_a_send_from_info_counts_too(ex10, student):
+    """Item l asks what the senders do while the only mail server restarts: a message from
+    redes@info.unlp.edu.ar (the account of item k), queued and retried by info's MTA, shows
+    it as the provider's does. Before mail is back, it still fails."""
+    ex10.forget_mail()
+    assert_fails(ex10.check("l-reintento"))
+    cli("stop", "mail", "--instance", INSTANCE)
+    swaks(ex10, "--server", student.ip("mail-info"), "--port", "587", "--auth", "PLAIN",
+          "--auth-user", "redes@info.unlp.edu.ar", "--auth-password", "redespass", "--from", "redes@info.unlp.edu.ar",
+          "--to", f"alumno@{student.domain}", "--header", "Subject: desde info durante el corte")
+    wait_for(lambda: "mail-info deferred mail" in ex10.check("l-reintento").detail, 30, "info's MTA deferred the mail")
+    assert_fails(ex10.check("l-reintento"))
+    cli("start", "mail", "--instance", INSTANCE)
+    result = ex10.eventually("l-reintento", timeout=90)  # info's MTA backs off: 5 s, doubling
+    assert_passes(result)
+    assert result.detail.startswith("mail-info: ")
+
+
 def test_m_backup_mx_in_the_cloud(ex10, student):
     spf = f'@ IN TXT "v=spf1 ip4:{student.ip("mail")} -all"\n'
     # Near miss: the cloud server preferred over mail (lower number is tried first).
