@@ -10,6 +10,8 @@ Queue ids are the only thing that differs by design and are masked.
 from __future__ import annotations
 
 import re
+import ssl
+from pathlib import Path
 
 import pytest
 
@@ -135,3 +137,36 @@ def test_replies_match_postfix(postfix_port, ours, case):
     expected = replies(postfix_port, DIALOGUES[case])
     assert ("queued as <id>" in " ".join(expected)) == (case not in WITHOUT_A_MESSAGE)
     assert replies(ours, DIALOGUES[case]) == expected
+
+
+def starttls_replies(port: int) -> list[str]:
+    """Commands sent in the same packet as STARTTLS (the CVE-2011-0411 injection) must be dropped,
+    not run as if they had come encrypted; then STARTTLS again, and its arguments."""
+    client = RawClient(port)
+    try:
+        assert client.reply().startswith("220 ")
+        answers = [client.command("EHLO alumno").split("\n")[0], client.command("STARTTLS now")]
+        client.send(b"STARTTLS\r\nMAIL FROM:<inyectado@otro.example>\r\n")
+        answers.append(client.reply())
+        assert client.buffer == b""  # nothing answered the injected MAIL before the handshake
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        client.sock = context.wrap_socket(client.sock)
+        for command in ("EHLO alumno", "RCPT TO:<alumnoimap@redes.unlp.edu.ar>", "STARTTLS", "QUIT"):
+            answers.append(client.command(command).split("\n")[0])
+        return answers
+    finally:
+        client.close()
+
+
+def test_commands_pipelined_behind_starttls_are_dropped_as_postfix_drops_them(engine, test_label, certificate, tmp_path):
+    cert, key = certificate
+    folder = str(Path(cert).parent)
+    setup = ("postconf -e 'mynetworks = 127.0.0.0/8' 'smtpd_tls_security_level = may' "
+             "'smtpd_tls_cert_file = /etc/peer-tls/cert.pem' 'smtpd_tls_key_file = /etc/peer-tls/key.pem'")
+    with postfix_container(engine, {test_label: "postfix-parity-tls"}, setup,
+                           volumes={folder: {"bind": "/etc/peer-tls", "mode": "ro"}}) as (_, port):
+        expected = starttls_replies(port)
+    assert expected[4] == "503 5.5.1 Error: need MAIL command"  # the injected MAIL was not run
+    with RunningServer(make_config(tmp_path, tls_cert=cert, tls_key=key)) as server:
+        assert starttls_replies(server.smtp_port) == expected
