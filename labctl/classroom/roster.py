@@ -149,6 +149,7 @@ def read_roster(path: Path, check_id=lambda student_id: None) -> list[Student]:
 
     students: list[Student] = []
     seen: dict[str, tuple[int, str]] = {}
+    emails: dict[str, int] = {}
     for number, row in rows[1:]:
         if any(value.strip() for value in row[len(headers):]):
             # An unquoted "Díaz, Ana" would silently lose its second half.
@@ -182,6 +183,12 @@ def read_roster(path: Path, check_id=lambda student_id: None) -> list[Student]:
                 f"names the same lab as {other!r} of line {line} ({name_form(student_id)!r})"
             raise LabSpecError(f"{where}: {student_id!r} {same}; expected one row per student")
         seen[key] = (number, student_id)
+        if email and (twice := emails.get(email.lower())):
+            # One person listed twice (two ids, as merged lists have it): two labs, and two
+            # gradebook rows that Moodle's import, matching by e-mail, gives one student.
+            raise LabSpecError(f"{path}: line {number}: field {headers[email_col]!r}: {email!r} is already the e-mail of line "
+                               f"{twice}; expected one row per student")
+        emails[email.lower()] = number
         name = cell(row, name_col) or " ".join(part for part in (cell(row, first_col), cell(row, last_col)) if part)
         students.append(Student(student_id, name, email, number))
     if not students:

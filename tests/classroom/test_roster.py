@@ -95,6 +95,8 @@ def test_unlp_legajos_and_accented_ids_name_their_labs(tmp_path):
 
 BAD = {
     "missing id column": ("name,grupo\nAna,1\n", "line 1: no student id column; expected one of 'id'"),
+    "one e-mail, two ids": ("legajo,email\n12345/6,ana@x.example\n23456/7,Ana@x.example\n",
+                            "line 3: field 'email': 'Ana@x.example' is already the e-mail of line 2"),
     "duplicate ids": ("id,name\nana,Ana\nbeto,Beto\nANA,Ana otra vez\n", "line 4: field 'id': 'ANA' is already the id of line 2"),
     "id Docker cannot name": ("id\n_ana\n", "line 2: field 'id': '_ana' cannot name a lab"),
     "id too long for a lab name": ("id\n" + "a" * 30 + "\n", "line 2: field 'id': '" + "a" * 30 + "' cannot name a lab: instance '"),
