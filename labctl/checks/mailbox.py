@@ -39,8 +39,15 @@ def type_matches(content_type: str, wanted: str) -> bool:
 
 def attachment_is(attachment: Attachment, wanted: str) -> bool:
     """By what its bytes are, its file name or its declared type: swaks --attach @archivo.pdf
-    labels a PDF application/octet-stream, and Thunderbird may show an image inline."""
-    return any(type_matches(found, wanted) for found in attachment.types)
+    labels a PDF application/octet-stream, and Thunderbird may show an image inline. A label
+    its bytes belie does not count."""
+    return any(type_matches(found, wanted) for found in attachment.credible_types)
+
+
+def attachment_kinds(attachment: Attachment) -> list[str]:
+    """What an attachment is, for a student: its types, and the labels its bytes belie."""
+    return sorted(attachment.credible_types) + [f"{t} by its label only, not by its bytes"
+                                                for t in sorted(attachment.types - attachment.credible_types)]
 
 
 def folder_present(folders: list[str], wanted: str) -> bool:
@@ -117,7 +124,7 @@ def closest_miss(ctx: CheckContext, p: MessageParams) -> str:
     # Fewest things missing; among equals the newest (min keeps the first of reversed order).
     lacks, nearest = min((([name for name, test in wanted if not test(r)], r) for r in reversed(found)),
                          key=lambda pair: len(pair[0]))
-    kinds = sorted({t for a in nearest.summary.attachments for t in a.types})
+    kinds = list(dict.fromkeys(kind for a in nearest.summary.attachments for kind in attachment_kinds(a)))
     has = f" (its attachments: {', '.join(kinds)})" if kinds and p.attachment_type else ""
     line = f"none of the {len(found)} message(s) of {p.account} has it all; the closest, {nearest.describe()}, lacks: {'; '.join(lacks)}{has}"
     return "; ".join([line] + notes)

@@ -42,6 +42,8 @@ MAGIC = (
     (b"II*\x00", "image/tiff"),
     (b"MM\x00*", "image/tiff"),
 )
+# The types sniff() tells by content: a file labelled one of them whose bytes are not it is not it.
+KNOWN_BY_CONTENT = frozenset(kind for _, kind in MAGIC) | {"image/webp"}
 EXTENSIONS = {
     "pdf": "application/pdf", "jpg": "image/jpeg", "jpeg": "image/jpeg", "jpe": "image/jpeg",
     "png": "image/png", "gif": "image/gif", "webp": "image/webp", "bmp": "image/bmp",
@@ -66,6 +68,13 @@ class Attachment:
     @property
     def types(self) -> set[str]:
         return {t for t in (self.declared, self.sniffed, self.by_name) if t}
+
+    @property
+    def credible_types(self) -> set[str]:
+        """What it is: what its bytes are, and its label and file name unless the bytes belie
+        them (swaks --attach-type application/pdf --attach with a path that does not exist
+        attaches the path itself, labelled application/pdf)."""
+        return {t for t in self.types if t == self.sniffed or t not in KNOWN_BY_CONTENT}
 
 
 @dataclass(frozen=True)

@@ -241,6 +241,19 @@ def test_ex11_swaks_with_pdf(ex11):
     assert "lacks: subject containing 'SMTP-Práctica4'" in result.detail
 
 
+def test_ex11_swaks_attaching_a_path_that_does_not_exist_sends_no_pdf(ex11):
+    """swaks attaches the argument itself when no file has that name (a typo): labelled
+    application/pdf as asked, its bytes are the path, and no reader opens it as a PDF."""
+    ex11.forget_mail()
+    ex11.student("sh", "-c", "cd /tmp && printf '%%PDF-1.4\\n%%apunte\\n' > archivo.pdf")
+    ex11.student(*SWAKS, "--server", ex11.ip("mail"), "--attach-type", "application/pdf", "--attach", "/tmp/archvo.pdf")
+    result = ex11.eventually("swaks-pdf", until=lambda r: "has received no message" not in r.detail)
+    assert_fails(result)
+    assert "(its attachments: application/pdf by its label only, not by its bytes)" in result.detail, result.detail
+    ex11.student(*SWAKS, "--server", ex11.ip("mail"), "--attach-type", "application/pdf", "--attach", "/tmp/archivo.pdf")
+    assert_passes(ex11.eventually("swaks-pdf"))
+
+
 @pytest.mark.parametrize("command", [
     "hint",  # --attach-type application/pdf --attach @archivo.pdf
     "cd /tmp && swaks --server mail.redes.unlp.edu.ar --from redesycomunicaciones@redes.unlp.edu.ar "

@@ -99,6 +99,16 @@ def test_swaks_attach_labels_a_pdf_octet_stream_but_content_and_name_say_pdf():
     assert not attached.inline
 
 
+def test_a_label_the_bytes_belie_is_not_what_the_file_is():
+    """swaks --attach-type application/pdf --attach /ruta/que/no/existe.pdf attaches the path
+    itself, labelled PDF; a type the bytes cannot tell (BMP) keeps its label."""
+    path, bmp, pdf = summarise(mail("SMTP-Práctica4", "hola", (b"/root/informe.pdf", "application", "pdf", "informe.pdf"),
+                                    (b"BM" + bytes(60), "image", "bmp", "foto.bmp"),
+                                    (PDF, "application", "pdf", "informe.pdf"))).attachments
+    assert path.types == {"application/pdf"} and path.credible_types == set()
+    assert bmp.credible_types == {"image/bmp"} and pdf.credible_types == {"application/pdf"}
+
+
 @pytest.mark.parametrize(("data", "kind"), [
     (JPEG, "image/jpeg"), (b"\x89PNG\r\n\x1a\n" + bytes(8), "image/png"), (b"GIF89a" + bytes(8), "image/gif"),
     (b"RIFF\x00\x00\x00\x00WEBPVP8 ", "image/webp"), (PDF, "application/pdf"), (b"hola", ""),
