@@ -50,9 +50,15 @@ class ForgedParams(Params):
     field: Literal["From", "To"]
 
 
+# The header fields that show what the envelope carries: the recipients are those of To:
+# and Cc: alike. Relayed to another domain, a message sent To: a local user and Cc: a remote
+# one has only the remote one in RCPT TO, and forges nothing.
+VISIBLE = {"From": ("From",), "To": ("To", "Cc")}
+
+
 @register("smtp-header-differs")
 class SmtpHeaderDiffers(Check):
-    """A message whose From: (or To:) names other addresses than its MAIL FROM (or RCPT TO)."""
+    """A message whose From: (or To: and Cc:) names other addresses than its MAIL FROM (or RCPT TO)."""
 
     Params = ForgedParams
 
@@ -63,10 +69,10 @@ class SmtpHeaderDiffers(Check):
         for message in messages:
             if not message.mail_from:
                 continue  # a bounce (MAIL FROM:<>) is not the student's forgery
-            shown = message.header_addresses(field)
+            shown = [address for name in VISIBLE[field] for address in message.header_addresses(name)]
             envelope = [message.mail_from] if field == "From" else list(message.rcpt_to)
             if shown and not set(shown) & set(envelope):
                 return True, (f"{message.where}: {envelope_name} {', '.join(f'<{a}>' for a in envelope)} "
-                              f"| {field}: {', '.join(shown)}")
+                              f"| {'/'.join(f'{name}:' for name in VISIBLE[field])} {', '.join(shown)}")
         return False, (f"{len(messages)} message(s) in the capture, none whose {field}: differs from its "
                        f"{envelope_name}" if messages else "no message in the SMTP dialogues of the capture")

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from checklab import assert_fails, assert_passes
 from ex10student import Student, ex10_lab
+from labctl.checks.smtp_messages import captured_messages
 from labctl.cli import app
 from labctl.paths import tls_dir
 from labctl.render.tls import CA_CERT
@@ -110,6 +111,14 @@ def test_i_j_visible_sender_and_recipient_forged(ex10, student):
     ex10.captured()
     assert_fails(ex10.check("i-remitente"))
     assert_fails(ex10.check("j-destinatario"))
+    # Near miss for j: To: a local user, Cc: the provider's. The leg that mail relays to the
+    # provider carries only the Cc'd recipient in RCPT TO, and nothing is forged.
+    swaks(ex10, "--server", student.ip("mail"), "--port", "587", "--auth", "PLAIN", "--auth-user", "alumno",
+          "--auth-password", "alumnopass", "--from", f"alumno@{domain}", "--to", f"redes@{domain},{PROVIDER_USER}",
+          "--header", f"To: redes@{domain}", "--header", f"Cc: {PROVIDER_USER}", "--header", "Subject: con copia")
+    wait_for(lambda: any(m.stream.server.ip == student.ip("mail-proveedor") and "con copia" in str(m.content["Subject"])
+                         for m in captured_messages(ex10.context())), 20, "mail relayed the copy to the provider")
+    assert_fails(ex10.check("j-destinatario"))
     swaks(ex10, "--server", student.ip("mail"), "--from", f"redes@{domain}", "--to", f"alumno@{domain}",
           "--header", "From: Presidencia <presidente@casarosada.gob.ar>", "--header", "To: todos@unlp.edu.ar")
     ex10.captured()
@@ -118,7 +127,7 @@ def test_i_j_visible_sender_and_recipient_forged(ex10, student):
     assert f"MAIL FROM <redes@{domain}> | From: presidente@casarosada.gob.ar" in result.detail
     result = ex10.check("j-destinatario")
     assert_passes(result)
-    assert f"RCPT TO <alumno@{domain}> | To: todos@unlp.edu.ar" in result.detail
+    assert f"RCPT TO <alumno@{domain}> | To:/Cc: todos@unlp.edu.ar" in result.detail
 
 
 def test_k_submission_at_info_found_by_srv(ex10, student):
