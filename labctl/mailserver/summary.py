@@ -124,10 +124,17 @@ def normalised(text: str) -> str:
     return unicodedata.normalize("NFC", text).casefold()
 
 
+# PDF readers find the "%PDF-" header anywhere in the first 1024 bytes (PDF 1.7 reference,
+# implementation note 13): some generators put a byte-order mark or blank lines before it.
+PDF_HEADER_WINDOW = 1024
+
+
 def sniff(data: bytes) -> str:
     for magic, kind in MAGIC:
         if data.startswith(magic):
             return kind
+    if b"%PDF-" in data[:PDF_HEADER_WINDOW]:
+        return "application/pdf"
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "image/webp"
     return ""

@@ -112,6 +112,9 @@ def test_a_label_the_bytes_belie_is_not_what_the_file_is():
 @pytest.mark.parametrize(("data", "kind"), [
     (JPEG, "image/jpeg"), (b"\x89PNG\r\n\x1a\n" + bytes(8), "image/png"), (b"GIF89a" + bytes(8), "image/gif"),
     (b"RIFF\x00\x00\x00\x00WEBPVP8 ", "image/webp"), (PDF, "application/pdf"), (b"hola", ""),
+    # PDF readers accept junk before the header within the first 1024 bytes, not after them
+    (b"\xef\xbb\xbf\r\n" + PDF, "application/pdf"), (bytes(1018) + PDF, "application/pdf"),
+    (bytes(1020) + PDF, ""),
 ])
 def test_content_is_recognised_by_its_magic_bytes(data, kind):
     [attached] = summarise(mail("x", "hola", (data, "application", "octet-stream", "sin-extension"))).attachments
