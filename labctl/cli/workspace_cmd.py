@@ -38,8 +38,9 @@ def apply(lab: str = LabOpt, instance: Optional[str] = InstanceOpt) -> None:
         result = apply_workspace(client(), layout, name, project.config_dir(name))
         console.print(f"[green]applied[/] {len(result.installed)} file(s); reloaded {', '.join(result.reloaded)}", highlight=False)
         for secondary, serial in result.behind.items():
-            console.print(f"note: {secondary} still serves serial {serial} of {layout.domain}, not the primary's "
-                          "(does the primary allow it the transfer?)", highlight=False)
+            console.print(f"note: {secondary} still serves serial {serial} of {layout.domain}, not the primary's: "
+                          "a secondary copies the zone when its serial goes up, if the primary allows it the transfer",
+                          highlight=False)
 
 
 # The root (labctl.cli) lists these commands and imports this module to run one.
