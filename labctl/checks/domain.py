@@ -173,7 +173,7 @@ class ZoneRecords(Check):
                 problems.append(f"{name} resolves to {', '.join(got) or 'nothing'}, expected {ctx.service(service).ip}")
         mx = records(ask(ip, domain, "MX").answer, domain, "MX")
         mail_ip = str(ctx.service(self.params.mx).ip)
-        to_mail = False
+        to_mail = set()  # the preferences of the MX records that reach the mail server
         for record in mx:
             preference, exchange = record.split()
             target = fqdn(exchange)
@@ -186,9 +186,12 @@ class ZoneRecords(Check):
             elif not records(answer, target, "A"):
                 problems.append(f"MX {preference} {target} has no address in the zone{relative_hint(target, domain)}")
             elif sorted(records(answer, target, "A")) == [mail_ip]:
-                to_mail = True
+                to_mail.add(int(preference))
         if not to_mail:
             problems.append(f"no MX points at the mail server {mail_ip} (MX: {', '.join(mx) or 'none'})")
+        elif min(to_mail) > min(int(record.split()[0]) for record in mx):
+            problems.append(f"the mail server's MX ({min(to_mail)}) is not the most preferred (MX: {', '.join(mx)}): "
+                            "the lowest number is tried first")
         if problems:
             return False, "; ".join(problems)
         return True, f"SOA serial {soa[0].split()[2]}, NS {', '.join(ns)}, MX {', '.join(mx)}, {len(self.params.addresses)} names resolve"

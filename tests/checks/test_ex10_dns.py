@@ -370,11 +370,19 @@ def test_b_m_mx_near_misses_then_right(ex10, student):
     assert f"the SOA names ns1.{student.domain}.{student.domain}. as the primary server" in result.detail
     assert_passes(ex10.check("m-mx-respaldo"))
 
+    # Mail has an MX, but another host is preferred: the webmail's (runs no SMTP), or the cloud's.
+    for serial, better in ((2024040404, "correo"), (2024040405, "mx.nube.com.ar.")):
+        student.serve_zone(serial, mx=f"@ IN MX 10 mail\n@ IN MX 5 {better}")
+        result = ex10.check("b-zona")
+        assert_fails(result)
+        assert "the mail server's MX (10) is not the most preferred" in result.detail
+    assert_fails(ex10.check("m-mx-respaldo"))
+
     # Right: the backup by the cloud's own name, or by a name of the zone with its own A record.
-    student.serve_zone(2024040404, mx="@ IN MX 10 mail\n@ IN MX 20 mx.nube.com.ar.")
+    student.serve_zone(2024040406, mx="@ IN MX 10 mail\n@ IN MX 20 mx.nube.com.ar.")
     assert_passes(ex10.check("b-zona"))
     assert_passes(ex10.check("m-mx-respaldo"))
-    student.serve_zone(2024040405, mx="@ IN MX 10 mail\n@ IN MX 20 respaldo",
+    student.serve_zone(2024040407, mx="@ IN MX 10 mail\n@ IN MX 20 respaldo",
                        extra=f"respaldo IN A {student.ip('mail-nube')}\n")
     assert_passes(ex10.check("b-zona"))
     assert_passes(ex10.check("m-mx-respaldo"))
