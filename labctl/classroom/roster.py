@@ -39,6 +39,9 @@ SEPARATOR_LINE = re.compile(r"sep=([,;\t|])", re.IGNORECASE)
 MAX_BYTES = 1024 * 1024
 # The longest names people have fit, with their e-mails; a longer value is no roster's.
 MAX_VALUE = 200
+ROLE_HEADERS = ("roles", "role", "rol")
+# A student's role as Moodle names it, in English or Spanish ("Student", "Estudiante", "Alumno").
+STUDENT_ROLE = re.compile(r"student|estudiante|alumn", re.IGNORECASE)
 EMAIL_HEADERS = ("email", "email address", "e-mail", "e-mail address", "correo", "dirección de correo")
 
 
@@ -59,6 +62,7 @@ class Student:
     name: str
     email: str
     row: int  # line of the roster file, for messages
+    roles: str = ""  # a Moodle export's Roles ("Student", "Teacher, Student"), else ""
 
 
 def _normal(header: str) -> str:
@@ -141,7 +145,7 @@ def read_roster(path: Path, check_id=lambda student_id: None) -> list[Student]:
             f"{path}: line {header_line}: no student id column; expected one of {', '.join(repr(h) for h in ID_HEADERS)} "
             f"(or an e-mail column, as in a Moodle participants export), got {', '.join(repr(h) for h in headers)}"
         )
-    name_col, first_col, last_col = (_column(headers, h) for h in (NAME_HEADERS, FIRST_NAME_HEADERS, LAST_NAME_HEADERS))
+    name_col, first_col, last_col, role_col = (_column(headers, h) for h in (NAME_HEADERS, FIRST_NAME_HEADERS, LAST_NAME_HEADERS, ROLE_HEADERS))
     id_field = headers[id_col] if id_col is not None else headers[email_col]
 
     def cell(row: list[str], col: int | None) -> str:
@@ -190,7 +194,15 @@ def read_roster(path: Path, check_id=lambda student_id: None) -> list[Student]:
                                f"{twice}; expected one row per student")
         emails[email.lower()] = number
         name = cell(row, name_col) or " ".join(part for part in (cell(row, first_col), cell(row, last_col)) if part)
-        students.append(Student(student_id, name, email, number))
+        students.append(Student(student_id, name, email, number, cell(row, role_col)))
     if not students:
         raise LabSpecError(f"{path}: no students: the header is there but no row below it")
     return students
+
+
+def students_only(roster: list[Student]) -> tuple[list[Student], list[Student]]:
+    """(students, the rest): a Moodle participants export lists the course's teachers too,
+    by their Roles. Without a student role in any row, every row is a student."""
+    if not any(STUDENT_ROLE.search(s.roles) for s in roster):
+        return roster, []
+    return [s for s in roster if STUDENT_ROLE.search(s.roles)], [s for s in roster if not STUDENT_ROLE.search(s.roles)]

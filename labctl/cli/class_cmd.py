@@ -18,7 +18,7 @@ from labctl.classroom.lifecycle import Outcome
 from labctl.classroom.pool import DEFAULT_POOL, DEFAULT_SSH_PORT, check_bind, default_bind
 from labctl.classroom.record import ClassRecord
 from labctl.classroom.report import grade_class, write_reports
-from labctl.classroom.roster import name_form, read_roster
+from labctl.classroom.roster import name_form, read_roster, students_only
 from labctl.cli.lab_cmds import DEFAULT_LAB
 from labctl.cli.output import cells, console, print_error, table as new_table, user_errors
 from labctl.render.plan import CLIENT_CAPTURES
@@ -65,7 +65,7 @@ def _roster_changes(record: ClassRecord) -> str:
     'class up'): a note for the instructor, who may expect the file to be the class."""
     path = Path(record.roster)
     try:
-        roster = read_roster(path)
+        roster, _ = students_only(read_roster(path))
     except LabSpecError:
         return ""  # moved or broken since: the class record is what is graded
     gone = lifecycle.not_in_roster(record, roster)
@@ -110,7 +110,10 @@ def up(
         bind = check_bind(ssh_bind) if ssh_bind else default_bind()
         path = str(lab_file(lab).resolve())
         load_lab(path, exercise)  # a wrong lab or exercise stops here, before anything starts
-        students = read_roster(roster, lifecycle.student_id_rule(class_name, path, exercise))
+        students, staff = students_only(read_roster(roster, lifecycle.student_id_rule(class_name, path, exercise)))
+        if staff:
+            console.print(f"left out of the class, not students by their role in {roster}: "
+                          + ", ".join(f"line {s.row} {s.name or s.id} ({s.roles})" for s in staff), highlight=False, soft_wrap=True)
         engine = client()
         try:
             record = records.load(class_name)

@@ -13,8 +13,9 @@ from labctl.runtime import project
 
 CLASS = "t11roster"
 POOL = "10.136.0.0/22"
-HEADER = "Legajo;Apellido y Nombres\n"
-ANA, BETO = "12345/6;Díaz, Ana\n", "23456/7;Núñez, Beto\n"
+# Roles, as a Moodle export has them: the teacher gets no lab.
+HEADER = "Legajo;Apellido y Nombres;Roles\n"
+TEACHER, ANA, BETO = "99999/9;Pérez, Juan;Profesor\n", "12345/6;Díaz, Ana;Estudiante\n", "23456/7;Núñez, Beto;Estudiante\n"
 
 
 def said(output: str) -> str:
@@ -23,15 +24,16 @@ def said(output: str) -> str:
 
 def test_a_student_taken_off_the_roster(engine, tmp_path):
     roster, reports = tmp_path / "alumnos.csv", tmp_path / "reports"
-    roster.write_text(HEADER + ANA + BETO, encoding="utf-8")
+    roster.write_text(HEADER + TEACHER + ANA + BETO, encoding="utf-8")
     if CLASS in records.all_names():  # a previous run killed half-way
         CliRunner().invoke(app, ["class", "down", "--name", CLASS, "--purge"])
     up = ["class", "up", str(roster), "--exercise", "4", "--name", CLASS]
     try:
-        cli(*up, "--pool", POOL, "--ssh-port", "22980")
+        first = said(cli(*up, "--pool", POOL, "--ssh-port", "22980"))
+        assert f"left out of the class, not students by their role in {roster}: line 2 Pérez, Juan (Profesor)" in first, first
         ana, beto = records.load(CLASS).students
         assert "changed since" not in cli("class", "grade", "--name", CLASS, "--out", str(reports))
-        roster.write_text(HEADER + ANA + "\n", encoding="utf-8")  # Beto dropped the course
+        roster.write_text(HEADER + TEACHER + ANA + "\n", encoding="utf-8")  # Beto dropped the course
         graded = said(cli("class", "grade", "--name", CLASS, "--out", str(reports)))
         assert f"{roster} changed since the class came up; not in it any more: 23456/7 (Núñez, Beto) (graded still;" in graded, graded
         assert (reports / "23456-7.json").is_file()  # what is graded is the class as recorded

@@ -39,6 +39,22 @@ def test_moodle_participants_export(tmp_path):
     assert [s.id for s in read_roster(_roster(tmp_path, MOODLE_NO_ID))] == ["ana.diaz"]
 
 
+def test_a_moodle_export_lists_the_teachers_too_and_they_are_left_out(tmp_path):
+    """Moodle's participants export has every participant, the course's teachers with them:
+    by their Roles they get no lab. A list without any student role is all students."""
+    from labctl.classroom.roster import students_only
+
+    export = ("\ufeffFirst name,Last name,ID number,Email address,Roles\n"
+              "Juan,Pérez,prof-1,jperez@unlp.example,\"Teacher, Non-editing teacher\"\n"
+              "Ana,Díaz,ana-01,ana@alumnos.example,Student\n"
+              "Beto,Paz,beto-02,beto@alumnos.example,Estudiante\n")
+    students, others = students_only(read_roster(_roster(tmp_path, export)))
+    assert [s.id for s in students] == ["ana-01", "beto-02"]
+    assert [(s.row, s.name, s.roles) for s in others] == [(2, "Juan Pérez", "Teacher, Non-editing teacher")]
+    custom = "id,name,roles\nana,Ana,Cursante\nbeto,Beto,Cursante\n"  # roles named otherwise: nothing is left out
+    assert [len(group) for group in students_only(read_roster(_roster(tmp_path, custom)))] == [2, 0]
+
+
 def test_semicolons_as_a_spanish_spreadsheet_saves_them(tmp_path):
     assert [s.name for s in read_roster(_roster(tmp_path, "Legajo;Apellido;Nombre\n1234;Díaz;Ana\n"))] == ["Ana Díaz"]
 
