@@ -32,6 +32,12 @@ class Exchange:
         return self.reply.text if self.reply else ""
 
 
+# The end of an SMTP message: a line of a single "." after LF (CRLF or bare LF lines).
+_END_OF_DATA = re.compile(rb"\n\.\r?\n")
+# What an SMTP server says first: its banner, or that it serves no one (RFC 5321 3.1).
+_SMTP_GREETINGS = (b"220", b"421", b"554")
+
+
 class _Item(NamedTuple):
     """A protocol unit and where it starts in the conversation (index into messages)."""
 
@@ -89,8 +95,15 @@ class _Cursor:
         return self._to(len(self.side.data))
 
     def dot_terminated(self) -> _Item | None:
-        """A block ending in a line holding a single "." (SMTP DATA, POP3 multi-line)."""
+        """A block ending in a line holding a single "." (POP3 multi-line)."""
         return self.through(b"\r\n.\r\n", back=2)
+
+    def message_data(self) -> _Item | None:
+        """SMTP DATA: up to a line holding a single ".", its lines ended by CRLF or by a bare
+        LF, as telnet and nc send them and Postfix takes them (searched from the LF that
+        ended the DATA line, so that "." at once is an empty message)."""
+        found = _END_OF_DATA.search(self.side.data, max(self.pos - 1, 0))
+        return self._to(len(self.side.data) if found is None else found.end())
 
 
 def _verb(item: _Item) -> tuple[str, bool]:
@@ -116,9 +129,18 @@ def _smtp_reply(server: _Cursor) -> _Item | None:
     return _join(lines)
 
 
+def _smtp_greeting(client: _Cursor, server: _Cursor) -> bool:
+    """The server's first reply is its greeting: it spoke first, or the client typed ahead of
+    it ((printf 'HELO ...'; ...) | nc), which the server answers only after its banner."""
+    if _server_first(client, server):
+        return True
+    first_command = client.side.data.split(None, 1)[:1]
+    return server.side.data[:3] in _SMTP_GREETINGS and first_command != [b"STARTTLS"]
+
+
 def _smtp(client: _Cursor, server: _Cursor) -> list[Exchange]:
     exchanges = []
-    if _server_first(client, server):
+    if _smtp_greeting(client, server):
         exchanges.append(_exchange(None, _smtp_reply(server)))
     while (command := client.line()) is not None:
         verb, _ = _verb(command)
@@ -130,7 +152,7 @@ def _smtp(client: _Cursor, server: _Cursor) -> list[Exchange]:
         exchanges.append(_exchange(command, reply))
         code = reply.chunk.data[:3] if reply else b""
         if verb == "DATA" and code == b"354":
-            exchanges.append(_exchange(client.dot_terminated(), _smtp_reply(server)))
+            exchanges.append(_exchange(client.message_data(), _smtp_reply(server)))
         elif verb == "STARTTLS" and code == b"220":
             exchanges.append(_exchange(client.rest(), server.rest()))  # TLS: not readable
     while (reply := _smtp_reply(server)) is not None:

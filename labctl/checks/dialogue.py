@@ -193,7 +193,9 @@ class SmtpSession(SessionCheck):
             return [f"it carried {carried[-1].describe()}, not the exercise's ({wanted.describe()})"]
         if session.messages and not session.encrypted:
             return [f"its message could not be read as {wanted.describe()}"]
-        return []  # no message at all: the missing commands say so
+        # No message at all: the missing commands say so, unless DATA was answered 354 and the
+        # message itself refused (552: too big).
+        return [f"no message was accepted in it ({wanted.describe()} wanted)"] if session.has("DATA|BDAT") else []
 
     def carries_event(self, ctx: CheckContext, session: Session) -> bool:
         wanted = self.params.message

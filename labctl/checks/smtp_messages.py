@@ -41,11 +41,12 @@ class CapturedMessage:
 
 
 def _unstuffed(data: bytes) -> bytes:
-    """The message as sent: without the final '.' line and with RFC 5321 4.5.2 dot-stuffing undone."""
-    lines = data.split(b"\r\n")
-    if lines[-2:] == [b".", b""]:
+    """The message as sent: without the final '.' line and with RFC 5321 4.5.2 dot-stuffing
+    undone; lines end in CRLF or, typed into nc, in a bare LF (each keeps its own)."""
+    lines = data.split(b"\n")
+    if lines[-2:] in ([b".", b""], [b".\r", b""]):
         lines = lines[:-2]
-    return b"\r\n".join(line[1:] if line.startswith(b".") else line for line in lines) + b"\r\n"
+    return b"\n".join(line[1:] if line.startswith(b".") else line for line in lines) + b"\n"
 
 
 def stream_messages(stream: TcpStream) -> list[CapturedMessage]:

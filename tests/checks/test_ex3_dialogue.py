@@ -51,3 +51,35 @@ def test_helo_instead_of_ehlo_is_a_complete_dialogue(ex3):
     result = ex3.check("smtp-dialogue")
     assert_passes(result)
     assert ": HELO, MAIL, RCPT, DATA" in result.detail, result.detail
+
+
+TOO_BIG = f"""
+import smtplib
+with smtplib.SMTP('mail.redes.unlp.edu.ar', 25) as smtp:
+    smtp.ehlo('pc')
+    smtp.mail('{POP}')  # no SIZE=: the server learns the size only from the data
+    smtp.rcpt('{IMAP}')
+    print(smtp.data(b'From: {POP}\\r\\nSubject: grande\\r\\n\\r\\n' + (b'x' * 998 + b'\\r\\n') * 10400))
+"""
+# A script piped into nc, as students write one: its lines end in a bare LF and it types
+# ahead of the banner.
+NC = ("(printf 'helo pc\\nmail from:<{pop}>\\nrcpt to:<{imap}>\\ndata\\n'; sleep 1; "
+      "printf 'From: {pop}\\nSubject: con nc\\n\\nhola\\n.\\n'; sleep 1; printf 'quit\\n') | nc -q 3 mail.redes.unlp.edu.ar 25")
+
+
+def test_a_message_refused_after_354_fails_and_one_typed_into_nc_passes(ex3):
+    """DATA answered 354 and the message refused (552, too big) is no send: the check errored
+    (IndexError) there, as on a session typed into nc (bare LF lines, Postfix takes them)."""
+    ex3.reset()
+    assert "552" in ex3.python(TOO_BIG)
+    ex3.captured()
+    result = ex3.check("smtp-dialogue")
+    assert_fails(result)
+    assert f"has EHLO, MAIL, RCPT, DATA, QUIT; no message was accepted in it (a message from {POP} to {IMAP} wanted)" \
+        in result.detail, result.detail
+    ex3.student("sh", "-c", NC.format(pop=POP, imap=IMAP))
+    ex3.captured()
+    result = ex3.check("smtp-dialogue")
+    assert_passes(result)
+    assert f": HELO, MAIL, RCPT, DATA, QUIT; it carried a message from {POP} to {IMAP} with subject 'con nc'" \
+        in result.detail, result.detail

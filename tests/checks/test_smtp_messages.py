@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from labctl.capture.streams import Chunk, Direction, Endpoint
 from labctl.capture.tcp import TcpStream
+from labctl.checks.sessions import capture_session
 from labctl.checks.smtp_messages import stream_messages
 
 C, S = Direction.CLIENT, Direction.SERVER
@@ -70,3 +71,21 @@ def test_a_refused_chunk_ends_the_transaction():
     refused = next(n for n, chunk in enumerate(stream.messages) if chunk.data.startswith(b"BDAT")) + 1
     stream.messages[refused] = stream.messages[refused]._replace(data=b"552 5.3.4 Message size exceeds fixed limit\r\n")
     assert stream_messages(stream) == []
+
+
+def test_a_session_typed_into_nc_ahead_of_the_banner_with_bare_lf_lines_is_read():
+    """(printf 'helo pc\\n'; ...) | nc mail 25: the lines end in a bare LF, as Postfix takes
+    them, and the client spoke before the banner, which the server sends first all the same."""
+    typed = b"helo pc\nmail from:<alumnopop@redes.unlp.edu.ar>\nrcpt to:<alumnoimap@redes.unlp.edu.ar>\ndata\n"
+    turns = [(C, typed), (S, b"220 mail ESMTP Postfix\r\n250 mail\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"
+                         b"354 End data with <CR><LF>.<CR><LF>\r\n"),
+             (C, b"From: alumnopop@redes.unlp.edu.ar\nSubject: uno\n\n..punto\nhola\n.\nquit\n"),
+             (S, b"250 2.0.0 Ok: queued as CC6827C692\r\n221 2.0.0 Bye\r\n")]
+    chunks = [Chunk(direction, float(n), data) for n, (direction, data) in enumerate(turns)]
+    stream = TcpStream(0, Endpoint("172.28.0.100", 40000), Endpoint("172.28.0.90", 25), "smtp", chunks,
+                       0.0, 4.0, 4, True, 0)
+    [message] = stream_messages(stream)
+    assert (message.mail_from, message.rcpt_to) == ("alumnopop@redes.unlp.edu.ar", ("alumnoimap@redes.unlp.edu.ar",))
+    assert message.summary.subject == "uno" and message.summary.text == ".punto\nhola\n"
+    session = capture_session(stream)
+    assert session.answered() == ["HELO", "MAIL", "RCPT", "DATA", "QUIT"] and session.messages == 1
