@@ -6,6 +6,8 @@ from typing import Literal
 
 from labctl.checks.base import Check, Params, register
 from labctl.checks.context import CheckContext
+from labctl.checks.dialogue import WITHOUT_TLS
+from labctl.checks.sessions import capture_session
 from labctl.checks.smtp_messages import CapturedMessage, captured_messages
 
 ENCODINGS = ("base64", "quoted-printable")
@@ -27,6 +29,16 @@ def _attachments(message: CapturedMessage) -> list[tuple[str, str, str]]:
     return found
 
 
+def encrypted_note(ctx: CheckContext) -> str:
+    """What a failure adds when SMTP sessions switched to TLS: the capture cannot show their
+    messages (Thunderbird picks STARTTLS whenever the server offers it)."""
+    encrypted = sum(1 for stream in ctx.capture.tcp_streams("smtp") if capture_session(stream).encrypted)
+    if not encrypted:
+        return ""
+    return (f"; {encrypted} SMTP session(s) switched to TLS (STARTTLS), and the capture cannot show "
+            f"their messages: {WITHOUT_TLS['smtp']}")
+
+
 @register("smtp-attachment-encoded")
 class SmtpAttachmentEncoded(Check):
     """A message with an attachment crossed the lab over SMTP, the attachment in base64 or QP."""
@@ -43,7 +55,7 @@ class SmtpAttachmentEncoded(Check):
                 seen.append(f"{name} as {encoding}")
         if seen:
             return False, f"attachments in the capture, none in {' or '.join(self.params.encodings)}: {', '.join(seen)}"
-        return False, "no message with an attachment in the SMTP dialogues of the capture"
+        return False, "no message with an attachment in the SMTP dialogues of the capture" + encrypted_note(ctx)
 
 
 class ForgedParams(Params):
@@ -74,5 +86,6 @@ class SmtpHeaderDiffers(Check):
             if shown and not set(shown) & set(envelope):
                 return True, (f"{message.where}: {envelope_name} {', '.join(f'<{a}>' for a in envelope)} "
                               f"| {'/'.join(f'{name}:' for name in VISIBLE[field])} {', '.join(shown)}")
-        return False, (f"{len(messages)} message(s) in the capture, none whose {field}: differs from its "
-                       f"{envelope_name}" if messages else "no message in the SMTP dialogues of the capture")
+        found = (f"{len(messages)} message(s) in the capture, none whose {field}: differs from its {envelope_name}"
+                 if messages else "no message in the SMTP dialogues of the capture")
+        return False, found + encrypted_note(ctx)
