@@ -94,20 +94,20 @@ def test_h_attachment_encoded(ex10, student):
     ex10.captured()
     assert_fails(ex10.check("h-adjunto"))  # near miss: text only
     run_in(ex10, "client", "sh", "-c", "head -c 3000 /dev/urandom > /tmp/foto.jpg")
+
+    def send_photo(subject: str, *tls: str):
+        swaks(ex10, "--server", student.ip("mail"), *tls, "--from", f"redes@{student.domain}",
+              "--to", f"alumno@{student.domain}", "--header", f"Subject: {subject}",
+              "--attach-type", "image/jpeg", "--attach", "@/tmp/foto.jpg")
+        ex10.captured()
+        return ex10.check("h-adjunto")
+
     # Near miss: the attachment sent over STARTTLS (as Thunderbird does when offered): the
     # capture cannot show it, and the failure says how to send in clear.
-    swaks(ex10, "--server", student.ip("mail"), "--tls", "--from", f"redes@{student.domain}",
-          "--to", f"alumno@{student.domain}", "--header", "Subject: adjunto cifrado",
-          "--attach-type", "image/jpeg", "--attach", "@/tmp/foto.jpg")
-    ex10.captured()
-    result = ex10.check("h-adjunto")
+    result = send_photo("adjunto cifrado", "--tls")
     assert_fails(result)
     assert "1 SMTP session(s) switched to TLS (STARTTLS)" in result.detail and "swaks without --tls" in result.detail
-    swaks(ex10, "--server", student.ip("mail"), "--from", f"redes@{student.domain}",
-          "--to", f"alumno@{student.domain}", "--header", "Subject: con adjunto",
-          "--attach-type", "image/jpeg", "--attach", "@/tmp/foto.jpg")
-    ex10.captured()
-    result = ex10.check("h-adjunto")
+    result = send_photo("con adjunto")
     assert_passes(result)
     assert "foto.jpg" in result.detail and "base64" in result.detail
 
