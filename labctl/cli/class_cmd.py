@@ -113,7 +113,7 @@ def up(
         students, staff = students_only(read_roster(roster, lifecycle.student_id_rule(class_name, path, exercise)))
         if staff:
             console.print(f"left out of the class, not students by their role in {roster}: "
-                          + ", ".join(f"line {s.row} {s.name or s.id} ({s.roles})" for s in staff), highlight=False, soft_wrap=True)
+                          + ", ".join(f"line {s.row} {s.name or s.id} ({s.roles})" for s in staff), markup=False, highlight=False, soft_wrap=True)
         engine = client()
         try:
             record = records.load(class_name)
@@ -136,7 +136,7 @@ def up(
             dropped = _with_progress(f"class {class_name}: out of the roster", len(missing),
                                      lambda done: lifecycle.drop(engine, record, missing, parallel, done))
             console.print(f"out of class {class_name}, not in {roster}: {_who(missing)} (labs and state removed)",
-                          highlight=False, soft_wrap=True)
+                          markup=False, highlight=False, soft_wrap=True)
         elif missing:
             console.print(f"[yellow]not in {escape(str(roster))} but in class {class_name}: {escape(_who(missing))}; their labs stay "
                           f"and are graded (--drop-missing takes them out of the class)[/]", highlight=False, soft_wrap=True)

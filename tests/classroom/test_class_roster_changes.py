@@ -13,9 +13,10 @@ from labctl.runtime import project
 
 CLASS = "t11roster"
 POOL = "10.136.0.0/22"
-# Roles, as a Moodle export has them: the teacher gets no lab.
+# Roles, as a Moodle export has them: the teacher gets no lab. Brackets in names are text
+# (the console would read "[/]" as markup).
 HEADER = "Legajo;Apellido y Nombres;Roles\n"
-TEACHER, ANA, BETO = "99999/9;Pérez, Juan;Profesor\n", "12345/6;Díaz, Ana;Estudiante\n", "23456/7;Núñez, Beto;Estudiante\n"
+TEACHER, ANA, BETO = "99999/9;Pérez, Juan [/];Profesor\n", "12345/6;Díaz, Ana;Estudiante\n", "23456/7;Núñez, Beto [recursante];Estudiante\n"
 
 
 def said(output: str) -> str:
@@ -30,18 +31,18 @@ def test_a_student_taken_off_the_roster(engine, tmp_path):
     up = ["class", "up", str(roster), "--exercise", "4", "--name", CLASS]
     try:
         first = said(cli(*up, "--pool", POOL, "--ssh-port", "22980"))
-        assert f"left out of the class, not students by their role in {roster}: line 2 Pérez, Juan (Profesor)" in first, first
+        assert f"left out of the class, not students by their role in {roster}: line 2 Pérez, Juan [/] (Profesor)" in first, first
         ana, beto = records.load(CLASS).students
         assert "changed since" not in cli("class", "grade", "--name", CLASS, "--out", str(reports))
         roster.write_text(HEADER + TEACHER + ANA + "\n", encoding="utf-8")  # Beto dropped the course
         graded = said(cli("class", "grade", "--name", CLASS, "--out", str(reports)))
-        assert f"{roster} changed since the class came up; not in it any more: 23456/7 (Núñez, Beto) (graded still;" in graded, graded
+        assert f"{roster} changed since the class came up; not in it any more: 23456/7 (Núñez, Beto [recursante]) (graded still;" in graded, graded
         assert (reports / "23456-7.json").is_file()  # what is graded is the class as recorded
         kept = said(cli(*up))
-        assert f"not in {roster} but in class {CLASS}: 23456/7 (Núñez, Beto); their labs stay and are graded" in kept, kept
+        assert f"not in {roster} but in class {CLASS}: 23456/7 (Núñez, Beto [recursante]); their labs stay and are graded" in kept, kept
         assert project.running(engine, beto.instance).containers
         dropped = said(cli(*up, "--drop-missing"))
-        assert f"out of class {CLASS}, not in {roster}: 23456/7 (Núñez, Beto) (labs and state removed)" in dropped, dropped
+        assert f"out of class {CLASS}, not in {roster}: 23456/7 (Núñez, Beto [recursante]) (labs and state removed)" in dropped, dropped
         assert [s.id for s in records.load(CLASS).students] == ["12345/6"]
         assert not project.running(engine, beto.instance).containers and not lab_state_dir(beto.instance).exists()
         assert sorted(p.name for p in reports.glob("*.json")) == ["12345-6.json"]
