@@ -1,4 +1,6 @@
-"""Delivery status notifications: RFC 3461 semantics, RFC 3464 format."""
+"""Delivery status notifications: RFC 3461 semantics, RFC 3464 format, worded and laid out as
+Debian's Postfix 3.7 writes them (its bounce templates), since students read them (exercise 10 g).
+Postfix's "please send mail to postmaster" paragraph is left out: we have no postmaster mailbox."""
 from __future__ import annotations
 
 import hashlib
@@ -41,10 +43,9 @@ def dsn_queue_id(message: QueuedMessage, action: str, recipients: list[Recipient
 
 
 def _recipient_fields(recipient: Recipient, action: str) -> list[str]:
-    fields = []
-    if recipient.orcpt:
-        addr_type, _, address = recipient.orcpt.partition(";")
-        fields.append(f"Original-Recipient: {addr_type}; {xtext_decode(address)}")
+    # As Postfix: the original recipient is given even when the client sent no ORCPT.
+    addr_type, _, address = (recipient.orcpt or f"rfc822;{recipient.address}").partition(";")
+    fields = [f"Original-Recipient: {addr_type};{xtext_decode(address)}"]
     fields.append(f"Final-Recipient: rfc822; {recipient.address}")
     fields.append(f"Action: {action}")
     fields.append(f"Status: {recipient.status_code or _DEFAULT_STATUS[action]}")
@@ -64,44 +65,54 @@ def _returned_content(message: QueuedMessage, action: str, original: bytes) -> t
     return "text/rfc822-headers", header + b"\r\n"
 
 
+_SIGNATURE = "\r\n                   The mail system"
+_EXPLANATIONS = {
+    FAILED: "I'm sorry to have to inform you that your message could not\r\n"
+            "be delivered to one or more recipients. It's attached below.\r\n" + _SIGNATURE,
+    DELAYED: "####################################################################\r\n"
+             "# THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND YOUR MESSAGE. #\r\n"
+             "####################################################################\r\n\r\n"
+             "Your message could not be delivered yet to one or more recipients.\r\n"
+             "Delivery will be retried.\r\n" + _SIGNATURE,
+    DELIVERED: "Your message was successfully delivered to the destination(s)\r\n"
+               "listed below. If the message was delivered to mailbox you will\r\n"
+               "receive no further notifications. Otherwise you may still receive\r\n"
+               "notifications of mail delivery errors from other systems.\r\n" + _SIGNATURE,
+}
+_EXPLANATIONS[RELAYED] = _EXPLANATIONS[DELIVERED]
+
+
 def build_dsn(message: QueuedMessage, recipients: list[Recipient], action: str,
               original: bytes, *, hostname: str, now: float) -> bytes:
     """A multipart/report DSN to the envelope sender of `message`."""
     boundary = f"{message.queue_id}.{secrets.token_hex(6)}/{hostname}"
-    explanation = {
-        FAILED: "I'm sorry to have to inform you that your message could not\r\n"
-                "be delivered to one or more recipients.",
-        DELAYED: "Your message could not be delivered yet to one or more recipients.\r\n"
-                 "Delivery will be retried; you do not need to resend it.",
-        DELIVERED: "Your message was successfully delivered to the destination(s) listed below.",
-        RELAYED: "Your message was relayed to the destination(s) listed below, which do\r\n"
-                 "not offer delivery notifications.",
-    }[action]
     per_message = [f"Reporting-MTA: dns; {hostname}", f"X-Labctl-Queue-ID: {message.queue_id}"]
     if message.envid:
         per_message.append(f"Original-Envelope-Id: {xtext_decode(message.envid)}")
     per_message.append(f"Arrival-Date: {rfc5322_date(message.arrival)}")
     status_blocks = ["\r\n".join(per_message)] + ["\r\n".join(_recipient_fields(r, action)) for r in recipients]
-    human = [f"This is the mail system at host {hostname}.", "", explanation, ""]
+    human = [f"This is the mail system at host {hostname}.", "", _EXPLANATIONS[action], ""]
     human += [f"<{r.address}>: {r.reason or action}" for r in recipients]
     returned_type, returned = _returned_content(message, action, original)
     head = "\r\n".join([
-        f"From: MAILER-DAEMON@{hostname} (Mail Delivery System)",
-        f"To: {message.mail_from}",
-        f"Subject: {_SUBJECTS[action]}",
         f"Date: {rfc5322_date(now)}",
-        f"Message-Id: <{dsn_queue_id(message, action, recipients)}@{hostname}>",
+        f"From: Mail Delivery System <MAILER-DAEMON@{hostname}>",
+        f"Subject: {_SUBJECTS[action]}",
+        f"To: {message.mail_from}",
         "Auto-Submitted: auto-replied",
         "MIME-Version: 1.0",
         f'Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary="{boundary}"',
-        "Content-Transfer-Encoding: 8bit",
+        # Only what it returns can make the notice 8-bit.
+        *(["Content-Transfer-Encoding: 8bit"] if not returned.isascii() else []),
+        f"Message-Id: <{dsn_queue_id(message, action, recipients)}@{hostname}>",
     ])
     parts = [
         "Content-Description: Notification\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n"
         + "\r\n".join(human) + "\r\n",
         "Content-Description: Delivery report\r\nContent-Type: message/delivery-status\r\n\r\n"
         + "\r\n\r\n".join(status_blocks) + "\r\n",
-        f"Content-Description: Original message\r\nContent-Type: {returned_type}\r\n\r\n",
+        f"Content-Description: Undelivered Message{' Headers' if returned_type == 'text/rfc822-headers' else ''}\r\n"
+        f"Content-Type: {returned_type}\r\n\r\n",
     ]
     body = b""
     for part in parts[:-1]:

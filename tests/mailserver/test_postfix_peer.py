@@ -8,6 +8,7 @@ server reaches Postfix through the 127.0.0.1 port its container publishes, found
 """
 from __future__ import annotations
 
+import re
 import smtplib
 
 import pytest
@@ -122,3 +123,47 @@ def test_postfix_relays_to_our_mta(engine, test_label, tmp_path, peer_network):
     # Postfix's bounce quotes our refusal, as it would quote its own kind.
     assert "Subject: Undelivered Mail Returned to Sender" in bounce
     assert f"550 5.1.1 <nadie@{OURS}>: {UNKNOWN}" in " ".join(bounce.split())
+
+
+def notice_outline(text: str) -> dict:
+    """What a reader of a bounce sees, apart from names, ids and dates: the header fields the
+    notice is made of (in order) and their values where the two servers must agree, the
+    explanation above the recipients, the parts' descriptions and the delivery-status fields."""
+    head, _, body = text.partition("\n\n")
+    fields = [line.split(":", 1) for line in head.split("\n") if line and not line[0].isspace()]
+    values = {name: value.strip() for name, value in fields}
+    notification = body.split("Content-Type: text/plain; charset=us-ascii\n\n", 1)[1]
+    status = body.split("Content-Type: message/delivery-status\n\n", 1)[1].split("\n--", 1)[0]
+    return {
+        "fields": [name for name, _ in fields if name not in ("Return-Path", "X-Original-To", "Delivered-To", "Received")],
+        "from": values["From"].split("<")[0].strip(),
+        "subject": values["Subject"],
+        "auto-submitted": values["Auto-Submitted"],
+        # Postfix's paragraph sending the reader to postmaster is left out: we have no such mailbox.
+        "explanation": re.sub(r"For further assistance.*?returned message\.\n\n", "",
+                              re.sub(r"at host \S+", "at host <host>", notification.split("\n<", 1)[0]), flags=re.S),
+        "descriptions": [line for line in body.split("\n") if line.startswith("Content-Description: ")],
+        # Postfix names itself in X-Postfix-* fields, and we in X-Labctl-*.
+        "status fields": sorted({line.split(":")[0] for line in status.split("\n") if ":" in line and not line.startswith("X-")}),
+    }
+
+
+def test_our_bounce_reads_as_postfix_bounce(engine, test_label, tmp_path, dns_stub):
+    """Exercise 10 g): webmail mail that the provider refuses for SPF comes back to the student as a
+    bounce; from the course's Postfix it reads one way, and from ours it must read the same."""
+    # The course's server offers no SMTPUTF8 (COURSE.md), so its notices are us-ascii.
+    setup = "postconf -e 'mynetworks = 127.0.0.0/8' 'smtputf8_enable = no' 'default_transport = error:refused'"
+    with postfix_container(engine, {test_label: "postfix-peer"}, setup) as (postfix, _):
+        sent = postfix.exec_run(["sh", "-c", f"printf 'Subject: rebota\\n\\nhola\\n' | "
+                                             f"sendmail -f alumnoimap@{POSTFIX_DOMAIN} x@elsewhere.example"])
+        assert sent.exit_code == 0, sent.output
+        [theirs] = wait_for(lambda: postfix_mail(postfix, "alumnoimap"), timeout=30)
+    dns_stub.set("elsewhere.example", "MX", ["0 ."])  # refused at once: RFC 7505 null MX
+    config = our_config(tmp_path, resolver_port=dns_stub.port)
+    with RunningServer(config) as ours:
+        client = smtplib.SMTP("127.0.0.1", ours.submission_port)
+        client.login("ana", "anapass")
+        client.sendmail(f"ana@{OURS}", ["x@elsewhere.example"], b"Subject: rebota\r\n\r\nhola\r\n")
+        client.quit()
+        [bounce] = wait_for(lambda: maildir_files(config, "ana", OURS), timeout=30)
+    assert notice_outline(bounce.read_text()) == notice_outline(theirs)
