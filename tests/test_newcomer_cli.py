@@ -53,6 +53,16 @@ def test_an_error_across_sections_names_its_field_first(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_paths_with_brackets_are_printed_as_written(tmp_path, monkeypatch):
+    """A folder named like rich markup ('[red]', 'práctica [2024]') is a path, not a style."""
+    monkeypatch.setenv("LABCTL_STATE_DIR", str(tmp_path / "estado [2024]"))
+    out = tmp_path / "salida [red]x"
+    result = runner.invoke(app, ["render", "--out", str(out), "--compose"])
+    assert result.exit_code == 0, result.output
+    assert f"rendered practica4 into {out}\n" in result.stdout
+    assert f"wrote {out / 'docker-compose.yml'}\n" in result.stdout
+
+
 def test_the_exercise_list_cuts_no_check_id(narrow_terminal):
     result = runner.invoke(app, ["exercises"])
     assert result.exit_code == 0

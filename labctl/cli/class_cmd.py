@@ -197,7 +197,7 @@ def grade(
             errors = sum(r.status is Status.ERROR for r in g.report.results)
             table.add_row(*cells(g.student.id, f"{g.grade:g}", g.report.passed, g.report.failed - errors, errors, g.error or ""))
         console.print(table)
-        console.print(f"reports in {folder} (gradebook.csv, index.html, <id>.json, <id>.xml)", highlight=False, soft_wrap=True)
+        console.print(f"reports in {folder} (gradebook.csv, index.html, <id>.json, <id>.xml)", markup=False, highlight=False, soft_wrap=True)
         if changes := _roster_changes(record):
             console.print(f"[yellow]{escape(changes)}[/]", highlight=False, soft_wrap=True)
 

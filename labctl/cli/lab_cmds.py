@@ -71,9 +71,9 @@ def _print_lab(plan: LabPlan) -> None:
     if plan.lab.by_role(Role.mail):
         ca = tls_dir(plan.instance) / CA_CERT
         console.print(f"STARTTLS (SMTP, submission, POP3 STLS, IMAP STARTTLS) is signed by the lab CA: import {ca} into Thunderbird to trust it.",
-                      highlight=False, soft_wrap=True)
+                      markup=False, highlight=False, soft_wrap=True)
     if plan.lab.workspace is not None:
-        console.print(f"Your workspace (zone, BIND, registration, answers): {workspace_dir(plan.instance)} — edit, then 'labctl apply'.", highlight=False, soft_wrap=True)
+        console.print(f"Your workspace (zone, BIND, registration, answers): {workspace_dir(plan.instance)} — edit, then 'labctl apply'.", markup=False, highlight=False, soft_wrap=True)
     console.print(f"Host gateway: {plan.lab.network.gateway}. Name resolution from the host, either line:")
     # Lines to copy into /etc/hosts: rich must not break them (a broken comment is a bad entry).
     console.print(_hosts_text(plan), highlight=False, markup=False, soft_wrap=True)
@@ -284,11 +284,11 @@ def render(
         with instance_lock(name):  # the lab CA and keys it may make are shared with up
             plan = project.prepare(spec, name, exercise, target=out or lab_state_dir(name) / "render")
         # Paths and commands are copied from here: never broken over lines.
-        console.print(f"rendered {spec.name} into {plan.config_dir}", highlight=False, soft_wrap=True)
+        console.print(f"rendered {spec.name} into {plan.config_dir}", markup=False, highlight=False, soft_wrap=True)
         if compose:
             path = plan.config_dir / COMPOSE_FILE
             path.write_text(render_compose(plan), encoding="utf-8")
-            console.print(f"wrote {path}", highlight=False, soft_wrap=True)
+            console.print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)
 
 
 # The root (labctl.cli) lists these commands and imports this module to run one.
