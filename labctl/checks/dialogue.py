@@ -180,10 +180,19 @@ class SmtpSession(SessionCheck):
             lacks += self._message_lacks(ctx, session)
         return lacks
 
+    def host_names(self, ctx: CheckContext) -> dict[str, str]:
+        """The server's names that deliver for its first domain (Postfix's mydestination:
+        $myhostname, localhost), as its MTA takes them."""
+        service = ctx.service(self.params.server)
+        return {name: service.mail_domains[0] for name in (service.hostname.lower(), "localhost")} if service.mail_domains else {}
+
+    def is_wanted(self, ctx: CheckContext, sent: SentMessage) -> bool:
+        return self.params.message.matches(sent, self.host_names(ctx))
+
     def _message_lacks(self, ctx: CheckContext, session: Session) -> list[str]:
         wanted = self.params.message
         carried = self.carried(ctx, session)
-        right = [m for m in carried if wanted.matches(m)]
+        right = [m for m in carried if self.is_wanted(ctx, m)]
         if right and session.encrypted:
             return [f"it carried the exercise's message ({right[-1].describe()}, as the MTA's log has it), "
                     f"but encrypted ({STARTS_TLS['smtp']}): {WITHOUT_TLS['smtp']}, so that the capture can show it"]
@@ -199,7 +208,7 @@ class SmtpSession(SessionCheck):
 
     def carries_event(self, ctx: CheckContext, session: Session) -> bool:
         wanted = self.params.message
-        return wanted is not None and any(wanted.matches(m) for m in self.carried(ctx, session))
+        return wanted is not None and any(self.is_wanted(ctx, m) for m in self.carried(ctx, session))
 
     def carried(self, ctx: CheckContext, session: Session) -> list[SentMessage]:
         """The messages the session handed over: read in the capture where it is clear; where
@@ -230,7 +239,7 @@ class SmtpSession(SessionCheck):
     def described(self, ctx: CheckContext, session: Session) -> str:
         text = super().described(ctx, session)
         if self.params.message is not None:
-            text += f"; it carried {[m for m in self.carried(ctx, session) if self.params.message.matches(m)][-1].describe()}"
+            text += f"; it carried {[m for m in self.carried(ctx, session) if self.is_wanted(ctx, m)][-1].describe()}"
         return text
 
 

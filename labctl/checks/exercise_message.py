@@ -4,6 +4,7 @@ tied to the exercise's send and not to any other session in the capture. Address
 subject compare as the mailbox checks compare them (NFC, case-insensitive)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pydantic import Field
@@ -30,13 +31,16 @@ class SentMessage:
         return text + (f" with subject {self.summary.subject!r}" if self.summary.subject else " without a subject")
 
 
-def envelope_is(found: str, wanted: str) -> bool:
+def envelope_is(found: str, wanted: str, host_names: Mapping[str, str] | None = None) -> bool:
     """An envelope address names `wanted`: a bare local part (swaks --to alumnoimap) is taken
     in the wanted address's domain, as Postfix's append_at_myorigin completes it on the
-    server of that domain, which is the one 3b and 11 send to."""
+    server of that domain, which is the one 3b and 11 send to; `host_names` maps the server's
+    other names (its host name, localhost) to the domain they deliver for, as mydestination
+    does (alumnoimap@mail.redes.unlp.edu.ar is alumnoimap@redes.unlp.edu.ar)."""
     if "@" not in found and found:
         found = f"{found}@{wanted.rpartition('@')[2]}"
-    return same_address(found, wanted)
+    local, _, domain = found.rpartition("@")
+    return same_address(f"{local}@{(host_names or {}).get(domain.lower(), domain)}", wanted)
 
 
 class WantedMessage(Params):
@@ -44,12 +48,12 @@ class WantedMessage(Params):
     to: str | None = Field(None, pattern=ADDRESS)  # an accepted RCPT TO
     subject: str | None = None  # a substring of the Subject
 
-    def matches(self, sent: SentMessage) -> bool:
+    def matches(self, sent: SentMessage, host_names: Mapping[str, str] | None = None) -> bool:
         summary = sent.summary
         if self.sender and not (envelope_is(sent.mail_from, self.sender)
                                 or (summary and any(same_address(a, self.sender) for a in summary.senders))):
             return False
-        if self.to and not any(envelope_is(a, self.to) for a in sent.rcpt_to):
+        if self.to and not any(envelope_is(a, self.to, host_names) for a in sent.rcpt_to):
             return False
         return not self.subject or (summary is not None and subject_has(summary.subject, self.subject))
 

@@ -20,12 +20,14 @@ class Delivery:
 
 
 def local_deliveries(events: list[dict], account: str) -> list[Delivery]:
-    """The log's successful local deliveries to `account`, oldest first."""
+    """The log's successful local deliveries to `account`, oldest first: by the mailbox the
+    MTA put it in, whatever name of the account the sender used (alumnoimap@mail.redes.unlp.edu.ar,
+    as Postfix's mydestination takes it)."""
     found = []
     for event in events:
         if (event.get("event") != "delivery" or event.get("via") != "maildir"
                 or event.get("status") != "delivered"
-                or str(event.get("recipient", "")).lower() != account.lower()):
+                or str(event.get("mailbox") or event.get("recipient", "")).lower() != account.lower()):
             continue
         message = event.get("summary")
         try:

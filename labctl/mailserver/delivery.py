@@ -285,6 +285,9 @@ class DeliveryWorker:
             recipient.status = DELIVERED if via == "maildir" else RELAYED
         else:
             recipient.status = FAILED if outcome.permanent else DEFERRED
+        if via == "maildir" and (mailbox := local_mailbox(recipient.address, self.config.local_destinations)):
+            # The account it went to: alumnoimap@mail.redes.unlp.edu.ar is alumnoimap@redes.unlp.edu.ar's.
+            logged["mailbox"] = f"{mailbox.local_part}@{mailbox.domain}"
         self.events.write("delivery", queue_id=message.queue_id, recipient=recipient.address, via=via,
                           status=recipient.status, reply=outcome.text, attempt=recipient.attempts,
                           remote_has_dsn=outcome.remote_has_dsn, **logged)

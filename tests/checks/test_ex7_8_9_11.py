@@ -254,6 +254,27 @@ def test_ex11_swaks_attaching_a_path_that_does_not_exist_sends_no_pdf(ex11):
     assert_passes(ex11.eventually("swaks-pdf"))
 
 
+def test_ex11_sent_to_the_server_s_own_name_reaches_alumnoimap(ex11):
+    """Postfix's mydestination has the host name: alumnoimap@mail.redes.unlp.edu.ar is
+    alumnoimap's mailbox, and the MTA delivers it there. The checks looked for that
+    address, and said the message had not come over SMTP and the dialogue carried another
+    recipient's. alumnopop there is still another recipient."""
+    ex11.reset()
+    ex11.student("sh", "-c", "cd /tmp && printf '%%PDF-1.4\\n%%apunte\\n' > archivo.pdf")
+    swaks = [*SWAKS[:3], "--header", f"Subject: {SUBJECT_11}", "--server", "mail.redes.unlp.edu.ar", "--attach", "@/tmp/archivo.pdf"]
+    ex11.student(*swaks, "--to", "alumnopop@mail.redes.unlp.edu.ar")
+    ex11.captured()
+    result = ex11.check("smtp-dialogue")
+    assert_fails(result)
+    assert "to alumnopop@mail.redes.unlp.edu.ar with subject 'SMTP-Práctica4', not the exercise's" in result.detail, result.detail
+    ex11.student(*swaks, "--to", "alumnoimap@mail.redes.unlp.edu.ar")
+    assert_passes(ex11.eventually("swaks-pdf"))
+    ex11.captured()
+    result = ex11.check("smtp-dialogue")
+    assert_passes(result)
+    assert "to alumnoimap@mail.redes.unlp.edu.ar with subject 'SMTP-Práctica4'" in result.detail, result.detail
+
+
 @pytest.mark.parametrize("command", [
     "hint",  # --attach-type application/pdf --attach @archivo.pdf
     "cd /tmp && swaks --server mail.redes.unlp.edu.ar --from redesycomunicaciones@redes.unlp.edu.ar "

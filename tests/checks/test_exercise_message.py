@@ -62,3 +62,14 @@ def test_exercise_3b_sender_by_envelope_or_from():
     assert not wanted("3").matches(sent(forwarded_from, sender=POP, to=OTHER))
     described = sent(forwarded_from, sender="otro@redes.unlp.edu.ar").describe()
     assert described == f"a message from otro@redes.unlp.edu.ar (From: {POP}) to {IMAP} with subject 'hola'"
+
+
+def test_the_server_s_host_name_and_localhost_name_its_first_domain():
+    """mydestination = $myhostname, localhost: alumnoimap@mail.redes.unlp.edu.ar reaches
+    alumnoimap's mailbox, so it names alumnoimap; another account there, or those names
+    without the server's word for them, do not."""
+    names = {"mail.redes.unlp.edu.ar": "redes.unlp.edu.ar", "localhost": "redes.unlp.edu.ar"}
+    for to in ("alumnoimap@mail.redes.unlp.edu.ar", "ALUMNOIMAP@Mail.Redes.UNLP.edu.ar", "alumnoimap@localhost"):
+        assert wanted("11").matches(sent(SWAKS_PDF, to=to), names), to
+        assert not wanted("11").matches(sent(SWAKS_PDF, to=to)), to
+    assert not wanted("11").matches(sent(SWAKS_PDF, to="alumnopop@mail.redes.unlp.edu.ar"), names)
