@@ -82,7 +82,8 @@ class MtaSubmittedDelivered(Check):
             submitted = queued.get(e.get("queue_id"))
             if e.get("event") != "delivery" or submitted is None:
                 continue
-            sender, recipient = submitted["mail_from"].lower(), str(e.get("recipient", "")).lower()
+            # The mailbox it went to: alumnoimap@mail.redes.unlp.edu.ar is alumnoimap's (mydestination).
+            sender, recipient = submitted["mail_from"].lower(), str(e.get("mailbox") or e.get("recipient", "")).lower()
             if e.get("status") == "delivered" and recipient in accounts and recipient != sender:
                 return True, (f"{submitted['mail_from']} submitted on port {port} at {clock(submitted['ts'])} "
                               f"(authenticated), delivered to {e['recipient']} (queue id {e['queue_id']})")

@@ -114,6 +114,20 @@ def test_ex8_authenticated_by_hand_after_helo(ex8):
     assert_passes(ex8.eventually("delivered"))
 
 
+def test_ex8_sent_to_the_server_s_own_name_is_delivered_to_the_account(ex8):
+    """alumnoimap@mail.redes.unlp.edu.ar is alumnoimap's mailbox (mydestination has the host
+    name); to alumnopop there, from alumnopop, it is still a message to itself."""
+    ex8.forget_mail()
+    ex8.python(HELO_AUTH_BY_HAND.format(server=ex8.ip("mail"), sender=POP, to="alumnopop@mail.redes.unlp.edu.ar"))
+    result = ex8.eventually("delivered", timeout=3, until=lambda r: "none from one of" in r.detail)
+    assert_fails(result)
+    assert "alumnopop@redes.unlp.edu.ar → alumnopop@redes.unlp.edu.ar delivered" in result.detail, result.detail
+    ex8.python(HELO_AUTH_BY_HAND.format(server=ex8.ip("mail"), sender=POP, to="alumnoimap@mail.redes.unlp.edu.ar"))
+    result = ex8.eventually("delivered")
+    assert_passes(result)
+    assert "delivered to alumnoimap@mail.redes.unlp.edu.ar" in result.detail, result.detail
+
+
 @pytest.fixture
 def ex8_second(engine):
     yield from exercise_lab(engine, "8", second=True)
