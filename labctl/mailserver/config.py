@@ -19,6 +19,7 @@ LISTENER_KINDS = ("mta", "msa")
 # What an SPF fail does for mail to a local domain: nothing checked, a Received-SPF mark, or
 # policyd-spf's 550 5.7.23 (the result is marked and logged whenever SPF is evaluated).
 SPF_ACTIONS = ("off", "mark", "reject")
+POSTMASTER = "postmaster"
 # Where labctl mounts the mail service's config (labctl's config_mount(Role.mail)).
 DEFAULT_CONFIG_PATH = "/etc/labctl/mail/mta.yaml"
 
@@ -129,11 +130,15 @@ class Config:
         return destinations
 
     def account_for_mailbox(self, local_part: str, domain: str) -> Account | None:
-        """The account whose mailbox local_part@domain delivers to; each local domain has its own users."""
+        """The account whose mailbox local_part@domain delivers to; each local domain has its own users.
+        postmaster, which RFC 5321 4.5.1 says every mail domain must take, has a mailbox of its
+        own when no account claims it (Debian's Postfix sends it to root's): nobody logs in to it."""
         wanted = f"{local_part}@{domain}".lower()
         for account in self.accounts:
             if account.address.lower() == wanted:
                 return account
+        if local_part.lower() == POSTMASTER and domain in self.local_domains:
+            return Account(f"{POSTMASTER}@{domain}", user=POSTMASTER, password="")
         return None
 
     def account_for_login(self, login: str) -> Account | None:

@@ -1,6 +1,5 @@
 """Delivery status notifications: RFC 3461 semantics, RFC 3464 format, worded and laid out as
-Debian's Postfix 3.7 writes them (its bounce templates), since students read them (exercise 10 g).
-Postfix's "please send mail to postmaster" paragraph is left out: we have no postmaster mailbox."""
+Debian's Postfix 3.7 writes them (its bounce templates), since students read them (exercise 10 g)."""
 from __future__ import annotations
 
 import hashlib
@@ -66,14 +65,17 @@ def _returned_content(message: QueuedMessage, action: str, original: bytes) -> t
 
 
 _SIGNATURE = "\r\n                   The mail system"
+_ASK_POSTMASTER = ("\r\nFor further assistance, please send mail to postmaster.\r\n\r\n"
+                   "If you do so, please include this problem report. You can\r\n"
+                   "delete your own text from the attached returned message.\r\n")
 _EXPLANATIONS = {
     FAILED: "I'm sorry to have to inform you that your message could not\r\n"
-            "be delivered to one or more recipients. It's attached below.\r\n" + _SIGNATURE,
+            "be delivered to one or more recipients. It's attached below.\r\n" + _ASK_POSTMASTER + _SIGNATURE,
     DELAYED: "####################################################################\r\n"
              "# THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND YOUR MESSAGE. #\r\n"
              "####################################################################\r\n\r\n"
              "Your message could not be delivered yet to one or more recipients.\r\n"
-             "Delivery will be retried.\r\n" + _SIGNATURE,
+             "Delivery will be retried.\r\n" + _ASK_POSTMASTER + _SIGNATURE,
     DELIVERED: "Your message was successfully delivered to the destination(s)\r\n"
                "listed below. If the message was delivered to mailbox you will\r\n"
                "receive no further notifications. Otherwise you may still receive\r\n"

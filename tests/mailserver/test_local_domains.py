@@ -1,6 +1,7 @@
 """Several local domains: an account belongs to one domain, not to every local domain."""
 from __future__ import annotations
 
+import base64
 import json
 import time
 from pathlib import Path
@@ -23,6 +24,22 @@ def two_domains(tmp_path):
         Account(f"pepe@{DOMAIN}", "pepe", "p3"),  # listed first: a lookup by local part alone finds it
         Account(f"Pepe@{OTHER}", "pepe.otra", "p4"),
     ])
+
+
+def test_every_local_domain_takes_postmaster_into_a_mailbox_nobody_logs_in_to(two_domains):
+    """RFC 5321 4.5.1, and Debian's Postfix (postmaster: root): in any case, for each domain."""
+    with RunningServer(two_domains) as server:
+        with raw_session(server.smtp_port) as client:
+            assert client.command("MAIL FROM:<x@elsewhere.example>") == "250 2.1.0 Ok"
+            assert client.command("RCPT TO:<Postmaster>") == "250 2.1.5 Ok"
+            assert client.command(f"RCPT TO:<POSTMASTER@{OTHER}>") == "250 2.1.5 Ok"
+            assert client.command("DATA").startswith("354 ")
+            assert client.command("Subject: al postmaster\r\n\r\nx\r\n.").startswith("250 2.0.0 Ok: queued as ")
+        wait_for(lambda: maildir_files(server.config, "postmaster") and maildir_files(server.config, "postmaster", OTHER))
+        with raw_session(server.submission_port) as client:
+            for login in ("postmaster", f"postmaster@{DOMAIN}"):
+                token = base64.b64encode(f"\0{login}\0".encode()).decode()
+                assert client.command(f"AUTH PLAIN {token}").startswith("535 5.7.8 ")
 
 
 def test_rcpt_and_vrfy_check_the_account_in_the_address_domain(two_domains):

@@ -87,6 +87,11 @@ DIALOGUES = {
         b"BDAT 4\r\nab\r\n", b"BDAT 10240001\r\n" + b"x" * 10240001, b"BDAT 3\r\nabc",
         b"RCPT TO:<alumnoimap@redes.unlp.edu.ar>\r\n", b"DATA\r\n", b"BDAT 3 LAST\r\nabc",
         b"RCPT TO:<alumnoimap@redes.unlp.edu.ar>\r\n", b"BDAT x\r\n"],
+    # RFC 5321 4.5.1: every domain takes postmaster, in any case (Debian's Postfix: to root).
+    "postmaster": [
+        b"EHLO alumno\r\n", b"VRFY postmaster\r\n", f"MAIL FROM:<{POP}>\r\n".encode(), b"RCPT TO:<postmaster>\r\n",
+        b"RCPT TO:<Postmaster@redes.unlp.edu.ar>\r\n", b"RCPT TO:<POSTMASTER@mail.redes.unlp.edu.ar>\r\n",
+        b"DATA\r\n", b"Subject: al postmaster\r\n\r\nx\r\n.\r\n", b"QUIT\r\n"],
     "STARTTLS on a server without a certificate": [b"EHLO alumno\r\n", b"STARTTLS\r\n", b"QUIT\r\n"],
     # Past 100 NOOPs each one is an error (smtpd_junk_command_limit); past 10 errors every reply
     # waits a second (smtpd_error_sleep_time); at 20 the session ends: the 121st NOOP gets 421.

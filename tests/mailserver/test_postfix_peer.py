@@ -139,9 +139,7 @@ def notice_outline(text: str) -> dict:
         "from": values["From"].split("<")[0].strip(),
         "subject": values["Subject"],
         "auto-submitted": values["Auto-Submitted"],
-        # Postfix's paragraph sending the reader to postmaster is left out: we have no such mailbox.
-        "explanation": re.sub(r"For further assistance.*?returned message\.\n\n", "",
-                              re.sub(r"at host \S+", "at host <host>", notification.split("\n<", 1)[0]), flags=re.S),
+        "explanation": re.sub(r"at host \S+", "at host <host>", notification.split("\n<", 1)[0]),
         "descriptions": [line for line in body.split("\n") if line.startswith("Content-Description: ")],
         # Postfix names itself in X-Postfix-* fields, and we in X-Labctl-*.
         "status fields": sorted({line.split(":")[0] for line in status.split("\n") if ":" in line and not line.startswith("X-")}),
