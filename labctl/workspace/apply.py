@@ -118,6 +118,7 @@ def apply(engine: DockerClient, layout: Layout, instance: str, config_dir: Path)
 
     # --- install, then reload ------------------------------------------------------
     result = ApplyResult()
+    reconfigured = [name for name, files in servers.items() if _server_files(layout.installed(name)) != files]
     for name, files in servers.items():
         _replace_folder(layout.installed(name), files)
         result.installed += [f"{name}/{f}" for f in files]
@@ -130,6 +131,14 @@ def apply(engine: DockerClient, layout: Layout, instance: str, config_dir: Path)
     for name in layout.dns_servers():
         _rndc(running[name], "reload")
         result.reloaded.append(name)
+    # A NOTIFY that reached a secondary before its own reload was handled with its old
+    # configuration (without the TSIG key both just got, with the primary's address the
+    # student just fixed), and BIND would ask again only at the SOA's retry: a secondary
+    # whose files changed asks the primary now. The others learn of the new serial by
+    # NOTIFY alone, as item b shows. One that has no such zone has nothing to refresh.
+    for name in spec.secondaries:
+        if name in reconfigured:
+            running[name].exec_run(["rndc", "refresh", spec.domain], user="bind")
     _rndc(running[spec.registry], "reload", spec.registry_zone)
     result.reloaded.append(spec.registry)
     # What the resolver cached about the domain before (a "does not exist" from

@@ -386,3 +386,26 @@ def test_b_m_mx_near_misses_then_right(ex10, student):
                        extra=f"respaldo IN A {student.ip('mail-nube')}\n")
     assert_passes(ex10.check("b-zona"))
     assert_passes(ex10.check("m-mx-respaldo"))
+
+
+TSIG_KEY = 'key "transferencia" {\n    algorithm hmac-sha256;\n    secret "c2VjcmV0by1kZS1sYS16b25hLWRlbC1hbHVtbm8tMTIz";\n};\n'
+
+
+def test_apply_with_tsig_added_to_both_servers_at_once(ex10, student):
+    """A student secures the transfer with a TSIG key on ns1 and ns2 and raises the serial,
+    in one apply. ns1 reloads first and its NOTIFY reaches ns2 before ns2 has the key: that
+    transfer fails, and BIND would try again only at the SOA's retry (10 min here). apply asks
+    each secondary to refresh after its reload, so ns2 copies the zone with the key at once."""
+    student.serve_zone(2024040501)
+    assert_passes(student.until("b-autoritativos"))
+    time.sleep(6)  # past BIND's notify-delay: ns1's next NOTIFY leaves at once
+    primary = student.primary_zone_conf().replace(f"allow-transfer {{ {student.ip('ns2')}; }};", "allow-transfer { key transferencia; };")
+    student.write("ns1/named.conf.local", TSIG_KEY + primary)
+    student.write("ns2/named.conf.local", TSIG_KEY + student.secondary_zone_conf().replace(
+        f"primaries {{ {student.ip('ns1')}; }}", f"primaries {{ {student.ip('ns1')} key transferencia; }}"))
+    student.write(f"ns1/db.{student.domain}", student.zone(2024040502))
+    student.applied()
+    assert served_serial(student.ip("ns2"), student.domain) == 2024040502
+    assert_passes(ex10.check("b-autoritativos"))
+    ns2_log = ctr.find_containers(ex10.engine, ex10.instance)["ns2"].logs().decode()
+    assert "transferred serial 2024040502: TSIG 'transferencia'" in ns2_log
