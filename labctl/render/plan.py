@@ -56,6 +56,19 @@ ROLE_RESOURCES: dict[Role, Resources] = {
     # for that) and, for -Z root, sets its user and groups.
     Role.capture: Resources(("NET_RAW", "SETUID", "SETGID"), "128m", 16),
 }
+# Where a student logged into the client (class mode, not root) can write, each a tmpfs of
+# a fixed size: the container's own layer is on the host's disk, unbounded, which every lab
+# of the class shares. The pages count in the client's memory limit, so together (with
+# /dev/shm's 64m) they stay well under it; a 10 MB attachment still fits in the home.
+CLIENT_TMPFS = {"/home": "rw,exec,nosuid,nodev,size=64m,mode=755",
+                "/tmp": "rw,exec,nosuid,nodev,size=32m,mode=1777",
+                "/var/tmp": "rw,exec,nosuid,nodev,size=16m,mode=1777",
+                "/run/lock": "rw,noexec,nosuid,nodev,size=1m,mode=1777"}
+# Each container's output (Dovecot's and sshd's logs among it) is kept by the engine on
+# the host's disk: rotated, as much as a whole class can hold. The checks read the logins
+# in it, and `docker logs` reads the rotated files too.
+LOG_MAX_SIZE = "10m"
+LOG_MAX_FILES = 3
 # socat forwarding a host port to the client's sshd (one process per connection).
 ACCESS_RESOURCES = Resources(("NET_BIND_SERVICE",), "32m", 32)
 
@@ -99,6 +112,7 @@ class ContainerPlan:
     cap_add: tuple[str, ...] = ()
     mem_limit: str = "64m"
     pids_limit: int = 64
+    tmpfs: dict[str, str] = field(default_factory=dict)  # mount point -> options
     command: tuple[str, ...] | None = None
     network_mode: str | None = None  # None: the lab network at `ip`
     ready_log: bytes | None = None  # a line it prints once ready, waited for by `up`
@@ -111,6 +125,8 @@ class NetworkPlan:
     gateway: str
     bridge: str
     labels: dict[str, str]
+    # Class mode: the host is a shared server that nothing of the lab may connect to (firewall).
+    host_closed: bool = False
 
 
 @dataclass(frozen=True)
@@ -254,7 +270,9 @@ def plan_lab(lab: Lab, instance: str, config_dir: Path, files: list[RenderedFile
             mounts.append(Mount(str(config_dir / name), config_mount(svc.role)))
         mounts.extend(_student_mounts(lab, name, svc, student))
         command = None
+        tmpfs: dict[str, str] = {}
         if svc.role is Role.client and lab.access:
+            tmpfs = CLIENT_TMPFS
             captures = captures_dir or config_dir.parent / "captures"
             mounts += [Mount(str(captures), CLIENT_CAPTURES), Mount(str(config_dir.parent / SSH_KEYS_DIR), SSH_KEYS_MOUNT, read_only=False)]
             command = ("sh", f"{config_mount(Role.client)}/{ACCESS_SCRIPT}")
@@ -278,6 +296,7 @@ def plan_lab(lab: Lab, instance: str, config_dir: Path, files: list[RenderedFile
                 labels=labels,
                 ports=_ports(svc),
                 sysctls=sysctls,
+                tmpfs=tmpfs,
                 command=command,
                 ready_log=CLIENT_READY if svc.role is Role.client else None,
                 **_resources(ROLE_RESOURCES[svc.role]),
@@ -289,5 +308,6 @@ def plan_lab(lab: Lab, instance: str, config_dir: Path, files: list[RenderedFile
         gateway=str(lab.network.gateway),
         bridge=bridge_name(instance),
         labels=dict(base_labels),
+        host_closed=lab.access is not None,
     )
     return LabPlan(instance, lab, exercise, network, tuple(containers), volumes, config_dir)

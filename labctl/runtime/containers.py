@@ -7,9 +7,10 @@ from docker import DockerClient
 from docker.errors import APIError, ImageNotFound, NotFound
 from docker.models.containers import Container
 from docker.models.networks import Network
+from docker.types import LogConfig
 from docker.types import Mount as DockerMount
 
-from labctl.render.plan import LABEL_LAB, LABEL_SERVICE, ContainerPlan
+from labctl.render.plan import LABEL_LAB, LABEL_SERVICE, LOG_MAX_FILES, LOG_MAX_SIZE, ContainerPlan
 from labctl.runtime.engine import LabError
 
 
@@ -86,6 +87,8 @@ def create(engine: DockerClient, plan: ContainerPlan, network: str) -> Container
         # No swap beyond the limit: a runaway is stopped, not paged out slowly.
         memswap_limit=plan.mem_limit,
         pids_limit=plan.pids_limit,
+        tmpfs=plan.tmpfs or None,
+        log_config=LogConfig(type=LogConfig.types.JSON, config={"max-size": LOG_MAX_SIZE, "max-file": str(LOG_MAX_FILES)}),
         init=True,
     )
     networking = None if plan.network_mode else api.create_networking_config({network: api.create_endpoint_config(ipv4_address=plan.ip)})

@@ -16,6 +16,12 @@ Other labs were never reachable over IPv6: link-local addresses are not routed,
 each lab is a segment of its own, and no lab address is an IPv6 one
 (tests/test_lab_lifecycle.py shows both). Rules carry the instance in a comment:
 that is how they are found and removed, never by position.
+
+In class mode the host is a shared server, not the student's PC: nothing of the lab
+may open a connection to it, not even at the gateway, where every service the server
+binds to 0.0.0.0 (its sshd, an instructor's tools) answers. A third rule drops what
+the lab sends the host but replies to the host's own connections (readiness probes,
+the checks, the SSH forwarder's to the client).
 """
 from __future__ import annotations
 
@@ -34,10 +40,15 @@ def _comment(instance: str) -> str:
     return f"labctl lab {instance}"
 
 
-def _rule(command: str, network: NetworkPlan, instance: str) -> list[str]:
-    # IPv4: the host answers the lab at its gateway. IPv6: the lab has no gateway, nor any use.
-    allowed = ["!", "-d", network.gateway] if command == IPV4 else []
-    return ["-i", network.bridge, *allowed, "-m", "comment", "--comment", _comment(instance), "-j", "DROP"]
+def _rules(command: str, network: NetworkPlan, instance: str) -> list[list[str]]:
+    comment = ["-m", "comment", "--comment", _comment(instance), "-j", "DROP"]
+    if command == IPV6:  # the lab has no IPv6 gateway, nor any use for one
+        return [["-i", network.bridge, *comment]]
+    # IPv4: the host answers the lab at its gateway...
+    rules = [["-i", network.bridge, "!", "-d", network.gateway, *comment]]
+    if network.host_closed:  # ... only its own connections' replies, in class mode
+        rules.append(["-i", network.bridge, "-m", "conntrack", "!", "--ctstate", "ESTABLISHED,RELATED", *comment])
+    return rules
 
 
 def _run(command: str, *args: str) -> subprocess.CompletedProcess:
@@ -59,9 +70,11 @@ def isolate(network: NetworkPlan, instance: str) -> bool:
     if not available(IPV4):
         return False
     for command in (IPV4, IPV6):
-        rule = _rule(command, network, instance)
-        if available(command) and _run(command, "-C", CHAIN, *rule).returncode != 0:
-            _run(command, "-I", CHAIN, "1", *rule).check_returncode()
+        if not available(command):
+            continue
+        for rule in _rules(command, network, instance):
+            if _run(command, "-C", CHAIN, *rule).returncode != 0:
+                _run(command, "-I", CHAIN, "1", *rule).check_returncode()
     return True
 
 

@@ -1,0 +1,97 @@
+"""A hostile or careless student, logged into their client over SSH as the class gives
+them: what they can take from the shared server (its disk, its services) is bounded."""
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from classcli import class_up
+from test_class_access import address, login, run
+
+CLASS = "t11abuse"
+POOL = "10.139.0.0/24"
+FIRST_PORT = "22620"
+MIB = 1 << 20
+
+
+@pytest.fixture(scope="module")
+def klass(engine, tmp_path_factory):
+    yield from class_up(tmp_path_factory.mktemp("roster"), CLASS, "id,name\nana,Ana Díaz\n", "--pool", POOL, "--ssh-port", FIRST_PORT)
+
+
+def written_to_host_disk(engine, container: str) -> int:
+    """What the container's own layer holds on the host's disk (its overlay's upper folder)."""
+    upper = Path(engine.containers.get(container).attrs["GraphDriver"]["Data"]["UpperDir"])
+    return sum(p.stat().st_size for p in upper.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def test_a_student_cannot_fill_the_hosts_disk_from_the_client(klass, engine):
+    ana = klass.student("ana")
+    client = f"{ana.instance}-client"
+    before = written_to_host_disk(engine, client)
+    with login(klass, ana.ssh_port, ana.ssh_password) as ssh:
+        for folder, bound_mib in (("~", 64), ("/tmp", 32), ("/var/tmp", 16)):
+            code, output = run(ssh, f"dd if=/dev/zero of={folder}/relleno bs=1M count=200 2>&1; s=$?; du -m {folder}/relleno; exit $s")
+            assert code != 0 and "No space left on device" in output, output
+            assert int(output.split()[-2]) <= bound_mib, output
+        run(ssh, "rm -f ~/relleno /tmp/relleno /var/tmp/relleno")
+        # What the exercises need still fits: a 10 MB PDF to attach, a script the student runs.
+        code, output = run(ssh, "head -c 10M /dev/urandom > ~/informe.pdf && printf 'echo hola\\n' > ~/s.sh && chmod +x ~/s.sh && ~/s.sh")
+        assert (code, output) == (0, "hola\n")
+    assert written_to_host_disk(engine, client) - before < 5 * MIB
+
+
+def test_the_client_starts_again_with_its_home(klass, engine):
+    """The home is made at every start: a restarted client (the host rebooted) lets the student in."""
+    ana = klass.student("ana")
+    engine.containers.get(f"{ana.instance}-client").restart(timeout=5)
+    deadline = time.monotonic() + 20
+    while True:  # until its sshd is back
+        try:
+            ssh = login(klass, ana.ssh_port, ana.ssh_password)
+            break
+        except (paramiko.SSHException, OSError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+    with ssh:
+        assert run(ssh, "pwd; ls ~/capturas/ | grep -c pcap") == (0, "/home/alumno\n1\n")
+
+
+@pytest.fixture
+def host_service():
+    """A service of the shared server bound to every address (as its sshd is), on a free port."""
+    server = socket.socket()
+    server.bind(("0.0.0.0", 0))
+    server.listen()
+    yield server.getsockname()[1]
+    server.close()
+
+
+def test_no_service_of_the_host_answers_a_students_client(klass, host_service):
+    ana = klass.student("ana")
+    with socket.create_connection(("127.0.0.1", host_service), timeout=2):
+        pass  # control: it answers on the host
+    with login(klass, ana.ssh_port, ana.ssh_password) as ssh:
+        # The gateway is the one host address a lab reaches: in class mode it answers no
+        # connection the lab opens, though the host's own to the lab go on (this SSH login).
+        code, output = run(ssh, f"nc -z -w 2 {address(ana, 1)} {host_service}")
+        assert code != 0, f"the host's port {host_service} answers ana's client at her gateway: {output}"
+        assert run(ssh, f"nc -z -w 2 {address(ana, 90)} 25")[0] == 0  # her own lab does
+
+
+def test_the_engine_keeps_a_bounded_log_of_each_container(klass, engine):
+    """Dovecot and sshd log every session to the container's output, which the engine keeps
+    on the host's disk and the checks read whole: it is rotated."""
+    ana = klass.student("ana")
+    mail = engine.containers.get(f"{ana.instance}-mail")
+    # 40 MiB of log lines, as a flood of sessions would leave them.
+    code, output = mail.exec_run(["sh", "-c", "yes 'imap-login: Info: Disconnected (no auth attempts in 0 secs)' | head -c 40M > /proc/1/fd/1"])
+    assert code == 0, output
+    log = Path(mail.attrs["LogPath"])
+    kept = sum(p.stat().st_size for p in log.parent.glob(log.name + "*"))
+    assert kept <= 3 * 11 * MIB, f"{kept / MIB:.0f} MiB of log kept"
