@@ -296,6 +296,10 @@ def test_ex11_sent_to_the_server_s_own_name_reaches_alumnoimap(ex11):
     # Decomposed accent (a Mac's keyboard) and other case: the same subject on screen.
     "cd /tmp && swaks --server mail.redes.unlp.edu.ar --from redesycomunicaciones@redes.unlp.edu.ar "
     "--to alumnoimap@redes.unlp.edu.ar --header 'Subject: smtp-pra\u0301ctica4' --attach @archivo.pdf",
+    # No --server: swaks finds the MX of redes.unlp.edu.ar (with Net::DNS, which Debian's apt
+    # installs with it as a recommendation).
+    "cd /tmp && swaks --from redesycomunicaciones@redes.unlp.edu.ar --to alumnoimap@redes.unlp.edu.ar "
+    "--header 'Subject: SMTP-Práctica4' --attach-type application/pdf --attach @archivo.pdf",
 ])
 def test_ex11_swaks_ways_that_pass(ex11, command):
     ex11.forget_mail()
