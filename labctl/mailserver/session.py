@@ -29,7 +29,9 @@ from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword
 from .addresses import AddressError, domain_of, local_mailbox, parse_path
 from .esmtp_params import ParameterError, mail_params, rcpt_params
 from .headers import received_header
+from .maildir import maildir_path
 from .message_data import DotTerminatedContent, normalise_chunked
+from .quota import FULL_TEXT, is_full
 from .replies import with_enhanced_code
 from .spf_check import SpfVerdict, evaluate
 from .spool import QueuedMessage, Recipient, new_queue_id
@@ -499,6 +501,7 @@ class LabSMTP(SMTP):
             await self.push("452 4.5.3 Error: too many recipients")
             return
         refusal = (self._recipient_refusal(path.address, as_typed=path.as_typed)
+                   or await self._quota_refusal(path.address, as_typed=path.as_typed)
                    or await self._spf_refusal(path.address, as_typed=path.as_typed))
         if refusal:
             await self.push(refusal)
@@ -521,6 +524,17 @@ class LabSMTP(SMTP):
         if self.config.account_for_mailbox(local.local_part, local.domain) is None:
             return (f"550 5.1.1 <{shown}>: Recipient address rejected: "
                     "User unknown in local recipient table")
+        return None
+
+    async def _quota_refusal(self, address: str, as_typed: str | None = None) -> str | None:
+        """Dovecot's quota-status through Postfix: a local mailbox at its quota takes no more."""
+        local = local_mailbox(address, self.config.local_destinations)
+        account = local and self.config.account_for_mailbox(local.local_part, local.domain)
+        if not account or not self.config.mailbox_quota:
+            return None
+        maildir = maildir_path(self.config.maildir_root, local.domain, account.user)
+        if await asyncio.to_thread(is_full, maildir, self.config.mailbox_quota):
+            return f"552 5.2.2 <{as_typed or address}>: Recipient address rejected: {FULL_TEXT}"
         return None
 
     async def _spf_refusal(self, address: str, as_typed: str | None = None) -> str | None:

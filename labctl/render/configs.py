@@ -13,6 +13,10 @@ from labctl.spec.models import Lab, MtaOptions, Role, Service
 # Where the mail container keeps its state (one volume): Maildirs, spool, log.
 MAIL_DATA_DIR = "/var/lib/labctl-mail"
 MAILDIR_ROOT = f"{MAIL_DATA_DIR}/maildirs"
+# What one mailbox may hold, for the MTA (refused at RCPT) and Dovecot (IMAP APPEND, COPY):
+# Postfix's default mailbox_size_limit, five messages at the course's 10 MB size limit.
+# Every lab of a class shares the host's disk.
+MAILBOX_QUOTA = 51200000
 # Where each service's rendered folder is mounted inside its container.
 CONFIG_MOUNT = "/etc/labctl"
 
@@ -142,6 +146,7 @@ def _mail(lab: Lab, name: str, svc: Service, certs: LabCertificates) -> list[Ren
         accounts=mail_accounts(lab, svc),
         ports=svc.ports,
         size_limit=first.size_limit,
+        mailbox_quota=MAILBOX_QUOTA,
         data_dir=MAIL_DATA_DIR,
         maildir_root=MAILDIR_ROOT,
         resolver_ip=resolver_ip(lab),

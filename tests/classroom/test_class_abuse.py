@@ -2,6 +2,8 @@
 them: what they can take from the shared server (its disk, its services) is bounded."""
 from __future__ import annotations
 
+import imaplib
+import smtplib
 import socket
 import time
 from pathlib import Path
@@ -95,3 +97,31 @@ def test_the_engine_keeps_a_bounded_log_of_each_container(klass, engine):
     log = Path(mail.attrs["LogPath"])
     kept = sum(p.stat().st_size for p in log.parent.glob(log.name + "*"))
     assert kept <= 3 * 11 * MIB, f"{kept / MIB:.0f} MiB of log kept"
+
+
+def test_a_flood_of_big_messages_fills_one_mailbox_not_the_host(klass, engine):
+    """Every lab's mail volume is on the host's disk: a mailbox holds its quota (Postfix's
+    mailbox_size_limit, 51200000 bytes), whether filled over SMTP or IMAP."""
+    ana = klass.student("ana")
+    mail, imap_user = address(ana, 90), "alumnoimap@redes.unlp.edu.ar"
+    message = b"Subject: relleno\r\n\r\n" + (b"x" * 998 + b"\r\n") * 9000  # 9 MB, under the 10 MB size limit
+    refused = None
+    with smtplib.SMTP(mail, 25, timeout=30) as smtp:
+        for sent in range(1, 16):
+            try:
+                smtp.sendmail("alumnopop@redes.unlp.edu.ar", [imap_user], message)
+            except smtplib.SMTPRecipientsRefused as error:
+                refused = error.recipients[imap_user]
+                break
+    assert refused == (552, b"5.2.2 <alumnoimap@redes.unlp.edu.ar>: Recipient address rejected: Mailbox is full"), sent
+    code, output = engine.containers.get(f"{ana.instance}-mail").exec_run(
+        ["du", "-sb", "/var/lib/labctl-mail/maildirs/redes.unlp.edu.ar/alumnoimap"])
+    assert code == 0 and int(output.split()[0]) < 51200000 + len(message) + 100_000, output
+    # Over IMAP too (Thunderbird's copy in Sent, a student's APPEND): Dovecot's quota.
+    with imaplib.IMAP4(mail, 143, timeout=30) as imap:
+        imap.login("alumnoimap", ana.params["alumnoimap_password"])
+        status, answer = imap.append("INBOX", None, None, message)
+        assert status == "NO" and b"OVERQUOTA" in answer[0], answer
+    # The other mailboxes of the lab still take mail.
+    with smtplib.SMTP(mail, 25, timeout=30) as smtp:
+        smtp.sendmail(imap_user, ["alumnopop@redes.unlp.edu.ar"], b"Subject: hola\r\n\r\nhola\r\n")

@@ -15,7 +15,7 @@ import yaml
 
 from labctl.mailserver.eventlog import EventLog, read_events
 
-from .conftest import POP, RawClient, RunningServer, make_config, raw_session, read_log, wait_for
+from .conftest import IMAP, POP, RawClient, RunningServer, make_config, raw_session, read_log, wait_for
 from .test_durability import free_port, start_server
 
 TOKEN = base64.b64encode(b"\0alumnopop\0alumnopoppass").decode()
@@ -174,3 +174,26 @@ def test_a_message_of_empty_lines_does_not_cost_many_times_its_size(tmp_path):
 def peak_rss_mib(pid: int) -> float:
     status = Path(f"/proc/{pid}/status").read_text()
     return int(re.search(r"VmHWM:\s+(\d+) kB", status)[1]) / 1024
+
+
+def test_a_full_mailbox_takes_no_more_mail_and_the_others_still_do(tmp_path):
+    """A loop of big messages to one account fills its mailbox, not the disk every lab shares."""
+    from labctl.mailserver.quota import mailbox_bytes
+
+    quota, body = 300_000, "x" * 76 + "\r\n"
+    message = f"Subject: relleno\r\n\r\n{body * 1300}"  # about 100 kB
+    with RunningServer(make_config(tmp_path, mailbox_quota=quota)) as server:
+        with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=10) as smtp:
+            accepted = 0
+            for _ in range(10):
+                try:
+                    smtp.sendmail(POP, [IMAP], message)
+                    accepted += 1
+                except smtplib.SMTPRecipientsRefused as refused:
+                    assert refused.recipients == {IMAP: (552, b"5.2.2 <alumnoimap@redes.unlp.edu.ar>: "
+                                                          b"Recipient address rejected: Mailbox is full")}
+                    break
+            assert accepted == 3  # under the quota before each; the third took it past
+            smtp.sendmail(IMAP, [POP], message)  # another mailbox is not hurt
+    full = mailbox_bytes(tmp_path / "mail" / "redes.unlp.edu.ar" / "alumnoimap" / "Maildir")
+    assert quota <= full < quota + len(message) + 1000

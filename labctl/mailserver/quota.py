@@ -1,0 +1,32 @@
+"""Each mailbox's quota, as Dovecot's quota-status policy service gives it to Debian's Postfix:
+a recipient whose mailbox already holds its quota is refused at RCPT, for good
+(552 5.2.2 Mailbox is full). Every lab of a class shares the host's disk; without it one
+student's loop of 10 MB messages filled the disk under every other lab.
+
+The mailbox is measured on disk, every folder and Dovecot's own files in it, so mail put
+there over IMAP (Dovecot's quota plugin bounds that) counts too. A message accepted while
+the mailbox was under its quota is delivered whole: a mailbox exceeds its quota by at most
+the messages in flight at that moment, as with Postfix and quota-status.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+FULL_TEXT = "Mailbox is full"  # Dovecot's quota_status_overquota, as Postfix words its reject
+
+
+def mailbox_bytes(maildir: Path) -> int:
+    """The bytes of every file under the Maildir (0 while it does not exist)."""
+    total = 0
+    for folder, _dirs, files in os.walk(maildir):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(folder, name)).st_size
+            except FileNotFoundError:
+                pass  # expunged or moved by Dovecot meanwhile
+    return total
+
+
+def is_full(maildir: Path, quota: int) -> bool:
+    return quota > 0 and mailbox_bytes(maildir) >= quota
