@@ -279,12 +279,18 @@ def test_g_forgery_from_any_host_but_mail_counts(ex10, student):
     student.register("ns1", "ns2")
     ex10.forget_mail()
     mx = "@ IN MX 10 mail\n@ IN MX 20 mx.nube.com.ar."
-    publish(student, 2024040107, mx=mx, extra=f'@ IN TXT "v=spf1 ip4:{student.ip("mail")} ~all"\n')
+    # Near miss: a network around mail (a mask by habit) where no other lab host lives.
+    publish(student, 2024040107, mx=mx, extra=f'@ IN TXT "v=spf1 ip4:{student.ip("mail")}/30 -all"\n')
+    result = ex10.check("g-spf-registro")
+    assert_fails(result)
+    assert "the address next to mail" in result.detail
+    publish(student, 2024040108, mx=mx, extra=f'@ IN TXT "v=spf1 ip4:{student.ip("mail")} ~all"\n')
     swaks(ex10, "--server", student.ip("mail-proveedor"), "--from", f"rector@{student.domain}", "--to", PROVIDER_USER)
     result = ex10.check("g-spf-fail")
     assert_fails(result)
     assert f"softfail from {student.ip('client')}" in result.detail
-    publish(student, 2024040108, mx=mx, extra=f'@ IN TXT "v=spf1 ip4:{student.ip("mail")} -all"\n')
+    publish(student, 2024040109, mx=mx, extra=f'@ IN TXT "v=spf1 ip4:{student.ip("mail")} -all"\n')
+    assert_passes(ex10.check("g-spf-registro"))
     forged = swaks(ex10, "--server", student.ip("mail-proveedor"), "--from", f"rector@{student.domain}", "--to",
                    PROVIDER_USER, "--quit-after", "RCPT", ok=False)
     assert "550 5.7.23" in forged
