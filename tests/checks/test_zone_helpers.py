@@ -2,7 +2,7 @@
 zone file completed with its origin."""
 from __future__ import annotations
 
-from labctl.checks.domain import log_events, relative_hint
+from labctl.checks.domain import log_events, relative_hint, soa_problems
 
 # Lines of a real ns1 (BIND 9.18) whose named.conf says zone "REDES2024.com.ar.".
 NS1_LOG = """\
@@ -24,3 +24,15 @@ def test_a_whole_name_before_the_zones_own_was_written_without_its_final_dot():
     assert "did you mean mail.redes2024.com.ar.?" in relative_hint("mail.redes2024.com.ar.redes2024.com.ar.", zone)
     assert relative_hint("mail.redes2024.com.ar.", zone) == ""
     assert relative_hint("mx.nube.com.ar.", zone) == ""
+
+
+def soa(timers: str, serial: str = "2024112901") -> list[str]:
+    return f"ns1.redes2024.com.ar. root.redes2024.com.ar. {serial} {timers}".split()
+
+
+def test_soa_timers_students_copy_are_sane():
+    assert soa_problems(soa("604800 86400 2419200 604800")) == []  # Debian's db.local, the course's practica zone
+    assert soa_problems(soa("604800 86400 2419200 86400")) == []  # the course's redes zone
+    assert soa_problems(soa("3600 600 604800 0", serial="0")) == []  # legal: serial 0, no negative caching
+    assert soa_problems(soa("3600 600 1800 3600")) == ["expire (1800) should be much longer than refresh (3600)"]
+    assert soa_problems(soa("600 3600 604800 3600")) == ["retry (3600) should be shorter than refresh (600)"]
