@@ -4,10 +4,13 @@ HTML page (students × checks, a colour per status, each failure's detail on cli
 from __future__ import annotations
 
 import csv
-from concurrent.futures import ThreadPoolExecutor
+import queue
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 from docker import DockerClient
 
@@ -23,6 +26,10 @@ from labctl.spec.loader import load_lab
 GRADEBOOK = "gradebook.csv"
 PAGE = "index.html"
 GRADE_SCALE = 100
+# What one lab's checks may take. A fresh or finished lab takes under a second; a student
+# can make theirs take far longer (a 200 MB capture ring of tiny packets took about 35 s
+# to read), and one lab must never hold the whole class's grading.
+GRADE_TIMEOUT = 120.0
 
 
 @dataclass
@@ -64,11 +71,42 @@ def grade_student(engine: DockerClient, record: ClassRecord, student: StudentRec
     return StudentGrade(student, _unchecked(record, student, error), error)
 
 
+def _each_within(students: list[StudentRecord], grade: Callable[[StudentRecord], StudentGrade], parallel: int,
+                 timeout: float, late: Callable[[StudentRecord], StudentGrade]) -> list[StudentGrade]:
+    """grade(s) for every student, `parallel` at a time, in the students' order; a student
+    whose grading passes `timeout` gets late(s) and frees its place. Its thread (a daemon:
+    nothing can stop a thread) is left to finish on its own, and the answer is ignored."""
+    finished: queue.Queue[tuple[int, StudentGrade]] = queue.Queue()
+    waiting = list(enumerate(students))
+    deadlines: dict[int, float] = {}
+    grades: dict[int, StudentGrade] = {}
+    while waiting or deadlines:
+        while waiting and len(deadlines) < max(1, parallel):
+            index, student = waiting.pop(0)
+            threading.Thread(target=lambda i=index, s=student: finished.put((i, grade(s))), daemon=True).start()
+            deadlines[index] = time.monotonic() + timeout
+        try:
+            index, graded = finished.get(timeout=max(0.0, min(deadlines.values()) - time.monotonic()))
+            if deadlines.pop(index, None) is not None:
+                grades[index] = graded
+        except queue.Empty:
+            now = time.monotonic()
+            for index in [i for i, deadline in deadlines.items() if deadline <= now]:
+                del deadlines[index]
+                grades[index] = late(students[index])
+    return [grades[i] for i in range(len(students))]
+
+
 def grade_class(engine: DockerClient, record: ClassRecord, students: list[StudentRecord] | None = None,
-                parallel: int = 4) -> ClassGrade:
+                parallel: int = 4, timeout: float = GRADE_TIMEOUT) -> ClassGrade:
     students = record.students if students is None else students
-    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-        grades = list(pool.map(lambda s: grade_student(engine, record, s), students))
+
+    def late(student: StudentRecord) -> StudentGrade:
+        error = (f"not graded: its checks took over {timeout:g} s (far more in the lab than the exercise needs?); "
+                 f"'labctl check --instance {student.instance}' checks it alone")
+        return StudentGrade(student, _unchecked(record, student, error), error)
+
+    grades = _each_within(students, lambda s: grade_student(engine, record, s), parallel, timeout, late)
     exercise = load_lab(record.lab, record.exercise).exercises[record.exercise]
     return ClassGrade(record, grades, datetime.now(timezone.utc), [(c.id, c.title) for c in exercise.checks])
 

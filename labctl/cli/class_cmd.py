@@ -17,7 +17,7 @@ from labctl.classroom import record as records
 from labctl.classroom.lifecycle import Outcome
 from labctl.classroom.pool import DEFAULT_POOL, DEFAULT_SSH_PORT, check_bind, default_bind
 from labctl.classroom.record import ClassRecord
-from labctl.classroom.report import grade_class, write_reports
+from labctl.classroom.report import GRADE_TIMEOUT, grade_class, write_reports
 from labctl.classroom.roster import name_form, read_roster, students_only
 from labctl.cli.lab_cmds import DEFAULT_LAB
 from labctl.cli.output import cells, console, print_error, table as new_table, user_errors
@@ -181,6 +181,7 @@ def grade(
     name: Optional[str] = NameOpt,
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for the reports (default: the class's reports folder)."),
     parallel: int = ParallelOpt,
+    timeout: float = typer.Option(GRADE_TIMEOUT, "--timeout", min=1, help="Seconds one lab's checks may take; past them it is reported as not graded."),
 ) -> None:
     """Check every student's lab: JSON + JUnit per student, gradebook.csv and index.html."""
     with user_errors():
@@ -190,7 +191,7 @@ def grade(
         if out is not None and str(folder) not in record.report_dirs:
             record.report_dirs.append(str(folder))
             records.save(record)
-        grades = grade_class(engine, record, parallel=parallel)
+        grades = grade_class(engine, record, parallel=parallel, timeout=timeout)
         write_reports(grades, folder)
         table = new_table(f"class {record.name} — exercise {record.exercise}", "student", "grade", "passed", "failed", "errors", "note")
         for g in grades.students:

@@ -12,17 +12,19 @@ import paramiko
 import pytest
 
 from classcli import class_up
+from labctl.checks.base import Status
+from labctl.classroom.report import grade_class
 from test_class_access import address, login, run
 
 CLASS = "t11abuse"
-POOL = "10.139.0.0/24"
+POOL = "10.139.0.0/23"
 FIRST_PORT = "22620"
 MIB = 1 << 20
 
 
 @pytest.fixture(scope="module")
 def klass(engine, tmp_path_factory):
-    yield from class_up(tmp_path_factory.mktemp("roster"), CLASS, "id,name\nana,Ana Díaz\n", "--pool", POOL, "--ssh-port", FIRST_PORT)
+    yield from class_up(tmp_path_factory.mktemp("roster"), CLASS, "id,name\nana,Ana Díaz\nbeto,Beto Paz\n", "--pool", POOL, "--ssh-port", FIRST_PORT)
 
 
 def written_to_host_disk(engine, container: str) -> int:
@@ -61,7 +63,7 @@ def test_the_client_starts_again_with_its_home(klass, engine):
                 raise
             time.sleep(0.5)
     with ssh:
-        assert run(ssh, "pwd; ls ~/capturas/ | grep -c pcap") == (0, "/home/alumno\n1\n")
+        assert run(ssh, "pwd; ls ~/capturas/ | grep -c pcap") == (0, "/home/alumno\n1\n")  # the lab's one capture
 
 
 @pytest.fixture
@@ -125,3 +127,19 @@ def test_a_flood_of_big_messages_fills_one_mailbox_not_the_host(klass, engine):
     # The other mailboxes of the lab still take mail.
     with smtplib.SMTP(mail, 25, timeout=30) as smtp:
         smtp.sendmail(imap_user, ["alumnopop@redes.unlp.edu.ar"], b"Subject: hola\r\n\r\nhola\r\n")
+
+
+def test_a_lab_whose_checks_take_too_long_is_reported_and_the_others_are_graded(klass, engine):
+    """A student floods their own lab with tiny packets (60 MB of capture: its checks then take
+    about 9 s); the class is graded with 3 s a lab: hers is named as not graded, his is graded."""
+    ana = klass.student("ana")
+    flood = (f"import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+             f"for _ in range(1_000_000): s.sendto(b'x', ('{address(ana, 29)}', 53))")
+    with login(klass, ana.ssh_port, ana.ssh_password) as ssh:
+        assert run(ssh, f'python3 -c "{flood}"')[0] == 0
+    grades = grade_class(engine, klass, parallel=2, timeout=3)
+    late, graded = grades.students
+    assert late.student.id == "ana" and late.error.startswith("not graded: its checks took over 3 s")
+    assert {r.status for r in late.report.results} == {Status.ERROR} and late.grade == 0
+    assert graded.student.id == "beto" and graded.error is None
+    assert graded.report.results and Status.ERROR not in {r.status for r in graded.report.results}
