@@ -34,6 +34,7 @@ class Resources:
     cap_add: tuple[str, ...]
     mem_limit: str
     pids_limit: int
+    cpus: float = 0  # CPUs' worth of time it may use (0: no cap, the engine's fair shares only)
 
 
 ROLE_RESOURCES: dict[Role, Resources] = {
@@ -50,8 +51,10 @@ ROLE_RESOURCES: dict[Role, Resources] = {
     Role.webmail: Resources(("NET_BIND_SERVICE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID"), "256m", 128),
     # The students' shell: ping and traceroute (NET_RAW), and, with class access,
     # sshd (binds 22, privilege separation in a chroot, logins as the student, audit).
+    # One CPU: whatever a student runs there (busy loops, a flood of packets or messages that
+    # the servers then answer) leaves the rest of a shared server's cores to the other labs.
     Role.client: Resources(("NET_RAW", "NET_BIND_SERVICE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID",
-                            "SYS_CHROOT", "KILL", "AUDIT_WRITE"), "256m", 256),
+                            "SYS_CHROOT", "KILL", "AUDIT_WRITE"), "256m", 256, cpus=1.0),
     # tcpdump opens a packet socket on the bridge (no NET_ADMIN: it needs none
     # for that) and, for -Z root, sets its user and groups.
     Role.capture: Resources(("NET_RAW", "SETUID", "SETGID"), "128m", 16),
@@ -112,6 +115,7 @@ class ContainerPlan:
     cap_add: tuple[str, ...] = ()
     mem_limit: str = "64m"
     pids_limit: int = 64
+    cpus: float = 0
     tmpfs: dict[str, str] = field(default_factory=dict)  # mount point -> options
     command: tuple[str, ...] | None = None
     network_mode: str | None = None  # None: the lab network at `ip`
@@ -159,7 +163,8 @@ def bridge_name(instance: str) -> str:
 
 
 def _resources(resources: Resources) -> dict:
-    return {"cap_add": resources.cap_add, "mem_limit": resources.mem_limit, "pids_limit": resources.pids_limit}
+    return {"cap_add": resources.cap_add, "mem_limit": resources.mem_limit, "pids_limit": resources.pids_limit,
+            "cpus": resources.cpus}
 
 
 def _ports(svc: Service) -> dict[str, int]:

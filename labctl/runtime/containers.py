@@ -87,6 +87,7 @@ def create(engine: DockerClient, plan: ContainerPlan, network: str) -> Container
         # No swap beyond the limit: a runaway is stopped, not paged out slowly.
         memswap_limit=plan.mem_limit,
         pids_limit=plan.pids_limit,
+        nano_cpus=int(plan.cpus * 1e9) or None,
         tmpfs=plan.tmpfs or None,
         log_config=LogConfig(type=LogConfig.types.JSON, config={"max-size": LOG_MAX_SIZE, "max-file": str(LOG_MAX_FILES)}),
         init=True,

@@ -49,20 +49,23 @@ def test_a_student_cannot_fill_the_hosts_disk_from_the_client(klass, engine):
     assert written_to_host_disk(engine, client) - before < 5 * MIB
 
 
-def test_the_client_starts_again_with_its_home(klass, engine):
-    """The home is made at every start: a restarted client (the host rebooted) lets the student in."""
-    ana = klass.student("ana")
-    engine.containers.get(f"{ana.instance}-client").restart(timeout=5)
+def login_once_up(klass, student) -> paramiko.SSHClient:
+    """Log in as soon as the client's sshd answers (after a restart of the client)."""
     deadline = time.monotonic() + 20
-    while True:  # until its sshd is back
+    while True:
         try:
-            ssh = login(klass, ana.ssh_port, ana.ssh_password)
-            break
+            return login(klass, student.ssh_port, student.ssh_password)
         except (paramiko.SSHException, OSError):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
-    with ssh:
+
+
+def test_the_client_starts_again_with_its_home(klass, engine):
+    """The home is made at every start: a restarted client (the host rebooted) lets the student in."""
+    ana = klass.student("ana")
+    engine.containers.get(f"{ana.instance}-client").restart(timeout=5)
+    with login_once_up(klass, ana) as ssh:
         assert run(ssh, "pwd; ls ~/capturas/ | grep -c pcap") == (0, "/home/alumno\n1\n")  # the lab's one capture
 
 
@@ -129,13 +132,41 @@ def test_a_flood_of_big_messages_fills_one_mailbox_not_the_host(klass, engine):
         smtp.sendmail(imap_user, ["alumnopop@redes.unlp.edu.ar"], b"Subject: hola\r\n\r\nhola\r\n")
 
 
+def cgroup(controller: str, container, name: str) -> str:
+    """A value of the container's cgroup (v1, the engine's cgroupfs driver), read on the host."""
+    return Path(f"/sys/fs/cgroup/{controller}/docker/{container.id}/{name}").read_text()
+
+
+def test_a_students_busy_loops_and_fork_bomb_stay_in_their_client(klass, engine):
+    """Four busy loops take one CPU at most, leaving the server's others to the other labs; a
+    fork bomb fills the client's 256 processes, and the rest of the lab goes on answering."""
+    ana = klass.student("ana")
+    client = engine.containers.get(f"{ana.instance}-client")
+    used = int(cgroup("cpuacct", client, "cpuacct.usage"))
+    began = time.monotonic()
+    with login(klass, ana.ssh_port, ana.ssh_password) as ssh:
+        run(ssh, "for i in 1 2 3 4; do timeout 3 sh -c 'while :; do :; done' & done; wait")
+    cores = (int(cgroup("cpuacct", client, "cpuacct.usage")) - used) / 1e9 / (time.monotonic() - began)
+    throttled = dict(line.split() for line in cgroup("cpu", client, "cpu.stat").splitlines())
+    assert int(throttled["nr_throttled"]) > 0 and cores < 1.1, f"{cores:.2f} CPUs used, {throttled}"
+    with login(klass, ana.ssh_port, ana.ssh_password) as ssh:
+        ssh.exec_command("setsid bash -c ':(){ :|:& };:' >/dev/null 2>&1 &")
+        time.sleep(3)
+    try:
+        assert int(cgroup("pids", client, "pids.current")) <= 256
+        with smtplib.SMTP(address(ana, 90), 25, timeout=10) as smtp:  # the lab's servers still answer
+            assert smtp.noop()[0] == 250
+    finally:
+        client.restart(timeout=1)  # what ends a fork bomb: an instructor's `class reset` does it too
+
+
 def test_a_lab_whose_checks_take_too_long_is_reported_and_the_others_are_graded(klass, engine):
     """A student floods their own lab with tiny packets (60 MB of capture: its checks then take
     about 9 s); the class is graded with 3 s a lab: hers is named as not graded, his is graded."""
     ana = klass.student("ana")
     flood = (f"import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
              f"for _ in range(1_000_000): s.sendto(b'x', ('{address(ana, 29)}', 53))")
-    with login(klass, ana.ssh_port, ana.ssh_password) as ssh:
+    with login_once_up(klass, ana) as ssh:
         assert run(ssh, f'python3 -c "{flood}"')[0] == 0
     grades = grade_class(engine, klass, parallel=2, timeout=3)
     late, graded = grades.students
