@@ -110,6 +110,8 @@ class Config:
     relay_domains_file: str | None = None
     # Bytes a mailbox may hold before its mail is refused (quota.py); 0: no quota.
     mailbox_quota: int = 0
+    # Bytes the spool may hold before new mail is refused (quota.py); 0: no bound.
+    spool_quota: int = 0
 
     @functools.cached_property
     def mail_name(self) -> str:
@@ -221,7 +223,7 @@ def _check_semantics(config: Config) -> None:
         if action not in SPF_ACTIONS:
             where = "spf.default" if domain == "default" else f"spf.domains.{domain}"
             raise ConfigError(f"{where}: must be one of {', '.join(SPF_ACTIONS)}, got {action!r}")
-    for name in ("auth_failure_delay", "auth_failure_delay_max", "error_sleep", "log_backups", "mailbox_quota"):
+    for name in ("auth_failure_delay", "auth_failure_delay_max", "error_sleep", "log_backups", "mailbox_quota", "spool_quota"):
         if getattr(config, name) < 0:
             raise ConfigError(f"{name}: must not be negative")
 

@@ -1,7 +1,11 @@
-"""Each mailbox's quota, as Dovecot's quota-status policy service gives it to Debian's Postfix:
+"""Bounds on what the MTA keeps on the disk every lab of a class shares.
+
+Each mailbox's quota, as Dovecot's quota-status policy service gives it to Debian's Postfix:
 a recipient whose mailbox already holds its quota is refused at RCPT, for good
-(552 5.2.2 Mailbox is full). Every lab of a class shares the host's disk; without it one
-student's loop of 10 MB messages filled the disk under every other lab.
+(552 5.2.2 Mailbox is full); without it one student's loop of 10 MB messages filled the disk
+under every other lab. The queue's bound, as Postfix's queue_minfree: while the spool holds
+it, MAIL is answered 452 4.3.1 Insufficient system storage (mail that cannot leave the lab,
+sent with AUTH to any domain, is kept and retried for days).
 
 The mailbox is measured on disk, every folder and Dovecot's own files in it, so mail put
 there over IMAP (Dovecot's quota plugin bounds that) counts too. A message accepted while
@@ -14,12 +18,13 @@ import os
 from pathlib import Path
 
 FULL_TEXT = "Mailbox is full"  # Dovecot's quota_status_overquota, as Postfix words its reject
+NO_ROOM = "452 4.3.1 Insufficient system storage"
 
 
-def mailbox_bytes(maildir: Path) -> int:
-    """The bytes of every file under the Maildir (0 while it does not exist)."""
+def bytes_under(top: Path) -> int:
+    """The bytes of every file under the folder (0 while it does not exist)."""
     total = 0
-    for folder, _dirs, files in os.walk(maildir):
+    for folder, _dirs, files in os.walk(top):
         for name in files:
             try:
                 total += os.lstat(os.path.join(folder, name)).st_size
@@ -28,5 +33,5 @@ def mailbox_bytes(maildir: Path) -> int:
     return total
 
 
-def is_full(maildir: Path, quota: int) -> bool:
-    return quota > 0 and mailbox_bytes(maildir) >= quota
+def is_full(folder: Path, quota: int) -> bool:
+    return quota > 0 and bytes_under(folder) >= quota

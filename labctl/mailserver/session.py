@@ -22,6 +22,7 @@ import binascii
 import re
 import secrets
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword
@@ -31,7 +32,7 @@ from .esmtp_params import ParameterError, mail_params, rcpt_params
 from .headers import received_header
 from .maildir import maildir_path
 from .message_data import DotTerminatedContent, normalise_chunked
-from .quota import FULL_TEXT, is_full
+from .quota import FULL_TEXT, NO_ROOM, is_full
 from .replies import with_enhanced_code
 from .spf_check import SpfVerdict, evaluate
 from .spool import QueuedMessage, Recipient, new_queue_id
@@ -467,6 +468,9 @@ class LabSMTP(SMTP):
             params = mail_params(words, self.config.size_limit)
         except ParameterError as refusal:
             await self.push(str(refusal))
+            return
+        if await asyncio.to_thread(is_full, Path(self.config.spool_dir), self.config.spool_quota):
+            await self.push(NO_ROOM)
             return
         # An authenticated user may send as any address, as Debian's Postfix does (no
         # smtpd_sender_login_maps): Thunderbird shares one outgoing server among accounts.

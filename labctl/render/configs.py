@@ -13,7 +13,8 @@ from labctl.spec.models import Lab, MtaOptions, Role, Service
 # Where the mail container keeps its state (one volume): Maildirs, spool, log.
 MAIL_DATA_DIR = "/var/lib/labctl-mail"
 MAILDIR_ROOT = f"{MAIL_DATA_DIR}/maildirs"
-# What one mailbox may hold, for the MTA (refused at RCPT) and Dovecot (IMAP APPEND, COPY):
+# What one mailbox may hold, for the MTA (refused at RCPT) and Dovecot (IMAP APPEND, COPY),
+# and the MTA's queue (new mail refused while it holds as much):
 # Postfix's default mailbox_size_limit, five messages at the course's 10 MB size limit.
 # Every lab of a class shares the host's disk.
 MAILBOX_QUOTA = 51200000

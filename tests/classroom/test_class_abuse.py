@@ -132,6 +132,26 @@ def test_a_flood_of_big_messages_fills_one_mailbox_not_the_host(klass, engine):
         smtp.sendmail(imap_user, ["alumnopop@redes.unlp.edu.ar"], b"Subject: hola\r\n\r\nhola\r\n")
 
 
+def test_mail_that_cannot_leave_the_lab_fills_its_queue_not_the_host(klass, engine):
+    """With her own password a student may send to any domain over submission; mail for an
+    exchanger that never answers waits in the queue for days: past its bound, MAIL is refused."""
+    ana = klass.student("ana")
+    message = b"Subject: lejos\r\n\r\n" + (b"x" * 998 + b"\r\n") * 9000
+    refused = None
+    with smtplib.SMTP(address(ana, 90), 587, timeout=30) as smtp:
+        smtp.starttls()
+        smtp.login("alumnopop", ana.params["alumnopop_password"])
+        for sent in range(1, 16):  # the practica zone's MX (.220) has no host behind it
+            try:
+                smtp.sendmail("alumnopop@redes.unlp.edu.ar", ["alguien@practica.redes.unlp.edu.ar"], message)
+            except smtplib.SMTPSenderRefused as error:
+                refused = (error.smtp_code, error.smtp_error)
+                break
+    assert refused == (452, b"4.3.1 Insufficient system storage"), sent
+    code, output = engine.containers.get(f"{ana.instance}-mail").exec_run(["du", "-sb", "/var/lib/labctl-mail/spool"])
+    assert code == 0 and int(output.split()[0]) < 51200000 + len(message) + 100_000, output
+
+
 def cgroup(controller: str, container, name: str) -> str:
     """A value of the container's cgroup (v1, the engine's cgroupfs driver), read on the host."""
     return Path(f"/sys/fs/cgroup/{controller}/docker/{container.id}/{name}").read_text()

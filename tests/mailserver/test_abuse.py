@@ -178,7 +178,7 @@ def peak_rss_mib(pid: int) -> float:
 
 def test_a_full_mailbox_takes_no_more_mail_and_the_others_still_do(tmp_path):
     """A loop of big messages to one account fills its mailbox, not the disk every lab shares."""
-    from labctl.mailserver.quota import mailbox_bytes
+    from labctl.mailserver.quota import bytes_under
 
     quota, body = 300_000, "x" * 76 + "\r\n"
     message = f"Subject: relleno\r\n\r\n{body * 1300}"  # about 100 kB
@@ -195,5 +195,27 @@ def test_a_full_mailbox_takes_no_more_mail_and_the_others_still_do(tmp_path):
                     break
             assert accepted == 3  # under the quota before each; the third took it past
             smtp.sendmail(IMAP, [POP], message)  # another mailbox is not hurt
-    full = mailbox_bytes(tmp_path / "mail" / "redes.unlp.edu.ar" / "alumnoimap" / "Maildir")
+    full = bytes_under(tmp_path / "mail" / "redes.unlp.edu.ar" / "alumnoimap" / "Maildir")
     assert quota <= full < quota + len(message) + 1000
+
+
+def test_a_full_queue_takes_no_more_mail(tmp_path):
+    """Mail that cannot leave (AUTH lets a student send to any domain; the lab reaches none
+    outside) is kept and retried: past the spool's bound MAIL is refused as Postfix refuses
+    it when its queue's file system is short of room."""
+    from labctl.mailserver.quota import bytes_under
+
+    quota, message = 300_000, f"Subject: fuera\r\n\r\n{('x' * 76 + chr(13) + chr(10)) * 1300}"
+    with RunningServer(make_config(tmp_path, spool_quota=quota, resolvers=["127.0.0.1"], resolver_port=free_port())) as server:
+        with smtplib.SMTP("127.0.0.1", server.submission_port, timeout=10) as smtp:
+            smtp.login("alumnopop", "alumnopoppass")
+            accepted = 0
+            for _ in range(10):
+                try:
+                    smtp.sendmail(POP, ["alguien@gmail.com"], message)
+                    accepted += 1
+                except smtplib.SMTPSenderRefused as refused:
+                    assert (refused.smtp_code, refused.smtp_error) == (452, b"4.3.1 Insufficient system storage")
+                    break
+            assert accepted == 3
+        assert quota <= bytes_under(tmp_path / "spool") < quota + len(message) + 10_000
