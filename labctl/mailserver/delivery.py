@@ -13,7 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Callable
 
-from . import dsn, maildir
+from . import dsn, maildir, quota
 from .addresses import domain_of, local_mailbox
 from .commit import GroupCommit
 from .config import Config
@@ -108,6 +108,7 @@ class DeliveryWorker:
                 if target is not None:
                     directory, name, headers = target
                     writes.append((recipient, maildir.stage(directory, name, headers, *content)))
+                    quota.added(directory, len(headers) + sum(map(len, content)))
         except Exception as error:
             for _, staged in writes:
                 staged.close()
@@ -254,6 +255,7 @@ class DeliveryWorker:
             fresh = maildir.deliver(directory, name, headers, content)
         except OSError as error:
             return Outcome(451, f"451 4.3.0 cannot write to maildir: {error}", "4.3.0")
+        quota.added(directory, len(headers) + len(content))
         return Outcome(250, DELIVERED_REPLY + ("" if fresh else " (already there)"), "2.0.0")
 
     async def _relay(self, domain: str, items: list[tuple[QueuedMessage, list[Recipient]]]) -> None:

@@ -17,6 +17,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import quota
 from .durable import write_durably
 
 # Recipient states. FINAL states never change again.
@@ -90,6 +91,7 @@ class Spool:
         # default=vars: the dataclasses as their field dicts, as asdict() gives them, minus its deep copies.
         header = json.dumps(message, default=vars).encode() + b"\n"
         write_durably(path, [header, *content])
+        quota.added(self.directory, len(header) + sum(map(len, content)))
         return True
 
     def save_state(self, message: QueuedMessage) -> None:

@@ -219,3 +219,18 @@ def test_a_full_queue_takes_no_more_mail(tmp_path):
                     break
             assert accepted == 3
         assert quota <= bytes_under(tmp_path / "spool") < quota + len(message) + 10_000
+
+
+def test_a_mailbox_is_walked_once_in_a_while_and_our_writes_are_added(tmp_path):
+    """A loop of RCPTs to a mailbox of 170k tiny messages must not walk them every time (0.6 s
+    of CPU each): the last measure stands for MEASURE_EVERY seconds, plus what we wrote since."""
+    from labctl.mailserver import quota
+
+    maildir = tmp_path / "Maildir" / "new"
+    maildir.mkdir(parents=True)
+    (maildir / "1").write_bytes(b"x" * 600)
+    assert not quota.is_full(maildir.parent, 1000)
+    (maildir / "2").write_bytes(b"x" * 600)  # put there by someone else (Dovecot): seen at the next walk
+    assert not quota.is_full(maildir.parent, 1000)
+    quota.added(maildir.parent, 600)  # written by us
+    assert quota.is_full(maildir.parent, 1000)
