@@ -14,6 +14,7 @@ the messages in flight at that moment, as with Postfix and quota-status.
 """
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
@@ -40,19 +41,41 @@ def bytes_under(top: Path) -> int:
 # some 170k tiny messages, 0.6 s of CPU to walk: a loop of RCPTs must not walk it each time.
 MEASURE_EVERY = 5.0
 _measured: dict[Path, tuple[float, int]] = {}
-_lock = threading.Lock()
+_lock = threading.Lock()  # added() is also called from delivery threads
+# The walk under way for a folder: every MAIL or RCPT that needs it waits for that one walk.
+_walks: dict[Path, asyncio.Future] = {}
 
 
-def is_full(folder: Path, quota: int) -> bool:
+async def is_full(folder: Path, quota: int) -> bool:
+    """Whether the folder holds its quota. A recent measure is answered on the event loop at
+    once (every MAIL and RCPT asks); a new one is walked in a thread, once for all who ask."""
     if quota <= 0:
         return False
     with _lock:
         when, size = _measured.get(folder, (None, 0))
     if when is None or time.monotonic() - when >= MEASURE_EVERY:
-        began, size = time.monotonic(), bytes_under(folder)
-        with _lock:
-            _measured[folder] = (began, size)
+        size = await _walk(folder)
     return size >= quota
+
+
+async def _walk(folder: Path) -> int:
+    walk = _walks.get(folder)
+    if walk is None or walk.done() or walk.get_loop() is not asyncio.get_running_loop():
+        walk = _walks[folder] = asyncio.ensure_future(_measure(folder))
+    # Shielded: one session leaving must not cancel the walk the others wait for.
+    return await asyncio.shield(walk)
+
+
+async def _measure(folder: Path) -> int:
+    began = time.monotonic()
+    try:
+        size = await asyncio.to_thread(bytes_under, folder)
+    finally:
+        if _walks.get(folder) is asyncio.current_task():
+            del _walks[folder]
+    with _lock:
+        _measured[folder] = (began, size)
+    return size
 
 
 def added(folder: Path, size: int) -> None:

@@ -469,7 +469,7 @@ class LabSMTP(SMTP):
         except ParameterError as refusal:
             await self.push(str(refusal))
             return
-        if await asyncio.to_thread(is_full, Path(self.config.spool_dir), self.config.spool_quota):
+        if await is_full(Path(self.config.spool_dir), self.config.spool_quota):
             await self.push(NO_ROOM)
             return
         # An authenticated user may send as any address, as Debian's Postfix does (no
@@ -537,7 +537,7 @@ class LabSMTP(SMTP):
         if not account or not self.config.mailbox_quota:
             return None
         maildir = maildir_path(self.config.maildir_root, local.domain, account.user)
-        if await asyncio.to_thread(is_full, maildir, self.config.mailbox_quota):
+        if await is_full(maildir, self.config.mailbox_quota):
             return f"552 5.2.2 <{as_typed or address}>: Recipient address rejected: {FULL_TEXT}"
         return None
 

@@ -1,6 +1,7 @@
 """Limits that keep one client from hurting the server or the other students: sessions, AUTH guessing, the log."""
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 import signal
@@ -221,16 +222,30 @@ def test_a_full_queue_takes_no_more_mail(tmp_path):
         assert quota <= bytes_under(tmp_path / "spool") < quota + len(message) + 10_000
 
 
-def test_a_mailbox_is_walked_once_in_a_while_and_our_writes_are_added(tmp_path):
+def test_a_mailbox_is_walked_once_in_a_while_and_our_writes_are_added(tmp_path, monkeypatch):
     """A loop of RCPTs to a mailbox of 170k tiny messages must not walk them every time (0.6 s
-    of CPU each): the last measure stands for MEASURE_EVERY seconds, plus what we wrote since."""
+    of CPU each): the last measure stands for MEASURE_EVERY seconds, plus what we wrote since.
+    Sessions asking at once share one walk, and a recent measure needs none."""
     from labctl.mailserver import quota
 
+    walks, real = [], quota.bytes_under
+
+    def counted(folder):
+        walks.append(folder)
+        return real(folder)
+
+    monkeypatch.setattr(quota, "bytes_under", counted)
     maildir = tmp_path / "Maildir" / "new"
     maildir.mkdir(parents=True)
     (maildir / "1").write_bytes(b"x" * 600)
-    assert not quota.is_full(maildir.parent, 1000)
+
+    async def fifty_sessions_ask():
+        return await asyncio.gather(*(quota.is_full(maildir.parent, 1000) for _ in range(50)))
+
+    assert asyncio.run(fifty_sessions_ask()) == [False] * 50
+    assert walks == [maildir.parent]  # one walk for the fifty
     (maildir / "2").write_bytes(b"x" * 600)  # put there by someone else (Dovecot): seen at the next walk
-    assert not quota.is_full(maildir.parent, 1000)
+    assert not asyncio.run(quota.is_full(maildir.parent, 1000))
     quota.added(maildir.parent, 600)  # written by us
-    assert quota.is_full(maildir.parent, 1000)
+    assert asyncio.run(quota.is_full(maildir.parent, 1000))
+    assert len(walks) == 1
