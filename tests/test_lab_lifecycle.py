@@ -104,6 +104,32 @@ def test_missing_image_is_named_and_nothing_is_started(engine, tmp_path, clean, 
     assert leftovers(engine, "mini") == NOTHING
 
 
+def test_out_of_date_image_is_named_and_nothing_is_started(engine, tmp_path, clean, monkeypatch, make_mini_lab):
+    """After an update of labctl, an image built from the old sources (here: one carrying no
+    digest) is named before anything starts: its container could not read the new configuration."""
+    clean.append("mini")
+    from labctl.render import plan
+    from labctl.runtime import images
+
+    tag = plan.IMAGE_TAG
+    specs = images.image_specs()
+    built = {spec.role: engine.images.get(spec.tag) for spec in specs}
+    assert all(built[spec.role].labels[images.SOURCE_LABEL] == images.source_digest(spec) for spec in specs)  # as `images build` labels them
+    monkeypatch.setattr(plan, "IMAGE_PREFIX", "labctl-stale")
+    stale = {f"labctl-stale/{role}:{tag}" for role in built}
+    for role, image in built.items():
+        # dns: an image with no digest, as an older labctl built them
+        (engine.images.get(images.BASE_IMAGE) if role == "dns" else image).tag(f"labctl-stale/{role}:{tag}")
+    try:
+        assert images.out_of_date(engine, stale) == [f"labctl-stale/dns:{tag}"]
+        with pytest.raises(LabError, match=rf"image\(s\) labctl-stale/dns:{tag} built from older sources .*: run 'labctl images build'"):
+            project.up(engine, load_lab(make_mini_lab(tmp_path)), "mini")
+        assert leftovers(engine, "mini") == NOTHING
+    finally:
+        for name in stale:
+            engine.images.remove(name, noprune=True)
+
+
 def test_service_that_never_answers_rolls_back(engine, tmp_path, clean, make_mini_lab):
     """A zone BIND refuses to load (CNAME beside other data) leaves SOA unanswered."""
     clean.append("mini")

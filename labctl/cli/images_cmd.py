@@ -40,8 +40,15 @@ def build(
 
 @app.command("list")
 def list_() -> None:
-    """The lab images, and the base image they are built from, present on this engine or missing."""
+    """The lab images, and the base image they are built from: present on this engine, out of
+    date (built from older sources than images/ holds now), or missing."""
     with user_errors():
-        for tag in [images.BASE_IMAGE, *(spec.tag for spec in images.image_specs())]:
-            present = bool(client().images.list(name=tag))
-            console.print(f"{tag:28} {'[green]present[/]' if present else '[red]missing[/]'}")
+        engine = client()
+        tags = [images.BASE_IMAGE, *(spec.tag for spec in images.image_specs())]
+        stale = set(images.out_of_date(engine, set(tags)))
+        for tag in tags:
+            if not engine.images.list(name=tag):
+                state = "[red]missing[/]"
+            else:
+                state = "[yellow]out of date[/] (labctl images build)" if tag in stale else "[green]present[/]"
+            console.print(f"{tag:28} {state}")

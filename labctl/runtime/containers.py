@@ -11,6 +11,7 @@ from docker.types import LogConfig
 from docker.types import Mount as DockerMount
 
 from labctl.render.plan import LABEL_LAB, LABEL_SERVICE, LOG_MAX_FILES, LOG_MAX_SIZE, ContainerPlan
+from labctl.runtime import images
 from labctl.runtime.engine import LabError
 
 
@@ -61,14 +62,19 @@ def set_aside(container: Container) -> None:
 
 
 def check_images(engine: DockerClient, containers: tuple[ContainerPlan, ...]) -> None:
+    needed = {c.image for c in containers}
     missing = []
-    for image in sorted({c.image for c in containers}):
+    for image in sorted(needed):
         try:
             engine.images.get(image)
         except ImageNotFound:
             missing.append(image)
     if missing:
         raise LabError(f"missing image(s) {', '.join(missing)}: run 'labctl images build'")
+    stale = images.out_of_date(engine, needed)
+    if stale:
+        raise LabError(f"image(s) {', '.join(stale)} built from older sources than this labctl's images/: "
+                       "run 'labctl images build' (cached layers make it quick)")
 
 
 def create(engine: DockerClient, plan: ContainerPlan, network: str) -> Container:

@@ -1,8 +1,15 @@
-"""Build the lab images through the Docker SDK (classic builder, no registry)."""
+"""Build the lab images through the Docker SDK (classic builder, no registry).
+
+Each image is labelled with a digest of what it is built from (its Dockerfile and every
+file it copies from the project): after an update of labctl, an image built by the old one
+is found out of date before `up` starts a container that cannot read the new configuration.
+"""
 from __future__ import annotations
 
+import hashlib
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from docker import DockerClient
@@ -13,6 +20,7 @@ from labctl.render.plan import image_name
 from labctl.runtime.engine import LabError
 
 BASE_IMAGE = "labctl/base:bookworm"
+SOURCE_LABEL = "labctl.source"
 BASE_SCRIPT = PROJECT_ROOT / "scripts" / "make-base-image.sh"
 
 
@@ -30,6 +38,48 @@ def image_specs() -> list[ImageSpec]:
         for d in sorted(IMAGES_DIR.iterdir())
         if (d / "Dockerfile").is_file()
     ]
+
+
+def source_digest(spec: ImageSpec) -> str:
+    """What `spec` is built from: its Dockerfile and every project file it COPYs or ADDs."""
+    dockerfile = (PROJECT_ROOT / spec.dockerfile).read_text(encoding="utf-8")
+    digest = hashlib.sha256(dockerfile.encode())
+    for source in _copied_sources(dockerfile):
+        for path in _files_under(PROJECT_ROOT / source):
+            digest.update(str(path.relative_to(PROJECT_ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _copied_sources(dockerfile: str) -> list[str]:
+    sources = []
+    for line in dockerfile.replace("\\\n", " ").splitlines():
+        words = line.split()
+        if words and words[0].upper() in ("COPY", "ADD"):
+            paths = [word for word in words[1:] if not word.startswith("--")]
+            sources += paths[:-1]  # the last one is the destination
+    return sources
+
+
+def _files_under(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    # Compiled files are made in the image (compileall), not copied from here.
+    return sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+
+
+def out_of_date(engine: DockerClient, tags: set[str]) -> list[str]:
+    """Those of the lab images `tags` whose build sources changed since they were built (or
+    that were built before images carried their digest)."""
+    stale = []
+    for spec in image_specs():
+        if spec.tag in tags:
+            try:
+                labels = engine.images.get(spec.tag).labels or {}
+            except ImageNotFound:
+                continue  # missing, which the caller says
+            if labels.get(SOURCE_LABEL) != source_digest(spec):
+                stale.append(spec.tag)
+    return stale
 
 
 def ensure_base(engine: DockerClient, log: Callable[[str], None]) -> None:
@@ -56,7 +106,7 @@ def build(engine: DockerClient, spec: ImageSpec, log: Callable[[str], None]) -> 
             rm=True,
             forcerm=True,
             decode=True,
-            labels={"labctl.image": spec.role},
+            labels={"labctl.image": spec.role, SOURCE_LABEL: source_digest(spec)},
         )
         image_id = None
         for chunk in stream:
