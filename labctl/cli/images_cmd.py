@@ -40,8 +40,10 @@ def build(
 
 @app.command("list")
 def list_() -> None:
-    """The lab images, and the base image they are built from: present on this engine, out of
-    date (built from older sources than images/ holds now), or missing."""
+    """The lab images and their base image: present, out of date (older sources) or missing.
+
+    An image is out of date when its Dockerfile, or a project file it copies, changed since it
+    was built: `labctl up` refuses it until `labctl images build`."""
     with user_errors():
         engine = client()
         tags = [images.BASE_IMAGE, *(spec.tag for spec in images.image_specs())]
