@@ -2,8 +2,10 @@
 the students' labs up in parallel, reset some, take them all down."""
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -11,6 +13,7 @@ from docker import DockerClient
 from docker.errors import DockerException
 
 from labctl.classroom import record as records
+from labctl.classroom.gradebook import mark_reset, timestamp
 from labctl.classroom.params import derived_password, student_params
 from labctl.classroom.pool import DEFAULT_SSH_PORT, allocate, docker_subnets, free_ports, host_routes
 from labctl.classroom.record import ClassRecord, StudentRecord
@@ -141,22 +144,46 @@ def bring_up(engine: DockerClient, record: ClassRecord, students: list[StudentRe
     return _each(students, up, parallel, progress)
 
 
+def exercise_checks(record: ClassRecord) -> list[tuple[str, str]]:
+    """(id, title) of the class's exercise's checks, in its order."""
+    return [(c.id, c.title) for c in load_lab(record.lab, record.exercise).exercises[record.exercise].checks]
+
+
+def report_folders(record: ClassRecord) -> set[Path]:
+    return {records.reports_dir(record.name), *map(Path, record.report_dirs)}
+
+
 def clear_reports(record: ClassRecord, student: StudentRecord) -> None:
     """A reset student's old reports must not be read as the new attempt's."""
-    for folder in {records.reports_dir(record.name), *map(Path, record.report_dirs)}:
+    for folder in report_folders(record):
         for suffix in (".json", ".xml"):
             (folder / f"{name_form(student.id)}{suffix}").unlink(missing_ok=True)
+
+
+# Students reset in parallel share each folder's gradebook: one rewrite at a time.
+_gradebooks = threading.Lock()
 
 
 def reset(engine: DockerClient, record: ClassRecord, students: list[StudentRecord],
           parallel: int = DEFAULT_PARALLEL, progress: Progress | None = None) -> list[Outcome]:
     """Fresh lab, same subnet and values, and no evidence of the previous attempt:
-    mailboxes and MTA log (the volume), captures, old reports."""
+    mailboxes and MTA log (the volume), captures, old reports; the gradebooks and pages
+    show the student as reset, not graded since, with no grade."""
+    checks = exercise_checks(record)
+
     def again(student: StudentRecord) -> float:
+        student.reset_at = timestamp(datetime.now(timezone.utc))
         clear_reports(record, student)
+        with _gradebooks:
+            for folder in report_folders(record):
+                mark_reset(record, student, checks, folder)
         return project.reset(engine, student.instance).seconds
 
-    return _each(students, again, parallel, progress)
+    try:
+        return _each(students, again, parallel, progress)
+    finally:
+        with records.allocation_lock():
+            records.save(record)
 
 
 def take_down(engine: DockerClient, record: ClassRecord, purge: bool = False,

@@ -31,6 +31,8 @@ class StudentRecord(BaseModel):
     params: dict[str, str] = {}
     ssh_port: int | None = None
     ssh_password: str | None = None
+    # When `class reset` last started the student's lab over (ISO 8601, UTC).
+    reset_at: str | None = None
 
 
 class ClassRecord(BaseModel):

@@ -1,9 +1,7 @@
 """Grading a class: every student's checks, and the reports an instructor uses —
-one JSON and one JUnit per student, a gradebook CSV (id,grade,passed,total,email,name) and one
-HTML page (students × checks, a colour per status, each failure's detail on click)."""
+one JSON and one JUnit per student, the gradebook CSV and the HTML page (gradebook.py)."""
 from __future__ import annotations
 
-import csv
 import queue
 import threading
 import time
@@ -17,15 +15,10 @@ from docker import DockerClient
 from labctl.checks.base import CheckResult, Status
 from labctl.checks.report import Report
 from labctl.checks.runner import run_checks, why_unchecked
-from labctl.classroom.lifecycle import student_origin
+from labctl.classroom.gradebook import GRADEBOOK, PAGE, Row, report_path, reset_note, timestamp, write_files
+from labctl.classroom.lifecycle import exercise_checks, student_origin
 from labctl.classroom.record import ClassRecord, StudentRecord
-from labctl.classroom.roster import name_form
-from labctl.render.templating import render
-from labctl.spec.loader import load_lab
 
-GRADEBOOK = "gradebook.csv"
-PAGE = "index.html"
-GRADE_SCALE = 100
 # What one lab's checks may take. A fresh or finished lab takes under a second; a student
 # can make theirs take far longer (a 200 MB capture ring of tiny packets took about 35 s
 # to read), and one lab must never hold the whole class's grading.
@@ -44,7 +37,7 @@ class StudentGrade:
 
     @property
     def grade(self) -> float:
-        return round(GRADE_SCALE * self.report.passed / self.total, 1) if self.total else 0.0
+        return Row(self.student, self.report, "", "").grade
 
 
 @dataclass
@@ -107,31 +100,7 @@ def grade_class(engine: DockerClient, record: ClassRecord, students: list[Studen
         return StudentGrade(student, _unchecked(record, student, error), error)
 
     grades = _each_within(students, lambda s: grade_student(engine, record, s), parallel, timeout, late)
-    exercise = load_lab(record.lab, record.exercise).exercises[record.exercise]
-    return ClassGrade(record, grades, datetime.now(timezone.utc), [(c.id, c.title) for c in exercise.checks])
-
-
-def write_gradebook(grades: ClassGrade, path: Path) -> None:
-    # With a BOM, as Excel writes "CSV UTF-8" and needs to read the names' accents right
-    # (without it, "Díaz" opens as "DÃ­az"); Moodle's and LibreOffice's imports skip it.
-    with path.open("w", encoding="utf-8-sig", newline="") as out:
-        writer = csv.writer(out)
-        # The e-mail too: a Moodle export without ID numbers gave ids that are only the
-        # e-mail's local part, and Moodle's grade import matches a student by e-mail. The
-        # name last: the instructor reads who is who; columns before it keep their places.
-        writer.writerow(["id", "grade", "passed", "total", "email", "name"])
-        for g in grades.students:
-            writer.writerow([g.student.id, f"{g.grade:g}", g.report.passed, g.total, g.student.email, g.student.name])
-
-
-def render_page(grades: ClassGrade) -> str:
-    rows = []
-    for g in grades.students:
-        by_id = {r.id: r for r in g.report.results}
-        rows.append({"student": g.student, "grade": g.grade, "passed": g.report.passed, "total": g.total,
-                     "error": g.error, "cells": [by_id.get(check_id) for check_id, _ in grades.checks]})
-    return render("class/report.html.j2", record=grades.record, checks=grades.checks, rows=rows,
-                  graded_at=grades.graded_at.isoformat(timespec="seconds").replace("+00:00", "Z"))
+    return ClassGrade(record, grades, datetime.now(timezone.utc), exercise_checks(record))
 
 
 def write_reports(grades: ClassGrade, out: Path) -> list[Path]:
@@ -140,11 +109,12 @@ def write_reports(grades: ClassGrade, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for g in grades.students:
-        stem = name_form(g.student.id)  # "12345/6" would be a folder
-        json_path, junit_path = out / f"{stem}.json", out / f"{stem}.xml"
+        json_path = report_path(out, g.student)
+        junit_path = json_path.with_suffix(".xml")
         json_path.write_text(g.report.to_json(), encoding="utf-8")
         g.report.write_junit(junit_path)
         written += [json_path, junit_path]
-    write_gradebook(grades, out / GRADEBOOK)
-    (out / PAGE).write_text(render_page(grades), encoding="utf-8")
+    graded_at = timestamp(grades.graded_at)
+    rows = [Row(g.student, g.report, graded_at, reset_note(g.student)) for g in grades.students]
+    write_files(grades.record, rows, grades.checks, out)
     return written + [out / GRADEBOOK, out / PAGE]

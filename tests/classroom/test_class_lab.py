@@ -170,6 +170,12 @@ def test_reset_clears_one_students_evidence_and_no_one_elses(engine, klass, tmp_
     assert not (captures_dir(done.instance) / "previous").exists()
     assert not (tmp_path / "done.json").exists() and not (tmp_path / "done.xml").exists()
     assert (tmp_path / "partial.json").exists()
+    # ... nor the old grade: until graded again the gradebook says reset, with no grade.
+    with (tmp_path / "gradebook.csv").open(encoding="utf-8-sig") as rows:
+        book = {row["id"]: row for row in csv.DictReader(rows)}
+    assert (book["done"]["grade"], book["done"]["passed"]) == ("", "")
+    assert book["done"]["note"].startswith("reset at ") and "not graded since; was 100 (2/2)" in book["done"]["note"]
+    assert (book["partial"]["grade"], book["partial"]["passed"]) == ("50", "1")
     # ... the same passwords still open the fresh lab, which grades as untouched ...
     assert pop_accepts(done, done.params["alumnopop_password"])
     after = graded(tmp_path)
@@ -206,7 +212,7 @@ def test_instructor_page_in_a_browser(klass, tmp_path):
             assert detail.is_visible()
             assert "pista:" in detail.inner_text()
             assert klass.student("partial").params["alumnopop_password"] in detail.inner_text()
-            grades = {sid: page.locator(f'tr[data-student="{sid}"] td.grade').inner_text() for sid in ("done", "partial", "untouched")}
+            grades = {sid: page.locator(f'tr[data-student="{sid}"] td.grade').inner_text().split("\n")[0] for sid in ("done", "partial", "untouched")}
             assert grades == {"done": "0 (0/2)", "partial": "50 (1/2)", "untouched": "50 (1/2)"}  # done was reset
             shot = tmp_path / "class-report.png"
             page.screenshot(path=str(shot), full_page=True)
