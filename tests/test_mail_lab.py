@@ -10,12 +10,14 @@ import smtplib
 import ssl
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 import yaml
 from typer.testing import CliRunner
 
 from labctl.cli import app
+from labctl.mailserver import journal
 from labctl.paths import tls_dir
 from labctl.runtime import project
 from labctl.spec.loader import load_lab
@@ -156,3 +158,51 @@ def test_queue_cli_shows_an_empty_queue_after_delivery(two_domains):
     assert result.exit_code == 0, result.output
     pending = [m for m in json.loads(result.output) if any(r["status"] not in ("delivered",) for r in m["recipients"])]
     assert pending == [] or all(r["status"] == "deferred" for m in pending for r in m["recipients"])
+
+
+def _subject_count(ip: str, user: str, password: str, subject: str) -> int | None:
+    """How many messages in the INBOX carry `subject`; None while IMAP does not answer yet."""
+    try:
+        return sum(found == f"Subject: {subject}" for found in _imap_subjects(ip, user, password)())
+    except (OSError, imaplib.IMAP4.error):
+        return None
+
+
+def _killed_and_started_again(engine, service: str) -> None:
+    """`docker kill` (SIGKILL, nothing flushed or closed), then the container starts again."""
+    container = engine.containers.get(f"{INSTANCE}-{service}")
+    container.kill()
+    container.wait(timeout=30)
+    container.start()
+
+
+def test_mail_accepted_with_250_survives_docker_kill_at_once(two_domains, engine):
+    """Killed the moment the 250 arrives: the local message is in carla's Maildir once after the
+    restart, and the one queued for the other domain (relayed by mail-uno) arrives too."""
+    tag = uuid.uuid4().hex[:8]
+    with smtplib.SMTP(f"{NET}.30", 25, timeout=10) as mta:
+        mta.send_message(_message("ana@uno.test", "carla@dos.test", f"local {tag}"))
+        _killed_and_started_again(engine, "mail-dos")
+    with smtplib.SMTP(f"{NET}.20", 587, timeout=10) as msa:
+        msa.login("ana", "anapass")
+        msa.send_message(_message("ana@uno.test", "beto@dos.test", f"queued {tag}"))
+        _killed_and_started_again(engine, "mail-uno")
+    assert _wait_for(lambda: _subject_count(f"{NET}.30", "carla", "carlapass", f"local {tag}"), 30) == 1
+    assert _wait_for(lambda: _subject_count(f"{NET}.30", "beto", "betopass", f"queued {tag}"), 60), \
+        "the queued message never reached beto@dos.test"
+
+
+def test_the_mail_volume_takes_the_one_flush_path_where_the_host_would(two_domains, engine):
+    """The MTA inside the container tells its volume's filesystem as the host does (statfs, /proc/fs,
+    /sys/dev/block): on ext4 (with or without a journal) and XFS a message is one flush, not two."""
+    container = engine.containers.get(f"{INSTANCE}-mail-dos")
+    [source] = [m["Source"] for m in container.attrs["Mounts"] if m["Destination"] == "/var/lib/labctl-mail"]
+    code, output = container.exec_run(
+        ["python3", "-c", "import sys; from pathlib import Path; from labctl.mailserver.journal import names_follow_file;"
+                          "print(*(names_follow_file(Path(p)) for p in sys.argv[1:]))",
+         "/var/lib/labctl-mail/spool", "/var/lib/labctl-mail/maildirs"], user="vmail")
+    assert code == 0, output
+    inside = output.decode().split()
+    host = journal.names_follow_file(Path(source) / "spool")
+    assert inside == [str(host)] * 2
+    assert host or journal.filesystem_type(Path(source)) not in (journal.EXT4_SUPER_MAGIC, journal.XFS_SUPER_MAGIC)

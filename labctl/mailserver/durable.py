@@ -4,7 +4,8 @@ A file is written under a temporary name (or as an unnamed file, see
 open_unnamed), fsynced, renamed (or linked) into place, and then its directory
 is fsynced (dirsync.py shares that last fsync between writers). Where the
 file's fsync covers its new name too (journal.py), the data is written back,
-the file is renamed, and then fsynced: one journal commit instead of two. WrittenFile is
+the file is renamed, and then fsynced: one journal commit (without a journal, one cache
+flush) instead of two. WrittenFile is
 a file written but not yet durable; StagedFile is content in memory on its way
 to becoming one, which is how the event loop hands a message to the commit
 helper (commit.py).
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -56,15 +58,36 @@ def open_unnamed(directory: Path) -> int:
     return os.open(directory, os.O_TMPFILE | os.O_WRONLY, 0o600)
 
 
+class _OwnDescriptors:
+    """This process's /proc/self/fd, opened once (two system calls fewer per message). The
+    entry names the process that opened it: a forked child opens its own."""
+
+    def __init__(self) -> None:
+        self._fd: int | None = None
+        self._lock = threading.Lock()  # the commit helper's threads link side by side
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+        self._fd = None
+        self._lock = threading.Lock()
+
+    def fileno(self) -> int:
+        with self._lock:
+            if self._fd is None:
+                self._fd = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            return self._fd
+
+
+_OWN_DESCRIPTORS = _OwnDescriptors()
+
+
 def _link_unnamed(fd: int, final: Path) -> None:
     """Give the O_TMPFILE file `fd` the name `final`: linkat(2) with AT_SYMLINK_FOLLOW of its
     /proc/self/fd entry. os.link makes that call only when given a directory descriptor
     (without one it calls link(2), which does not follow the entry: EXDEV)."""
-    own = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.link(str(fd), final, src_dir_fd=own, follow_symlinks=True)
-    finally:
-        os.close(own)
+    os.link(str(fd), final, src_dir_fd=_OWN_DESCRIPTORS.fileno(), follow_symlinks=True)
 
 
 @dataclass
@@ -98,7 +121,9 @@ class WrittenFile:
         nothing is left under either name; if the fsync after that fails, the file stays in
         place, perhaps not durable, as when the directory's fsync fails: the caller reports it
         not delivered, and the retry finds it there."""
-        one_commit = names_follow_file(self.final.parent)
+        # A link cannot replace a file (it fails); a rename can, and without a journal that
+        # name is not covered by the file's fsync (journal.py).
+        one_commit = names_follow_file(self.final.parent, self.tmp is not None and os.path.lexists(self.final))
         try:
             if one_commit:
                 write_back(self.fd)

@@ -134,3 +134,29 @@ def test_a_maildir_where_a_file_made_ahead_cannot_be_placed_gets_none_again(tmp_
         assert commit_batch([(3, [stage(maildir, "three", b"three\r\n")])], pool, spares) == [[3, [None]]]
     assert sorted(p.name for p in (maildir / "new").iterdir()) == ["one", "three"]
     assert not list((maildir / "tmp").iterdir())
+
+
+def test_a_forked_child_links_its_own_unnamed_file_not_its_parents(tmp_path):
+    """The /proc/self/fd kept open for linking names the process that opened it: a child forked
+    after the parent linked a file must link what its own descriptor holds."""
+    maildir = tmp_path / "Maildir"
+    for sub in ("tmp", "new"):
+        (maildir / sub).mkdir(parents=True)
+    durable.WrittenFile.filled(durable.open_unnamed(maildir / "tmp"), None, maildir / "new" / "parent's first",
+                               lambda fd: os.write(fd, b"first")).place()
+    parents = durable.open_unnamed(maildir / "tmp")
+    os.write(parents, b"the parent's")
+    child = os.fork()
+    if child == 0:  # the child's file takes the parent's descriptor number
+        code = 1
+        try:
+            os.close(parents)
+            own = durable.open_unnamed(maildir / "tmp")
+            code = 0 if own == parents else 2
+            durable.WrittenFile.filled(own, None, maildir / "new" / "child's", lambda fd: os.write(fd, b"the child's")).place()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(child, 0)
+    os.close(parents)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert (maildir / "new" / "child's").read_bytes() == b"the child's"
