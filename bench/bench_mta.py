@@ -3,7 +3,9 @@
 Starts our server in a subprocess (fsync on), then for 1, 10 and 50 concurrent
 clients sends messages over persistent SMTP sessions and reports: messages/s
 acknowledged, messages/s delivered into the Maildirs, and p50/p99 latency from
-the end-of-data dot to the 250 reply. With --peer HOST:PORT the same client
+the end-of-data dot to the 250 reply, and the cache flushes the disk holding the
+spool received per message (every process's: run it on an otherwise quiet machine).
+With --peer HOST:PORT the same client
 load is also run against another server; only acceptance figures are reported
 for it, as its mailboxes are not visible here.
 
@@ -123,6 +125,13 @@ def wait_delivered(count, target: int, timeout: float, interval: float = 0.01) -
     return True
 
 
+def disk_flushes(path: str) -> int:
+    """Cache flushes completed so far by the block device holding `path` (its sysfs stat)."""
+    device = os.stat(path).st_dev
+    fields = Path(f"/sys/dev/block/{os.major(device)}:{os.minor(device)}/stat").read_text().split()
+    return int(fields[15]) if len(fields) > 15 else 0  # flush counters exist since Linux 5.5
+
+
 def percentile(values: list[float], fraction: float) -> float:
     return statistics.quantiles(values, n=100)[int(fraction * 100) - 1] if len(values) > 1 else values[0]
 
@@ -200,18 +209,21 @@ def count_postfix_delivered(container) -> int:
     return int(output.strip() or 0) if code == 0 else 0
 
 
-def measure(label: str, port: int, clients: int, messages: int, count, timeout: float,
+def measure(label: str, port: int, clients: int, messages: int, count, timeout: float, spool: str,
             interval: float = 0.01, rate: float | None = None) -> tuple[float, float | None, float, float]:
-    """One load run against 127.0.0.1:port; print its row, return (accepted/s, deliv/s or None, p50, p99)."""
+    """One load run against 127.0.0.1:port; print its row, return (accepted/s, deliv/s or None, p50, p99).
+    `spool`: a path on the disk the server writes its mail to, whose flushes are counted."""
     before = count()
+    flushes = disk_flushes(spool)
     started = time.perf_counter()
     elapsed, latencies = run_clients("127.0.0.1", port, clients, messages, rate)
+    flushed = (disk_flushes(spool) - flushes) / messages  # up to the last 250, before deliveries finish
     delivered_rate = None
     if wait_delivered(count, before + messages, timeout, interval):
         delivered_rate = messages / (time.perf_counter() - started)
     else:
         print(f"{label}: only {count() - before}/{messages} delivered within {timeout:.0f}s", file=sys.stderr)
-    report(label, clients, messages, elapsed, latencies, delivered_rate)
+    report(label, clients, messages, elapsed, latencies, delivered_rate, flushed)
     return messages / elapsed, delivered_rate, percentile(latencies, 0.5), percentile(latencies, 0.99)
 
 
@@ -230,10 +242,11 @@ def compare(ours: dict, postfix: dict) -> None:
 
 
 def report(label: str, clients: int, messages: int, elapsed: float, latencies: list[float],
-           delivered_rate: float | None) -> None:
+           delivered_rate: float | None, flushes: float | None = None) -> None:
     delivered = f"{delivered_rate:8.0f}" if delivered_rate is not None else "       -"
+    flushed = f"{flushes:9.2f}" if flushes is not None else "        -"
     print(f"{label:<10} {clients:>7} {messages:>8} {messages / elapsed:>10.0f} {delivered} "
-          f"{percentile(latencies, 0.5) * 1000:>9.2f} {percentile(latencies, 0.99) * 1000:>9.2f}")
+          f"{percentile(latencies, 0.5) * 1000:>9.2f} {percentile(latencies, 0.99) * 1000:>9.2f} {flushed}")
 
 
 def main() -> None:
@@ -253,16 +266,16 @@ def main() -> None:
         remove_postfix_leftovers(docker_client)
         ensure_postfix_image(docker_client)
     print(f"{'server':<10} {'clients':>7} {'messages':>8} {'accepted/s':>10} {'deliv/s':>8} "
-          f"{'p50 ms':>9} {'p99 ms':>9}")
+          f"{'p50 ms':>9} {'p99 ms':>9} {'flush/msg':>9}")
     with tempfile.TemporaryDirectory(prefix="bench-mta-") as tmp:
         process, port, maildir = start_own_server(Path(tmp))
         try:
             ours = {clients: measure("labctl", port, clients, args.messages, lambda: count_delivered(maildir),
-                                     args.deliver_timeout) for clients in args.clients}
+                                     args.deliver_timeout, tmp) for clients in args.clients}
             if args.with_postfix:
                 postfix, postfix_paced = measure_postfix(docker_client, args)
                 paced = {clients: measure("labctl", port, clients, args.messages, lambda: count_delivered(maildir),
-                                          args.deliver_timeout, rate=PACED * postfix[clients][0])
+                                          args.deliver_timeout, tmp, rate=PACED * postfix[clients][0])
                          for clients in args.clients}
         finally:
             process.send_signal(signal.SIGTERM)
@@ -284,10 +297,11 @@ def main() -> None:
 def measure_postfix(docker_client, args) -> tuple[dict, dict]:
     """Postfix at each level as fast as it goes, then paced to PACED of that rate."""
     container, port = start_postfix(docker_client)
+    storage = docker_client.info()["DockerRootDir"]  # where the container's queue and Maildir are
 
     def level(clients: int, rate: float | None = None):
         return measure("postfix", port, clients, args.messages, lambda: count_postfix_delivered(container),
-                       args.deliver_timeout, 0.05, rate)
+                       args.deliver_timeout, storage, 0.05, rate)
 
     try:
         full = {clients: level(clients) for clients in args.clients}
