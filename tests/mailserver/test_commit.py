@@ -150,10 +150,11 @@ def test_a_forked_child_links_its_own_unnamed_file_not_its_parents(tmp_path):
     if child == 0:  # the child's file takes the parent's descriptor number
         code = 1
         try:
-            os.close(parents)
             own = durable.open_unnamed(maildir / "tmp")
-            code = 0 if own == parents else 2
-            durable.WrittenFile.filled(own, None, maildir / "new" / "child's", lambda fd: os.write(fd, b"the child's")).place()
+            os.dup2(own, parents)
+            os.close(own)
+            durable.WrittenFile.filled(parents, None, maildir / "new" / "child's", lambda fd: os.write(fd, b"the child's")).place()
+            code = 0
         finally:
             os._exit(code)
     _, status = os.waitpid(child, 0)
