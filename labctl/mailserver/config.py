@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from .quota import Bound
+
 LISTENER_KINDS = ("mta", "msa")
 # What an SPF fail does for mail to a local domain: nothing checked, a Received-SPF mark, or
 # policyd-spf's 550 5.7.23 (the result is marked and logged whenever SPF is evaluated).
@@ -110,8 +112,19 @@ class Config:
     relay_domains_file: str | None = None
     # Bytes a mailbox may hold before its mail is refused (quota.py); 0: no quota.
     mailbox_quota: int = 0
-    # Bytes the spool may hold before new mail is refused (quota.py); 0: no bound.
+    # Files (messages, Dovecot's own) a mailbox may hold before its mail is refused; 0: no bound.
+    mailbox_files: int = 0
+    # Bytes, and files, the spool may hold before new mail is refused (quota.py); 0: no bound.
     spool_quota: int = 0
+    spool_files: int = 0
+
+    @property
+    def mailbox_bound(self) -> Bound:
+        return Bound(self.mailbox_quota, self.mailbox_files)
+
+    @property
+    def spool_bound(self) -> Bound:
+        return Bound(self.spool_quota, self.spool_files)
 
     @functools.cached_property
     def mail_name(self) -> str:
@@ -223,7 +236,8 @@ def _check_semantics(config: Config) -> None:
         if action not in SPF_ACTIONS:
             where = "spf.default" if domain == "default" else f"spf.domains.{domain}"
             raise ConfigError(f"{where}: must be one of {', '.join(SPF_ACTIONS)}, got {action!r}")
-    for name in ("auth_failure_delay", "auth_failure_delay_max", "error_sleep", "log_backups", "mailbox_quota", "spool_quota"):
+    for name in ("auth_failure_delay", "auth_failure_delay_max", "error_sleep", "log_backups", "mailbox_quota", "mailbox_files",
+                 "spool_quota", "spool_files"):
         if getattr(config, name) < 0:
             raise ConfigError(f"{name}: must not be negative")
 

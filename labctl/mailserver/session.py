@@ -469,7 +469,7 @@ class LabSMTP(SMTP):
         except ParameterError as refusal:
             await self.push(str(refusal))
             return
-        if await is_full(Path(self.config.spool_dir), self.config.spool_quota):
+        if await is_full(Path(self.config.spool_dir), self.config.spool_bound):
             await self.push(NO_ROOM)
             return
         # An authenticated user may send as any address, as Debian's Postfix does (no
@@ -534,10 +534,10 @@ class LabSMTP(SMTP):
         """Dovecot's quota-status through Postfix: a local mailbox at its quota takes no more."""
         local = local_mailbox(address, self.config.local_destinations)
         account = local and self.config.account_for_mailbox(local.local_part, local.domain)
-        if not account or not self.config.mailbox_quota:
+        if not account:
             return None
         maildir = maildir_path(self.config.maildir_root, local.domain, account.user)
-        if await is_full(maildir, self.config.mailbox_quota):
+        if await is_full(maildir, self.config.mailbox_bound):
             return f"552 5.2.2 <{as_typed or address}>: Recipient address rejected: {FULL_TEXT}"
         return None
 

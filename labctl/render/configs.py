@@ -18,6 +18,15 @@ MAILDIR_ROOT = f"{MAIL_DATA_DIR}/maildirs"
 # Postfix's default mailbox_size_limit, five messages at the course's 10 MB size limit.
 # Every lab of a class shares the host's disk.
 MAILBOX_QUOTA = 51200000
+# ...and how many messages (files: each is an inode and at least a 4 KiB block, and 51.2 MB
+# of tiny ones would be 170k) and folders (Maildir++: four directories and Dovecot's index
+# files each; a loop of IMAP CREATEs made 118 a second). Far above what a student files: the
+# exercises' folders and Thunderbird's six (Sent, Drafts, Trash, Junk, Archives, Templates).
+MAILBOX_MESSAGES = 10000
+MAILBOX_FOLDERS = 100
+# ...and keywords (each new name stays in the folder's index): Thunderbird's tags and
+# labels are a dozen.
+MAILBOX_KEYWORDS = 200
 # Where each service's rendered folder is mounted inside its container.
 CONFIG_MOUNT = "/etc/labctl"
 
@@ -148,6 +157,9 @@ def _mail(lab: Lab, name: str, svc: Service, certs: LabCertificates) -> list[Ren
         ports=svc.ports,
         size_limit=first.size_limit,
         mailbox_quota=MAILBOX_QUOTA,
+        mailbox_messages=MAILBOX_MESSAGES,
+        mailbox_folders=MAILBOX_FOLDERS,
+        mailbox_keywords=MAILBOX_KEYWORDS,
         data_dir=MAIL_DATA_DIR,
         maildir_root=MAILDIR_ROOT,
         resolver_ip=resolver_ip(lab),

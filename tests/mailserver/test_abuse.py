@@ -179,7 +179,7 @@ def peak_rss_mib(pid: int) -> float:
 
 def test_a_full_mailbox_takes_no_more_mail_and_the_others_still_do(tmp_path):
     """A loop of big messages to one account fills its mailbox, not the disk every lab shares."""
-    from labctl.mailserver.quota import bytes_under
+    from labctl.mailserver.quota import usage_under
 
     quota, body = 300_000, "x" * 76 + "\r\n"
     message = f"Subject: relleno\r\n\r\n{body * 1300}"  # about 100 kB
@@ -196,15 +196,35 @@ def test_a_full_mailbox_takes_no_more_mail_and_the_others_still_do(tmp_path):
                     break
             assert accepted == 3  # under the quota before each; the third took it past
             smtp.sendmail(IMAP, [POP], message)  # another mailbox is not hurt
-    full = bytes_under(tmp_path / "mail" / "redes.unlp.edu.ar" / "alumnoimap" / "Maildir")
+    full = usage_under(tmp_path / "mail" / "redes.unlp.edu.ar" / "alumnoimap" / "Maildir").bytes
     assert quota <= full < quota + len(message) + 1000
+
+
+def test_a_mailbox_of_tiny_messages_is_full_at_its_files_bound(tmp_path):
+    """Tiny messages never reach the byte quota (51.2 MB would be some 170k of them, each an
+    inode and a 4 KiB block of the shared disk): past its files' bound the mailbox is full."""
+    from labctl.mailserver.quota import usage_under
+
+    with RunningServer(make_config(tmp_path, mailbox_quota=51_200_000, mailbox_files=20)) as server:
+        with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=10) as smtp:
+            accepted = 0
+            for _ in range(100):
+                try:
+                    smtp.sendmail(POP, [IMAP], "Subject: x\r\n\r\nx\r\n")
+                    accepted += 1
+                except smtplib.SMTPRecipientsRefused as refused:
+                    assert refused.recipients[IMAP][0] == 552 and refused.recipients[IMAP][1].endswith(b"Mailbox is full")
+                    break
+            assert accepted == 20
+            smtp.sendmail(IMAP, [POP], "Subject: x\r\n\r\nx\r\n")  # another mailbox is not hurt
+    assert usage_under(tmp_path / "mail" / "redes.unlp.edu.ar" / "alumnoimap" / "Maildir").files == 20
 
 
 def test_a_full_queue_takes_no_more_mail(tmp_path):
     """Mail that cannot leave (AUTH lets a student send to any domain; the lab reaches none
     outside) is kept and retried: past the spool's bound MAIL is refused as Postfix refuses
     it when its queue's file system is short of room."""
-    from labctl.mailserver.quota import bytes_under
+    from labctl.mailserver.quota import usage_under
 
     quota, message = 300_000, f"Subject: fuera\r\n\r\n{('x' * 76 + chr(13) + chr(10)) * 1300}"
     with RunningServer(make_config(tmp_path, spool_quota=quota, resolvers=["127.0.0.1"], resolver_port=free_port())) as server:
@@ -219,7 +239,7 @@ def test_a_full_queue_takes_no_more_mail(tmp_path):
                     assert (refused.smtp_code, refused.smtp_error) == (452, b"4.3.1 Insufficient system storage")
                     break
             assert accepted == 3
-        assert quota <= bytes_under(tmp_path / "spool") < quota + len(message) + 10_000
+        assert quota <= usage_under(tmp_path / "spool").bytes < quota + len(message) + 10_000
 
 
 def test_a_mailbox_is_walked_once_in_a_while_and_our_writes_are_added(tmp_path, monkeypatch):
@@ -228,24 +248,24 @@ def test_a_mailbox_is_walked_once_in_a_while_and_our_writes_are_added(tmp_path, 
     Sessions asking at once share one walk, and a recent measure needs none."""
     from labctl.mailserver import quota
 
-    walks, real = [], quota.bytes_under
+    walks, real = [], quota.usage_under
 
     def counted(folder):
         walks.append(folder)
         return real(folder)
 
-    monkeypatch.setattr(quota, "bytes_under", counted)
+    monkeypatch.setattr(quota, "usage_under", counted)
     maildir = tmp_path / "Maildir" / "new"
     maildir.mkdir(parents=True)
     (maildir / "1").write_bytes(b"x" * 600)
 
     async def fifty_sessions_ask():
-        return await asyncio.gather(*(quota.is_full(maildir.parent, 1000) for _ in range(50)))
+        return await asyncio.gather(*(quota.is_full(maildir.parent, quota.Bound(bytes=1000)) for _ in range(50)))
 
     assert asyncio.run(fifty_sessions_ask()) == [False] * 50
     assert walks == [maildir.parent]  # one walk for the fifty
     (maildir / "2").write_bytes(b"x" * 600)  # put there by someone else (Dovecot): seen at the next walk
-    assert not asyncio.run(quota.is_full(maildir.parent, 1000))
+    assert not asyncio.run(quota.is_full(maildir.parent, quota.Bound(bytes=1000)))
     quota.added(maildir.parent, 600)  # written by us
-    assert asyncio.run(quota.is_full(maildir.parent, 1000))
+    assert asyncio.run(quota.is_full(maildir.parent, quota.Bound(bytes=1000)))
     assert len(walks) == 1
