@@ -99,14 +99,29 @@ def test_b_zone_records_near_misses_then_right(ex10, student):
     result = ex10.check("b-zona")
     assert_fails(result)
     assert "webmail" in result.detail and "no MX points at the mail server" in result.detail
-    # Timers that make no sense (expire shorter than refresh).
-    student.serve_zone(2024040102, soa_times="3600 600 1800 3600")
+    # Timers RFC 1912 advises against (retry longer than refresh, expire shorter): BIND
+    # serves the zone and ns2 follows it (it raises expire to refresh + retry), so either
+    # reading of b passes, with the advice in the detail.
+    student.serve_zone(2024040102, soa_times="3600 7200 1800 3600")
+    result = ex10.check("b-zona")
+    assert_passes(result)
+    assert ("(advice, not required: retry (7200) is usually shorter than refresh (3600); "
+            "expire (1800) is usually much longer than refresh (3600), RFC 1912)") in result.detail, result.detail
+    result = student.until("b-autoritativos")
+    assert_passes(result)
+    assert "2024040102" in result.detail, result.detail
+    # Near miss: the SOA copied from Debian's db.local names localhost as the primary.
+    student.write(f"ns1/db.{student.domain}", student.zone(2024040103).replace(f"@ IN SOA ns1.{student.domain}.", "@ IN SOA localhost."))
+    student.applied()
     result = ex10.check("b-zona")
     assert_fails(result)
-    assert "expire (1800)" in result.detail
+    assert f"the SOA names localhost. as the primary server, expected ns1.{student.domain}." in result.detail, result.detail
+    assert "advice" not in result.detail, result.detail
     # Right, with webmail as a CNAME...
     student.serve_zone(2024040103)
-    assert_passes(ex10.check("b-zona"))
+    result = ex10.check("b-zona")
+    assert_passes(result)
+    assert "advice" not in result.detail, result.detail
     # ...or as an A record, with the timers of Debian's db.local and of the course's practica
     # zone (a week's negative TTL): other right ways. (The next tests go on from serial ...04.)
     student.serve_zone(2024040104, webmail=f"webmail IN A {student.ip('correo')}", soa_times="604800 86400 2419200 604800")

@@ -2,7 +2,7 @@
 zone file completed with its origin."""
 from __future__ import annotations
 
-from labctl.checks.domain import log_events, relative_hint, soa_problems
+from labctl.checks.domain import log_events, relative_hint, soa_advice
 
 # Lines of a real ns1 (BIND 9.18) whose named.conf says zone "REDES2024.com.ar.".
 NS1_LOG = """\
@@ -30,9 +30,9 @@ def soa(timers: str, serial: str = "2024112901") -> list[str]:
     return f"ns1.redes2024.com.ar. root.redes2024.com.ar. {serial} {timers}".split()
 
 
-def test_soa_timers_students_copy_are_sane():
-    assert soa_problems(soa("604800 86400 2419200 604800")) == []  # Debian's db.local, the course's practica zone
-    assert soa_problems(soa("604800 86400 2419200 86400")) == []  # the course's redes zone
-    assert soa_problems(soa("3600 600 604800 0", serial="0")) == []  # legal: serial 0, no negative caching
-    assert soa_problems(soa("3600 600 1800 3600")) == ["expire (1800) should be much longer than refresh (3600)"]
-    assert soa_problems(soa("600 3600 604800 3600")) == ["retry (3600) should be shorter than refresh (600)"]
+def test_soa_timers_rfc_1912_advises_against_are_named():
+    assert soa_advice(soa("604800 86400 2419200 604800")) == []  # Debian's db.local, the course's practica zone
+    assert soa_advice(soa("604800 86400 2419200 86400")) == []  # the course's redes zone
+    assert soa_advice(soa("3600 600 604800 0", serial="0")) == []  # legal: serial 0, no negative caching
+    assert soa_advice(soa("3600 600 1800 3600")) == ["expire (1800) is usually much longer than refresh (3600)"]
+    assert soa_advice(soa("600 3600 604800 3600")) == ["retry (3600) is usually shorter than refresh (600)"]
