@@ -217,7 +217,12 @@ def _imap(client: _Cursor, server: _Cursor) -> list[Exchange]:
             commands[-1].parts.append(unit)
         else:
             commands.append(_ImapCommand(tag, [unit]))
-    by_tag = {command.tag: command for command in commands if command.tag}
+    # A tag may be reused: typed by hand, every command is often ". something" or "a ...",
+    # which Dovecot takes; each completion answers the oldest command still open with its tag.
+    by_tag: dict[bytes, list[_ImapCommand]] = {}
+    for command in commands:
+        if command.tag:
+            by_tag.setdefault(command.tag, []).append(command)
     orphans = [command for command in commands if command.tag is None]  # capture began mid-command
     out: list[tuple[int, Exchange]] = []
 
@@ -238,7 +243,8 @@ def _imap(client: _Cursor, server: _Cursor) -> list[Exchange]:
         tag = _imap_tag(unit, untagged=(b"*", b"+"))
         if tag is None:
             continue
-        command = by_tag.pop(tag, None) or (orphans.pop(0) if orphans else None)
+        waiting = by_tag.get(tag)
+        command = waiting.pop(0) if waiting else (orphans.pop(0) if orphans else None)
         answer(command, responses)
         responses = []
     if responses:  # no completion yet (an IDLE going on when the capture stopped)

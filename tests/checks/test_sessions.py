@@ -124,3 +124,22 @@ def test_the_login_name_is_read_from_login_user_and_sasl_plain():
     pop = capture_session(stream("pop", 110, (S, b"+OK ready\r\n"), (C, b"AUTH PLAIN\r\n"), (S, b"+ \r\n"),
                                  (C, b"AGFsdW1ub3BvcABhbHVtbm9wb3BwYXNz\r\n"), (S, b"+OK Logged in.\r\n")))
     assert (pop.login, pop.has("AUTH|USER")) == ("alumnopop", True)
+
+
+def test_imap_typed_by_hand_with_one_tag_for_every_command():
+    """Typed into nc or telnet, every command often carries the same tag (". login", ". select"),
+    in lower case and with bare LF: Dovecot answers each; each completion answers the oldest
+    open command of that tag. Only the last command of the tag was answered before."""
+    session = capture_session(stream(
+        "imap", 143, (S, b"* OK Dovecot ready.\r\n"), (C, b". login alumnoimap alumnoimappass\n"), (S, b". OK Logged in\r\n"),
+        (C, b". select inbox\n"), (S, b"* 0 EXISTS\r\n. OK [READ-WRITE] Select completed.\r\n"),
+        (C, b". idle\n"), (S, b"+ idling\r\n* 1 EXISTS\r\n"), (C, b"done\n"), (S, b". OK Idle completed.\r\n"),
+        (C, b". fetch 1 body[]\n"), (S, b"* 1 FETCH (BODY[] {9}\r\nSubject:\r\n)\r\n. OK Fetch completed.\r\n"),
+        (C, b". logout\n"), (S, b"* BYE Logging out\r\n. OK Logout completed.\r\n")))
+    assert session.answered() == ["LOGIN", "SELECT", "IDLE", "FETCH", "LOGOUT"]
+    assert session.login == "alumnoimap" and "Subject:" in session.fetched
+    # A command refused under a reused tag stays refused; the next one under it is answered on its own.
+    refused = capture_session(stream(
+        "imap", 143, (S, b"* OK ready\r\n"), (C, b"a login alumnoimap mal\r\n"), (S, b"a NO [AUTHENTICATIONFAILED] failed.\r\n"),
+        (C, b"a login alumnoimap alumnoimappass\r\n"), (S, b"a OK Logged in\r\n"), (C, b"a noop\r\n"), (S, b"a BAD Error\r\n")))
+    assert [step.ok for step in refused.steps] == [False, True, False] and refused.answered() == ["LOGIN"]

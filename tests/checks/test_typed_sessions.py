@@ -1,0 +1,35 @@
+"""Students who type the protocols by hand (nc, telnet) as the course's tutorials show:
+lower-case commands, bare LF line ends, and one IMAP tag for every command (". login",
+". select", ...), which Dovecot answers. Each dialogue is read as the server answered it."""
+from __future__ import annotations
+
+import pytest
+
+from checklab import assert_fails, assert_passes, exercise_lab
+
+
+@pytest.fixture(scope="module")
+def ex5(engine):
+    yield from exercise_lab(engine, "5", second=True)
+
+
+# IDLE typed into nc: the mail is sent (swaks) while it idles; "done" ends it, then `fetch`.
+TYPED_IMAP = ("(sleep 0.5; printf '{tag} login alumnoimap alumnoimappass\\n{tag} select inbox\\n{tag} idle\\n'; sleep 1; "
+              "swaks -s mail.redes.unlp.edu.ar -f alumnopop@redes.unlp.edu.ar -t alumnoimap@redes.unlp.edu.ar "
+              "--h-Subject {subject} >/dev/null; sleep 3; printf 'done\\n'; sleep 0.5; {fetch}"
+              "printf '{tag} logout\\n'; sleep 0.5) | nc mail.redes.unlp.edu.ar 143")
+
+
+def test_ex5_imap_typed_with_one_tag_for_every_command(ex5):
+    # Near miss: idled and was told of the mail, but never fetched it.
+    ex5.student("sh", "-c", TYPED_IMAP.format(tag=".", subject="sin-fetch", fetch=""))
+    ex5.captured()
+    result = ex5.check("imap-dialogue")
+    assert_fails(result)
+    assert "has LOGIN, SELECT, IDLE, LOGOUT; missing UID FETCH|FETCH" in result.detail, result.detail
+    # The same, fetching it: each ". OK" answers its own command (only the last did before).
+    ex5.student("sh", "-c", TYPED_IMAP.format(tag=".", subject="a-mano", fetch="printf '. fetch 2 body[]\\n'; sleep 0.5; "))
+    ex5.captured()
+    result = ex5.check("imap-dialogue")
+    assert_passes(result)
+    assert ": LOGIN, SELECT, IDLE, FETCH, LOGOUT; fetched the message delivered at" in result.detail, result.detail
