@@ -102,10 +102,10 @@ def test_follow_leaves_out_the_soa_queries_of_up_but_not_the_students(captured):
     are known by their recorded source port, and shown only with --probes."""
     from typer.testing import CliRunner
 
-    from labctl.cli.capture_cmd import app
+    from labctl.cli import app
 
     def asked(*options: str) -> list[tuple[str, str]]:
-        result = CliRunner().invoke(app, ["follow", "--lab", "practica4", "--proto", "dns", "--json", *options])
+        result = CliRunner().invoke(app, ["capture", "follow", "--lab", "practica4", "--proto", "dns", "--json", *options])
         assert result.exit_code == 0, result.output
         return [(m["questions"][0]["type"], m["questions"][0]["name"]) for m in json.loads(result.output)["dns"]]
 

@@ -18,7 +18,7 @@ from labctl.capture import lab_capture_files, load_capture
 from labctl.capture.files import capture_stats, dropped_by_kernel
 from labctl.capture.reader import read_frames
 from labctl.checks.context import CheckContext
-from labctl.cli.capture_cmd import app
+from labctl.cli import app
 from labctl.render.plan import CAPTURE_SERVICE
 from labctl.runtime import containers as ctr
 
@@ -71,7 +71,7 @@ def test_a_burst_of_smtp_sessions_loses_no_packet(lab, engine):
     burst = [s for s in capture.tcp_streams("smtp") if f"-{tag}".encode() in s.client_bytes()]
     assert len(burst) == 61
     assert all(s.missing_bytes == 0 for s in burst)
-    listed = runner.invoke(app, ["list", "--lab", INSTANCE], env={"COLUMNS": "250"})
+    listed = runner.invoke(app, ["capture", "list", "--lab", INSTANCE], env={"COLUMNS": "250"})
     assert listed.exit_code == 0, listed.output
     assert "dropped by kernel" in listed.output
     assert [line.rstrip(" │").rsplit("│", 1)[-1].strip() for line in listed.output.splitlines() if ".pcap" in line] == ["0"] * len(files)
@@ -119,7 +119,7 @@ def test_follow_says_encrypted_instead_of_printing_tls_records(lab):
         imap.noop()
     _send(f"sync-{tag}")
     _captured(f"sync-{tag}")
-    result = runner.invoke(app, ["follow", "--lab", INSTANCE])
+    result = runner.invoke(app, ["capture", "follow", "--lab", INSTANCE])
     assert result.exit_code == 0, result.output
     streams = result.output.split("=== tcp stream")
     smtp = next(s for s in streams if f"ehlo tls-{tag}" in s)

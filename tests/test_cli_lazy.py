@@ -5,25 +5,42 @@ from __future__ import annotations
 
 import importlib
 import json
+import pkgutil
 import subprocess
 import sys
 
 import pytest
-from typer.main import get_command, get_group
+from typer.main import get_command
 from typer.testing import CliRunner
 
 from labctl import cli
 
 
-def test_the_root_lists_exactly_the_commands_its_modules_define():
-    for module in set(cli.COMMANDS.values()):
-        defined = set(get_group(importlib.import_module(f"labctl.cli.{module}").app).commands)
-        assert defined == {name for name, owner in cli.COMMANDS.items() if owner == module}
+def _modules(package) -> set[str]:
+    return {info.name for info in pkgutil.iter_modules(package.__path__)}
+
+
+def test_every_command_module_is_listed_and_every_listed_command_has_its_module():
+    """One command per module, one registration style: a module under labctl.cli.commands
+    that the root does not list would be dead code, a listed name without a module a crash."""
+    from labctl.cli import commands
+
+    listed = {cli.module_name(name).rsplit(".", 1)[1] for name in [*cli.COMMANDS, *cli.GROUPS]}
+    assert _modules(commands) == listed
+    for group, names in cli.GROUPS.items():
+        package = importlib.import_module(cli.module_name(group))
+        assert _modules(package) == set(names), group
+        assert package.__doc__  # the group's help
+    for names in [(name,) for name in cli.COMMANDS] + [(g, n) for g, names in cli.GROUPS.items() for n in names]:
+        module = importlib.import_module(cli.module_name(*names))
+        assert callable(module.command) and module.command.__doc__, names
     root = get_command(cli.app)
     assert root.list_commands(None) == [*cli.COMMANDS, *cli.GROUPS]
     for name in root.list_commands(None):
         assert root.get_command(None, name).name == name
+    assert root.get_command(None, "class").get_command(None, "up").name == "up"
     assert root.get_command(None, "no-such-command") is None
+    assert root.get_command(None, "capture").get_command(None, "no-such-command") is None
 
 
 def test_up_loads_only_what_up_runs():
@@ -36,7 +53,7 @@ def test_up_loads_only_what_up_runs():
     )
     loaded = set(json.loads(subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True).stdout))
     assert "labctl.runtime.project" in loaded  # what up runs
-    for unneeded in ("labctl.checks", "labctl.capture.capture", "labctl.classroom", "labctl.cli.capture_cmd"):
+    for unneeded in ("labctl.checks", "labctl.capture.capture", "labctl.classroom", "labctl.cli.commands.capture"):
         assert unneeded not in loaded, unneeded
 
 

@@ -124,14 +124,14 @@ def test_images_list_shows_the_base_image_too(engine):
 
 def test_check_of_a_lab_that_is_not_up_names_the_ones_that_are(lab, engine):
     """A student who brought the lab up with --instance, then ran a bare `labctl check`."""
-    from labctl.cli.check_cmd import _labs_up
+    from labctl.cli.commands.check import labs_up
     from labctl.runtime.project import instances
 
     result = runner.invoke(app, ["check", "--instance", "never-up-here"])
     assert result.exit_code == 1
     up = instances(engine)
     assert INSTANCE in up
-    assert result.stderr == f"error: lab never-up-here is not up: run 'labctl up --exercise N' first{_labs_up(up)}\n"
-    assert _labs_up(["a", "b"]) == " (up here: a, b; say which with --instance)"
-    assert _labs_up([f"s{n}" for n in range(7)]) == " (up here: s0, s1, s2, s3, s4 and 2 more; say which with --instance)"
-    assert _labs_up([]) == ""
+    assert result.stderr == f"error: lab never-up-here is not up: run 'labctl up --exercise N' first{labs_up(up)}\n"
+    assert labs_up(["a", "b"]) == " (up here: a, b; say which with --instance)"
+    assert labs_up([f"s{n}" for n in range(7)]) == " (up here: s0, s1, s2, s3, s4 and 2 more; say which with --instance)"
+    assert labs_up([]) == ""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from labctl.cli.lab_cmds import _print_lab
+from labctl.cli.lab_view import print_lab
 from labctl.render.plan import plan_lab
 from labctl.spec.loader import load_lab
 
@@ -12,7 +12,7 @@ from labctl.spec.loader import load_lab
 def test_accounts_are_printed_whole_on_one_line_each_in_80_columns(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "80")
     lab = load_lab("practica4", exercise="7")
-    _print_lab(plan_lab(lab, "qa-print", tmp_path, [], "7"))
+    print_lab(plan_lab(lab, "qa-print", tmp_path, [], "7"))
     lines = capsys.readouterr().out.splitlines()
     assert not [line for line in lines if "…" in line]
     for name, domain in lab.mail_domains.items():
@@ -25,7 +25,7 @@ def test_hosts_lines_are_never_broken(tmp_path, capsys, monkeypatch):
     # would be an entry of its own there.
     monkeypatch.setenv("COLUMNS", "80")
     lab = load_lab("practica4", subnet="172.30.3.0/24")
-    _print_lab(plan_lab(lab, "qa-print", tmp_path, []))
+    print_lab(plan_lab(lab, "qa-print", tmp_path, []))
     printed = capsys.readouterr().out
     hosts = printed[printed.index("# labctl lab qa-print"):].splitlines()
     entries = [line.split() for line in hosts if line.strip() and not line.startswith("#")]

@@ -1,30 +1,62 @@
-"""The labctl command line: one typer app whose commands live in the modules of
-this package, each imported only when one of its commands runs (or for --help).
-`labctl up` then does not import the capture reader, the checks and the class
-tools: a third of a second on every command a student types."""
+"""The labctl command line. Every command is one module of labctl.cli.commands that
+defines one function, `command`; a group of commands (images, mail, capture, class) is
+a package there, its docstring the group's help. The root registers them all the same
+way, from the names below, and imports a command's module only to run it (or for
+--help): `labctl up` does not import the capture reader, the checks or the class tools,
+a third of a second on every command a student types."""
 from __future__ import annotations
 
 import functools
 import importlib
+import keyword
 
 import typer
 from typer._click.exceptions import NoArgsIsHelpError, UsageError
-from typer.core import TyperGroup
-from typer.main import get_group
+from typer.core import TyperCommand, TyperGroup
+from typer.main import get_command
 
-# Command -> the module whose `app` defines it, in the order --help lists them.
-COMMANDS = {
-    **dict.fromkeys(("up", "down", "status", "reset", "list", "logs", "exec", "shell", "stop", "start", "render"), "lab_cmds"),
-    **dict.fromkeys(("exercises", "check", "grade"), "check_cmd"),
-    **dict.fromkeys(("workspace", "apply"), "workspace_cmd"),
+# The commands, in the order --help lists them.
+COMMANDS = ("up", "down", "status", "reset", "list", "logs", "exec", "shell", "stop", "start", "render",
+            "exercises", "check", "grade", "workspace", "apply")
+# Each group and its commands.
+GROUPS = {
+    "images": ("build", "list"),
+    "mail": ("queue", "log"),
+    "capture": ("follow", "ladder", "list", "path", "export", "wireshark"),
+    "class": ("up", "status", "grade", "reset", "down", "access"),
 }
-# Group of commands -> the module whose `app` is that group.
-GROUPS = {"images": "images_cmd", "mail": "mail_cmd", "capture": "capture_cmd", "class": "class_cmd"}
+
+
+def module_name(*names: str) -> str:
+    """labctl.cli.commands.<group>.<command>; a Python keyword ('class') gets a '_'."""
+    return ".".join([__name__, "commands", *(f"{n}_" if keyword.iskeyword(n) else n for n in names)])
 
 
 @functools.cache
-def _group_of(module: str) -> TyperGroup:
-    return get_group(importlib.import_module(f"{__name__}.{module}").app)
+def _command(*names: str) -> TyperCommand:
+    registry = typer.Typer(add_completion=False)
+    registry.command(names[-1])(importlib.import_module(module_name(*names)).command)
+    return get_command(registry)
+
+
+class LazyGroup(TyperGroup):
+    """A group whose commands are the modules of its package, imported when one is asked for."""
+
+    def __init__(self, name: str, commands: tuple[str, ...]) -> None:
+        package = importlib.import_module(module_name(name))
+        super().__init__(name=name, help=package.__doc__, no_args_is_help=True)
+        self.names = commands
+
+    def list_commands(self, ctx) -> list[str]:
+        return list(self.names)
+
+    def get_command(self, ctx, cmd_name: str):
+        return _command(self.name, cmd_name) if cmd_name in self.names else None
+
+
+@functools.cache
+def _group(name: str) -> LazyGroup:
+    return LazyGroup(name, GROUPS[name])
 
 
 class LazyRoot(TyperGroup):
@@ -33,11 +65,9 @@ class LazyRoot(TyperGroup):
 
     def get_command(self, ctx, cmd_name: str):
         if cmd_name in COMMANDS:
-            return _group_of(COMMANDS[cmd_name]).commands[cmd_name]
+            return _command(cmd_name)
         if cmd_name in GROUPS:
-            group = _group_of(GROUPS[cmd_name])
-            group.name = cmd_name
-            return group
+            return _group(cmd_name)
         return None
 
     def invoke(self, ctx):

@@ -9,7 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from labctl.capture import load_capture
-from labctl.cli.capture_cmd import app, parse_time
+from labctl.cli import app
+from labctl.cli.commands.capture.export import parse_time
 from labctl.paths import captures_dir
 
 runner = CliRunner()
@@ -25,7 +26,7 @@ def lab_args(lab_capture):
 
 
 def invoke(*args):
-    result = runner.invoke(app, [str(arg) for arg in args])
+    result = runner.invoke(app, ["capture", *(str(arg) for arg in args)])
     return result
 
 

@@ -9,7 +9,7 @@ from labctl.capture.files import capture_stats, dropped_by_kernel, stats_path
 from labctl.capture.starttls import encrypted_from
 from labctl.capture.streams import Chunk, Direction, Endpoint
 from labctl.capture.tcp import TcpStream
-from labctl.cli.capture_cmd import _print_stream
+from labctl.cli.stream_view import print_stream
 
 START = "lab-20261128T234455.160076618Z"
 CLIENT_HELLO = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(range(32))
@@ -70,7 +70,7 @@ def test_follow_prints_control_characters_as_escapes(capsys):
     hostile = _stream((S, b"220 mail ESMTP\r\n"), (C, b"EHLO x\rX-Injected: 1\r\n"),
                       (S, b"501 5.5.2 Syntax error\r\n"), (C, b"MAIL FROM:<\x1b[31mred\x00@y.z>\r\n"),
                       (S, b"250 2.1.0 Ok\r\n"))
-    _print_stream(hostile)
+    print_stream(hostile)
     printed = capsys.readouterr().out
     assert "C: EHLO x\\rX-Injected: 1\n" in printed
     assert "C: MAIL FROM:<\\x1b[31mred\\x00@y.z>\n" in printed

@@ -9,7 +9,7 @@ import sys
 import pytest
 import yaml
 
-from labctl.cli.mail_cmd import MTA_CONFIG
+from labctl.render.configs import MTA_CONFIG
 from labctl.mailserver import __main__ as mta_main
 from labctl.mailserver import inspect
 from labctl.mailserver.config import ConfigError, load_config

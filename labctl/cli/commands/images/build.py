@@ -1,4 +1,4 @@
-"""labctl images: build the lab images offline."""
+"""labctl images build."""
 from __future__ import annotations
 
 from typing import Optional
@@ -9,11 +9,8 @@ from labctl.cli.output import console, user_errors
 from labctl.runtime import images
 from labctl.runtime.engine import LabError, client
 
-app = typer.Typer(no_args_is_help=True, help="Build and list the lab images.")
 
-
-@app.command()
-def build(
+def command(
     roles: Optional[list[str]] = typer.Argument(None, help="Only these images (dns, mail, web, capture, client)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the full build output."),
 ) -> None:
@@ -36,21 +33,3 @@ def build(
                         status.update(f"building {spec.tag}: {line}")
                 image_id = images.build(engine, spec, log)
             console.print(f"[green]built[/] {spec.tag} {image_id[7:19]}")
-
-
-@app.command("list")
-def list_() -> None:
-    """The lab images and their base image: present, out of date (older sources) or missing.
-
-    An image is out of date when its Dockerfile, or a project file it copies, changed since it
-    was built: `labctl up` refuses it until `labctl images build`."""
-    with user_errors():
-        engine = client()
-        tags = [images.BASE_IMAGE, *(spec.tag for spec in images.image_specs())]
-        stale = set(images.out_of_date(engine, set(tags)))
-        for tag in tags:
-            if not engine.images.list(name=tag):
-                state = "[red]missing[/]"
-            else:
-                state = "[yellow]out of date[/] (labctl images build)" if tag in stale else "[green]present[/]"
-            console.print(f"{tag:28} {state}")

@@ -1,0 +1,1 @@
+"""labctl's commands, one module each (see labctl.cli)."""

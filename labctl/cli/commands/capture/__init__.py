@@ -1,0 +1,1 @@
+"""Read the lab's packet captures: dialogues, DNS, ladders, export."""

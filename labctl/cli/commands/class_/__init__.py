@@ -1,0 +1,1 @@
+"""A whole class: one isolated lab per student of a roster."""

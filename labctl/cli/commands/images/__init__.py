@@ -1,0 +1,1 @@
+"""Build and list the lab images."""

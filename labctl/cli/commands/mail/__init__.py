@@ -1,0 +1,1 @@
+"""The mail server's queue and session/delivery log."""
