@@ -21,8 +21,10 @@ runner = CliRunner()
 @pytest.fixture
 def narrow_terminal(monkeypatch):
     """An 80-column terminal, whatever the one running the tests is."""
-    monkeypatch.setattr(output.console, "width", 80)
-    monkeypatch.setattr(output.err_console, "width", 80)
+    # The width field, not the property: undoing it then gives back "as the terminal is"
+    # (restoring the property would pin the width a later test's COLUMNS must set).
+    monkeypatch.setattr(output.console, "_width", 80)
+    monkeypatch.setattr(output.err_console, "_width", 80)
 
 
 def _lab(tmp_path, **top):

@@ -28,8 +28,10 @@ def lab(engine):
 
 @pytest.fixture
 def narrow_terminal(monkeypatch):
-    monkeypatch.setattr(output.console, "width", 80)
-    monkeypatch.setattr(output.err_console, "width", 80)
+    # The width field, not the property: undoing it then gives back "as the terminal is"
+    # (restoring the property would pin the width a later test's COLUMNS must set).
+    monkeypatch.setattr(output.console, "_width", 80)
+    monkeypatch.setattr(output.err_console, "_width", 80)
 
 
 def test_junit_into_a_missing_folder_is_one_line(lab, tmp_path):
