@@ -9,7 +9,7 @@ from pydantic import Field
 
 from labctl.checks.base import Check, Params, register
 from labctl.checks.context import CheckContext
-from labctl.checks.received import Received, received_messages
+from labctl.checks.received import Received, delivered_test, received_messages
 from labctl.mailserver.summary import Attachment, normalised
 
 ADDRESS = r"^[^@\s]+@[^@\s]+$"
@@ -231,6 +231,12 @@ class MailboxAllSeen(Check):
         unseen = [m for m in messages if "S" not in m.flags]
         if not messages:
             return False, f"no message in {where}{deleted}"
+        # Copies the client put there itself (Thunderbird's of each message sent, in Sent, are
+        # stored \Seen) were never unread: with nothing received there is nothing to mark read.
+        if not any(map(delivered_test(ctx, p.account), messages)):
+            folders = ", ".join(dict.fromkeys(m.folder for m in messages))
+            return False, (f"no mail received by {p.account} in {where}, only {len(messages)} message(s) the client "
+                           f"put there itself (in {folders}): send it mail, then mark it read")
         if unseen:
             folders = ", ".join(f"{n} in {folder}" for folder, n in Counter(m.folder for m in unseen).items())
             return False, (f"{len(unseen)} of {len(messages)} message(s) in {where} are not \\Seen on the server "

@@ -5,9 +5,10 @@ sources or folders show it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from labctl.checks.context import CheckContext
-from labctl.checks.maildir_tar import queue_id_of
+from labctl.checks.maildir_tar import StoredMessage, queue_id_of
 from labctl.checks.mta_log import Delivery
 from labctl.mailserver.summary import MessageSummary, normalised
 
@@ -42,13 +43,37 @@ def _key(summary: MessageSummary, fallback: str) -> str:
     return f"id {summary.message_id}" if summary.message_id else fallback
 
 
+def _stored_keys(stored: StoredMessage) -> tuple[str, str, str | None]:
+    """A Maildir entry's merge key, its queue-id key (its file name where it has none) and queue id."""
+    queue_id = queue_id_of(stored.name)
+    by_queue_id = f"queue {queue_id}" if queue_id else f"file {stored.name}"
+    return _key(stored.summary, by_queue_id), by_queue_id, queue_id
+
+
+def _deliveries_by_key(deliveries: list[Delivery]) -> dict[str, Delivery]:
+    delivery_of = {_key(d.summary, f"queue {d.queue_id}"): d for d in deliveries}
+    delivery_of.update({f"queue {d.queue_id}": d for d in deliveries})
+    return delivery_of
+
+
+def delivered_test(ctx: CheckContext, account: str) -> Callable[[StoredMessage], bool]:
+    """Whether a Maildir entry of the account is mail the MTA delivered to it: the log has
+    it, or its file bears the queue id the MTA named it after. Not a copy a client put
+    there itself over IMAP (Thunderbird's of each message sent, in Sent)."""
+    delivery_of = _deliveries_by_key([d for d in ctx.deliveries(account) if d.summary is not None])
+
+    def delivered(stored: StoredMessage) -> bool:
+        key, by_queue_id, queue_id = _stored_keys(stored)
+        return queue_id is not None or key in delivery_of or by_queue_id in delivery_of
+    return delivered
+
+
 def received_messages(ctx: CheckContext, account: str) -> list[Received]:
     """Every message of the account: Maildir entries merged with the log's record of the
     same message (same Message-ID, or the queue id in the file name), then the deliveries
     the Maildir no longer shows."""
     deliveries = [d for d in ctx.deliveries(account) if d.summary is not None]
-    delivery_of = {_key(d.summary, f"queue {d.queue_id}"): d for d in deliveries}
-    delivery_of.update({f"queue {d.queue_id}": d for d in deliveries})
+    delivery_of = _deliveries_by_key(deliveries)
 
     def from_student(summary: MessageSummary, delivery: Delivery | None) -> bool:
         # The same sender as the MTA saw: a copy APPENDed with another From: does not inherit it.
@@ -57,9 +82,7 @@ def received_messages(ctx: CheckContext, account: str) -> list[Received]:
 
     merged: dict[str, Received] = {}
     for stored in ctx.messages(account):
-        queue_id = queue_id_of(stored.name)
-        by_queue_id = f"queue {queue_id}" if queue_id else f"file {stored.name}"
-        key = _key(stored.summary, by_queue_id)
+        key, by_queue_id, queue_id = _stored_keys(stored)
         delivery = delivery_of.get(key) or delivery_of.get(by_queue_id)
         earlier = merged.get(key)
         folders = (earlier.folders if earlier else ()) + (stored.folder,)

@@ -554,3 +554,24 @@ assert imap.uid('MOVE', uids[2], 'Trash')[0] == 'OK'
     result = ex6.eventually("imap-all-read", until=lambda r: "1 in INBOX" in r.detail)
     assert_fails(result)
     assert "1 of 3" in result.detail, result.detail
+
+
+def test_ex6_a_sent_copy_alone_is_no_mail_marked_read(ex6):
+    """Thunderbird keeps a \\Seen copy of each message sent in Sent: an account that only sent
+    had nothing to mark read (it passed). Mail received, then read with curl's STORE, passes."""
+    ex6.forget_mail()
+    sent = ex6.python(send(ex6.ip("mail"), IMAP, POP, "solo enviado", port=587, login=("alumnoimap", "alumnoimappass"))).strip()
+    copy = f"From: {IMAP}\r\nTo: {POP}\r\nSubject: solo enviado\r\nMessage-ID: {sent}\r\n\r\nestoy probando\r\n".encode()
+    ex6.python(imap(ex6.ip("mail"), "alumnoimap", "alumnoimappass",
+                    f"imap.create('Sent'); imap.append('Sent', '(\\\\Seen)', None, {copy!r})"))
+    result = ex6.check("imap-all-read")
+    assert_fails(result)
+    assert (f"no mail received by {IMAP} in the folders of {IMAP} (Trash, Junk and Drafts aside), only 1 message(s) "
+            "the client put there itself (in Sent)") in result.detail, result.detail
+    ex6.python(send(ex6.ip("mail"), POP, IMAP, "recibido"))
+    wait_for_inbox(ex6, 1)
+    assert_fails(ex6.check("imap-all-read"))  # received, not read yet
+    ex6.student("curl", "-sS", "imap://alumnoimap:alumnoimappass@mail.redes.unlp.edu.ar/INBOX", "-X", "STORE 1 +FLAGS (\\Seen)")
+    result = ex6.check("imap-all-read")
+    assert_passes(result)
+    assert "all 2 message(s)" in result.detail and "(in Sent, INBOX)" in result.detail, result.detail
