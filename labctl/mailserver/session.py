@@ -395,17 +395,34 @@ class LabSMTP(SMTP):
         fields = response.split(b"\0")  # authzid NUL authcid NUL password
         if len(fields) != 3:
             return AuthResult(success=False, handled=False)
-        return self._authenticate("PLAIN", LoginPassword(fields[1], fields[2]))
+        authzid, authcid, password = fields
+        if authzid not in (b"", authcid) and authzid.decode("utf-8", "replace") != self._login_name(authcid):
+            # Acting as another user is a Dovecot master login, and the lab has no master users.
+            self._log("auth", mechanism="PLAIN", login=authcid.decode("utf-8", "replace"), success=False)
+            return AuthResult(success=False, handled=False)
+        return self._authenticate("PLAIN", LoginPassword(authcid, password))
+
+    def _login_name(self, login: bytes) -> str:
+        """The user a login names, as Dovecot makes it: in the default realm unless it names
+        one, then in lower case (auth_username_format %Lu). Dovecot compares an authzid with
+        this as it was sent: "alumnopop@redes.unlp.edu.ar" names alumnopop, "ALUMNOPOP" does not."""
+        name = login.decode("utf-8", "replace").lower()
+        return name if "@" in name else f"{name}@{self._default_domain}"
 
     async def auth_LOGIN(self, _, args: list[str]) -> AuthResult:
-        user = await (self.challenge_auth("Username:") if len(args) == 1 else self._initial_response(args))
-        if user is MISSING or user is None:
+        user = await self._initial_response(args) if len(args) > 1 else b""
+        if user is None:
             return AuthResult(success=False, handled=True)
-        if not user:
-            return AuthResult(success=False, handled=False)
+        if not user:  # no initial response, or an empty one ("="): Dovecot's LOGIN asks for it
+            user = await self.challenge_auth("Username:")
+            if user is MISSING:
+                return AuthResult(success=False, handled=True)
+        # An empty user name is asked for its password all the same, and then refused.
         password = await self.challenge_auth("Password:")
         if password is MISSING:
             return AuthResult(success=False, handled=True)
+        if not user:
+            return AuthResult(success=False, handled=False)
         return self._authenticate("LOGIN", LoginPassword(user, password))
 
     def _check_password(self, server, session, envelope, mechanism: str, auth_data: LoginPassword) -> AuthResult:
@@ -448,10 +465,8 @@ class LabSMTP(SMTP):
         return self.config.local_domains[0] if self.config.local_domains else None
 
     async def smtp_MAIL(self, arg: str | None) -> None:
-        # No HELO/EHLO needed first: Postfix asks for it only with smtpd_helo_required.
-        if self.listener.kind == "msa" and not self.session.authenticated:
-            await self.push("530 5.7.0 Authentication required")
-            return
+        # No HELO/EHLO needed first: Postfix asks for it only with smtpd_helo_required. Nor
+        # AUTH on the MSA: Debian's submission refuses the recipients instead (_submission_refusal).
         if self.envelope.mail_from is not None:
             await self.push("503 5.5.1 Error: nested MAIL command")
             return
@@ -519,6 +534,8 @@ class LabSMTP(SMTP):
     def _recipient_refusal(self, address: str, as_typed: str | None = None) -> str | None:
         """Postfix's reject for `address`, or None when we take it; it names the address as typed."""
         shown = as_typed or address
+        if self.listener.kind == "msa":
+            return self._submission_refusal(shown)
         local = local_mailbox(address, self.config.local_destinations)
         if local is None:
             if self.session.authenticated or domain_of(address) in self.service.relay_domains:
@@ -529,6 +546,16 @@ class LabSMTP(SMTP):
             return (f"550 5.1.1 <{shown}>: Recipient address rejected: "
                     "User unknown in local recipient table")
         return None
+
+    def _submission_refusal(self, shown: str) -> str | None:
+        """Debian's submission entry of master.cf: smtpd_recipient_restrictions =
+        permit_sasl_authenticated, reject, and smtpd_reject_unlisted_recipient = no. A client
+        that has authenticated may send to anyone (a local user that does not exist gets a
+        bounce, not a refusal here); any other client is refused every recipient but the bare
+        "postmaster", which Postfix always takes (RFC 5321 4.5.1)."""
+        if self.session.authenticated or shown.lower() == "postmaster":
+            return None
+        return f"554 5.7.1 <{shown}>: Recipient address rejected: Access denied"
 
     async def _quota_refusal(self, address: str, as_typed: str | None = None) -> str | None:
         """Dovecot's quota-status through Postfix: a local mailbox at its quota takes no more."""

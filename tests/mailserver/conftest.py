@@ -9,7 +9,7 @@ import subprocess
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import dns.exception
@@ -27,27 +27,39 @@ POP = f"alumnopop@{DOMAIN}"
 IMAP = f"alumnoimap@{DOMAIN}"
 
 
-POSTFIX_DIR = Path(__file__).resolve().parents[2] / "bench" / "postfix"
-POSTFIX_IMAGE = "labctl-bench/postfix:latest"  # the image bench/bench_mta.py --with-postfix uses
+BENCH_DIR = Path(__file__).resolve().parents[2] / "bench"
+
+
+@dataclass(frozen=True)
+class PeerImage:
+    """A comparison peer built from bench/<folder> when missing: its tag and its start command."""
+    folder: str
+    tag: str
+    start: str
+
+
+# Debian's Postfix (the image bench/bench_mta.py --with-postfix uses), and the same with Dovecot's SASL.
+POSTFIX = PeerImage("postfix", "labctl-bench/postfix:latest", "/usr/local/sbin/bench-postfix")
+POSTFIX_SUBMISSION = PeerImage("postfix-submission", "labctl-bench/postfix-submission:latest",
+                               "/usr/local/sbin/bench-postfix-submission")
 
 
 @contextmanager
-def postfix_container(engine, label: dict[str, str], setup: str, **run):
+def postfix_container(engine, label: dict[str, str], setup: str, *, peer: PeerImage = POSTFIX, port: int = 25, **run):
     """Debian's Postfix 3.7 (bench/postfix, set up like the course server) with the shell
     commands `setup` run before it starts; yields the container and the 127.0.0.1 port its
-    port 25 is published on, once Postfix greets there. Removed on exit."""
+    `port` is published on, once Postfix greets there. Removed on exit."""
     import docker.errors
 
     try:
-        engine.images.get(POSTFIX_IMAGE)
+        engine.images.get(peer.tag)
     except docker.errors.ImageNotFound:
-        engine.images.build(path=str(POSTFIX_DIR), tag=POSTFIX_IMAGE, rm=True)
-    container = engine.containers.run(POSTFIX_IMAGE, detach=True, labels=label, ports={"25/tcp": ("127.0.0.1", None)},
-                                      entrypoint=["sh", "-c"], command=[f"{setup} && exec /usr/local/sbin/bench-postfix"],
-                                      **run)
+        engine.images.build(path=str(BENCH_DIR / peer.folder), tag=peer.tag, rm=True)
+    container = engine.containers.run(peer.tag, detach=True, labels=label, ports={f"{port}/tcp": ("127.0.0.1", None)},
+                                      entrypoint=["sh", "-c"], command=[f"{setup} && exec {peer.start}"], **run)
     try:
         container.reload()
-        port = int(container.ports["25/tcp"][0]["HostPort"])
+        port = int(container.ports[f"{port}/tcp"][0]["HostPort"])
         deadline = time.monotonic() + 60
         while True:  # docker-proxy accepts before Postfix listens: wait for the greeting itself
             try:

@@ -250,7 +250,10 @@ def test_auth_as_postfix_with_dovecot_sasl(server):
     b64 = lambda text: base64.b64encode(text).decode()  # noqa: E731
     good, wrong = b64(b"\0alumnopop\0alumnopoppass"), b64(b"\0alumnopop\0wrong")
     with raw_session(server.submission_port) as client:
-        assert client.command(f"MAIL FROM:<{POP}>") == "530 5.7.0 Authentication required"
+        # Debian's submission takes MAIL before AUTH and refuses the recipients.
+        assert client.command(f"MAIL FROM:<{POP}>") == "250 2.1.0 Ok"
+        assert client.command(f"RCPT TO:<{IMAP}>") == f"554 5.7.1 <{IMAP}>: Recipient address rejected: Access denied"
+        assert client.command("RSET") == "250 2.0.0 Ok"
         assert client.command("AUTH PLAIN !!!notbase64") == failed + "Invalid base64 data in initial response"
         assert client.command(f"AUTH PLAIN {wrong}") == failed + "(reason unavailable)"
         assert client.command("AUTH PLAIN =") == failed + "(reason unavailable)"  # an empty initial response
@@ -264,6 +267,11 @@ def test_auth_as_postfix_with_dovecot_sasl(server):
         assert client.command("AUTH CRAM-MD5") == failed + "Invalid authentication mechanism"
         assert client.command("AUTH") == "501 5.5.4 Syntax: AUTH mechanism"
         assert client.command("AUTH PLAIN a b") == "501 5.5.4 Syntax: AUTH mechanism"
+        assert client.command("AUTH LOGIN =") == "334 VXNlcm5hbWU6"  # an empty initial response: asked for
+        assert client.command("") == "334 UGFzc3dvcmQ6"  # an empty user name is asked for a password...
+        assert client.command(b64(b"alumnopoppass")) == failed + "(reason unavailable)"  # ...and refused
+        as_another = b64(b"alumnoimap\0alumnopop\0alumnopoppass")  # a master login; the lab has no master users
+        assert client.command(f"AUTH PLAIN {as_another}") == failed + "(reason unavailable)"
         assert client.command(f"AUTH PLAIN {good}") == "235 2.7.0 Authentication successful"
         assert client.command(f"AUTH PLAIN {good}") == "503 5.5.1 Error: already authenticated"
     # No EHLO needed first, and HELO is enough.
