@@ -1,8 +1,7 @@
 #!/bin/sh
-# Dovecot (SASL only) in the background, then Postfix in the foreground, both logging to stdout.
+# Dovecot (SASL only, the lab's two accounts) in the background, then bench/postfix's start.
 set -e
 printf '%s\n' 'alumnopop@redes.unlp.edu.ar:{PLAIN}alumnopoppass' 'alumnoimap@redes.unlp.edu.ar:{PLAIN}alumnoimappass' \
     > /etc/dovecot/users
 dovecot
-postfix check
-exec postfix start-fg
+exec /usr/local/sbin/bench-postfix

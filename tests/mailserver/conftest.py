@@ -32,16 +32,28 @@ BENCH_DIR = Path(__file__).resolve().parents[2] / "bench"
 
 @dataclass(frozen=True)
 class PeerImage:
-    """A comparison peer built from bench/<folder> when missing: its tag and its start command."""
+    """A comparison peer built from bench/<folder> when missing (after the image it is FROM):
+    its tag and its start command."""
     folder: str
     tag: str
     start: str
+    built_on: PeerImage | None = None
+
+    def ensure(self, engine) -> None:
+        import docker.errors
+
+        try:
+            engine.images.get(self.tag)
+        except docker.errors.ImageNotFound:
+            if self.built_on:
+                self.built_on.ensure(engine)
+            engine.images.build(path=str(BENCH_DIR / self.folder), tag=self.tag, rm=True)
 
 
 # Debian's Postfix (the image bench/bench_mta.py --with-postfix uses), and the same with Dovecot's SASL.
 POSTFIX = PeerImage("postfix", "labctl-bench/postfix:latest", "/usr/local/sbin/bench-postfix")
 POSTFIX_SUBMISSION = PeerImage("postfix-submission", "labctl-bench/postfix-submission:latest",
-                               "/usr/local/sbin/bench-postfix-submission")
+                               "/usr/local/sbin/bench-postfix-submission", built_on=POSTFIX)
 
 
 @contextmanager
@@ -49,12 +61,7 @@ def postfix_container(engine, label: dict[str, str], setup: str, *, peer: PeerIm
     """Debian's Postfix 3.7 (bench/postfix, set up like the course server) with the shell
     commands `setup` run before it starts; yields the container and the 127.0.0.1 port its
     `port` is published on, once Postfix greets there. Removed on exit."""
-    import docker.errors
-
-    try:
-        engine.images.get(peer.tag)
-    except docker.errors.ImageNotFound:
-        engine.images.build(path=str(BENCH_DIR / peer.folder), tag=peer.tag, rm=True)
+    peer.ensure(engine)
     container = engine.containers.run(peer.tag, detach=True, labels=label, ports={f"{port}/tcp": ("127.0.0.1", None)},
                                       entrypoint=["sh", "-c"], command=[f"{setup} && exec {peer.start}"], **run)
     try:
