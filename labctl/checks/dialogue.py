@@ -34,12 +34,15 @@ PortName = Literal["smtp", "submission", "pop3", "imap"]
 SAME_CONNECTION = 5.0
 COMMAND = r"^[A-Z]+( [A-Z]+)?(\|[A-Z]+( [A-Z]+)?)*$"  # "RETR", "UID FETCH", "AUTH|USER"
 # How to send without TLS, told when a dialogue to read was encrypted.
+# curl's --ssl and --ssl-reqd and openssl s_client -starttls switch to TLS too.
+BY_HAND = "curl without --ssl/--ssl-reqd; by hand: nc or telnet, not openssl s_client -starttls"
 WITHOUT_TLS = {
     "smtp": "send without TLS (swaks without --tls; Thunderbird: outgoing server, Connection security: None; "
-            "mutt: set ssl_force_tls=no ssl_starttls=no)",
-    "pop": "read the mail without TLS (Thunderbird: Server Settings, Connection security: None; fetchmail: sslproto '')",
+            f"mutt: set ssl_force_tls=no ssl_starttls=no; {BY_HAND})",
+    "pop": ("read the mail without TLS (Thunderbird: Server Settings, Connection security: None; fetchmail: sslproto ''; "
+            f"{BY_HAND})"),
     "imap": ("read the mail without TLS (Thunderbird: Server Settings, Connection security: None; "
-             "mutt: set ssl_force_tls=no ssl_starttls=no)"),
+             f"mutt: set ssl_force_tls=no ssl_starttls=no; {BY_HAND})"),
 }
 
 

@@ -33,3 +33,21 @@ def test_ex5_imap_typed_with_one_tag_for_every_command(ex5):
     result = ex5.check("imap-dialogue")
     assert_passes(result)
     assert ": LOGIN, SELECT, IDLE, FETCH, LOGOUT; fetched the message delivered at" in result.detail, result.detail
+
+
+def test_ex5_imap_typed_into_openssl_starttls_is_encrypted_and_the_detail_says_how_to_type_it_in_clear(ex5):
+    """openssl s_client -starttls imap switches to TLS before the first command: the capture
+    cannot show what was typed, and the failure tells to type it into nc or telnet instead."""
+    ex5.reset()
+    ex5.student("sh", "-c", "swaks -s mail.redes.unlp.edu.ar -f alumnopop@redes.unlp.edu.ar -t alumnoimap@redes.unlp.edu.ar "
+                            "--h-Subject cifrado >/dev/null")
+    assert_passes(ex5.eventually("mail-to-imap"))
+    typed = ex5.student("sh", "-c", "(sleep 1; printf 'a login alumnoimap alumnoimappass\\na select inbox\\na noop\\n"
+                                    "a fetch 1 body[]\\na logout\\n'; sleep 2) | "
+                                    "openssl s_client -quiet -starttls imap -connect mail.redes.unlp.edu.ar:143 2>/dev/null")
+    assert "Subject: cifrado" in typed, typed
+    ex5.captured()
+    result = ex5.check("imap-dialogue")
+    assert_fails(result)
+    assert "1 of them switched to TLS (STARTTLS)" in result.detail, result.detail
+    assert "curl without --ssl/--ssl-reqd; by hand: nc or telnet, not openssl s_client -starttls" in result.detail, result.detail
