@@ -92,3 +92,13 @@ def test_a_right_backup_setting_passes(tmp_path):
     backup_setting_problem(path)
     with pytest.raises(LabSpecError, match="respaldo-mx.yaml: no such file"):
         backup_setting_problem(tmp_path / "nada.yaml")
+
+
+def test_answers_in_capitals_as_the_course_writes_them_are_the_same_answers(tmp_path):
+    path = tmp_path / "respuestas.yaml"
+    path.write_text("ns1:\n  - {servicio: DNS, puerto: 53, transporte: UDP}\n  - {servicio: Dns, puerto: 53, transporte: Tcp}\n")
+    answers = read_model(path, Answers, "respuestas.yaml")
+    assert [(a.servicio, a.puerto, a.transporte) for a in answers.for_server("ns1")] == [("dns", 53, "udp"), ("dns", 53, "tcp")]
+    path.write_text("ns1: [{servicio: DNSS, puerto: 53, transporte: UDP}]\n")  # still a wrong name
+    with pytest.raises(LabSpecError, match=r"^respuestas.yaml: ns1\[0\].servicio: Input should be 'dns'"):
+        read_model(path, Answers, "respuestas.yaml")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
 
 # The names a student may give a service; two names of one protocol (smtp and
 # submission: both speak SMTP) are both right for it.
@@ -17,6 +17,12 @@ class Offered(BaseModel):
     servicio: Literal[SERVICE_NAMES]  # type: ignore[valid-type]
     puerto: int = Field(ge=1, le=65535)
     transporte: Literal["tcp", "udp"]
+
+    @field_validator("servicio", "transporte", mode="before")
+    @classmethod
+    def _any_case(cls, value: object) -> object:
+        """The course writes them in capitals (DNS, SMTP, TCP, UDP): either case is the same answer."""
+        return value.strip().lower() if isinstance(value, str) else value
 
 
 class Answers(RootModel[dict[str, list[Offered]]]):
