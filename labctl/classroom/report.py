@@ -2,19 +2,13 @@
 one JSON and one JUnit per student, the gradebook CSV and the HTML page (gradebook.py)."""
 from __future__ import annotations
 
-import queue
-import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
-
-from docker import DockerClient
 
 from labctl.checks.base import CheckResult, Status
 from labctl.checks.report import Report
-from labctl.checks.runner import run_checks, why_unchecked
+from labctl.classroom.grading import LabToCheck, check_each
 from labctl.classroom.gradebook import GRADEBOOK, PAGE, Row, report_path, reset_note, timestamp, write_files
 from labctl.classroom.lifecycle import exercise_checks, student_origin
 from labctl.classroom.record import ClassRecord, StudentRecord
@@ -55,51 +49,23 @@ def _unchecked(record: ClassRecord, student: StudentRecord, error: str) -> Repor
     return Report(lab.name, record.exercise, student.id, results, 0.0)
 
 
-def grade_student(engine: DockerClient, record: ClassRecord, student: StudentRecord) -> StudentGrade:
-    try:
-        report = run_checks(engine, record.lab, student.instance, record.exercise, student=student.id)
-        return StudentGrade(student, report, None)
-    except Exception as exc:  # noqa: BLE001 - one student's broken lab must never stop the grading of the others
-        error = why_unchecked(exc)
-    return StudentGrade(student, _unchecked(record, student, error), error)
-
-
-def _each_within(students: list[StudentRecord], grade: Callable[[StudentRecord], StudentGrade], parallel: int,
-                 timeout: float, late: Callable[[StudentRecord], StudentGrade]) -> list[StudentGrade]:
-    """grade(s) for every student, `parallel` at a time, in the students' order; a student
-    whose grading passes `timeout` gets late(s) and frees its place. Its thread (a daemon:
-    nothing can stop a thread) is left to finish on its own, and the answer is ignored."""
-    finished: queue.Queue[tuple[int, StudentGrade]] = queue.Queue()
-    waiting = list(enumerate(students))
-    deadlines: dict[int, float] = {}
-    grades: dict[int, StudentGrade] = {}
-    while waiting or deadlines:
-        while waiting and len(deadlines) < max(1, parallel):
-            index, student = waiting.pop(0)
-            threading.Thread(target=lambda i=index, s=student: finished.put((i, grade(s))), daemon=True).start()
-            deadlines[index] = time.monotonic() + timeout
-        try:
-            index, graded = finished.get(timeout=max(0.0, min(deadlines.values()) - time.monotonic()))
-            if deadlines.pop(index, None) is not None:
-                grades[index] = graded
-        except queue.Empty:
-            now = time.monotonic()
-            for index in [i for i, deadline in deadlines.items() if deadline <= now]:
-                del deadlines[index]
-                grades[index] = late(students[index])
-    return [grades[i] for i in range(len(students))]
-
-
-def grade_class(engine: DockerClient, record: ClassRecord, students: list[StudentRecord] | None = None,
-                parallel: int = 4, timeout: float = GRADE_TIMEOUT) -> ClassGrade:
+def grade_class(record: ClassRecord, students: list[StudentRecord] | None = None, parallel: int = 4,
+                timeout: float = GRADE_TIMEOUT, docker_host: str | None = None) -> ClassGrade:
+    """Every student's checks, each lab in a process of its own (grading.py), `parallel` at a
+    time; a lab past `timeout` is killed and reported as not graded."""
     students = record.students if students is None else students
-
-    def late(student: StudentRecord) -> StudentGrade:
-        error = (f"not graded: its checks took over {timeout:g} s (far more in the lab than the exercise needs?); "
-                 f"'labctl check --instance {student.instance}' checks it alone")
-        return StudentGrade(student, _unchecked(record, student, error), error)
-
-    grades = _each_within(students, lambda s: grade_student(engine, record, s), parallel, timeout, late)
+    targets = [LabToCheck(record.lab, s.instance, record.exercise, s.id, docker_host) for s in students]
+    grades = []
+    for student, outcome in zip(students, check_each(targets, parallel, timeout)):
+        if outcome is None:
+            error = (f"not graded: its checks took over {timeout:g} s (far more in the lab than the exercise needs?); "
+                     f"'labctl check --instance {student.instance}' checks it alone")
+        else:
+            report, error = outcome
+            if report is not None:
+                grades.append(StudentGrade(student, report, None))
+                continue
+        grades.append(StudentGrade(student, _unchecked(record, student, error), error))
     return ClassGrade(record, grades, datetime.now(timezone.utc), exercise_checks(record))
 
 

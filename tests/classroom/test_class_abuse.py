@@ -3,8 +3,11 @@ them: what they can take from the shared server (its disk, its services) is boun
 from __future__ import annotations
 
 import imaplib
+import multiprocessing
+import re
 import smtplib
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -180,17 +183,30 @@ def test_a_students_busy_loops_and_fork_bomb_stay_in_their_client(klass, engine)
         client.restart(timeout=1)  # what ends a fork bomb: an instructor's `class reset` does it too
 
 
+def rss_mib() -> float:
+    return int(re.search(r"VmRSS:\s+(\d+) kB", Path("/proc/self/status").read_text())[1]) / 1024
+
+
 def test_a_lab_whose_checks_take_too_long_is_reported_and_the_others_are_graded(klass, engine):
     """A student floods their own lab with tiny packets (60 MB of capture: its checks then take
-    about 9 s); the class is graded with 3 s a lab: hers is named as not graded, his is graded."""
+    about 9 s); the class is graded with 3 s a lab: hers is named as not graded, his is graded,
+    and nothing of her lab's grading goes on after it: no thread or process still reads her
+    capture, and the grader holds none of the memory that took."""
     ana = klass.student("ana")
     flood = (f"import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
              f"for _ in range(1_000_000): s.sendto(b'x', ('{address(ana, 29)}', 53))")
     with login_once_up(klass, ana) as ssh:
         assert run(ssh, f'python3 -c "{flood}"')[0] == 0
-    grades = grade_class(engine, klass, parallel=2, timeout=3)
+    threads, before = threading.active_count(), rss_mib()
+    grades = grade_class(klass, parallel=2, timeout=3)
     late, graded = grades.students
     assert late.student.id == "ana" and late.error.startswith("not graded: its checks took over 3 s")
     assert {r.status for r in late.report.results} == {Status.ERROR} and late.grade == 0
     assert graded.student.id == "beto" and graded.error is None
     assert graded.report.results and Status.ERROR not in {r.status for r in graded.report.results}
+    time.sleep(3)  # where her checks would still be reading (about 9 s in all)
+    assert threading.active_count() <= threads, [t.name for t in threading.enumerate()]
+    assert not multiprocessing.active_children()
+    grown = rss_mib() - before
+    print(f"grader's memory after the late lab: {grown:+.0f} MiB")
+    assert grown < 50

@@ -24,12 +24,12 @@ def command(
     """Check every student's lab: JSON + JUnit per student, gradebook.csv and index.html."""
     with user_errors():
         record = chosen_class(name)
-        engine = client()
+        client()  # no engine: one line now, not one per student
         folder = (out or records.reports_dir(record.name)).resolve()
         if out is not None and str(folder) not in record.report_dirs:
             record.report_dirs.append(str(folder))
             records.save(record)
-        grades = grade_class(engine, record, parallel=parallel, timeout=timeout)
+        grades = grade_class(record, parallel=parallel, timeout=timeout)
         write_reports(grades, folder)
         table = new_table(f"class {record.name} — exercise {record.exercise}", "student", "grade", "passed", "failed", "errors", "note")
         for g in grades.students:

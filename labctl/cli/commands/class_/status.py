@@ -21,7 +21,7 @@ def command(
     with user_errors():
         record = chosen_class(name)
         engine = client()
-        grades = grade_class(engine, record, parallel=parallel)
+        grades = grade_class(record, parallel=parallel)
         rows = []
         for g in grades.students:
             running = project.running(engine, g.student.instance)
