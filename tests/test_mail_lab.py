@@ -112,6 +112,9 @@ def test_imap_lists_the_special_use_folders_as_debians_dovecot(two_domains):
         for folder in ("Sent", "Trash", "Drafts", "Junk", "Recibidos"):
             imap.create(folder)
         listed = {line.rsplit(b" ", 1)[1].strip(b'"').decode(): line for line in imap.list()[1]}
+        # Debian's default hierarchy separator for Maildir, ".": Thunderbird's IMAP under the Inbox is INBOX.IMAP.
+        assert all(b') "." ' in line for line in listed.values()), listed
+        assert imap.create("INBOX.IMAP")[0] == "OK" and imap.create("INBOX/IMAP")[0] == "NO"
         assert b"\\Sent" in listed["Sent"] and b"\\Trash" in listed["Trash"]
         assert b"\\Drafts" in listed["Drafts"] and b"\\Junk" in listed["Junk"]
         assert b"\\Sent" not in listed["Recibidos"] and b"\\Sent" not in listed["INBOX"]

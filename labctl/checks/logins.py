@@ -31,7 +31,7 @@ class PopFolderLocal(Check):
                            f"then make the folder {p.folder!r} in it")
         folders = ctx.folders(p.account)
         used = f"{p.account} logged in over POP3 {len(logins)} time(s), last at {clock(logins[-1].ts)} from {logins[-1].client_ip}"
-        # Made through IMAP under the Inbox (INBOX/POP) or as "pop": still a server folder.
+        # Made through IMAP under the Inbox (INBOX.POP) or as "pop": still a server folder.
         if folder_present(folders, p.folder):
             return False, f"{used}, but the server has a folder {p.folder!r} for it (made over IMAP?): it has {', '.join(folders)}"
         return True, f"{used}; the server has no folder {p.folder!r} for it (it has: {', '.join(folders)})"

@@ -52,8 +52,14 @@ def attachment_kinds(attachment: Attachment) -> list[str]:
 
 def folder_present(folders: list[str], wanted: str) -> bool:
     """`wanted` is one of the account's folders, at the top or under another (Thunderbird's
-    "New folder" on the Inbox makes "INBOX/IMAP"), however its accents and case are typed."""
-    return any(normalised(f.rpartition("/")[2]) == normalised(wanted) for f in folders)
+    "New folder" on the Inbox makes "INBOX.IMAP"), however its accents and case are typed."""
+    return any(normalised(last_level(f)) == normalised(wanted) for f in folders)
+
+
+def last_level(folder: str) -> str:
+    """The folder's own name, below its parents: Dovecot's separator is "." (Debian's default
+    for Maildir) or "/" (a namespace that sets it), and neither may appear inside a name."""
+    return re.split(r"[./]", folder)[-1]
 
 
 def has_text(received: Received) -> bool:
@@ -203,7 +209,7 @@ NOT_FOR_READING = {"trash", "junk", "spam", "deleted items", "deleted messages",
 
 
 def not_for_reading(folder: str) -> bool:
-    return normalised(folder.rpartition("/")[2]) in NOT_FOR_READING
+    return normalised(last_level(folder)) in NOT_FOR_READING
 
 
 class SeenParams(Params):

@@ -1,8 +1,8 @@
 """An account's Maildir as Docker hands it over (a tar stream), read message by message.
 
-The layout is Dovecot's Maildir++ (templates/mail/dovecot.conf.j2: `maildir:` with the
-namespace separator "/"): INBOX is the root, every other folder a `.Name` directory with
-"." for each level (`.INBOX.IMAP` is Thunderbird's "INBOX/IMAP") and its name in IMAP's
+The layout is Dovecot's Maildir++ (templates/mail/dovecot.conf.j2: `maildir:` with its own
+hierarchy separator "."): INBOX is the root, every other folder a `.Name` directory with
+"." for each level (`.INBOX.IMAP` is IMAP's "INBOX.IMAP", Thunderbird's IMAP under the Inbox) and its name in IMAP's
 modified UTF-7 (`.Borradores &AOE-` ...). Dovecot stores an IMAP COPY as a hard link, which
 the tar holds as a link entry naming the first copy: it is the same message, in another
 folder. The stream is read once, one message in memory at a time.
@@ -28,7 +28,7 @@ QUEUE_ID_IN_NAME = re.compile(r"\.Q([0-9A-F]{10})R\d+\.")
 
 @dataclass(frozen=True)
 class StoredMessage:
-    folder: str  # "INBOX" or the folder's name as the MUA shows it ("INBOX/IMAP", "Enviados")
+    folder: str  # "INBOX" or the folder's name as IMAP lists it ("INBOX.IMAP", "Enviados")
     flags: str  # Maildir info letters: S seen, R replied, ...
     name: str  # the file's unique name, without the ":2," info
     summary: MessageSummary
@@ -69,7 +69,7 @@ def folder_of(path: str) -> str | None:
     if len(parts) == 3 and parts[1] in ("cur", "new"):
         return "INBOX"
     if len(parts) == 4 and parts[1].startswith(".") and len(parts[1]) > 1 and parts[2] in ("cur", "new"):
-        return "/".join(decode_mutf7(level) for level in parts[1][1:].split("."))
+        return ".".join(decode_mutf7(level) for level in parts[1][1:].split("."))
     return None
 
 

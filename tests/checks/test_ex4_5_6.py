@@ -419,7 +419,7 @@ def test_ex5_the_copy_of_a_sent_message_is_not_mail_received(ex5):
 
 
 def test_ex5_messages_copied_and_moved_to_folders(ex5):
-    """Thunderbird's habits: COPY (Dovecot hard-links the file) into "INBOX/IMAP" and a
+    """Thunderbird's habits: COPY (Dovecot hard-links the file) into "INBOX.IMAP" and a
     folder with an accent and a space, MOVE into another; every copy is seen where it is."""
     ex5.forget_mail()
     ex5.python(send(ex5.ip("mail"), POP, IMAP, "para copiar"))
@@ -428,10 +428,10 @@ def test_ex5_messages_copied_and_moved_to_folders(ex5):
     wait_for_inbox(ex5, 2)
     # imaplib sends folder names as given: Thunderbird's modified UTF-7, quoted for the space.
     ex5.python(imap(ex5.ip("mail"), "alumnoimap", "alumnoimappass", """
-imap.create('INBOX/IMAP'); imap.create('"Cr&APM-nicas del a&APE-o"'); imap.create('Archivo')
+imap.create('INBOX.IMAP'); imap.create('"Cr&APM-nicas del a&APE-o"'); imap.create('Archivo')
 imap.select()
 copied = imap.search(None, 'SUBJECT', '"para copiar"')[1][0].split()[-1]
-assert imap.copy(copied, 'INBOX/IMAP')[0] == 'OK'
+assert imap.copy(copied, 'INBOX.IMAP')[0] == 'OK'
 assert imap.copy(copied, '"Cr&APM-nicas del a&APE-o"')[0] == 'OK'
 moved = imap.search(None, 'SUBJECT', '"para mover"')[1][0].split()[-1]
 assert imap._simple_command('MOVE', moved, 'Archivo')[0] == 'OK'
@@ -443,7 +443,7 @@ assert imap._simple_command('MOVE', moved, 'Archivo')[0] == 'OK'
     folders = {}
     for stored in ex5.context().messages(IMAP):
         folders.setdefault(stored.summary.subject, set()).add(stored.folder)
-    assert folders == {"para copiar": {"INBOX", "INBOX/IMAP", "Crónicas del año"}, "para mover": {"Archivo"}}
+    assert folders == {"para copiar": {"INBOX", "INBOX.IMAP", "Crónicas del año"}, "para mover": {"Archivo"}}
     result = ex5.check("mail-to-imap")
     assert_passes(result)
 
@@ -485,10 +485,10 @@ def test_ex6_folders(ex6):
     result = ex6.check("imap-folder")
     assert_fails(result)
     assert "Mis cosas IMAP" in result.detail
-    # Thunderbird's "New folder" on the Inbox makes it a subfolder: INBOX/IMAP.
-    ex6.python(imap(ex6.ip("mail"), "alumnoimap", "alumnoimappass", "imap.create('INBOX/IMAP')"))
+    # Thunderbird's "New folder" on the Inbox makes it a subfolder: INBOX.IMAP.
+    ex6.python(imap(ex6.ip("mail"), "alumnoimap", "alumnoimappass", "imap.create('INBOX.IMAP')"))
     assert_passes(ex6.check("imap-folder"))
-    ex6.python(imap(ex6.ip("mail"), "alumnoimap", "alumnoimappass", "imap.delete('INBOX/IMAP')"))
+    ex6.python(imap(ex6.ip("mail"), "alumnoimap", "alumnoimappass", "imap.delete('INBOX.IMAP')"))
     assert_fails(ex6.check("imap-folder"))
     ex6.python(imap(ex6.ip("mail"), "alumnoimap", "alumnoimappass", "imap.create('IMAP')"))
     assert_passes(ex6.check("imap-folder"))
@@ -505,9 +505,9 @@ def test_ex6_folders(ex6):
     assert_fails(ex6.check("pop-folder-local"))
 
 
-@pytest.mark.parametrize("made_over_imap", ["INBOX/POP", "pop"])
+@pytest.mark.parametrize("made_over_imap", ["INBOX.POP", "pop"])
 def test_ex6_pop_folder_made_on_the_server_under_another_name_fails(ex6, made_over_imap):
-    # Thunderbird's "New folder" on an IMAP Inbox makes INBOX/POP; a lower-case "pop" is the
+    # Thunderbird's "New folder" on an IMAP Inbox makes INBOX.POP; a lower-case "pop" is the
     # same folder to the student. Either on the server means the account was used over IMAP.
     ex6.python(pop3(ex6.ip("mail"), "alumnopop", "alumnopoppass", "    pop.stat()"))
     ex6.python(imap(ex6.ip("mail"), "alumnopop", "alumnopoppass", "imap.delete('POP')"))
@@ -529,20 +529,20 @@ def test_ex6_read_where_thunderbird_filed_the_mail(ex6):
         ex6.python(send(ex6.ip("mail"), POP, IMAP, f"para archivar {n}"))
     wait_for_inbox(ex6, 3)
     ex6.python(imap(ex6.ip("mail"), "alumnoimap", "alumnoimappass", """
-imap.create('INBOX/IMAP'); imap.create('Trash')
+imap.create('INBOX.IMAP'); imap.create('Trash')
 imap.select()
 uids = imap.uid('SEARCH', None, 'ALL')[1][0].split()
-assert imap.uid('MOVE', b','.join(uids[:2]), 'INBOX/IMAP')[0] == 'OK'
+assert imap.uid('MOVE', b','.join(uids[:2]), 'INBOX.IMAP')[0] == 'OK'
 assert imap.uid('MOVE', uids[2], 'Trash')[0] == 'OK'
 """))
     result = ex6.check("imap-all-read")
     assert_fails(result)
-    assert "2 of 2 message(s)" in result.detail and "(2 in INBOX/IMAP)" in result.detail, result.detail
+    assert "2 of 2 message(s)" in result.detail and "(2 in INBOX.IMAP)" in result.detail, result.detail
     ex6.python(imap(ex6.ip("mail"), "alumnoimap", "alumnoimappass",
-                    "imap.select('INBOX/IMAP'); imap.uid('STORE', '1:*', '+FLAGS', '(\\\\Seen)')"))
+                    "imap.select('INBOX.IMAP'); imap.uid('STORE', '1:*', '+FLAGS', '(\\\\Seen)')"))
     result = ex6.check("imap-all-read")
     assert_passes(result)
-    assert "all 2 message(s)" in result.detail and "(in INBOX/IMAP)" in result.detail, result.detail
+    assert "all 2 message(s)" in result.detail and "(in INBOX.IMAP)" in result.detail, result.detail
     # A draft Thunderbird saves while the student writes: APPENDed with \Draft and not \Seen.
     draft = b"From: alumnoimap@redes.unlp.edu.ar\r\nSubject: a medio escribir\r\n\r\nhola\r\n"
     ex6.python(imap(ex6.ip("mail"), "alumnoimap", "alumnoimappass",

@@ -42,7 +42,7 @@ def maildir(tmp_path) -> Path:
     for sub in ("cur", "new", "tmp"):
         (root / sub).mkdir(parents=True)
     (root / "dovecot-uidlist").write_text("3 V1 N2\n")
-    (root / "subscriptions").write_text("INBOX/IMAP\n")
+    (root / "subscriptions").write_text("INBOX.IMAP\n")
     original = store(root, "", "cur", "1700000000.Q0123456789R0.mail:2,S", message("foto"))
     store(root, "", "new", "1700000001.Q0123456789R1.mail", message("nuevo"))
     store(root, "", "tmp", "1700000002.M1.mail", message("a medio escribir"))
@@ -62,7 +62,7 @@ def test_every_message_in_every_folder(maildir):
     seen = sorted((m.folder, m.summary.subject) for m in contents.messages)
     assert seen == [
         ("Borradores", "borrador"), ("Crónicas", "crónica"), ("Enviados", "enviado"),
-        ("INBOX", "foto"), ("INBOX", "nuevo"), ("INBOX/IMAP", "foto"), ("Mis cosas", "con espacios"),
+        ("INBOX", "foto"), ("INBOX", "nuevo"), ("INBOX.IMAP", "foto"), ("Mis cosas", "con espacios"),
     ]
     assert contents.unread == []
 
@@ -73,7 +73,7 @@ def test_the_hard_linked_copy_keeps_its_own_name_and_flags(maildir):
     copies = [m for m in read_maildir_tar(tar_chunks(maildir)).messages if m.summary.subject == "foto"]
     assert {(m.folder, m.name, m.flags) for m in copies} == {
         ("INBOX", "1700000000.Q0123456789R0.mail", "S"),
-        ("INBOX/IMAP", "1700000100.M5P1.mail,S=120", "RS"),
+        ("INBOX.IMAP", "1700000100.M5P1.mail,S=120", "RS"),
     }
     assert copies[0].summary == copies[1].summary
 
@@ -124,8 +124,8 @@ def test_modified_utf7_names(on_disk, shown):
     ("Maildir/new/1.M1.mail", "INBOX"),
     ("Maildir/tmp/1.M1.mail", None),
     ("Maildir/.Sent/cur/1.M1.mail:2,S", "Sent"),
-    ("Maildir/.INBOX.IMAP/new/1.M1.mail", "INBOX/IMAP"),
-    ("Maildir/.a.b.c/cur/1", "a/b/c"),
+    ("Maildir/.INBOX.IMAP/new/1.M1.mail", "INBOX.IMAP"),
+    ("Maildir/.a.b.c/cur/1", "a.b.c"),
     ("Maildir/dovecot-uidlist", None),
     ("Maildir/.Sent/maildirfolder", None),
     ("Maildir/./cur/1", None),
@@ -141,7 +141,7 @@ def test_what_the_mta_logged_stands_in_for_the_files_it_wrote(maildir):
     contents = read_maildir_tar(tar_chunks(maildir), known={"0123456789": logged})
     subjects = sorted((m.folder, m.summary.subject) for m in contents.messages)
     assert ("INBOX", "según el registro") in subjects and ("INBOX", "nuevo") not in subjects
-    assert ("INBOX/IMAP", "foto") in subjects  # a name without a queue id is read
+    assert ("INBOX.IMAP", "foto") in subjects  # a name without a queue id is read
     assert ("Mis cosas", "con espacios") in subjects
 
 
