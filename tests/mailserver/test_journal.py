@@ -97,7 +97,8 @@ def test_on_ext4_without_a_journal_a_message_costs_one_flush_and_is_on_the_disk_
             for n in range(10):  # each alone, as at one client
                 assert commit_batch([(n, [stage(maildir, f"m{n}", f"Subject: {n}\r\n\r\nbody\r\n".encode())])],
                                     pool, spares) == [[n, [None]]]
-                if n % 2:  # the even ones from the third on by way of a file made ahead (linked), the others renamed
+                if n % 2 and n < 9:  # the even ones from the third on by way of a file made ahead (linked), the
+                    # others renamed; none left open after the last (it would keep the filesystem mounted)
                     spares.refill()
             flushes = block_device_flushes(device) - before
             for n in range(10):
