@@ -41,11 +41,13 @@ if TYPE_CHECKING:
     from .config import Listener
     from .server import MailService
 
-# RFC 5321 4.5.3.1.4-6: 512 octets for a command line (we allow extensions up
-# to a full text line) and 1000 for a text line, both counting the CRLF; one
-# more for the dot that transparency may add. Longer message lines are read
-# in pieces of this size and accepted, as Postfix accepts them.
-LINE_LIMIT = 1001
+# Postfix's line_length_limit: a command (or a SASL response) longer than this is cut here
+# and the rest of its line dropped. RFC 5321 4.5.3.1.4 asks for at least 512 octets; AUTH
+# PLAIN with a long password, or MAIL with long ESMTP parameters, takes more.
+COMMAND_LIMIT = 2048
+# What is read at once: a command of COMMAND_LIMIT octets and its CRLF; longer message lines
+# are read in pieces of this size and accepted, as Postfix accepts them.
+LINE_LIMIT = COMMAND_LIMIT + 2
 HARD_ERROR_LIMIT = 20  # as Postfix's smtpd_hard_error_limit
 # From this many errors on, every reply waits config.error_sleep first (smtpd_soft_error_limit).
 SOFT_ERROR_LIMIT = 10
@@ -176,20 +178,25 @@ class LabSMTP(SMTP):
             self._send_reply(f"421 4.4.2 {self.config.hostname} Error: timeout exceeded")
         super()._timeout_cb()
 
-    async def _read_line(self) -> bytes | None:
-        """One line including its LF, or None if it was over LINE_LIMIT (then skipped whole)."""
+    async def _read_line(self) -> bytes:
+        """One line with its line end; one longer than COMMAND_LIMIT octets is cut there, and
+        the rest of it read and dropped (bounded memory), as Postfix's smtpd reads a command."""
         if b"\n" not in self._reader._buffer:
             self._flush_held()
         try:
-            return await self._reader.readuntil(b"\n")
+            line = await self._reader.readuntil(b"\n")
         except asyncio.LimitOverrunError as error:
-            await self._reader.readexactly(error.consumed)
-        while True:
-            try:
-                await self._reader.readuntil(b"\n")
-                return None
-            except asyncio.LimitOverrunError as error:
-                await self._reader.readexactly(error.consumed)
+            piece = await self._reader.readexactly(error.consumed)
+            head, before = piece[:COMMAND_LIMIT], piece[-1:]
+            while True:
+                try:
+                    tail = before + await self._reader.readuntil(b"\n")
+                    break
+                except asyncio.LimitOverrunError as error:
+                    before = (await self._reader.readexactly(error.consumed))[-1:]
+            line = head + (b"\r\n" if tail.endswith(b"\r\n") else b"\n")
+        end = 2 if line.endswith(b"\r\n") else 1
+        return line if len(line) - end <= COMMAND_LIMIT else line[:COMMAND_LIMIT] + line[-end:]
 
     async def _read_piece(self) -> bytes:
         """The next line including its LF, or the next LINE_LIMIT octets of a longer line."""
@@ -240,13 +247,9 @@ class LabSMTP(SMTP):
                 line = await self._read_line()
             except (ConnectionError, asyncio.IncompleteReadError):
                 break
-            if line is None:
-                self._log("command", line="<overlong line>")
-                await self.push("500 5.5.2 Error: line too long")
-            else:
-                # nc without -C ends lines with a bare LF; Postfix takes those commands too.
-                self._last_command_bare_lf = not line.endswith(b"\r\n")
-                await self._dispatch(line[:-2] if line.endswith(b"\r\n") else line[:-1])
+            # nc without -C ends lines with a bare LF; Postfix takes those commands too.
+            self._last_command_bare_lf = not line.endswith(b"\r\n")
+            await self._dispatch(line[:-2] if line.endswith(b"\r\n") else line[:-1])
             if self.errors >= HARD_ERROR_LIMIT and self.transport is not None:
                 await self.push(f"421 4.7.0 {self.config.hostname} Error: too many errors")
                 self.transport.close()
@@ -436,7 +439,7 @@ class LabSMTP(SMTP):
         return AuthResult(success=True, auth_data=account)
 
     async def challenge_auth(self, challenge, encode_to_b64: bool = True, log_client_response: bool = False):
-        """As aiosmtpd's, but with the RFC 4954 line limit and without logging secrets."""
+        """As aiosmtpd's, but with Postfix's line limit (a longer response is cut) and without logging secrets."""
         if isinstance(challenge, str):
             challenge = challenge.encode()
         encoded = base64.b64encode(challenge) if encode_to_b64 else challenge
@@ -444,9 +447,6 @@ class LabSMTP(SMTP):
         self._reset_timeout()
         line = await self._read_line()
         self._log("command", line="<auth response redacted>")
-        if line is None:
-            await self.push("500 5.5.6 SASL response limit exceeded")
-            return MISSING
         blob = line.strip()
         if blob == b"*":
             await self.push("501 5.7.0 Authentication aborted")

@@ -96,12 +96,19 @@ DIALOGUES = {
     # Past 100 NOOPs each one is an error (smtpd_junk_command_limit); past 10 errors every reply
     # waits a second (smtpd_error_sleep_time); at 20 the session ends: the 121st NOOP gets 421.
     "a client looping on NOOP": [b"EHLO alumno\r\n"] + [b"NOOP\r\n"] * 121,
+    # Postfix's line_length_limit (2048): longer commands are cut there, the rest of the line dropped.
+    "command lines of 1001 to 2048 octets, and longer": [
+        b"EHLO " + b"b" * 1500 + b"\r\n", f"MAIL FROM:<{POP}> ENVID={'x' * 1900}\r\n".encode(), b"RSET\r\n",
+        b"NOOP " + b"a" * 2043 + b"\r\n", b"NOOP " + b"a" * 3000 + b"\r\n", b"MAIL FROM:<" + b"a" * 2100 + b"@redes.unlp.edu.ar>\r\n",
+        f"MAIL FROM:<{POP}>".encode() + b" " * 3000 + b"SIZE=10\r\n",
+        b"RCPT TO:<alumnoimap@redes.unlp.edu.ar> " + b" ".join([b"NOTIFY=SUCCESS"] * 100) + b"\r\n",
+        b"RCPT TO:<" + b"a" * 2100 + b"@redes.unlp.edu.ar>\n", b"QUIT\r\n"],
     "other commands a student tries": [
         b"HELO alumno\r\n", b"NOOP\r\n", b"VRFY alumnoimap\r\n", b"HELP\r\n", b"EXPN alumnoimap\r\n", b"HOLA\r\n",
         b"RSET\r\n", b"QUIT\r\n"],
 }
 
-WITHOUT_A_MESSAGE = {"blanks before a command, blank lines, words after QUIT", "VRFY answers with the address as typed",
+WITHOUT_A_MESSAGE = {"command lines of 1001 to 2048 octets, and longer", "blanks before a command, blank lines, words after QUIT", "VRFY answers with the address as typed",
                      "ETRN before HELO, without a domain, in a transaction", "STARTTLS on a server without a certificate",
                      "a client looping on NOOP", "BDAT: a chunk over the size limit, what the client pipelined after it, a count that is no number",
                      "tab between words", "commands out of order", "other commands a student tries", "arguments left out",

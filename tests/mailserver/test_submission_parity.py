@@ -65,6 +65,8 @@ DIALOGUES = {
         "EHLO pc", f"AUTH PLAIN {b64(chr(0) + 'nadie' + chr(0) + 'x')}",
         f"AUTH PLAIN {b64(chr(0) + 'alumnopop@otro.example' + chr(0) + 'alumnopoppass')}",
         f"AUTH PLAIN {b64(chr(0) + 'ALUMNOPOP@REDES.UNLP.EDU.AR' + chr(0) + 'alumnopoppass')}", "QUIT"],
+    "a response and an initial response past Postfix's 2048 octets": [
+        "EHLO pc", "AUTH PLAIN", "QUFB" * 3000, "AUTH PLAIN " + "QUFB" * 600, f"AUTH PLAIN {PLAIN}", "QUIT"],
     "AUTH after STARTTLS": ["EHLO pc", STARTTLS, "EHLO pc", f"AUTH PLAIN {PLAIN}", "STARTTLS", "QUIT"],
 }
 
