@@ -97,6 +97,15 @@ def test_startup_traffic_is_in_the_capture(captured):
     assert any(m.qtype == "SOA" and m.qname == "redes.unlp.edu.ar." for m in capture.dns_messages())
 
 
+def test_readiness_probes_ask_without_recursion(captured):
+    """The SOA queries of `up` ask whether the zone is loaded (dig +norec): a recursive one
+    that named failed before loading its zones had the resolver answer SERVFAIL from its
+    cache for a second (servfail-ttl), to the next probes and to a student's dig alike."""
+    _, capture = captured
+    probes = [m for m in capture.dns_messages() if m.qtype == "SOA" and m.qname == "redes.unlp.edu.ar." and not m.is_response]
+    assert probes and all("RD" not in m.flags for m in probes)
+
+
 def test_follow_leaves_out_the_soa_queries_of_up_but_not_the_students(captured):
     """The readiness probes' SOA queries come from the host, as a student's dig does: they
     are known by their recorded source port, and shown only with --probes."""

@@ -6,8 +6,8 @@ import socket
 import ssl
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from typing import Callable, Mapping
 
 import dns.exception
 import dns.message
@@ -26,6 +26,9 @@ PROBE_TIMEOUT = 1.0
 # A refused probe is tried again this soon: refusals are cheap (RST, ICMP), and the
 # service is usually only milliseconds away from listening.
 RETRY_DELAY = 0.01
+# A query with no answer is sent again after each of these waits (in all, PROBE_TIMEOUT):
+# a lost one cost the whole second before the next attempt, on the critical path of `up`.
+RESEND_AFTER = (0.05, 0.1, 0.2, 0.65)
 # How often a failing probe asks the engine whether the container has died (an API call).
 DEATH_CHECK_INTERVAL = 0.5
 # What each text protocol says first when it is ready.
@@ -54,6 +57,19 @@ def _greeting(ip: str, port: int, expected: bytes, seen: list[Probe]) -> None:
         raise ConnectionError(f"port {port} greeted {first[:40]!r}, expected {expected.decode()}")
 
 
+def _ask(sock: socket.socket, server: tuple[str, int], query: dns.message.Message) -> dns.message.Message:
+    """The answer to `query`, sent again after each of RESEND_AFTER: named loses a query
+    that arrives while it is still setting up its sockets (no answer, no ICMP refusal).
+    As a resolver retransmits, on the same socket: an answer to any copy counts."""
+    for wait in RESEND_AFTER:
+        dns.query.send_udp(sock, query, server)
+        try:
+            return dns.query.receive_udp(sock, server, time.time() + wait, ignore_errors=True, query=query)[0]
+        except dns.exception.Timeout:
+            continue
+    raise dns.exception.Timeout(timeout=sum(RESEND_AFTER))
+
+
 def _dns(ip: str, zones: list[str], seen: list[Probe]) -> None:
     for zone in zones:
         with socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_DGRAM) as sock:
@@ -65,7 +81,11 @@ def _dns(ip: str, zones: list[str], seen: list[Probe]) -> None:
             # dnspython waits with its timeout only on a non-blocking socket: a blocking
             # one waits forever for an answer that was lost.
             sock.setblocking(False)
-            answer = dns.query.udp(dns.message.make_query(zone, dns.rdatatype.SOA), ip, timeout=PROBE_TIMEOUT, sock=sock)
+            # Not recursive (dig +norec): the question is whether the zone is loaded. A
+            # recursive query that named fails before its zones load has the SERVFAIL kept
+            # for servfail-ttl (1 s): every probe, and a student's dig, got it for that second.
+            query = dns.message.make_query(zone, dns.rdatatype.SOA, flags=0)
+            answer = _ask(sock, (ip, 53), query)
         if answer.rcode() != dns.rcode.NOERROR or not answer.answer:
             raise ConnectionError(f"SOA {zone} answered {dns.rcode.to_text(answer.rcode())}")
 
@@ -111,7 +131,11 @@ def probe(plan: LabPlan, container: ContainerPlan, seen: list[Probe]) -> None:
 
 
 def _wait_one(plan: LabPlan, container: ContainerPlan, deadline: float, alive: Callable[[str], str | None],
-              seen: list[Probe], stop: threading.Event) -> str | None:
+              seen: list[Probe], stop: threading.Event, started: Future | None) -> str | None:
+    if started is not None:
+        # Never before: a SYN to an address no container has yet waits for ARP to give up.
+        # A start that failed fails the wait with its own error.
+        started.result()
     reason = "never probed"
     next_death_check = time.monotonic() + DEATH_CHECK_INTERVAL
     while time.monotonic() < deadline and not stop.is_set():
@@ -129,17 +153,24 @@ def _wait_one(plan: LabPlan, container: ContainerPlan, deadline: float, alive: C
     return reason
 
 
-def wait_ready(plan: LabPlan, timeout: float, alive: Callable[[str], str | None]) -> None:
+def wait_ready(plan: LabPlan, timeout: float, alive: Callable[[str], str | None],
+               started: Mapping[str, Future] | None = None) -> None:
     """Probe every service in parallel; `alive` says why a container has died, if it has.
+    A service in `started` (service -> its container's start, still running) is probed as
+    soon as its own start returns, while the others still start; `timeout` counts from the call.
     The probes' connections are recorded in the instance's state (labctl.capture.probes).
     Interrupted (Ctrl-C), the probes stop at once instead of running to the deadline."""
+    started = started or {}
     deadline = time.monotonic() + timeout
     probed = [c for c in plan.containers if c.network_mode is None]
     seen: list[Probe] = []  # list.append is atomic: the probing threads share it
     stop = threading.Event()
     pool = ThreadPoolExecutor(max_workers=len(probed))
     try:
-        results = {c.service: pool.submit(_wait_one, plan, c, deadline, alive, seen, stop) for c in probed}
+        results = {c.service: pool.submit(_wait_one, plan, c, deadline, alive, seen, stop, started.get(c.service))
+                   for c in probed}
+        for finished in as_completed(results.values()):
+            finished.result()  # a failed start is raised at once, not after the others' deadline
         failures = {name: f.result() for name, f in results.items() if f.result()}
     finally:
         stop.set()
