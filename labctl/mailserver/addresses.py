@@ -13,6 +13,9 @@ from dataclasses import dataclass
 
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _DOT_ATOM = re.compile(rf"{_ATOM}(?:\.{_ATOM})*\Z")
+# Postfix takes dots anywhere in a local part (a..b, .a, a.), as old mobile carriers' addresses
+# have them; such a local part is kept quoted, as RFC 5321 wants it written on the wire.
+_LOOSE_DOTS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+\Z")
 # RFC 5321 4.1.2: qtextSMTP is %d32-33 / %d35-91 / %d93-126, quoted-pairSMTP is a backslash and %d32-126:
 # nothing below 32, so no CR or LF can ride in a quoted local part into Return-Path:.
 _QUOTED = re.compile(r'"(?:[ !#-\[\]-~]|\\[ -~])*"\Z')
@@ -36,7 +39,7 @@ class LocalMailbox:
 class Path:
     address: str  # "" for the null reverse-path <>
     params: str  # the ESMTP parameters after the path
-    as_typed: str = ""  # the mailbox as the client wrote it, for replies (Postfix echoes that)
+    as_typed: str = ""  # the mailbox as the client wrote it, unquoted, for replies (Postfix echoes that)
 
 
 def _split_mailbox(mailbox: str) -> tuple[str, str]:
@@ -55,12 +58,24 @@ def _split_mailbox(mailbox: str) -> tuple[str, str]:
 
 
 def validate_mailbox(mailbox: str) -> str:
+    """The mailbox as we keep it (a local part with misplaced dots quoted), or AddressError."""
     local, domain = _split_mailbox(mailbox)
-    if not (_DOT_ATOM.match(local) or _QUOTED.match(local)):
-        raise AddressError("bad local part")
     if not (_DOMAIN.match(domain) or _ADDRESS_LITERAL.match(domain)):
         raise AddressError("bad domain")
-    return mailbox
+    if _DOT_ATOM.match(local) or _QUOTED.match(local):
+        return mailbox
+    if _LOOSE_DOTS.match(local):
+        return f'"{local}"@{domain}'
+    raise AddressError("bad local part")
+
+
+def reply_form(mailbox: str) -> str:
+    """The mailbox as Postfix names it in a reply: its local part unquoted ("alumno imap"@x is
+    <alumno imap@x>). Quoted text holds no control character (_QUOTED), so none reaches a reply."""
+    if "@" not in mailbox:
+        return _unquoted(mailbox)
+    local, domain = _split_mailbox(mailbox)
+    return f"{_unquoted(local)}@{domain}"
 
 
 def parse_path(argument: str, *, allow_null: bool, default_domain: str | None = None) -> Path:
@@ -84,7 +99,8 @@ def parse_path(argument: str, *, allow_null: bool, default_domain: str | None = 
                 break
         if end == -1:
             raise AddressError("missing '>'")
-        mailbox, params = argument[1:end], argument[end + 1 :]
+        # Blanks inside the brackets are no part of the address (Postfix drops them too).
+        mailbox, params = argument[1:end].strip(" \t"), argument[end + 1 :]
         if params and params[0] not in " \t":
             raise AddressError("garbage after '>'")
     else:
@@ -97,8 +113,8 @@ def parse_path(argument: str, *, allow_null: bool, default_domain: str | None = 
         if not allow_null:
             raise AddressError("null address not allowed here")
         return Path("", params.strip())
-    as_typed = mailbox
-    if default_domain and "@" not in mailbox and _DOT_ATOM.match(mailbox):
+    as_typed = reply_form(mailbox)
+    if default_domain and "@" not in mailbox and _LOOSE_DOTS.match(mailbox):
         mailbox = f"{mailbox}@{default_domain}"
     return Path(validate_mailbox(mailbox), params.strip(), as_typed)
 

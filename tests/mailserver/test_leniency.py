@@ -1,7 +1,9 @@
 """Postfix's leniencies that students meet when they type SMTP by hand (checked against Debian's Postfix 3.7)."""
 from __future__ import annotations
 
-from .conftest import IMAP, POP, maildir_files, raw_session, wait_for
+import base64
+
+from .conftest import IMAP, POP, maildir_files, raw_session, read_log, wait_for
 
 
 def test_addresses_without_domain_get_the_local_domain(server):
@@ -16,6 +18,25 @@ def test_addresses_without_domain_get_the_local_domain(server):
     assert path.read_text().startswith(f"Return-Path: <{POP}>\nX-Original-To: {IMAP}\nDelivered-To: {IMAP}\n")
 
 
+def test_blanks_inside_brackets_and_misplaced_dots_are_taken_and_relayed_quoted(server):
+    """As Postfix: '< addr >' is addr, and a local part with dots anywhere is a local part;
+    kept quoted ("a..b"@x), as RFC 5321 wants it sent on, and named unquoted in replies."""
+    with raw_session(server.submission_port) as client:
+        token = base64.b64encode(b"\0alumnopop\0alumnopoppass").decode()
+        assert client.command(f"AUTH PLAIN {token}").startswith("235")
+        assert client.command(f"MAIL FROM:< {POP}\t>") == "250 2.1.0 Ok"
+        assert client.command("RCPT TO:<a..b@otro.example>") == "250 2.1.5 Ok"
+        assert client.command("RCPT TO:< .x.@otro.example >") == "250 2.1.5 Ok"
+        assert client.command("RCPT TO:<a b@otro.example>") == "501 5.1.3 Bad recipient address syntax"  # near miss
+        assert client.command("RCPT TO:<a..b@otro..example>") == "501 5.1.3 Bad recipient address syntax"
+    logged = [e for e in read_log(server.config) if e["event"] in ("mail_from", "rcpt_to")]
+    assert [e["address"] for e in logged] == [POP, '"a..b"@otro.example', '".x."@otro.example']
+    with raw_session(server.smtp_port) as client:
+        assert client.command(f"MAIL FROM:<{POP}>") == "250 2.1.0 Ok"
+        assert client.command("RCPT TO:<alumno..imap@redes.unlp.edu.ar>") == (
+            "550 5.1.1 <alumno..imap@redes.unlp.edu.ar>: Recipient address rejected: User unknown in local recipient table")
+
+
 def test_the_servers_own_names_deliver_to_the_first_local_domain(server):
     """Debian's Postfix has mydestination = $myhostname, <domain>, localhost: mail for
     alumnoimap@mail.redes.unlp.edu.ar (the server for the domain, as students often write it)
@@ -28,9 +49,12 @@ def test_the_servers_own_names_deliver_to_the_first_local_domain(server):
         for address in written:
             assert client.command(f"RCPT TO:<{address}>") == "250 2.1.5 Ok"
         assert client.command('RCPT TO:<"alumno imap"@redes.unlp.edu.ar>') == (
-            '550 5.1.1 <"alumno imap"@redes.unlp.edu.ar>: Recipient address rejected: User unknown in local recipient table')
-        for routed in ("x%otro.example@mail.redes.unlp.edu.ar", "otro.example!x@localhost", '"x@otro.example"@redes.unlp.edu.ar'):
+            '550 5.1.1 <alumno imap@redes.unlp.edu.ar>: Recipient address rejected: User unknown in local recipient table')
+        for routed in ("x%otro.example@mail.redes.unlp.edu.ar", "otro.example!x@localhost"):
             assert client.command(f"RCPT TO:<{routed}>") == f"454 4.7.1 <{routed}>: Relay access denied"
+        # Postfix names a quoted local part unquoted in its replies.
+        assert client.command('RCPT TO:<"x@otro.example"@redes.unlp.edu.ar>') == (
+            "454 4.7.1 <x@otro.example@redes.unlp.edu.ar>: Relay access denied")
         assert client.command("DATA").startswith("354 ")
         assert client.command("Subject: nombres\r\n\r\nx\r\n.").startswith("250 2.0.0 Ok: queued as ")
     paths = wait_for(lambda: len(maildir_files(server.config, "alumnoimap")) == 4 and maildir_files(server.config, "alumnoimap"))

@@ -80,6 +80,14 @@ DIALOGUES = {
         b"RCPT TO:<alumnoimap@redes.unlp.edu.ar.>\r\n", b'RCPT TO:<"alumnoimap"@redes.unlp.edu.ar>\r\n',
         b"RCPT TO:<x%otro.example@redes.unlp.edu.ar>\r\n", b"RCPT TO:<otro.example!x@mail.redes.unlp.edu.ar>\r\n",
         b"DATA\r\n", b"Subject: nombres\r\n\r\nx\r\n.\r\n", b"QUIT\r\n"],
+    # Postfix drops blanks inside the brackets, takes dots anywhere in a local part, and names a
+    # quoted local part unquoted in its replies.
+    "blanks inside the brackets, misplaced dots, quoted local parts": [
+        b"EHLO alumno\r\n", f"MAIL FROM:< {POP} >\r\n".encode(), b"RCPT TO:<\t alumnoimap@redes.unlp.edu.ar >\r\n",
+        b"RCPT TO:<alumno..imap@redes.unlp.edu.ar>\r\n", b"RCPT TO:<.alumnoimap@redes.unlp.edu.ar>\r\n",
+        b"RCPT TO:<alumnoimap.@redes.unlp.edu.ar>\r\n", b"RCPT TO:<a..b@otro.example>\r\n",
+        b'RCPT TO:<"alumno imap"@redes.unlp.edu.ar>\r\n', b'RCPT TO:<"x"@otro.example>\r\n', b"DATA\r\n",
+        b"Subject: espacios\r\n\r\nx\r\n.\r\n", b"QUIT\r\n"],
     # RFC 3030: after a refused chunk the later ones are dropped up to LAST; a count that is no
     # number leaves no way to find the next command, and Postfix hangs up.
     "BDAT: a chunk over the size limit, what the client pipelined after it, a count that is no number": [
