@@ -123,3 +123,25 @@ def test_login_read_and_send_in_a_browser_that_trusts_the_lab_ca(webmail_lab, tm
     for name in ("webmail-read.png", "webmail-sent.png"):
         assert (tmp_path / name).stat().st_size > 10_000
     print(f"screenshots in {tmp_path}")
+
+
+def test_what_the_webmail_writes_is_bounded_not_the_hosts_disk(webmail_lab, engine):
+    """Roundcube (www-data) keeps a student's uploads in its temp folder and logs every failed
+    login; nginx buffers request bodies; PHP its uploads: each folder is a tmpfs of a fixed size,
+    and the container's own layer (the host's disk, unbounded) gets none of it."""
+    from pathlib import Path
+
+    webmail = engine.containers.get(f"{INSTANCE}-correo")
+    upper = Path(webmail.attrs["GraphDriver"]["Data"]["UpperDir"])
+
+    def layer() -> int:
+        return sum(p.stat().st_size for p in upper.rglob("*") if p.is_file() and not p.is_symlink())
+
+    before = layer()
+    for folder, bound_mib in (("/var/lib/roundcube/temp", 48), ("/var/log/roundcube", 4), ("/tmp", 16)):
+        code, output = webmail.exec_run(["setpriv", "--reuid=33", "--regid=33", "--clear-groups", "sh", "-c",
+                                         f"dd if=/dev/zero of={folder}/relleno bs=1M count=200 2>&1; s=$?; du -m {folder}/relleno; rm {folder}/relleno; exit $s"])
+        text = output.decode()
+        assert code != 0 and "No space left on device" in text, (folder, text)
+        assert int(text.split()[-2]) <= bound_mib, (folder, text)
+    assert layer() - before < 1 << 20

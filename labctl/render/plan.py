@@ -67,6 +67,14 @@ CLIENT_TMPFS = {"/home": "rw,exec,nosuid,nodev,size=64m,mode=755",
                 "/tmp": "rw,exec,nosuid,nodev,size=32m,mode=1777",
                 "/var/tmp": "rw,exec,nosuid,nodev,size=16m,mode=1777",
                 "/run/lock": "rw,noexec,nosuid,nodev,size=1m,mode=1777"}
+# What the webmail writes as it serves (a student's uploads to attach, Roundcube's error log
+# of every failed login, nginx's request bodies, PHP's uploads) would land in its own layer,
+# on the host's disk and unbounded: each is a tmpfs of a fixed size (in its memory limit).
+# Roundcube runs as www-data (33); its log folder is group adm's (4), as Debian makes it.
+WEBMAIL_TMPFS = {"/var/lib/roundcube/temp": "rw,noexec,nosuid,nodev,size=48m,uid=33,gid=33,mode=750",
+                 "/var/log/roundcube": "rw,noexec,nosuid,nodev,size=4m,uid=33,gid=4,mode=750",
+                 "/var/lib/nginx": "rw,noexec,nosuid,nodev,size=24m,mode=755",
+                 "/tmp": "rw,noexec,nosuid,nodev,size=16m,mode=1777"}
 # Each container's output (Dovecot's and sshd's logs among it) is kept by the engine on
 # the host's disk: rotated, as much as a whole class can hold. The checks read the logins
 # in it, and `docker logs` reads the rotated files too.
@@ -276,6 +284,8 @@ def plan_lab(lab: Lab, instance: str, config_dir: Path, files: list[RenderedFile
         mounts.extend(_student_mounts(lab, name, svc, student))
         command = None
         tmpfs: dict[str, str] = {}
+        if svc.role is Role.webmail:
+            tmpfs = WEBMAIL_TMPFS
         if svc.role is Role.client and lab.access:
             tmpfs = CLIENT_TMPFS
             captures = captures_dir or config_dir.parent / "captures"
