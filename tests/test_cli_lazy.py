@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import pkgutil
 import subprocess
 import sys
@@ -53,8 +54,25 @@ def test_up_loads_only_what_up_runs():
     )
     loaded = set(json.loads(subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True).stdout))
     assert "labctl.runtime.project" in loaded  # what up runs
-    for unneeded in ("labctl.checks", "labctl.capture.capture", "labctl.classroom", "labctl.cli.commands.capture"):
+    for unneeded in ("labctl.checks", "labctl.capture.capture", "labctl.capture.reader", "dpkt", "labctl.classroom",
+                     "labctl.cli.commands.capture"):
         assert unneeded not in loaded, unneeded
+
+
+def imported_by_the_command(*args: str, **env: str) -> set[str]:
+    """The modules `python3 -m labctl.cli ARGS` imports (as -X importtime lists them)."""
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "labctl.cli", *args], check=True,
+                          capture_output=True, text=True, env={**os.environ, **env})
+    return {line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+
+
+def test_the_command_leaves_the_ssh_transport_out_unless_the_engine_is_at_ssh():
+    """The docker SDK imports paramiko whenever it is installed (here: the test extras), though
+    only an ssh:// engine uses it; the commands do not, unless DOCKER_HOST is ssh://."""
+    # paramiko itself is listed either way (an import refused is timed too): its modules are not.
+    local = imported_by_the_command("up", "--help", DOCKER_HOST="unix:///var/run/docker.sock")
+    assert "docker.api.client" in local and "paramiko.transport" not in local
+    assert "paramiko.transport" in imported_by_the_command("up", "--help", DOCKER_HOST="ssh://student@lab-server")
 
 
 def test_every_command_summary_is_one_paragraph_line():

@@ -3,7 +3,7 @@ answers), decoded with dnspython."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import dns.exception
 import dns.flags
@@ -12,8 +12,10 @@ import dns.opcode
 import dns.rcode
 import dns.rdatatype
 
-from labctl.capture.reader import Packet
 from labctl.capture.streams import Chunk, Direction, Endpoint, OneSide
+
+if TYPE_CHECKING:  # named only: `up` reads no capture, and the reader imports dpkt
+    from labctl.capture.reader import Packet
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from labctl.capture.reader import read_frames
 from labctl.paths import captures_dir
 
 
@@ -82,6 +81,8 @@ class CaptureFileInfo:
 
 def describe(path: Path) -> CaptureFileInfo:
     """Size, link layer, frame count and time span of one capture file."""
+    from labctl.capture.reader import read_frames  # here: `up` needs this module, not dpkt
+
     linktype, frames, first_ts, last_ts = None, 0, None, None
     for ts, _, linktype in read_frames(path):
         frames += 1

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Iterator, Mapping
+from typing import TYPE_CHECKING, Iterator, Mapping
 
 from labctl.capture.ports import protocol_for
-from labctl.capture.reader import Packet
 from labctl.capture.streams import Chunk, Direction, Endpoint
+
+if TYPE_CHECKING:  # named only: `up` reads no capture, and the reader imports dpkt
+    from labctl.capture.reader import Packet
 
 FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10  # a FIN carries no payload byte: nothing to account for here
 # A connection closed (FIN both ways, or RST) is finished once the capture is this many
