@@ -6,6 +6,8 @@ or deliver can be read by another server as an early end of data (the 2023
 `smtpd_forbid_bare_newline = normalize`:
 
 - a line ending in a bare LF is a line, stored with CRLF;
+- CRs just before the LF are all the line end (CR CR LF is CRLF, as Postfix's smtp_get reads
+  it): a client fed a file with CRLF through `nc -C` or `openssl s_client -crlf` sends that;
 - only <CRLF>.<CRLF> ends DATA: a "." line after a bare LF is content;
 - a bare CR is refused (some servers end data on <CR>.<CR>), as is NUL.
 
@@ -29,6 +31,7 @@ TOO_BIG = "552 5.3.4 Error: message file too big"
 
 _BARE_LF = re.compile(rb"(?<!\r)\n")
 _BARE_CR = re.compile(rb"\r(?!\n)")
+_CRS_BEFORE_LF = re.compile(rb"\r\r+\n")
 
 
 class DotTerminatedContent:
@@ -47,6 +50,8 @@ class DotTerminatedContent:
         """Take the next piece; True once the end-of-data line has been read."""
         if self._held_cr:
             piece, self._held_cr = self._held_cr + piece, b""
+        if piece.endswith(b"\r\r\n"):
+            piece = piece.rstrip(b"\r\n") + b"\r\n"
         if self._at_line_start and self._is_end(piece):
             return True
         complete = piece.endswith(b"\n")
@@ -55,9 +60,11 @@ class DotTerminatedContent:
             text = piece[:-2] if ends_crlf else piece[:-1]
         else:
             ends_crlf = False
-            text = piece
-            if text.endswith(b"\r"):
-                text, self._held_cr = text[:-1], b"\r"
+            # A run of CRs at the end of a piece waits for what follows: one CR stands for it,
+            # a line end if an LF comes next, a bare CR otherwise.
+            text = piece.rstrip(b"\r")
+            if len(text) < len(piece):
+                self._held_cr = b"\r"
         if self._at_line_start and text.startswith(b"."):
             text = text[1:]  # RFC 5321 4.5.2 transparency
         self._take(text, complete)
@@ -109,7 +116,11 @@ class DotTerminatedContent:
 
 
 def normalise_chunked(content: bytes | bytearray) -> tuple[bytes, str | None]:
-    """BDAT content with bare LFs made CRLF; or a refusal for a bare CR or NUL."""
+    """BDAT content with bare LFs made CRLF, CRs before a line end dropped and a last line
+    ended (as Postfix does); or a refusal for a bare CR or NUL."""
+    content = _CRS_BEFORE_LF.sub(b"\r\n", content)
+    if content and not content.endswith(b"\n"):
+        content += b"\r\n"
     if _BARE_CR.search(content):
         return b"", BARE_CR
     if b"\0" in content:

@@ -247,9 +247,11 @@ class LabSMTP(SMTP):
                 line = await self._read_line()
             except (ConnectionError, asyncio.IncompleteReadError):
                 break
-            # nc without -C ends lines with a bare LF; Postfix takes those commands too.
+            # nc without -C ends lines with a bare LF; Postfix takes those commands too, and
+            # takes every CR before the LF as part of the line end ("openssl s_client -crlf"
+            # fed a file that has CRLF already sends CR CR LF).
             self._last_command_bare_lf = not line.endswith(b"\r\n")
-            await self._dispatch(line[:-2] if line.endswith(b"\r\n") else line[:-1])
+            await self._dispatch(line[:-1].rstrip(b"\r"))
             if self.errors >= HARD_ERROR_LIMIT and self.transport is not None:
                 await self.push(f"421 4.7.0 {self.config.hostname} Error: too many errors")
                 self.transport.close()
@@ -719,7 +721,7 @@ class LabSMTP(SMTP):
             await self.push(problem)
             return
         if last:
-            await self._queue(content)
+            await self._queue(content, chunked=True)
         else:
             await self.push(f"250 2.0.0 Ok: {size} bytes")
 
@@ -737,7 +739,7 @@ class LabSMTP(SMTP):
             if into is not None:
                 into += part
 
-    async def _queue(self, content: bytes | bytearray) -> None:
+    async def _queue(self, content: bytes | bytearray, *, chunked: bool = False) -> None:
         envelope = self.envelope
         queue_id = new_queue_id()
         now = time.time()
@@ -758,17 +760,19 @@ class LabSMTP(SMTP):
             is_dsn=envelope.mail_from == "")
         self._set_post_data_state()
         try:
-            await self.service.accept(message, trace, content, accepted=lambda: self._accepted(message))
+            await self.service.accept(message, trace, content, accepted=lambda: self._accepted(message, chunked))
         except OSError as error:
             self._log("queue_error", error=str(error))
             await self.push("451 4.3.0 Error: queue file write error")
             return
         await self._writer.drain()
 
-    def _accepted(self, message: QueuedMessage) -> None:
-        """The message is durable: log it and answer 250 at once, from whatever learnt it first."""
+    def _accepted(self, message: QueuedMessage, chunked: bool) -> None:
+        """The message is durable: log it and answer 250 at once, from whatever learnt it first.
+        After BDAT LAST Postfix names the size of what it took."""
         self._log("queued", queue_id=message.queue_id, mail_from=message.mail_from,
                   recipients=[r.address for r in message.recipients], size=message.size)
         # Postfix forgives a client's errors and junk commands once it has delivered a message.
         self.errors = self._junk_commands = 0
-        self._send_reply(f"250 2.0.0 Ok: queued as {message.queue_id}")
+        size = f"{message.size} bytes " if chunked else ""
+        self._send_reply(f"250 2.0.0 Ok: {size}queued as {message.queue_id}")

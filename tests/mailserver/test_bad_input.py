@@ -90,7 +90,7 @@ def test_no_smuggling_in_bdat_content(server):
         client.command(f"RCPT TO:<{IMAP}>")
         content = b"Subject: chunk\r\n\r\nhello\n.\n" + SECOND_TRANSACTION
         client.send(f"BDAT {len(content)} LAST\r\n".encode() + content)
-        assert client.reply().startswith("250 2.0.0 Ok: queued as ")
+        assert client.reply().startswith(f"250 2.0.0 Ok: {len(content) + 2} bytes queued as ")  # two bare LFs made CRLF
         client.command(f"MAIL FROM:<{POP}>")
         client.command(f"RCPT TO:<{IMAP}>")
         client.send(b"BDAT 11 LAST\r\nhello\r.\r\nxx")
@@ -280,3 +280,20 @@ def test_a_client_looping_on_noop_is_dropped(tmp_path):
         assert replies[120] == "421 4.7.0 mail.redes.unlp.edu.ar Error: too many errors"
         with pytest.raises(ConnectionError):
             client.line()
+
+
+def test_cr_cr_lf_ends_a_line_as_postfix_reads_it_and_a_bare_cr_is_still_refused(server):
+    """A file with CRLF already, fed through `openssl s_client -crlf` or `nc -C`: CR CR LF."""
+    with raw_session(server.smtp_port, ehlo=False) as client:
+        assert client.command("EHLO pc\r\r").startswith("250-")
+        assert client.command(f"MAIL FROM:<{POP}>\r\r\r") == "250 2.1.0 Ok"
+        assert client.command(f"RCPT TO:<{IMAP}>\r") == "250 2.1.5 Ok"
+        assert client.command("DATA\r").startswith("354 ")
+        client.send(b"Subject: crcr\r\r\n\r\r\nuna\r\r\r\r\n..dos\r\r\n.\r\r\n")
+        assert client.reply().startswith("250 2.0.0 Ok: queued as ")
+        assert client.command("NOOP \r\r") == "250 2.0.0 Ok"
+        start_data(client)  # near miss: a CR inside a line is no line end
+        client.send(b"Subject: cr\r\n\r\nuna\rdos\r\r\n.\r\n")
+        assert client.reply() == "550 5.5.2 Error: bare <CR> received (only <CR><LF> ends a line)"
+    [path] = wait_for(lambda: maildir_files(server.config, "alumnoimap"))
+    assert path.read_bytes().endswith(b"Subject: crcr\n\nuna\n.dos\n")

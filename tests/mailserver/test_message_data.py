@@ -103,3 +103,14 @@ def test_the_one_step_path_agrees_with_the_reader_on_random_input():
         content, used = whole
         assert (content, None, used) == read_by_lines(data, size_limit=40), data
     assert taken > 300 and declined > 300
+
+
+def test_crs_before_the_lf_are_the_line_end_also_across_pieces():
+    assert read([b"a\r\r\n", b"x" * 10 + b"\r\r", b"\r", b"\r\n", b".\r\r\n"]) == (b"a\r\nxxxxxxxxxx\r\n", None, 5)
+    assert read([b"a" * 10 + b"\r\r", b"b\r\n", b".\r\n"])[1] == BARE_CR  # a run of CRs not before an LF
+
+
+def test_bdat_crs_before_a_line_end_are_dropped_and_the_last_line_ended():
+    assert normalise_chunked(b"a\r\r\nb\nc") == (b"a\r\nb\r\nc\r\n", None)
+    assert normalise_chunked(b"") == (b"", None)
+    assert normalise_chunked(b"a\r\rb\r\n")[1] == BARE_CR

@@ -95,6 +95,18 @@ DIALOGUES = {
         b"BDAT 4\r\nab\r\n", b"BDAT 10240001\r\n" + b"x" * 10240001, b"BDAT 3\r\nabc",
         b"RCPT TO:<alumnoimap@redes.unlp.edu.ar>\r\n", b"DATA\r\n", b"BDAT 3 LAST\r\nabc",
         b"RCPT TO:<alumnoimap@redes.unlp.edu.ar>\r\n", b"BDAT x\r\n"],
+    # BDAT LAST is answered with the size taken: bare LFs made CRLF, CRs before a line end
+    # dropped, a last line ended.
+    "BDAT: the size in the reply": [
+        b"EHLO alumno\r\n", f"MAIL FROM:<{POP}>\r\n".encode(), b"RCPT TO:<alumnoimap@redes.unlp.edu.ar>\r\n",
+        b"BDAT 4\r\nab\r\n", b"BDAT 3 LAST\r\nabc", f"MAIL FROM:<{POP}>\r\n".encode(),
+        b"RCPT TO:<alumnoimap@redes.unlp.edu.ar>\r\n", b"BDAT 11 LAST\r\nab\r\r\nc\nd\r\ne", f"MAIL FROM:<{POP}>\r\n".encode(),
+        b"RCPT TO:<alumnoimap@redes.unlp.edu.ar>\r\n", b"BDAT 0 LAST\r\n", b"QUIT\r\n"],
+    # "openssl s_client -crlf" or "nc -C" fed a file that has CRLF already: CR CR LF. Postfix takes
+    # every CR before the LF as the line end, in commands and in DATA.
+    "CR CR LF line ends": [
+        b"EHLO alumno\r\r\n", f"MAIL FROM:<{POP}>\r\r\n".encode(), b"RCPT TO:<alumnoimap@redes.unlp.edu.ar>\r\r\r\n",
+        b"DATA\r\r\n", b"Subject: crcr\r\r\n\r\r\nlinea\r\r\n.\r\r\n", b"NOOP\r\r\n", b"RSET \r\r\n", b"QUIT\r\r\n"],
     # RFC 5321 4.5.1: every domain takes postmaster, in any case (Debian's Postfix: to root).
     "postmaster": [
         b"EHLO alumno\r\n", b"VRFY postmaster\r\n", f"MAIL FROM:<{POP}>\r\n".encode(), b"RCPT TO:<postmaster>\r\n",
