@@ -1,10 +1,12 @@
 """Readiness probing without the engine: a DNS query with no answer is sent again soon
-(on the same socket), and a service is probed only once its own start has returned."""
+(on the same socket), a service is probed only once its own start has returned, and a
+mail port that greeted is not asked again."""
 from __future__ import annotations
 
 import socket
 import threading
 from concurrent.futures import Future
+from dataclasses import replace
 
 import dns.exception
 import dns.message
@@ -63,7 +65,7 @@ def test_a_server_that_never_answers_times_out_after_every_copy():
 def test_a_failed_start_fails_the_wait_with_its_own_error_and_nothing_is_probed(tmp_path, monkeypatch):
     plan = plan_lab(load_lab("practica4"), "qa-ready", tmp_path, [])
     probed: list[str] = []
-    monkeypatch.setattr(readiness, "probe", lambda plan, container, seen: probed.append(container.service))
+    monkeypatch.setattr(readiness, "probe", lambda plan, container, seen, greeted: probed.append(container.service))
     failed: Future = Future()
     failed.set_exception(LabError("cannot start container 'qa-ready-mail': boom"))
     waiting = {c.service: Future() for c in plan.containers if c.service != "mail"}
@@ -83,7 +85,7 @@ def test_a_started_service_is_probed_while_another_still_starts(tmp_path, monkey
     done.set_result(None)
     probed: list[str] = []
 
-    def probe(plan, container, seen) -> None:
+    def probe(plan, container, seen, greeted) -> None:
         probed.append(container.service)
         if container.service == "mail":
             assert not still_starting.done()
@@ -100,3 +102,43 @@ def test_the_mail_server_is_started_first_the_others_in_plan_order(tmp_path):
     made = [Container(attrs={"Id": c.name, "Config": {"Labels": {LABEL_SERVICE: c.service}}}) for c in plan.containers]
     order = [c.labels[LABEL_SERVICE] for c in _slow_to_answer_first(plan, made)]
     assert order == ["mail", *[c.service for c in plan.containers if c.service != "mail"]]
+
+
+class Greeter:
+    """A TCP server on loopback that greets every connection with `banner`, counting them."""
+
+    def __init__(self, banner: bytes):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.banner = banner
+        self.sessions = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            connection, _ = self.sock.accept()
+            self.sessions += 1
+            with connection:
+                connection.sendall(self.banner)
+
+
+def test_the_mail_probe_greets_dovecot_first_and_never_asks_a_port_twice(tmp_path):
+    """Dovecot answers while the MTA still starts: its ports greet the first attempts, and a
+    later attempt (once the MTA listens) does not open one more session in Dovecot's log."""
+    plan = plan_lab(load_lab("practica4"), "qa-ready", tmp_path, [])
+    dovecot = {"pop3": Greeter(b"+OK Dovecot ready.\r\n"), "imap": Greeter(b"* OK Dovecot ready.\r\n")}
+    submission = Greeter(b"220 mail ESMTP\r\n")
+    with socket.socket() as closed:  # the MTA's smtp port, not listening yet
+        closed.bind(("127.0.0.1", 0))
+        smtp_port = closed.getsockname()[1]
+    ports = {"pop3": dovecot["pop3"].port, "imap": dovecot["imap"].port, "smtp": smtp_port, "submission": submission.port}
+    mail = replace(plan.container("mail"), ip="127.0.0.1", ports=ports)
+    greeted: set[int] = set()
+    with pytest.raises(ConnectionRefusedError):
+        readiness.probe(plan, mail, [], greeted)
+    assert greeted == {dovecot["pop3"].port, dovecot["imap"].port}
+    smtp = socket.create_server(("127.0.0.1", smtp_port))
+    with smtp:
+        threading.Thread(target=lambda: smtp.accept()[0].sendall(b"220 mail ESMTP\r\n"), daemon=True).start()
+        readiness.probe(plan, mail, [], greeted)
+    assert [server.sessions for server in dovecot.values()] == [1, 1] and submission.sessions == 1

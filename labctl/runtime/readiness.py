@@ -31,8 +31,9 @@ RETRY_DELAY = 0.01
 RESEND_AFTER = (0.05, 0.1, 0.2, 0.65)
 # How often a failing probe asks the engine whether the container has died (an API call).
 DEATH_CHECK_INTERVAL = 0.5
-# What each text protocol says first when it is ready.
-GREETINGS = {"smtp": b"220", "submission": b"220", "pop3": b"+OK", "imap": b"* OK"}
+# What each text protocol says first when it is ready. Dovecot's first: the mail container
+# starts it before the MTA, so they greet while the MTA still imports its modules.
+GREETINGS = {"pop3": b"+OK", "imap": b"* OK", "smtp": b"220", "submission": b"220"}
 
 
 def _connect(ip: str, port: int, seen: list[Probe]) -> socket.socket:
@@ -113,9 +114,10 @@ def _https(ip: str, host: str, ca_file: str, seen: list[Probe]) -> None:
         raise ConnectionError(f"https://{host}/ answered {status[:20]!r}")
 
 
-def probe(plan: LabPlan, container: ContainerPlan, seen: list[Probe]) -> None:
+def probe(plan: LabPlan, container: ContainerPlan, seen: list[Probe], greeted: set[int]) -> None:
     """Raise with the reason when the service does not answer yet; `seen` gets every
-    connection made."""
+    connection made. A port in `greeted` has greeted an earlier attempt: it is not asked
+    again (one more session in the server's log), and the ports that greet now are added."""
     svc = plan.lab.services[container.service]
     if svc.role is Role.dns:
         _dns(container.ip, svc.zones, seen)
@@ -125,7 +127,9 @@ def probe(plan: LabPlan, container: ContainerPlan, seen: list[Probe]) -> None:
         _https(container.ip, plan.lab.webmail_host(svc), str(tls_dir(plan.instance) / CA_CERT), seen)
     elif svc.role is Role.mail:
         for name, expected in GREETINGS.items():
-            _greeting(container.ip, container.ports[name], expected, seen)
+            if container.ports[name] not in greeted:
+                _greeting(container.ip, container.ports[name], expected, seen)
+                greeted.add(container.ports[name])
     elif svc.role is Role.client and plan.lab.access:
         _greeting(container.ip, SSH_PORT, b"SSH-", seen)
 
@@ -137,10 +141,11 @@ def _wait_one(plan: LabPlan, container: ContainerPlan, deadline: float, alive: C
         # A start that failed fails the wait with its own error.
         started.result()
     reason = "never probed"
+    greeted: set[int] = set()
     next_death_check = time.monotonic() + DEATH_CHECK_INTERVAL
     while time.monotonic() < deadline and not stop.is_set():
         try:
-            probe(plan, container, seen)
+            probe(plan, container, seen, greeted)
             return None
         except (OSError, ValueError, dns.exception.DNSException) as exc:
             reason = str(exc) or exc.__class__.__name__
