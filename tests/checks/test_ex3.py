@@ -299,3 +299,31 @@ def test_a_forward_or_a_read_receipt_is_no_reply(ex3):
     result = ex3.eventually("reply")
     assert_passes(result)
     assert "«AW: para responder»" in result.detail, result.detail
+
+
+# mutt in a terminal, reading alumnoimap over IMAP: r (reply), Enter to its To:, Subject: and
+# "Include message in reply?", the reply written in Debian's editor (nano: ^X, save, Enter to
+# its file name), y to send, q. mutt composes in an editor: without one it sends nothing.
+MUTT_REPLY = ("mkdir -p /root/Mail && (sleep 3; printf r; sleep 1; printf '\\r'; sleep 1; printf '\\r'; sleep 1; printf '\\r'; "
+              "sleep 2; printf 'respuesta escrita en nano'; sleep 0.5; printf '\\030'; sleep 0.5; printf y; sleep 0.5; "
+              "printf '\\r'; sleep 2; printf y; sleep 3; printf q; sleep 1) | TERM=xterm timeout 40 script -qfc "
+              "\"mutt -f imap://alumnoimap:alumnoimappass@mail.redes.unlp.edu.ar/INBOX -e 'set ssl_force_tls=no "
+              "ssl_starttls=no smtp_url=smtp://mail.redes.unlp.edu.ar:25 from=alumnoimap@redes.unlp.edu.ar'\" /dev/null >/dev/null")
+
+
+def test_a_reply_written_in_mutt_in_the_client(ex3):
+    ex3.forget_mail()
+    ex3.python(send(ex3.ip("mail"), POP, IMAP, "pregunta para mutt"))
+    assert_passes(ex3.eventually("mail-pop-to-imap"))
+    assert_fails(ex3.check("reply"))
+    ex3.student("sh", "-c", MUTT_REPLY)
+    result = ex3.eventually("reply")
+    assert_passes(result)
+    assert "«Re: pregunta para mutt» from alumnoimap@redes.unlp.edu.ar" in result.detail, result.detail
+
+
+def test_the_client_reads_an_extracted_attachment_as_a_student_does(ex3):
+    """file and xxd tell what a file decoded from a message's base64 is (3c)."""
+    put(ex3, "/tmp/foto.jpg", PHOTO)
+    assert ex3.student("file", "--brief", "--mime-type", "/tmp/foto.jpg").strip() == "image/jpeg"
+    assert ex3.student("xxd", "-l", "4", "/tmp/foto.jpg").startswith("00000000: ffd8 ffe0")
