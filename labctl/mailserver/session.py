@@ -65,6 +65,10 @@ _CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _WORD_SEPARATOR = re.compile(rb"[ \t]+")
 # aiosmtpd answers these; Postfix has neither and calls them unknown, as for any other word.
 _NOT_IN_POSTFIX = {"HELP", "EXPN"}
+# Postfix's smtpd_forbidden_commands (an HTTP client or proxy on port 25): it hangs up on
+# these, and on a message header sent as a command (the first word has a colon).
+_FORBIDDEN = {"CONNECT", "GET", "POST"}
+NOT_SMTP = "221 2.7.0 Error: I can break rules, too. Goodbye."
 # Replies the client waits for before it sends anything more (the data after 354, the
 # answer to 334, the TLS handshake after 220) or after which the session ends: never held.
 _SENT_AT_ONCE = ("354", "334", "220", "221", "421")
@@ -277,6 +281,11 @@ class LabSMTP(SMTP):
         verb, rest = (_WORD_SEPARATOR.split(line, 1) + [b""])[:2]
         name = verb.decode().upper()
         method = None if name in _NOT_IN_POSTFIX else self._smtp_methods.get(name)
+        if method is None and (b":" in verb or name in _FORBIDDEN):
+            # A header typed before DATA, a body pipelined after a refused DATA, a browser on port 25.
+            await self.push(NOT_SMTP)
+            self.transport.close()
+            return
         if method is None:
             await self.push("500 5.5.2 Error: command not recognized")
             return

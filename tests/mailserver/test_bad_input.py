@@ -297,3 +297,17 @@ def test_cr_cr_lf_ends_a_line_as_postfix_reads_it_and_a_bare_cr_is_still_refused
         assert client.reply() == "550 5.5.2 Error: bare <CR> received (only <CR><LF> ends a line)"
     [path] = wait_for(lambda: maildir_files(server.config, "alumnoimap"))
     assert path.read_bytes().endswith(b"Subject: crcr\n\nuna\n.dos\n")
+
+
+@pytest.mark.parametrize("line", ["Subject: hola", "subject:hola", "GET / HTTP/1.1", "post /", "CONNECT mail:443"])
+def test_a_header_or_http_as_a_command_ends_the_session_as_postfix_ends_it(server, line):
+    with raw_session(server.smtp_port) as client:
+        assert client.command(f"MAIL FROM:<{POP}>") == "250 2.1.0 Ok"
+        assert client.command(line) == "221 2.7.0 Error: I can break rules, too. Goodbye."
+        assert client.sock.recv(10) == b""
+
+
+def test_words_like_a_header_that_are_none_are_unknown_commands(server):
+    with raw_session(server.smtp_port) as client:
+        for line in ("From alumno", "X-Foo : bar", "Subject", "GETS"):
+            assert client.command(line) == "500 5.5.2 Error: command not recognized"

@@ -123,12 +123,20 @@ DIALOGUES = {
         f"MAIL FROM:<{POP}>".encode() + b" " * 3000 + b"SIZE=10\r\n",
         b"RCPT TO:<alumnoimap@redes.unlp.edu.ar> " + b" ".join([b"NOTIFY=SUCCESS"] * 100) + b"\r\n",
         b"RCPT TO:<" + b"a" * 2100 + b"@redes.unlp.edu.ar>\n", b"QUIT\r\n"],
+    # Postfix hangs up on a message header sent as a command, and on HTTP (smtpd_forbidden_commands).
+    "a message header typed before DATA": [b"EHLO alumno\r\n", f"MAIL FROM:<{POP}>\r\n".encode(), b"Subject: hola\r\n"],
+    "the message sent after a refused DATA": [
+        b"EHLO alumno\r\n", f"MAIL FROM:<{POP}>\r\n".encode(), b"RCPT TO:<nadie@redes.unlp.edu.ar>\r\n", b"DATA\r\n",
+        b"Subject: x\r\n\r\nhola\r\n.\r\n"],
+    "a browser on port 25": [b"GET / HTTP/1.1\r\n"],
+    "words like a header that are none": [b"EHLO alumno\r\n", b"From alumno\r\n", b"X-Foo : bar\r\n", b"Subject\r\n", b"QUIT\r\n"],
     "other commands a student tries": [
         b"HELO alumno\r\n", b"NOOP\r\n", b"VRFY alumnoimap\r\n", b"HELP\r\n", b"EXPN alumnoimap\r\n", b"HOLA\r\n",
         b"RSET\r\n", b"QUIT\r\n"],
 }
 
-WITHOUT_A_MESSAGE = {"command lines of 1001 to 2048 octets, and longer", "blanks before a command, blank lines, words after QUIT", "VRFY answers with the address as typed",
+WITHOUT_A_MESSAGE = {"a message header typed before DATA", "the message sent after a refused DATA", "a browser on port 25",
+                     "words like a header that are none", "command lines of 1001 to 2048 octets, and longer", "blanks before a command, blank lines, words after QUIT", "VRFY answers with the address as typed",
                      "ETRN before HELO, without a domain, in a transaction", "STARTTLS on a server without a certificate",
                      "a client looping on NOOP", "BDAT: a chunk over the size limit, what the client pipelined after it, a count that is no number",
                      "tab between words", "commands out of order", "other commands a student tries", "arguments left out",
