@@ -68,12 +68,15 @@ CLIENT_TMPFS = {"/home": "rw,exec,nosuid,nodev,size=64m,mode=755",
                 "/var/tmp": "rw,exec,nosuid,nodev,size=16m,mode=1777",
                 "/run/lock": "rw,noexec,nosuid,nodev,size=1m,mode=1777"}
 # What the webmail writes as it serves (a student's uploads to attach, Roundcube's error log
-# of every failed login, nginx's request bodies, PHP's uploads) would land in its own layer,
-# on the host's disk and unbounded: each is a tmpfs of a fixed size (in its memory limit).
-# Roundcube runs as www-data (33); its log folder is group adm's (4), as Debian makes it.
-WEBMAIL_TMPFS = {"/var/lib/roundcube/temp": "rw,noexec,nosuid,nodev,size=48m,uid=33,gid=33,mode=750",
+# of every failed login and its database, where each request without a cookie stores a
+# session, nginx's request bodies, PHP's uploads) would land in its own layer, on the host's
+# disk and unbounded: each is a tmpfs of a fixed size (in its memory limit). Roundcube runs
+# as www-data (33); its log folder is group adm's (4), as Debian makes it.
+WEBMAIL_DATABASE_DIR = "/var/lib/dbconfig-common/sqlite3/roundcube"
+WEBMAIL_TMPFS = {"/var/lib/roundcube/temp": "rw,noexec,nosuid,nodev,size=32m,uid=33,gid=33,mode=750",
+                 WEBMAIL_DATABASE_DIR: "rw,noexec,nosuid,nodev,size=16m,uid=33,gid=33,mode=770",
                  "/var/log/roundcube": "rw,noexec,nosuid,nodev,size=4m,uid=33,gid=4,mode=750",
-                 "/var/lib/nginx": "rw,noexec,nosuid,nodev,size=24m,mode=755",
+                 "/var/lib/nginx": "rw,noexec,nosuid,nodev,size=16m,mode=755",
                  "/tmp": "rw,noexec,nosuid,nodev,size=16m,mode=1777"}
 # Each container's output (Dovecot's and sshd's logs among it) is kept by the engine on
 # the host's disk: rotated, as much as a whole class can hold. The checks read the logins
