@@ -62,6 +62,7 @@ class _Cursor:
         self.side = OneSide(stream.messages, direction)
         self.direction = direction
         self.pos = 0
+        self.opened = stream.handshake_seen  # the capture saw the connection open
 
     @property
     def done(self) -> bool:
@@ -164,9 +165,16 @@ _POP_MULTILINE_ALWAYS = {"CAPA", "RETR", "TOP"}
 _POP_MULTILINE_WITHOUT_ARGUMENT = {"LIST", "UIDL", "AUTH"}
 
 
+def _pop_greeting(client: _Cursor, server: _Cursor) -> bool:
+    """The server's first line is its greeting (RFC 1939: sent as the connection opens): it
+    spoke first, or the client typed ahead of it ((printf 'user ...'; ...) | nc) on a
+    connection the capture saw open."""
+    return _server_first(client, server) or (client.opened and server.side.data[:3] in (b"+OK", b"-ER"))
+
+
 def _pop(client: _Cursor, server: _Cursor) -> list[Exchange]:
     exchanges = []
-    if _server_first(client, server):
+    if _pop_greeting(client, server):
         exchanges.append(_exchange(None, server.line()))
     while (command := client.line()) is not None:
         verb, has_argument = _verb(command)

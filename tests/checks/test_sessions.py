@@ -143,3 +143,17 @@ def test_imap_typed_by_hand_with_one_tag_for_every_command():
         "imap", 143, (S, b"* OK ready\r\n"), (C, b"a login alumnoimap mal\r\n"), (S, b"a NO [AUTHENTICATIONFAILED] failed.\r\n"),
         (C, b"a login alumnoimap alumnoimappass\r\n"), (S, b"a OK Logged in\r\n"), (C, b"a noop\r\n"), (S, b"a BAD Error\r\n")))
     assert [step.ok for step in refused.steps] == [False, True, False] and refused.answered() == ["LOGIN"]
+
+
+def test_pop3_typed_ahead_of_the_greeting_is_read_after_it():
+    """(printf 'user ...\\npass ...\\n'; sleep 1) | nc sends before Dovecot's greeting reaches
+    the capture: each reply still answers its own command (the greeting answered USER, so a
+    refused password read as a login)."""
+    refused = capture_session(stream("pop", 110, (C, b"user alumnopop\npass mal\nstat\nquit\n"),
+                                     (S, b"+OK Dovecot ready.\r\n+OK\r\n-ERR [AUTH] Authentication failed.\r\n"
+                                         b"-ERR Unknown command.\r\n+OK Logging out.\r\n")))
+    assert (refused.answered(), refused.login) == (["QUIT"], "")
+    typed = capture_session(stream("pop", 110, (C, b"user alumnopop\npass alumnopoppass\nlist\nretr 1\nquit\n"),
+                                   (S, b"+OK Dovecot ready.\r\n+OK\r\n+OK Logged in.\r\n+OK 1 messages:\r\n1 70\r\n.\r\n"
+                                       b"+OK 70 octets\r\n" + MESSAGE + b".\r\n+OK Logging out.\r\n")))
+    assert typed.answered() == ["USER", "PASS", "LIST", "RETR", "QUIT"] and "4F2A19C0DE" in typed.fetched

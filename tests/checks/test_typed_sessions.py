@@ -6,11 +6,41 @@ from __future__ import annotations
 import pytest
 
 from checklab import assert_fails, assert_passes, exercise_lab
+from student import send
 
 
 @pytest.fixture(scope="module")
 def ex5(engine):
     yield from exercise_lab(engine, "5", second=True)
+
+
+@pytest.fixture(scope="module")
+def ex4(engine):
+    yield from exercise_lab(engine, "4", second=True)
+
+
+# A whole POP3 session piped into nc: it reaches the server before the greeting does on
+# the lab's first POP3 connection (Dovecot starts its login process then).
+TYPED_POP3 = "printf '{lines}' | nc -q 5 mail.redes.unlp.edu.ar 110"
+
+
+def test_ex4_pop3_typed_ahead_of_the_greeting(ex4):
+    ex4.python(send(ex4.ip("mail"), "alumnoimap@redes.unlp.edu.ar", "alumnopop@redes.unlp.edu.ar", "adelantado"))
+    assert_passes(ex4.eventually("mail-to-pop"))
+    # A wrong password: no login, whatever order the capture has the greeting in (the
+    # greeting was read as USER's reply, and the refusal as PASS's acceptance).
+    ex4.student("sh", "-c", TYPED_POP3.format(lines="user alumnopop\\npass mal\\nstat\\nquit\\n"))
+    ex4.captured()
+    result = ex4.check("pop3-dialogue")
+    assert_fails(result)
+    accepted = result.detail.split(" has ", 1)[1].split("; missing", 1)[0]
+    assert "USER" not in accepted and "PASS" not in accepted, result.detail
+    ex4.student("sh", "-c", TYPED_POP3.format(
+        lines="capa\\nuser alumnopop\\npass alumnopoppass\\nstat\\nlist\\nuidl\\nretr 1\\nquit\\n"))
+    ex4.captured()
+    result = ex4.check("pop3-dialogue")
+    assert_passes(result)
+    assert ": CAPA, USER, PASS, STAT, LIST, UIDL, RETR, QUIT; fetched the message delivered at" in result.detail, result.detail
 
 
 # IDLE typed into nc: the mail is sent (swaks) while it idles; "done" ends it, then `fetch`.
