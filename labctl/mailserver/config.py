@@ -117,6 +117,8 @@ class Config:
     # Bytes, and files, the spool may hold before new mail is refused (quota.py); 0: no bound.
     spool_quota: int = 0
     spool_files: int = 0
+    # This host's own IPv4 addresses (found at start, interfaces.py): user@[one of them] is local.
+    own_addresses: list[str] = field(default_factory=list)
 
     @property
     def mailbox_bound(self) -> Bound:
@@ -139,10 +141,11 @@ class Config:
         """The domain names mail is delivered here for, each with the local domain whose accounts
         it names: as Debian's Postfix has mydestination = $myhostname, <domain>, localhost, the
         host name and localhost stand for the first local domain (alumnoimap@mail.redes.unlp.edu.ar
-        is alumnoimap@redes.unlp.edu.ar)."""
+        is alumnoimap@redes.unlp.edu.ar), and so does the address literal of each of its own
+        addresses (alumnoimap@[172.28.0.90])."""
         destinations = {domain: domain for domain in self.local_domains}
         if self.local_domains:
-            for name in (self.hostname.lower(), "localhost"):
+            for name in (self.hostname.lower(), "localhost", *(f"[{ip}]" for ip in self.own_addresses)):
                 destinations.setdefault(name, self.local_domains[0])
         return destinations
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import ssl
+from dataclasses import replace
 from typing import Callable
 
 from .backup_mx import RelayDomains
@@ -11,6 +12,7 @@ from .commit import GroupCommit
 from .config import Config
 from .delivery import DeliveryWorker
 from .eventlog import EventLog
+from .interfaces import interface_addresses
 from .limits import SessionLimits
 from .session import LabSMTP
 from .spool import QueuedMessage, Spool
@@ -21,6 +23,7 @@ class MailService:
     """What the SMTP sessions share; also the aiosmtpd 'handler' object."""
 
     def __init__(self, config: Config):
+        config = replace(config, own_addresses=interface_addresses())
         self.config = config
         self.events = EventLog(config.log_file, max_bytes=config.log_max_bytes, backups=config.log_backups)
         self.session_limits = SessionLimits(config.max_sessions, config.max_sessions_per_client)

@@ -75,3 +75,17 @@ def test_mail_before_helo_is_accepted(server):
     # Postfix names a client that did not say HELO by its host name, here unknown.
     assert (f"Received: from unknown (unknown [127.0.0.1])\n\tby mail.redes.unlp.edu.ar (Postfix) "
             f"with SMTP id {queued.rsplit(' ', 1)[1]}\n") in path.read_text()
+
+
+def test_the_address_literal_of_an_own_address_is_local(server):
+    """As Postfix (inet_interfaces = all): alumnoimap@[the server's address] is alumnoimap; the
+    literal of an address the server does not have is another host (no relay)."""
+    with raw_session(server.smtp_port) as client:
+        assert client.command(f"MAIL FROM:<{POP}>") == "250 2.1.0 Ok"
+        assert client.command("RCPT TO:<alumnoimap@[127.0.0.1]>") == "250 2.1.5 Ok"
+        for other in ("[192.0.2.99]", "[127.0.0.2]", "[IPv6:::1]"):
+            assert client.command(f"RCPT TO:<alumnoimap@{other}>") == f"454 4.7.1 <alumnoimap@{other}>: Relay access denied"
+        assert client.command("DATA").startswith("354 ")
+        assert client.command("Subject: literal\r\n\r\nx\r\n.").startswith("250 2.0.0 Ok: queued as ")
+    [path] = wait_for(lambda: maildir_files(server.config, "alumnoimap"))
+    assert path.read_text().startswith(f"Return-Path: <{POP}>\nX-Original-To: alumnoimap@[127.0.0.1]\nDelivered-To: {IMAP}\n")

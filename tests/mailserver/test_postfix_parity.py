@@ -88,6 +88,11 @@ DIALOGUES = {
         b"RCPT TO:<alumnoimap.@redes.unlp.edu.ar>\r\n", b"RCPT TO:<a..b@otro.example>\r\n",
         b'RCPT TO:<"alumno imap"@redes.unlp.edu.ar>\r\n', b'RCPT TO:<"x"@otro.example>\r\n', b"DATA\r\n",
         b"Subject: espacios\r\n\r\nx\r\n.\r\n", b"QUIT\r\n"],
+    # Postfix's own addresses are local (inet_interfaces = all): 127.0.0.1 is in both hosts.
+    "the server's own address literal": [
+        b"EHLO alumno\r\n", f"MAIL FROM:<{POP}>\r\n".encode(), b"RCPT TO:<alumnoimap@[127.0.0.1]>\r\n",
+        b"RCPT TO:<alumnoimap@[192.0.2.99]>\r\n", b"RCPT TO:<alumnoimap@[127.0.0.2]>\r\n", b"DATA\r\n",
+        b"Subject: literal\r\n\r\nx\r\n.\r\n", b"QUIT\r\n"],
     # RFC 3030: after a refused chunk the later ones are dropped up to LAST; a count that is no
     # number leaves no way to find the next command, and Postfix hangs up.
     "BDAT: a chunk over the size limit, what the client pipelined after it, a count that is no number": [
