@@ -15,7 +15,7 @@ DENIED = [
     "@redes.unlp.edu.ar,@mail.redes.unlp.edu.ar:user@elsewhere.example",
     "alumnopop@elsewhere.example.",
     "user@[1.2.3.4]",  # address literal
-    "alumnopop@[127.0.0.1]",
+    "alumnopop@[127.0.0.2]",  # the literal of an address the server does not have
     "USER@ELSEWHERE.EXAMPLE",
     "alumnopop@redes.unlp.edu.ar@elsewhere.example",
     "alumnopop@sub.redes.unlp.edu.ar",
@@ -38,6 +38,7 @@ def test_relay_attempt_refused(server, address):
     ("@elsewhere.example:alumnopop@redes.unlp.edu.ar", "alumnopop"),  # route ignored, final hop is us
     ("alumnopop@redes.unlp.edu.ar.", "alumnopop"),  # a final dot: the same domain, for Postfix too
     ("alumnopop@mail.redes.unlp.edu.ar", "alumnopop"),  # the host name is ours (mydestination)
+    ("alumnopop@[127.0.0.1]", "alumnopop"),  # the server's own address (Postfix: inet_interfaces = all)
 ])
 def test_odd_but_local_addresses_are_delivered_locally(server, address, user):
     with raw_session(server.smtp_port) as client:
