@@ -128,6 +128,16 @@ def test_port_25_refuses_relay_to_the_other_domain(two_domains):
     assert code == 454 and b"4.7.1" in text and b"Relay access denied" in text
 
 
+def test_the_mail_servers_own_address_literal_is_local(two_domains):
+    """As Postfix with inet_interfaces = all: ana@[uno's own address] is ana; the literal of
+    the other domain's server is relaying, refused."""
+    with smtplib.SMTP(f"{NET}.20", 25, timeout=10) as mta:
+        mta.ehlo("pc")
+        assert mta.mail("beto@dos.test")[0] == 250
+        assert mta.rcpt(f"ana@[{NET}.20]") == (250, b"2.1.5 Ok")
+        assert mta.rcpt(f"beto@[{NET}.30]")[0] == 454
+
+
 def test_recipients_of_one_domain_share_one_mta_connection(two_domains):
     tag = uuid.uuid4().hex[:8]
     with smtplib.SMTP(f"{NET}.20", 587, timeout=10) as msa:
