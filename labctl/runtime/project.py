@@ -398,14 +398,18 @@ def _down(engine: DockerClient, instance: str, keep_data: bool, purge: bool) -> 
     all_at_once(ctr.remove, found)
     result.containers = len(found)
     stuck = []
-    for net in find_networks(engine, instance):
-        try:
-            _remove_network(engine, net, [c.name for c in found])
-            result.networks += 1
-        except APIError as exc:
-            # Everything else still goes: the rule, the volumes, the state folder.
-            stuck.append(f"cannot remove network {net.name!r}: {exc.explanation or exc}")
-    firewall.release(instance)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # No container is left that the rules kept from the host: they go (a few iptables
+        # runs) while the engine removes the network.
+        released = pool.submit(firewall.release, instance)
+        for net in find_networks(engine, instance):
+            try:
+                _remove_network(engine, net, [c.name for c in found])
+                result.networks += 1
+            except APIError as exc:
+                # Everything else still goes: the rule, the volumes, the state folder.
+                stuck.append(f"cannot remove network {net.name!r}: {exc.explanation or exc}")
+        released.result()
     volumes = _volumes(engine, instance)
     if keep_data:
         result.kept_volumes = [volume.name for volume in volumes]
