@@ -49,7 +49,7 @@ def test_folders_are_bounded_and_what_a_student_files_fits(lab):
 
     with imap_login("alumnoimap") as imap:
         # Exercise 6's folders and Thunderbird's: made as ever.
-        for name in ("POP", "IMAP", "Sent", "Drafts", "Trash", "Junk", "Archives", "Templates", "Archives/2026"):
+        for name in ("POP", "IMAP", "Sent", "Drafts", "Trash", "Junk", "Archives", "Templates", "Archives.2026"):  # "." separates, as in Debian
             assert imap.create(name)[0] == "OK", name
         before = disk_kib(lab)
         made, answer = 0, None
