@@ -8,6 +8,7 @@ that a restart continues exactly where the crash left off.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -266,8 +267,7 @@ class DeliveryWorker:
             outcomes = {id(r): error.outcome for _, recipients in items for r in recipients}
             hosts = []
         else:
-            parcels = [Parcel(m, recipients, await asyncio.to_thread(self.spool.content, m.queue_id))
-                       for m, recipients in items]
+            parcels = [Parcel(m, recipients, functools.partial(self.spool.content, m.queue_id)) for m, recipients in items]
             self.events.write("relay_connect", domain=domain, hosts=[h.address for h in hosts],
                               port=self.config.relay_port, queue_ids=[m.queue_id for m, _ in items])
             outcomes = await asyncio.to_thread(send_batch, hosts, self.config.relay_port, self.config.hostname,

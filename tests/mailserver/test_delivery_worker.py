@@ -82,7 +82,7 @@ def test_relay_peer_reset_after_ehlo_defers_instead_of_raising(monkeypatch):
     recipients = [Recipient("a@remote.example"), Recipient("b@remote.example")]
     message = QueuedMessage(queue_id="Q1", mail_from=POP, recipients=recipients, arrival=0, size=1)
     outcomes = send_batch([Exchanger("mx.remote.example", "192.0.2.1")], 25, "mail.example",
-                          [Parcel(message, recipients, b"x\r\n")], 5, 5)
+                          [Parcel(message, recipients, lambda: b"x\r\n")], 5, 5)
     assert [outcomes[id(r)].text for r in recipients] == [
         "451 4.4.2 lost connection with mx.remote.example[192.0.2.1]: Connection reset by peer"] * 2
     assert {outcomes[id(r)].remote_mta for r in recipients} == {"mx.remote.example"}
