@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 from typing import Callable, Iterator, TypeVar
 
 import typer
@@ -21,12 +22,28 @@ err_console = Console(stderr=True)
 EXIT_RUNTIME = 1
 EXIT_SPEC = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as the shell reports a Ctrl-C
+# C0 (but TAB), DEL and C1: what a terminal acts on instead of printing.
+TERMINAL_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 
 
 def print_error(message: str) -> None:
     """One line on stderr: the message is shown as written (a '[...]' in a pattern,
     a roster name or a path is text, not rich markup), never wrapped by the console."""
     err_console.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
+
+
+def shown(line: str) -> str:
+    """A line from the lab (a capture, a log) as text for the terminal: anyone can send the
+    lab control characters (an ESC sequence would drive the terminal, a lone CR would print
+    the rest as if it were another line), so each is written as an escape, as Python would."""
+    return TERMINAL_CONTROL.sub(lambda found: repr(found[0])[1:-1], line)
+
+
+def print_lines(text: str) -> None:
+    """A container's output (its log, the MTA's inspector) printed as lines of `shown` text."""
+    if text:
+        for line in text.removesuffix("\n").split("\n"):
+            print(shown(line))
 
 
 def table(title: str, *columns: str) -> Table:

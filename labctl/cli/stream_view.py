@@ -2,18 +2,16 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 
 import typer
 
 from labctl.capture import DnsMessage, TcpStream, dialogue
 from labctl.capture.starttls import encrypted_from
 from labctl.capture.streams import Direction
+from labctl.cli.output import shown
 
 # Protocols whose streams dialogue() splits into commands and replies.
 _DIALOGUE_PROTOCOLS = ("smtp", "pop", "imap", "http")
-# C0 (but TAB), DEL and C1: what a terminal acts on instead of printing.
-TERMINAL_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 
 
 def stream_json(stream: TcpStream) -> dict:
@@ -38,13 +36,6 @@ def dns_json(message: DnsMessage) -> dict:
     data = dataclasses.asdict(message)
     data["client"], data["server"] = str(message.client), str(message.server)
     return data
-
-
-def shown(line: str) -> str:
-    """A captured line as text for the terminal: anyone can send the lab control characters
-    (an ESC sequence would drive the student's terminal, a lone CR would print the rest as
-    if it were another command), so each is written as an escape, as Python would."""
-    return TERMINAL_CONTROL.sub(lambda found: repr(found[0])[1:-1], line)
 
 
 def print_stream(stream: TcpStream) -> None:

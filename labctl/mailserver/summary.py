@@ -30,7 +30,7 @@ MAX_LINKS = 50  # ids in In-Reply-To + References
 MULTIPART_LINE = re.compile(rb"^content-type:[ \t\r\n]*multipart/", re.IGNORECASE | re.MULTILINE)
 MESSAGE_ID = re.compile(r"<[^<>\s]{1,500}>")
 ADDR_SPEC = re.compile(r"[^<>\s(),;:\"]+@[^<>\s(),;:\"]+")
-CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 # What a file is, by its first bytes and by its name.
 MAGIC = (

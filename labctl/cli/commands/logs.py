@@ -6,7 +6,7 @@ from typing import Optional
 import typer
 
 from labctl.cli.lab_options import InstanceOpt, LabOpt, service_container
-from labctl.cli.output import user_errors
+from labctl.cli.output import print_lines, user_errors
 
 
 def command(
@@ -18,4 +18,5 @@ def command(
     """The service's log (its container's output)."""
     with user_errors():
         container = service_container(lab, instance, service, must_run=False)  # a crashed service's log matters most
-        print(container.logs(tail=tail).decode(errors="replace"), end="")
+        # Servers log what clients sent them (Dovecot a login name as typed, C1 controls included).
+        print_lines(container.logs(tail=tail).decode(errors="replace"))
