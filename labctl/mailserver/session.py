@@ -29,6 +29,7 @@ from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword
 
 from .addresses import AddressError, domain_of, local_mailbox, parse_path
 from .esmtp_params import ParameterError, mail_params, rcpt_params
+from .header_section import as_cleanup_queues
 from .headers import received_header
 from .maildir import maildir_path
 from .message_data import DotTerminatedContent, normalise_chunked
@@ -769,7 +770,8 @@ class LabSMTP(SMTP):
             is_dsn=envelope.mail_from == "")
         self._set_post_data_state()
         try:
-            await self.service.accept(message, trace, content, accepted=lambda: self._accepted(message, chunked))
+            await self.service.accept(message, trace, *as_cleanup_queues(content),
+                                      accepted=lambda: self._accepted(message, chunked))
         except OSError as error:
             self._log("queue_error", error=str(error))
             await self.push("451 4.3.0 Error: queue file write error")
