@@ -24,6 +24,10 @@ GRADE_SCALE = 100
 # instructor reads who is who; columns before it keep their places. Then when the row was
 # graded, and a note (a reset since).
 COLUMNS = ["id", "grade", "passed", "total", "email", "name", "graded", "note"]
+# What makes a spreadsheet run a cell as a formula (OWASP's CSV injection list). A name is the
+# student's own text (their Moodle profile): "=HYPERLINK(...)" must be shown, never run, and
+# Moodle's "-" for no last name must not keep the whole class from coming up.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def timestamp(moment: datetime) -> str:
@@ -59,6 +63,12 @@ def report_path(folder: Path, student: StudentRecord) -> Path:
     return folder / f"{name_form(student.id)}.json"  # "12345/6" would be a folder
 
 
+def as_text(value: object) -> object:
+    """A cell a spreadsheet shows as written: a leading "'" (OWASP) before a formula's start.
+    Ids and e-mails, which Moodle's import matches by, never start so (the roster refuses them)."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_START) else value
+
+
 def write_gradebook(rows: list[Row], path: Path) -> None:
     # With a BOM, as Excel writes "CSV UTF-8" and needs to read the names' accents right
     # (without it, "Díaz" opens as "DÃ­az"); Moodle's and LibreOffice's imports skip it.
@@ -69,7 +79,7 @@ def write_gradebook(rows: list[Row], path: Path) -> None:
             # Not graded since a reset: no grade at all (an import leaves the grade book's cell
             # alone), never a 0 the student did not earn nor the grade of work that is gone.
             figures = [f"{r.grade:g}", r.passed, r.total] if r.report else ["", "", ""]
-            writer.writerow([r.student.id, *figures, r.student.email, r.student.name, r.graded_at, r.note])
+            writer.writerow([as_text(v) for v in (r.student.id, *figures, r.student.email, r.student.name, r.graded_at, r.note)])
 
 
 def render_page(record: ClassRecord, rows: list[Row], checks: list[tuple[str, str]]) -> str:

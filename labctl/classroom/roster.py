@@ -32,8 +32,6 @@ CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 # An address as rosters have them; never one a spreadsheet would run as a formula
 # (=, +, - or @ first): it goes into gradebook.csv.
 EMAIL = re.compile(r"[\w.%'][\w.%'+-]*@[\w-]+(\.[\w-]+)+")
-# What makes a spreadsheet run a cell as a formula: no name starts so (names go into gradebook.csv).
-FORMULA_START = ("=", "+", "-", "@")
 SEPARATOR_LINE = re.compile(r"sep=([,;\t|])", re.IGNORECASE)
 # A class list of thousands of students is a few hundred KB.
 MAX_BYTES = 1024 * 1024
@@ -165,10 +163,6 @@ def read_roster(path: Path, check_id=lambda student_id: None) -> list[Student]:
                                    f"expected at most {MAX_VALUE}")
             if CONTROL.search(cell(row, col)):
                 raise LabSpecError(f"{path}: line {number}: field {headers[col]!r}: {cell(row, col)!r} has a control character; expected printable text")
-        for col in (name_col, first_col, last_col):
-            if cell(row, col).startswith(FORMULA_START):
-                raise LabSpecError(f"{path}: line {number}: field {headers[col]!r}: {cell(row, col)!r} would run as a formula in a "
-                                   f"spreadsheet (gradebook.csv); expected a name, not starting with {' '.join(FORMULA_START)}")
         email = cell(row, email_col)
         if email and not EMAIL.fullmatch(email):
             raise LabSpecError(f"{path}: line {number}: field {headers[email_col]!r}: {email!r} is not an e-mail address; expected name@domain")

@@ -33,6 +33,30 @@ def test_the_gradebook_maps_back_to_the_moodle_export(tmp_path):
         ("ana.diaz", "100", "2", "2", "ana.diaz@alumnos.example", "Ana Díaz"), ("bpaz", "50", "1", "2", "bpaz@alumnos.example", "Beto Paz")]
 
 
+def test_names_a_spreadsheet_would_run_are_shown_as_written(tmp_path):
+    """A student's Moodle name is their own text: '=HYPERLINK(...)' is written as text (OWASP's
+    leading "'"), the page shows it escaped; Moodle's '-' for no last name starts the class.
+    The ids and e-mails Moodle's import matches by are kept as they are."""
+    roster = tmp_path / "moodle.csv"
+    roster.write_text("\ufeffFirst name,Last name,Email address\n"
+                      '"=HYPERLINK(""http://x.example"",""ver"")",Paz,bpaz@alumnos.example\n'
+                      "Ana,-,ana@alumnos.example\n@Carla,+Sosa,csosa@alumnos.example\n", encoding="utf-8")
+    students = read_roster(roster)
+    assert [s.name for s in students] == ['=HYPERLINK("http://x.example","ver") Paz', "Ana -", "@Carla +Sosa"]
+    record = ClassRecord.new("t-book", "practica4", "4", "10.133.0.0/23", str(roster), "127.0.0.1")
+    grades = []
+    for n, student in enumerate(students):
+        entry = StudentRecord(id=student.id, name=student.name, email=student.email, instance=f"t-book-{student.id}", subnet=f"10.133.{n}.0/24")
+        grades.append(StudentGrade(entry, Report("practica4", "4", student.id, [CheckResult("a", "a", Status.PASS, "", "")], 0.1), None))
+    write_reports(ClassGrade(record, grades, datetime.now(timezone.utc), [("a", "a")]), tmp_path)
+    with (tmp_path / "gradebook.csv").open(encoding="utf-8-sig", newline="") as rows:
+        book = list(csv.DictReader(rows))
+    assert [(r["id"], r["email"], r["name"]) for r in book] == [
+        ("bpaz", "bpaz@alumnos.example", '\'=HYPERLINK("http://x.example","ver") Paz'),
+        ("ana", "ana@alumnos.example", "Ana -"), ("csosa", "csosa@alumnos.example", "'@Carla +Sosa")]
+    assert "<td>=HYPERLINK(&#34;http://x.example&#34;,&#34;ver&#34;) Paz</td>" in (tmp_path / "index.html").read_text(encoding="utf-8")
+
+
 def test_reports_of_a_legajo_with_a_slash_are_files_named_as_labs_are(tmp_path, monkeypatch):
     """"12345/6" as a file name would be a folder "12345" and a file "6.json": the report files
     take the lab's name form, the gradebook and the reports keep the legajo; a reset removes them."""
