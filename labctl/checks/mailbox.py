@@ -27,7 +27,7 @@ def subject_has(subject: str, wanted: str) -> bool:
 
 
 def sender_is(received: Received, address: str) -> bool:
-    return any(same_address(found, address) for found in received.summary.senders)
+    return any(same_address(found, address) for found in received.senders)
 
 
 def type_matches(content_type: str, wanted: str) -> bool:

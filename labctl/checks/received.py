@@ -26,6 +26,9 @@ class Received:
     # Received over SMTP from the student's host or client: not put in the mailbox some
     # other way (an IMAP APPEND carries any From: the student likes) nor made by the lab.
     sent_by_student: bool
+    # MAIL FROM of the SMTP session that sent it ("" where unknown): who sent a message whose
+    # header names nobody (typed by hand after DATA without From:, to which Postfix adds none).
+    envelope_sender: str = ""
 
     @property
     def where(self) -> str:
@@ -34,8 +37,14 @@ class Received:
     def in_folder(self, folder: str) -> bool:
         return normalised(folder) in {normalised(f) for f in self.folders}
 
+    @property
+    def senders(self) -> tuple[str, ...]:
+        """The addresses of its From:, or without one its envelope sender (its Return-Path)."""
+        return self.summary.senders or ((self.envelope_sender,) if self.envelope_sender else ())
+
     def describe(self) -> str:
-        sender = ", ".join(self.summary.senders) or "no sender"
+        sender = (", ".join(self.summary.senders) or (f"{self.envelope_sender} (MAIL FROM; no From: field)"
+                                                       if self.envelope_sender else "no sender"))
         return f"«{self.summary.subject or '(sin asunto)'}» from {sender} in {self.where}"
 
 
@@ -88,9 +97,10 @@ def received_messages(ctx: CheckContext, account: str) -> list[Received]:
         folders = (earlier.folders if earlier else ()) + (stored.folder,)
         delivered = delivery is not None or queue_id is not None or (earlier is not None and earlier.delivered)
         merged[key] = Received(tuple(dict.fromkeys(folders)), stored.summary, delivered,
-                               from_student(stored.summary, delivery))
+                               from_student(stored.summary, delivery),
+                               delivery.mail_from if delivery else (earlier.envelope_sender if earlier else ""))
     for delivery in deliveries:
         key = _key(delivery.summary, f"queue {delivery.queue_id}")
         if key not in merged:
-            merged[key] = Received((), delivery.summary, True, from_student(delivery.summary, delivery))
+            merged[key] = Received((), delivery.summary, True, from_student(delivery.summary, delivery), delivery.mail_from)
     return list(merged.values())

@@ -116,3 +116,27 @@ with smtplib.SMTP({server!r}, {port}, timeout=20) as smtp:
         assert smtp.docmd('AUTH', 'PLAIN ' + blob)[0] == 235
     smtp.sendmail({sender!r}, [{to!r}], {raw!r}, mail_options=['BODY=8BITMIME'])
 """
+
+
+def typed(server: str, commands: list[str], lines: list[str], *, port: int = 25) -> str:
+    """An SMTP session typed by hand (telnet): each command once the reply to the one before
+    it came, each positive; after them (the last is DATA) the message's `lines` as typed,
+    the "." line, then QUIT."""
+    return f"""
+import socket
+s = socket.create_connection(({server!r}, {port})); f = s.makefile('rb')
+def say(line):
+    s.sendall(line.encode() + b'\\r\\n')
+    reply = f.readline().decode()
+    while reply[3:4] == '-':
+        reply = f.readline().decode()
+    return reply
+f.readline()
+for command in {commands!r}:
+    reply = say(command)
+    assert reply[:1] in '23', (command, reply)
+for line in {lines!r}:
+    s.sendall(line.encode() + b'\\r\\n')
+assert say('.').startswith('250')
+say('QUIT')
+"""

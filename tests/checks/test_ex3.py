@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from checklab import assert_fails, assert_passes
 from labctl.cli import app
-from student import imap, imap_append, pop3_download, send, send_raw
+from student import imap, imap_append, pop3_download, send, send_raw, typed
 
 POP, IMAP, OTHER = "alumnopop@redes.unlp.edu.ar", "alumnoimap@redes.unlp.edu.ar", "redesycomunicaciones@redes.unlp.edu.ar"
 PHOTO = b"\xff\xd8\xff\xe0" + os.urandom(30000) + b"\xff\xd9"  # a JPEG's markers around random bytes
@@ -327,3 +327,25 @@ def test_the_client_reads_an_extracted_attachment_as_a_student_does(ex3):
     put(ex3, "/tmp/foto.jpg", PHOTO)
     assert ex3.student("file", "--brief", "--mime-type", "/tmp/foto.jpg").strip() == "image/jpeg"
     assert ex3.student("xxd", "-l", "4", "/tmp/foto.jpg").startswith("00000000: ffd8 ffe0")
+
+
+def typed_from(server: str, sender: str, lines: list[str]) -> str:
+    return typed(server, ["HELO cliente", f"MAIL FROM:<{sender}>", f"RCPT TO:<{IMAP}>", "DATA"], lines)
+
+
+def test_a_message_typed_by_hand_without_from_is_from_its_envelope_sender(ex3):
+    """3a by telnet: MAIL FROM alumnopop, then DATA with no header at all (Postfix adds no
+    From: for a client of another host): the Return-Path the reader shows says who sent it.
+    A From: naming another account still says otherwise, and so does another MAIL FROM."""
+    ex3.forget_mail()
+    mail = ex3.ip("mail")
+    ex3.python(typed_from(mail, IMAP, ["hola, sin encabezados"]))
+    assert_fails_for(once_delivered(ex3, "mail-pop-to-imap"), f"lacks: From: {POP}")
+    ex3.python(typed_from(mail, POP, [f"From: {OTHER}", "", "hola"]))
+    assert_fails_for(ex3.eventually("mail-pop-to-imap", timeout=3), f"lacks: From: {POP}")
+    ex3.python(typed_from(mail, POP, ["hola desde telnet"]))
+    result = ex3.eventually("mail-pop-to-imap")
+    assert_passes(result)
+    assert f"from {POP} (MAIL FROM; no From: field)" in result.detail, result.detail
+    ex3.captured()
+    assert_passes(ex3.check("smtp-dialogue"))

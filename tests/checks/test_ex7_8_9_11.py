@@ -2,11 +2,13 @@
 2526: relayed mail stays deferred) and 11 (swaks with a PDF, TXT lookups)."""
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from checklab import assert_fails, assert_passes, exercise_lab
 from labctl.runtime import containers as ctr
-from student import send
+from student import send, typed
 
 POP, IMAP = "alumnopop@redes.unlp.edu.ar", "alumnoimap@redes.unlp.edu.ar"
 UNO, DOS = "uno@otro.unlp.edu.ar", "dos@otro.unlp.edu.ar"
@@ -87,19 +89,10 @@ def test_ex8_msa_on_2525(ex8):
     assert "alumnoimap@redes.unlp.edu.ar submitted on port 2525" in result.detail and "delivered to alumnopop" in result.detail
 
 
-HELO_AUTH_BY_HAND = """
-import base64, socket
-s = socket.create_connection(({server!r}, 2525)); f = s.makefile('rb')
-def say(line):
-    s.sendall(line.encode() + b'\\r\\n'); return f.readline().decode()
-f.readline()
-assert say('HELO cliente').startswith('250')
-assert say('AUTH PLAIN ' + base64.b64encode(b'\\0alumnopop\\0alumnopoppass').decode()).startswith('235')
-assert say('MAIL FROM:<{sender}>').startswith('250') and say('RCPT TO:<{to}>').startswith('250')
-assert say('DATA').startswith('354')
-assert say('Subject: a mano con HELO\\r\\n\\r\\nhola\\r\\n.').startswith('250')
-say('QUIT')
-"""
+def helo_auth_by_hand(server: str, sender: str, to: str) -> str:
+    plain = base64.b64encode(b"\0alumnopop\0alumnopoppass").decode()
+    return typed(server, ["HELO cliente", f"AUTH PLAIN {plain}", f"MAIL FROM:<{sender}>", f"RCPT TO:<{to}>", "DATA"],
+                 ["Subject: a mano con HELO", "", "hola"], port=2525)
 
 
 def test_ex8_authenticated_by_hand_after_helo(ex8):
@@ -107,7 +100,7 @@ def test_ex8_authenticated_by_hand_after_helo(ex8):
     send on 2525 all the same."""
     ex8.forget_mail()
     assert_fails(ex8.check("submission-2525"))
-    ex8.python(HELO_AUTH_BY_HAND.format(server=ex8.ip("mail"), sender=POP, to=IMAP))
+    ex8.python(helo_auth_by_hand(ex8.ip("mail"), POP, IMAP))
     result = ex8.eventually("submission-2525", timeout=3)
     assert_passes(result)
     assert "HELO, AUTH, MAIL, RCPT, DATA" in result.detail, result.detail
@@ -118,11 +111,11 @@ def test_ex8_sent_to_the_server_s_own_name_is_delivered_to_the_account(ex8):
     """alumnoimap@mail.redes.unlp.edu.ar is alumnoimap's mailbox (mydestination has the host
     name); to alumnopop there, from alumnopop, it is still a message to itself."""
     ex8.forget_mail()
-    ex8.python(HELO_AUTH_BY_HAND.format(server=ex8.ip("mail"), sender=POP, to="alumnopop@mail.redes.unlp.edu.ar"))
+    ex8.python(helo_auth_by_hand(ex8.ip("mail"), POP, "alumnopop@mail.redes.unlp.edu.ar"))
     result = ex8.eventually("delivered", timeout=3, until=lambda r: "none from one of" in r.detail)
     assert_fails(result)
     assert "alumnopop@redes.unlp.edu.ar → alumnopop@redes.unlp.edu.ar delivered" in result.detail, result.detail
-    ex8.python(HELO_AUTH_BY_HAND.format(server=ex8.ip("mail"), sender=POP, to="alumnoimap@mail.redes.unlp.edu.ar"))
+    ex8.python(helo_auth_by_hand(ex8.ip("mail"), POP, "alumnoimap@mail.redes.unlp.edu.ar"))
     result = ex8.eventually("delivered")
     assert_passes(result)
     assert "delivered to alumnoimap@mail.redes.unlp.edu.ar" in result.detail, result.detail
