@@ -102,3 +102,25 @@ def test_answers_in_capitals_as_the_course_writes_them_are_the_same_answers(tmp_
     path.write_text("ns1: [{servicio: DNSS, puerto: 53, transporte: UDP}]\n")  # still a wrong name
     with pytest.raises(LabSpecError, match=r"^respuestas.yaml: ns1\[0\].servicio: Input should be 'dns'"):
         read_model(path, Answers, "respuestas.yaml")
+
+
+def test_answers_in_other_words_are_the_same_answers(tmp_path):
+    """/etc/services' names of a service (domain, imap2, www, submissions) and the course's
+    (POP, IMAP4); a port written with its transport as /etc/services (25/tcp) or the course
+    (TCP 25) writes it. A port and a transport that disagree, or a name for a port, are refused."""
+    path = tmp_path / "respuestas.yaml"
+    path.write_text("mail:\n  - {servicio: Domain, puerto: 53/udp}\n  - {servicio: IMAP2, puerto: TCP 143}\n"
+                    "  - {servicio: POP, puerto: 110 (tcp), transporte: TCP}\n  - {servicio: imap4, puerto: \"993\", transporte: tcp}\n"
+                    "  - {servicio: www, puerto: 80, transporte: tcp}\n  - {servicio: submissions, puerto: tcp/465}\n")
+    answers = read_model(path, Answers, "respuestas.yaml")
+    assert [(a.servicio, a.puerto, a.transporte) for a in answers.for_server("mail")] == [
+        ("dns", 53, "udp"), ("imap", 143, "tcp"), ("pop3", 110, "tcp"), ("imap", 993, "tcp"), ("http", 80, "tcp"), ("smtps", 465, "tcp")]
+    for text, error in (("{servicio: smtp, puerto: 25/udp, transporte: tcp}",
+                         r"^respuestas.yaml: mail\[0\]: puerto '25/udp' says udp, transporte 'tcp': one transport per line"),
+                        ("{servicio: smtp, puerto: smtp, transporte: tcp}",
+                         r"^respuestas.yaml: mail\[0\].puerto: Input should be a valid integer.* \(got 'smtp'\)"),
+                        ("{servicio: smtp, puerto: 25}", r"^respuestas.yaml: mail\[0\].transporte: Field required"),
+                        ("{servicio: correo, puerto: 25/tcp}", r"^respuestas.yaml: mail\[0\].servicio: Input should be 'dns'")):
+        path.write_text(f"mail: [{text}]\n")
+        with pytest.raises(LabSpecError, match=error):
+            read_model(path, Answers, "respuestas.yaml")

@@ -19,6 +19,7 @@ from pydantic import Field
 from labctl.checks.base import Check, Params, Verdict, register
 from labctl.checks.context import CheckContext
 from labctl.spec.models import Workspace
+from labctl.workspace import zonesync
 
 QUERY_TIMEOUT = 1.5
 
@@ -58,6 +59,14 @@ def name_servers(ctx: CheckContext) -> dict[str, str]:
 
 def rcode(response: dns.message.Message) -> str:
     return dns.rcode.to_text(response.rcode())
+
+
+def stale_copy(ctx: CheckContext, questions: list[tuple[str, str]]) -> str | None:
+    """zonesync.stale_copy for the lab's domain: its secondaries against its primary."""
+    ws = workspace(ctx)
+    secondaries = {name: str(ctx.service(name).ip) for name in ws.secondaries}
+    return zonesync.stale_copy((ws.primary, str(ctx.service(ws.primary).ip)), secondaries,
+                               [(fqdn(name), rdtype) for name, rdtype in questions])
 
 
 class NoParams(Params):
@@ -225,11 +234,17 @@ def relative_hint(name: str, domain: str) -> str:
     return ""
 
 
+class AuthoritativeParams(Params):
+    # Names of the zone (relative) whose addresses both servers must serve alike, beside
+    # the apex's SOA, NS, MX and TXT.
+    names: list[str] = []
+
+
 @register("zone-authoritative")
 class ZoneAuthoritative(Check):
-    """b) ns1 and ns2 both answer for the zone with authority (aa), same serial."""
+    """b) ns1 and ns2 both answer for the zone with authority (aa), same serial, same records."""
 
-    Params = NoParams
+    Params = AuthoritativeParams
 
     def run(self, ctx: CheckContext) -> tuple[bool, str]:
         ws = workspace(ctx)
@@ -246,7 +261,12 @@ class ZoneAuthoritative(Check):
         shown = ", ".join(f"{s} {n}" for s, n in serials.items())
         if len(set(serials.values())) > 1:
             return False, f"the servers have different serials: {shown}"
-        return True, f"authoritative answers (aa), serial {shown}"
+        domain = fqdn(ws.domain)
+        questions = [(domain, rdtype) for rdtype in zonesync.APEX_TYPES]
+        stale = stale_copy(ctx, questions + [(f"{label}.{domain}", "A") for label in self.params.names])
+        if stale:
+            return False, f"same serial {next(iter(serials.values()))}, but {stale}"
+        return True, f"authoritative answers (aa), serial {shown}, the same records"
 
 
 LOG_TIME = r"(\d{2}-\w{3}-\d{4} \d{2}:\d{2}:\d{2}\.\d{3})"

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from labctl.checks.base import Check, Params, register
 from labctl.checks.context import CheckContext
+from labctl.checks.domain import stale_copy
 from labctl.render.configs import mta_retry, resolver_ip
 
 # The queue run, the connection and the reply also take time after the interval has passed.
@@ -95,6 +96,9 @@ class MxBackup(Check):
 
     def run(self, ctx: CheckContext) -> tuple[bool, str]:
         p = self.params
+        stale = stale_copy(ctx, [(p.domain, "MX")])
+        if stale:
+            return False, f"the MX other MTAs read depends on the server they ask: {stale}"
         resolver = dns.resolver.Resolver(configure=False)
         resolver.nameservers = [resolver_ip(ctx.lab)]
         resolver.lifetime = 5

@@ -81,8 +81,15 @@ def protocol(answer: Offered) -> str:
     return PROTOCOL_OF.get(answer.servicio, answer.servicio)
 
 
-def _compare(wanted: set, claimed: set, show) -> str | None:
-    missing, wrong = sorted(wanted - claimed), sorted(claimed - wanted)
+def plain_web_beside_https(by_transport: dict[str, dict[int, str]]) -> set[int]:
+    """The plain HTTP ports of a server that also answers HTTPS: the webmail is at https://,
+    and its port 80 only sends browsers there. Naming them or not are both right answers."""
+    tcp = by_transport.get("tcp", {})
+    return {port for port, proto in tcp.items() if proto == "http"} if "https" in tcp.values() else set()
+
+
+def _compare(wanted: set, claimed: set, show, optional: set) -> str | None:
+    missing, wrong = sorted(wanted - claimed - optional), sorted(claimed - wanted)
     parts = []
     if missing:
         parts.append(f"missing {', '.join(show(x) for x in missing)}")
@@ -92,14 +99,16 @@ def _compare(wanted: set, claimed: set, show) -> str | None:
 
 
 def _against_answers(truth: Measured, answers: Answers, offered_by: Callable[[dict[str, dict[int, str]]], set],
-                     claimed_by: Callable[[Offered], object], show: Callable[[object], str]) -> tuple[bool, str]:
+                     claimed_by: Callable[[Offered], object], show: Callable[[object], str],
+                     optional_by: Callable[[dict[str, dict[int, str]]], set]) -> tuple[bool, str]:
     """Each server's measured facts (`offered_by` its ports by transport) against what
-    respuestas.yaml claims for it (`claimed_by` each answer)."""
+    respuestas.yaml claims for it (`claimed_by` each answer); those `optional_by` gives
+    may be left out."""
     problems, shown = [], []
     for server, by_transport in truth.items():
         offered = offered_by(by_transport)
         claimed = {claimed_by(a) for a in answers.for_server(server) or []}
-        diff = _compare(offered, claimed, show)
+        diff = _compare(offered, claimed, show, optional_by(by_transport))
         if diff:
             problems.append(f"{server}: {diff}")
         shown.append(f"{server}: {', '.join(show(x) for x in sorted(offered)) or 'none'}")
@@ -126,7 +135,7 @@ class AnsweredServices(AgainstProbe):
         return _against_answers(
             _measured(ctx, self.params), student_answers(ctx),
             lambda by_transport: {proto for ports in by_transport.values() for proto in ports.values() if proto not in ("udp", "unknown")},
-            protocol, str)
+            protocol, str, lambda by_transport: {"http"} if plain_web_beside_https(by_transport) else set())
 
 
 @register("answered-ports")
@@ -137,4 +146,5 @@ class AnsweredPorts(AgainstProbe):
         return _against_answers(
             _measured(ctx, self.params), student_answers(ctx),
             lambda by_transport: {(port, transport) for transport, ports in by_transport.items() for port in ports},
-            lambda a: (a.puerto, a.transporte), lambda x: f"{x[0]}/{x[1]}")
+            lambda a: (a.puerto, a.transporte), lambda x: f"{x[0]}/{x[1]}",
+            lambda by_transport: {(port, "tcp") for port in plain_web_beside_https(by_transport)})

@@ -10,10 +10,15 @@ from pydantic import model_validator
 
 from labctl.checks.base import Check, Params, register
 from labctl.checks.context import CheckContext
+from labctl.checks.domain import stale_copy
 from labctl.render.configs import MTA_CONFIG
 
 SpfResult = Literal["pass", "fail", "softfail", "neutral", "none", "permerror", "temperror"]
 REFUSED = ("fail", "softfail")
+# What a result for the domain's own server says about its record (RFC 7208 2.6).
+WHY = {"none": "no TXT record of the domain starts with v=spf1",
+       "permerror": "the record is not valid SPF: a typing error, or more than one v=spf1 record (RFC 7208 4.5)",
+       "temperror": "its name servers did not answer"}
 
 
 class RecordParams(Params):
@@ -30,6 +35,9 @@ class SpfRecord(Check):
 
     def run(self, ctx: CheckContext) -> tuple[bool, str]:
         p = self.params
+        stale = stale_copy(ctx, [(p.domain, "TXT")])
+        if stale:
+            return False, f"the SPF other MTAs read depends on the server they ask: {stale}"
         sender_ip = ctx.service(p.sender).ip
         allowed = str(sender_ip)
         others = {str(svc.ip): name for name, svc in ctx.lab.services.items() if name != p.sender}
@@ -42,7 +50,8 @@ class SpfRecord(Check):
             command += ["--ip", ip]
         results = json.loads(ctx.exec(p.evaluator, command))
         if results[allowed] != "pass":
-            return False, f"SPF of {p.domain} for {p.sender} ({allowed}): {results[allowed]}, pass wanted"
+            why = f" ({WHY[results[allowed]]})" if results[allowed] in WHY else ""
+            return False, f"SPF of {p.domain} for {p.sender} ({allowed}): {results[allowed]}{why}, pass wanted"
         let_through = [f"{others[ip]} ({ip}): {result}" for ip, result in results.items()
                        if ip in others and result not in REFUSED]
         if let_through:
@@ -91,8 +100,10 @@ class MtaSpfResult(Check):
         else:
             wanted = f"a host other than {p.other_than} ({ctx.service(p.other_than).ip})"
         seen = ", ".join(f"{e['result']} from {e['client_ip']}" for e in spf) or "none"
+        softened = (" (~all gives softfail, which the provider only marks and accepts; -all gives fail)"
+                    if p.result == "fail" and any(e["result"] == "softfail" for e in spf) else "")
         return False, (f"{p.evaluator} has no SPF {p.result} for mail from @{p.domain} sent by {wanted}; "
-                       f"results for @{p.domain}: {seen}")
+                       f"results for @{p.domain}: {seen}{softened}")
 
 
 class ThroughParams(Params):

@@ -23,7 +23,7 @@ from labctl.workspace.bindcheck import check_conf, first_problem, run_check
 from labctl.workspace.layout import ANSWERS, BACKUP_MX, REGISTRATION, Layout
 from labctl.workspace.registration import Registration, delegation_text, registration_problem
 from labctl.workspace.yamlfile import read_model, read_yaml
-from labctl.workspace.zonesync import behind
+from labctl.workspace.zonesync import APEX_TYPES, behind, stale_copy
 
 
 def backup_setting_problem(path: Path) -> None:
@@ -40,6 +40,7 @@ class ApplyResult:
     installed: list[str] = field(default_factory=list)  # workspace names, as the student knows them
     reloaded: list[str] = field(default_factory=list)  # services
     behind: dict[str, int] = field(default_factory=dict)  # secondary -> the older serial it still serves
+    stale: str | None = None  # what a secondary serves otherwise than the primary with the same serial
 
 
 def _server_files(folder: Path) -> dict[str, str]:
@@ -145,6 +146,10 @@ def apply(engine: DockerClient, layout: Layout, instance: str, config_dir: Path)
     # the registry included) would hide the change for a TTL: the lab's clock is short.
     # Flushed once the secondaries serve the new zone, or the resolver may cache theirs.
     ips = {name: str(layout.lab.services[name].ip) for name in layout.dns_servers()}
-    result.behind = behind(ips[spec.primary], {name: ips[name] for name in spec.secondaries}, spec.domain)
+    secondaries = {name: ips[name] for name in spec.secondaries}
+    result.behind = behind(ips[spec.primary], secondaries, spec.domain)
+    if not result.behind:
+        result.stale = stale_copy((spec.primary, ips[spec.primary]), secondaries,
+                                  [(spec.domain.rstrip(".") + ".", rdtype) for rdtype in APEX_TYPES])
     _rndc(running[layout.lab.resolver], "flushtree", spec.domain)
     return result

@@ -124,15 +124,21 @@ def test_b_zone_records_near_misses_then_right(ex10, student):
     assert "advice" not in result.detail, result.detail
     # ...or as an A record, with the timers of Debian's db.local and of the course's practica
     # zone (a week's negative TTL): other right ways. (The next tests go on from serial ...04.)
-    student.serve_zone(2024040104, webmail=f"webmail IN A {student.ip('correo')}", soa_times="604800 86400 2419200 604800")
+    student.serve_zone(2024040104, **db_local_zone(student))
     assert_passes(ex10.check("b-zona"))
     assert_passes(student.until("b-autoritativos"))
 
 
+def db_local_zone(student) -> dict[str, str]:
+    """webmail as an A record, the timers of Debian's db.local and of the course's practica zone."""
+    return {"webmail": f"webmail IN A {student.ip('correo')}", "soa_times": "604800 86400 2419200 604800"}
+
+
 def test_b_secondary_without_transfer_is_not_authoritative(ex10, student):
     # ns1 refuses the transfer (allow-transfer { none; }): ns2 keeps what it had; a fresh
-    # secondary zone name never loads.
-    student.serve_zone(2024040104)
+    # secondary zone name never loads. (Serial ...04 is the previous test's last zone: the
+    # same serial with other records would be a stale copy on ns2, which b fails.)
+    student.serve_zone(2024040104, **db_local_zone(student))
     assert_passes(student.until("b-autoritativos"))
     student.write("ns1/named.conf.local", student.primary_zone_conf(transfer=False))
     student.write(f"ns1/db.{student.domain}", student.zone(2024040105))
@@ -425,3 +431,111 @@ def test_apply_with_tsig_added_to_both_servers_at_once(ex10, student):
     assert_passes(ex10.check("b-autoritativos"))
     ns2_log = ctr.find_containers(ex10.engine, ex10.instance)["ns2"].logs().decode()
     assert "transferred serial 2024040502: TSIG 'transferencia'" in ns2_log
+
+
+def test_an_edit_without_a_higher_serial_leaves_ns2_stale_and_fails(ex10, student):
+    """A student edits the zone on ns1 and applies without raising the serial: ns1 serves
+    the new records, ns2 keeps its copy (same serial, it never transfers), and the lab
+    resolver answers from either. b fails (the servers disagree), and so do the checks that
+    read the zone through the resolver, whichever copy is the right one; once the serial is
+    raised, both pass."""
+    student.register("ns1", "ns2")
+    right = f'@ IN TXT "v=spf1 ip4:{student.ip("mail")} -all"'
+    webmail_too = f'@ IN TXT "v=spf1 ip4:{student.ip("mail")} ip4:{student.ip("correo")} -all"'
+    backup = "@ IN MX 10 mail\n@ IN MX 20 mx.nube.com.ar."
+    student.serve_zone(2024040601, extra=right)
+    assert_passes(student.until("b-autoritativos"))
+    assert_passes(ex10.check("g-spf-registro"))
+    assert_fails(ex10.check("m-mx-respaldo"))
+    # The SPF widened to the webmail and the backup MX added, the serial left as it was:
+    # apply says what ns2 still serves.
+    student.write(f"ns1/db.{student.domain}", student.zone(2024040601, extra=webmail_too, mx=backup))
+    applied = student.apply()
+    assert applied.code == 0 and (f"note: ns2 serves other MX records for {student.domain}. than ns1" in applied.output
+                                  and "only with a higher serial" in applied.output), applied.output
+    assert served_serial(student.ip("ns2"), student.domain) == 2024040601
+    result = ex10.check("b-autoritativos")
+    assert_fails(result)
+    assert "same serial 2024040601" in result.detail and "ns2 serves other MX records" in result.detail, result.detail
+    for item in ("g-spf-registro", "m-mx-respaldo"):  # ns2 still serves the right SPF, ns1 the backup MX
+        result = ex10.check(item)
+        assert_fails(result)
+        assert "ns2 serves other" in result.detail and "higher serial" in result.detail, result.detail
+    # The other way round: ns2 keeps a wrong SPF that ns1 no longer has.
+    student.serve_zone(2024040602, extra=webmail_too, mx=backup)
+    assert_passes(student.until("b-autoritativos"))
+    student.serve_zone(2024040602, extra=right, mx=backup)
+    result = ex10.check("g-spf-registro")
+    assert_fails(result)
+    assert "ns2 serves other TXT records" in result.detail, result.detail
+    # Right: the same edit with the serial raised reaches ns2, and apply has nothing to note.
+    student.write(f"ns1/db.{student.domain}", student.zone(2024040603, extra=right, mx=backup))
+    applied = student.apply()
+    assert applied.code == 0 and "note:" not in applied.output, applied.output
+    assert_passes(student.until("b-autoritativos"))
+    assert_passes(ex10.check("g-spf-registro"))
+    assert_passes(ex10.check("m-mx-respaldo"))
+
+
+# The same right answers in other words: /etc/services' names (domain, imap2) and the
+# course's (POP), ports written with their transport (25/tcp, TCP 143), any order, and
+# the webmail's HTTPS alone (its port 80 only redirects browsers to https://).
+OTHER_WORDS = """\
+correo:
+  - {servicio: HTTPS, puerto: 443/tcp}
+mail:
+  - {servicio: imap2, puerto: TCP 143}
+  - {servicio: POP, puerto: 110/tcp}
+  - {servicio: Submission, puerto: "587", transporte: TCP}
+  - {servicio: SMTP, puerto: 25 (tcp)}
+ns2:
+  - {servicio: domain, puerto: 53/tcp}
+  - {servicio: domain, puerto: 53/udp}
+ns1:
+  - {servicio: DNS, puerto: UDP 53}
+  - {servicio: DNS, puerto: TCP 53}
+"""
+
+
+def test_d_e_right_answers_in_other_words_pass(ex10, student):
+    assert ex10.lab.services["correo"].role.value == "webmail"
+    student.write("ns1/named.conf.options", "recursion no;\n")
+    student.write("respuestas.yaml", OTHER_WORDS)
+    student.applied()
+    assert_passes(ex10.check("d-servicios"))
+    result = ex10.check("e-puertos")
+    assert_passes(result)
+    assert "correo: 80/tcp, 443/tcp" in result.detail, result.detail  # what correo answers on, shown all the same
+    # Near misses: the webmail's plain HTTP without its HTTPS; a port and a transport that disagree.
+    student.write("respuestas.yaml", OTHER_WORDS.replace("{servicio: HTTPS, puerto: 443/tcp}", "{servicio: http, puerto: 80/tcp}"))
+    student.applied()
+    assert "correo: missing https" in ex10.check("d-servicios").detail
+    result = ex10.check("e-puertos")
+    assert_fails(result)
+    assert result.detail == "correo: missing 443/tcp", result.detail
+    student.write("respuestas.yaml", OTHER_WORDS.replace("puerto: 110/tcp", "puerto: 110/udp, transporte: tcp"))
+    result = student.apply()
+    assert result.code == 2 and "respuestas.yaml: mail[1]: puerto '110/udp' says udp, transporte 'tcp'" in result.output, result.output
+    student.write("respuestas.yaml", OTHER_WORDS)
+
+
+def test_g_spf_record_written_other_ways_and_a_stale_second_one(ex10, student):
+    """The SPF record split in two strings (as long TXT records are written), beside a TXT
+    record of another use, in capitals, or naming mail by its full name: pass. A second
+    v=spf1 record left from before makes every evaluation a permerror (RFC 7208 4.5), and
+    the failure says why."""
+    student.register("ns1", "ns2")
+    mail = student.ip("mail")
+    for serial, txt in ((2024040701, f'@ IN TXT "v=spf1 " "ip4:{mail} -all"\n@ IN TXT "google-site-verification=abc123"'),
+                        (2024040702, f'@ IN TXT "V=SPF1 IP4:{mail} -ALL"'),
+                        (2024040703, f'@ IN TXT "v=spf1 a:MAIL.{student.domain.upper()} -all"')):
+        student.serve_zone(serial, extra=txt + "\n")
+        assert_passes(ex10.check("g-spf-registro"))
+    student.serve_zone(2024040704, extra=f'@ IN TXT "v=spf1 ip4:{mail} -all"\n@ IN TXT "v=spf1 ip4:{student.ip("correo")} -all"\n')
+    result = ex10.check("g-spf-registro")
+    assert_fails(result)
+    assert f"({mail}): permerror (the record is not valid SPF: a typing error, or more than one v=spf1 record" in result.detail, result.detail
+    student.serve_zone(2024040705, extra="")
+    result = ex10.check("g-spf-registro")
+    assert_fails(result)
+    assert "none (no TXT record of the domain starts with v=spf1)" in result.detail, result.detail

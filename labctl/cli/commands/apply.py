@@ -23,3 +23,5 @@ def command(lab: str = LabOpt, instance: Optional[str] = InstanceOpt) -> None:
             console.print(f"note: {secondary} still serves serial {serial} of {layout.domain}, not the primary's: "
                           "a secondary copies the zone when its serial goes up, if the primary allows it the transfer",
                           highlight=False)
+        if result.stale:
+            console.print(f"note: {result.stale}", highlight=False)
