@@ -68,6 +68,9 @@ class SessionParams(Params):
 class SmtpParams(SessionParams):
     min_messages: int = Field(0, ge=0)  # messages accepted (250 after the data) in one connection
     min_recipients: int = Field(0, ge=0)  # recipients accepted in one connection
+    # Mails accepted in one connection, a message once per recipient: two messages, or one to
+    # two recipients (exercise 7: the course sheet's "destinatarios múltiples").
+    min_mails: int = Field(0, ge=0)
     # The exercise reads the dialogue, so it must be in clear in the capture. False: a
     # session over TLS counts too, as the MTA's own log has it.
     readable: bool = True
@@ -189,6 +192,9 @@ class SmtpSession(SessionCheck):
             lacks.append(f"{session.messages} message(s) accepted in the connection, {p.min_messages} wanted")
         if session.recipients < p.min_recipients:
             lacks.append(f"{session.recipients} recipient(s) accepted in the connection, {p.min_recipients} wanted")
+        if session.mails < p.min_mails:
+            lacks.append(f"{session.mails} mail(s) accepted in the connection (messages times their recipients), "
+                         f"{p.min_mails} wanted")
         if p.message is not None:
             lacks += self._message_lacks(ctx, session)
         return lacks
@@ -239,6 +245,37 @@ class SmtpSession(SessionCheck):
              == (session.client_ip, session.client_port, session.server_port) and abs(s.start - session.start) < SAME_CONNECTION),
             [])
         return [SentMessage(q.mail_from, q.recipients, _delivered_summary(events, q.queue_id, q.recipients)) for q in logged]
+
+    def together(self, ctx: CheckContext, sessions: list[Session]) -> tuple[bool, str]:
+        """Several recipients wanted (exercise 7, MTA→MTA), read as the statement allows too:
+        messages sent one after the other to recipients of the domain, which the MTA relays
+        one per connection (as Postfix does when they arrive together), or one message for
+        recipients of both domains, of which only the other domain's go MTA→MTA. Each relay
+        must be a complete session; mail for one recipient alone is not enough."""
+        wanted = self.params.min_recipients
+        complete = [s for s in sessions if s.messages and all(s.has(c) for c in self.params.commands)]
+        relayed = sorted({r.lower() for s in complete for m in self.carried(ctx, s) for r in m.rcpt_to})
+        if wanted < 2 or not relayed:
+            return False, ""
+        connections = len({(s.client_ip, s.client_port, s.server_port) for s in complete})
+        if len(relayed) >= wanted:
+            return True, f"{connections} complete session(s) together carried {len(relayed)} recipients: {', '.join(relayed)}"
+        mixed = self._sent_with_other_domains(ctx, set(relayed))
+        if mixed:
+            return True, (f"{', '.join(relayed)} relayed in {connections} complete session(s); the message was sent to "
+                          f"{', '.join(mixed)}: recipients of other domains went elsewhere")
+        return False, f"the complete sessions together carried mail for {', '.join(relayed)} alone"
+
+    def _sent_with_other_domains(self, ctx: CheckContext, relayed: set[str]) -> list[str]:
+        """The recipients of a message the client MTA took for one of `relayed` and for a
+        recipient of another domain (an address without one is of the MTA's own)."""
+        if self.params.client is None:
+            return []
+        for event in ctx.mta_events(self.params.client):
+            recipients = [str(r).lower() for r in event.get("recipients") or []] if event.get("event") == "queued" else []
+            if relayed.intersection(recipients) and len({r.partition("@")[2] for r in recipients}) > 1:
+                return recipients
+        return []
 
     def _logged_sessions(self, ctx: CheckContext) -> list[Session]:
         """The MTA's log of the server's SMTP sessions, probes left aside, read once per run."""

@@ -68,7 +68,8 @@ def has_text(received: Received) -> bool:
 
 
 class MessageParams(Params):
-    account: str = Address
+    # The account that received it; a list: any of them (exercise 7: a mailbox of the other domain).
+    account: Annotated[str, Address] | Annotated[list[Annotated[str, Address]], Field(min_length=1)]
     folder: str | None = None  # None: received, whatever folder it is in now (or downloaded and deleted)
     sender: str | None = Field(None, alias="from", pattern=ADDRESS)  # sent by this account, over SMTP
     subject: str | None = None  # a substring of the Subject (accents and case do not matter)
@@ -76,6 +77,14 @@ class MessageParams(Params):
     has_subject: bool = False  # a non-empty Subject
     has_body: bool = False  # words in the text body
     attachment_type: str | None = Field(None, pattern=r"^[a-z]+/([a-z0-9.+-]+|\*)$")
+
+    @property
+    def accounts(self) -> list[str]:
+        return [self.account] if isinstance(self.account, str) else self.account
+
+    @property
+    def receiver(self) -> str:
+        return " or ".join(self.accounts)
 
 
 def criteria(p: MessageParams) -> list[tuple[str, Callable[[Received], bool]]]:
@@ -106,7 +115,7 @@ def criteria(p: MessageParams) -> list[tuple[str, Callable[[Received], bool]]]:
 
 
 def candidates(ctx: CheckContext, p: MessageParams) -> list[Received]:
-    found = received_messages(ctx, p.account)
+    found = [r for account in p.accounts for r in received_messages(ctx, account)]
     # A folder asked for is about the mailbox as it is now: the log does not count there.
     return [r for r in found if r.folders] if p.folder else found
 
@@ -117,22 +126,22 @@ def matching_messages(ctx: CheckContext, p: MessageParams) -> list[Received]:
 
 
 def describe(p: MessageParams) -> str:
-    return "a message to " + p.account + "".join(f", {name}" for name, _ in criteria(p))
+    return "a message to " + p.receiver + "".join(f", {name}" for name, _ in criteria(p))
 
 
 def closest_miss(ctx: CheckContext, p: MessageParams) -> str:
     """The message nearest to what is asked and what it lacks; the unreadable ones named."""
     wanted = criteria(p)
     found = candidates(ctx, p)
-    notes = [str(u) for u in ctx.unread_messages(p.account)][:3]
+    notes = [str(u) for account in p.accounts for u in ctx.unread_messages(account)][:3]
     if not found:
-        return "; ".join([f"{p.account} has received no message"] + notes)
+        return "; ".join([f"{p.receiver} has received no message"] + notes)
     # Fewest things missing; among equals the newest (min keeps the first of reversed order).
     lacks, nearest = min((([name for name, test in wanted if not test(r)], r) for r in reversed(found)),
                          key=lambda pair: len(pair[0]))
     kinds = list(dict.fromkeys(kind for a in nearest.summary.attachments for kind in attachment_kinds(a)))
     has = f" (its attachments: {', '.join(kinds)})" if kinds and p.attachment_type else ""
-    line = f"none of the {len(found)} message(s) of {p.account} has it all; the closest, {nearest.describe()}, lacks: {'; '.join(lacks)}{has}"
+    line = f"none of the {len(found)} message(s) of {p.receiver} has it all; the closest, {nearest.describe()}, lacks: {'; '.join(lacks)}{has}"
     return "; ".join([line] + notes)
 
 

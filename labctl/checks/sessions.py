@@ -49,6 +49,9 @@ class Session:
     encrypted: bool = False  # STARTTLS/STLS accepted
     messages: int = 0  # SMTP: messages accepted (250 after the data)
     recipients: int = 0  # SMTP: RCPT answered 250/251
+    # SMTP: each accepted message once per recipient it was accepted for: the mails it makes
+    # (the course sheet counts a message to several recipients as several mails).
+    mails: int = 0
     fetched: str = ""  # POP3/IMAP: what RETR, TOP and FETCH answered
     login: str = ""  # POP3/IMAP: the user name of the accepted login, as the client gave it
     stream: TcpStream | None = None  # the capture's connection (CAPTURE sessions)
@@ -131,6 +134,7 @@ def session_from_exchanges(protocol: str, exchanges: list[Exchange], session: Se
     (the capture); the MTA's log goes on."""
     tagged = protocol == "imap"
     i = 0
+    transaction_recipients = 0  # SMTP: recipients accepted since the transaction began
     while i < len(exchanges):
         exchange = exchanges[i]
         i += 1
@@ -145,14 +149,20 @@ def session_from_exchanges(protocol: str, exchanges: list[Exchange], session: Se
             i += 1
         if protocol == "smtp":
             ok = reply[:1] in ("2", "3")
+            accepted = False
             if verb == "DATA" and reply.startswith("354"):
                 accepted = i < len(exchanges) and exchanges[i].reply_text.startswith("250")
-                session.messages += accepted
                 i += 1  # the message itself, not a command
             elif verb == "BDAT" and exchange.command_text.partition("\n")[0].upper().split()[2:3] == ["LAST"]:
-                session.messages += reply.startswith("250")
+                accepted = reply.startswith("250")
             elif verb == "RCPT" and ok:
                 session.recipients += 1
+                transaction_recipients += 1
+            if accepted:
+                session.messages += 1
+                session.mails += transaction_recipients
+            if accepted or verb in ("RSET", "HELO", "EHLO", "DATA") or (verb == "MAIL" and ok) or (verb == "BDAT" and not ok):
+                transaction_recipients = 0
         elif protocol == "pop":
             ok = reply.startswith("+OK")
             if verb == "USER":  # a login only when the PASS after it is accepted

@@ -29,7 +29,7 @@ def test_ex7_mua_msa_several_messages(ex7):
     result = ex7.check("mua-msa-two-messages")
     assert_fails(result)
     assert "2 SMTP to mail session(s)" in result.detail  # each connection once, though in capture and log
-    assert "1 message(s) accepted in the connection, 2 wanted" in result.detail, result.detail
+    assert "1 mail(s) accepted in the connection (messages times their recipients), 2 wanted" in result.detail, result.detail
     # Over TLS on the MSA, as Thunderbird sends: the capture cannot show it, the MTA's log can.
     ex7.python(send(ex7.ip("mail"), POP, IMAP, "juntos y cifrados", count=2, port=587, login=LOGIN, starttls=True))
     result = ex7.eventually("mua-msa-two-messages", timeout=3)
@@ -51,15 +51,58 @@ def test_ex7_two_messages_in_clear_with_helo(ex7_second):
 def test_ex7_mta_mta_one_connection(ex7):
     assert_fails(ex7.check("mta-mta-two-recipients"))
     assert_fails(ex7.check("delivered-otro"))
-    # One recipient of the other domain: relayed, but one recipient, and to the wrong account.
+    # One recipient of the other domain alone: relayed, and received by uno, but one recipient.
     ex7.python(send(ex7.ip("mail"), POP, UNO, "a uno", port=587, login=LOGIN))
+    assert_passes(ex7.eventually("delivered-otro"))
     result = ex7.eventually("mta-mta-two-recipients", timeout=8)
     assert_fails(result)
-    assert "1 recipient" in result.detail
-    assert_fails(ex7.check("delivered-otro"))
+    assert "1 recipient" in result.detail and f"carried mail for {UNO} alone" in result.detail, result.detail
     ex7.python(send(ex7.ip("mail"), POP, UNO, "a los dos", port=587, login=LOGIN, recipients=[UNO, DOS, IMAP]))
     assert_passes(ex7.eventually("mta-mta-two-recipients"))
     assert_passes(ex7.eventually("delivered-otro"))
+
+
+def swaks_msa(lab, *recipients: str) -> None:
+    """Sent as a student does with swaks through the MSA (587, AUTH): one connection, one message."""
+    lab.student("swaks", "--server", lab.ip("mail"), "--port", "587", "--auth-user", LOGIN[0], "--auth-password", LOGIN[1],
+                "--from", POP, "--to", ",".join(recipients), "--header", "Subject: ejercicio 7")
+
+
+def test_ex7_one_message_for_recipients_of_both_domains(ex7):
+    """The statement's "destinatarios de dominios distintos" as one message to alumnoimap and
+    to uno@otro: two mails in one MUA→MSA connection, and the MTA relays only uno's to
+    otro's MX. One recipient of otro alone stays short on both sides."""
+    ex7.reset()
+    swaks_msa(ex7, UNO)
+    assert_passes(ex7.eventually("delivered-otro"))
+    result = ex7.eventually("mta-mta-two-recipients", timeout=3)
+    assert_fails(result)
+    assert f"carried mail for {UNO} alone" in result.detail, result.detail
+    ex7.captured()
+    assert_fails(ex7.check("mua-msa-two-messages"))
+    swaks_msa(ex7, IMAP, UNO)
+    result = ex7.eventually("mta-mta-two-recipients")
+    assert_passes(result)
+    assert f"the message was sent to {IMAP}, {UNO}" in result.detail, result.detail
+    result = ex7.eventually("mua-msa-two-messages")
+    assert_passes(result)
+    assert "EHLO, AUTH, MAIL, RCPT, DATA" in result.detail, result.detail
+
+
+def test_ex7_separate_messages_to_two_recipients_of_the_other_domain(ex7):
+    """uno@ then dos@otro, one message each and one swaks each: the MTA relays each in its
+    own connection, and MTA→MTA shows mail for two recipients of the domain. The MUA still
+    sent one mail per connection."""
+    ex7.reset()
+    swaks_msa(ex7, UNO)
+    swaks_msa(ex7, DOS)
+    result = ex7.eventually("mta-mta-two-recipients")
+    assert_passes(result)
+    assert f"together carried 2 recipients: {DOS}, {UNO}" in result.detail, result.detail
+    ex7.captured()
+    result = ex7.check("mua-msa-two-messages")
+    assert_fails(result)
+    assert "1 mail(s) accepted in the connection" in result.detail, result.detail
 
 
 @pytest.fixture(scope="module")

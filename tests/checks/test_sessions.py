@@ -35,6 +35,22 @@ def test_a_session_over_tls_is_read_whole_from_the_mta_log():
     assert (session.messages, session.recipients) == (2, 3)
 
 
+def test_mails_are_recipients_of_accepted_messages_only():
+    """A message to two recipients is two mails (exercise 7); recipients of a transaction
+    given up (RSET) or refused never are."""
+    events = log("d4", "S: 220 mail", "C: EHLO pc", "S: 250 mail", "C: MAIL FROM:<a@b>", "S: 250 2.1.0 Ok",
+                 "C: RCPT TO:<c@b>", "S: 250 2.1.5 Ok", "C: RCPT TO:<d@b>", "S: 250 2.1.5 Ok", "C: RSET", "S: 250 2.0.0 Ok",
+                 "C: MAIL FROM:<a@b>", "S: 250 2.1.0 Ok", "C: RCPT TO:<c@b>", "S: 250 2.1.5 Ok",
+                 "C: RCPT TO:<nadie@b>", "S: 550 5.1.1 <nadie@b>: Recipient address rejected", "C: DATA",
+                 "S: 354 End data with <CR><LF>.<CR><LF>", "S: 250 2.0.0 Ok: queued as 0123456789", "C: QUIT", "S: 221 2.0.0 Bye")
+    [session] = mta_log_sessions(events, "172.28.0.90", LISTENERS)
+    assert (session.messages, session.recipients, session.mails) == (1, 3, 1)
+    [session] = mta_log_sessions(log("e5", "S: 220 mail", "C: EHLO pc", "S: 250 mail", "C: MAIL FROM:<a@b>", "S: 250 2.1.0 Ok",
+                                     "C: RCPT TO:<c@b>", "S: 250 2.1.5 Ok", "C: RCPT TO:<d@b>", "S: 250 2.1.5 Ok",
+                                     "C: BDAT 3 LAST", "S: 250 2.0.0 Ok: 3 bytes queued as 0123456789"), "172.28.0.90", LISTENERS)
+    assert (session.messages, session.mails) == (1, 2)
+
+
 def test_the_envelopes_of_a_session_over_tls_come_from_the_mta_log():
     events = log("c3", "S: 220 mail", "C: EHLO pc", "S: 250 mail", "C: STARTTLS", "S: 220 2.0.0 Ready to start TLS")
     events.insert(-1, {"ts": 9.0, "event": "queued", "session": "c3", "queue_id": "4F2A19C0DE",
