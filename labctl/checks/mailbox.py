@@ -177,11 +177,12 @@ class MailboxReply(Check):
         for replier, asker in (self.params.accounts, self.params.accounts[::-1]):
             # The message answered was delivered to the replier: one APPENDed with the asker's
             # From: was never sent by the asker.
-            originals = {r.summary.message_id for r in received_messages(ctx, replier)
-                         if sender_is(r, asker) and r.delivered} - {""}
-            linked = [r for r in received_messages(ctx, asker)
-                      if sender_is(r, replier) and originals.intersection(r.summary.links)]
+            sent = [r for r in received_messages(ctx, replier) if sender_is(r, asker) and r.delivered]
+            originals = {r.summary.message_id for r in sent} - {""}
+            answers = [r for r in received_messages(ctx, asker) if sender_is(r, replier)]
+            linked = [r for r in answers if originals.intersection(r.summary.links)]
             replies = [r for r in linked if originals.intersection(r.summary.answers)]
+            replies += [r for r in answers if any(answers_unnamed(r, original) for original in sent)]
             for reply in replies:
                 if reply.sent_by_student:
                     return True, f"reply {reply.describe()} answers a message {asker} had sent to {replier}"
@@ -197,7 +198,23 @@ class MailboxReply(Check):
         counts = ", ".join(f"{len([r for r in received_messages(ctx, b) if sender_is(r, a)])} from {a} to {b}"
                            for a, b in ((first, second), (second, first)))
         return False, (f"no message between {first} and {second} answers one the other had sent "
-                       f"(In-Reply-To/References name none; messages: {counts})")
+                       f"(In-Reply-To/References name none, nor is one «Re:» the subject of one without Message-ID; "
+                       f"messages: {counts})")
+
+
+# What a client puts before the subject it answers: "Re:" (Thunderbird, mutt, Roundcube), "RE:"
+# (Outlook), "AW:" (a German Thunderbird), "SV:", "Antw:", "Res:"; "Re[2]:" counted.
+REPLY_PREFIX = re.compile(r"^\s*((re|aw|sv|antw|res)(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
+
+
+def answers_unnamed(reply: Received, original: Received) -> bool:
+    """A reply to a message without Message-ID (typed after DATA by hand: Postfix adds none for
+    a client of another host) cannot name it, and the client sends it without In-Reply-To:
+    its subject, the original's after "Re:", is all that ties them."""
+    prefix = REPLY_PREFIX.match(reply.summary.subject)
+    return (not original.summary.message_id and prefix is not None and not reply.summary.links
+            and not reply.summary.report
+            and normalised(reply.summary.subject[prefix.end():].strip()) == normalised(original.summary.subject.strip()))
 
 
 def not_a_reply(received: Received) -> str:

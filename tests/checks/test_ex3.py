@@ -349,3 +349,21 @@ def test_a_message_typed_by_hand_without_from_is_from_its_envelope_sender(ex3):
     assert f"from {POP} (MAIL FROM; no From: field)" in result.detail, result.detail
     ex3.captured()
     assert_passes(ex3.check("smtp-dialogue"))
+
+
+def test_a_reply_to_a_message_typed_without_message_id(ex3):
+    """3a typed by hand: Postfix adds no Message-ID for a client of another host, so the reply
+    (mutt's r, as Thunderbird's) has no In-Reply-To to name it: «Re:» and its subject tie
+    them. A new message with that subject, or its forward, is no reply."""
+    ex3.forget_mail()
+    ex3.python(typed_from(ex3.ip("mail"), POP, [f"From: {POP}", "Subject: pregunta a mano", "", "hola"]))
+    assert_passes(ex3.eventually("mail-pop-to-imap"))
+    ex3.python(send(ex3.ip("mail"), IMAP, POP, "pregunta a mano"))
+    ex3.python(send(ex3.ip("mail"), IMAP, POP, "Fwd: pregunta a mano"))
+    result = ex3.eventually("reply", timeout=3, until=lambda r: "2 from alumnoimap" in r.detail)
+    assert_fails(result)
+    assert "nor is one «Re:» the subject of one without Message-ID" in result.detail, result.detail
+    ex3.student("sh", "-c", MUTT_REPLY)
+    result = ex3.eventually("reply")
+    assert_passes(result)
+    assert "«Re: pregunta a mano» from alumnoimap@redes.unlp.edu.ar" in result.detail, result.detail
