@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -18,6 +19,7 @@ CAPTURE, MTA_LOG = "capture", "MTA log"
 FETCHES = {"RETR", "TOP", "FETCH", "UID FETCH"}
 # What starts TLS in each protocol: after it is accepted the capture shows only ciphertext.
 STARTS_TLS = {"smtp": "STARTTLS", "pop": "STLS", "imap": "STARTTLS"}
+ENVELOPE_PATH = re.compile(r"^(?:MAIL\s+FROM|RCPT\s+TO)\s*:\s*<?([^<>\s]*)>?", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,12 @@ def _plain_user(blob: str) -> str:
     return parts[1].decode("utf-8", "replace") if len(parts) == 3 else ""
 
 
+def envelope_path(command: str) -> str | None:
+    """The address of a MAIL FROM or RCPT TO command, lower case, without brackets (None: no such command)."""
+    path = ENVELOPE_PATH.match(command.strip())
+    return path[1].lower() if path else None
+
+
 def login_name(protocol: str, verb: str, lines: list[str]) -> str:
     """Who logs in with this command (`lines`: the command line, then the client's SASL
     answers): LOGIN and USER name the user, AUTH(ENTICATE) PLAIN carries it in base64."""
@@ -134,7 +142,7 @@ def session_from_exchanges(protocol: str, exchanges: list[Exchange], session: Se
     (the capture); the MTA's log goes on."""
     tagged = protocol == "imap"
     i = 0
-    transaction_recipients = 0  # SMTP: recipients accepted since the transaction began
+    transaction_recipients: set[str] = set()  # SMTP: recipients accepted since the transaction began
     while i < len(exchanges):
         exchange = exchanges[i]
         i += 1
@@ -157,12 +165,13 @@ def session_from_exchanges(protocol: str, exchanges: list[Exchange], session: Se
                 accepted = reply.startswith("250")
             elif verb == "RCPT" and ok:
                 session.recipients += 1
-                transaction_recipients += 1
+                # The same address twice is one mail (Postfix delivers it once).
+                transaction_recipients.add(envelope_path(exchange.command_text) or "")
             if accepted:
                 session.messages += 1
-                session.mails += transaction_recipients
+                session.mails += len(transaction_recipients)
             if accepted or verb in ("RSET", "HELO", "EHLO", "DATA") or (verb == "MAIL" and ok) or (verb == "BDAT" and not ok):
-                transaction_recipients = 0
+                transaction_recipients = set()
         elif protocol == "pop":
             ok = reply.startswith("+OK")
             if verb == "USER":  # a login only when the PASS after it is accepted

@@ -3,7 +3,6 @@ RCPT TO) beside content (header fields, MIME parts), for what the student sent (
 items h, i, j; the message a dialogue check wants)."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from email.message import Message
 from functools import cached_property
@@ -11,9 +10,9 @@ from functools import cached_property
 from labctl.capture.dialogue import dialogue
 from labctl.capture.tcp import TcpStream
 from labctl.checks.context import CheckContext
+from labctl.checks.sessions import envelope_path
 from labctl.mailserver.summary import MessageSummary, UnreadableMessage, addresses, parse, summary_of
 
-_PATH = re.compile(r"^(?:MAIL\s+FROM|RCPT\s+TO)\s*:\s*<?([^<>\s]*)>?", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -64,11 +63,11 @@ def stream_messages(stream: TcpStream) -> list[CapturedMessage]:
     exchanges = dialogue(stream)
     for before, after in zip(exchanges, exchanges[1:] + [None]):
         verb = before.command_text[:4].upper()
-        path = _PATH.match(before.command_text.strip())
-        if verb == "MAIL" and path and before.reply_text.startswith("250"):
-            mail_from, recipients, chunks = path[1].lower(), [], []
-        elif verb == "RCPT" and path and before.reply_text.startswith("25"):
-            recipients.append(path[1].lower())
+        path = envelope_path(before.command_text)
+        if verb == "MAIL" and path is not None and before.reply_text.startswith("250"):
+            mail_from, recipients, chunks = path, [], []
+        elif verb == "RCPT" and path is not None and before.reply_text.startswith("25"):
+            recipients.append(path)
         elif verb in ("RSET", "HELO", "EHLO"):
             mail_from, recipients, chunks = None, [], []
         elif (verb == "DATA" and before.reply_text.startswith("354") and after is not None

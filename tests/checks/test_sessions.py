@@ -37,7 +37,7 @@ def test_a_session_over_tls_is_read_whole_from_the_mta_log():
 
 def test_mails_are_recipients_of_accepted_messages_only():
     """A message to two recipients is two mails (exercise 7); recipients of a transaction
-    given up (RSET) or refused never are."""
+    given up (RSET) or refused never are, nor is one named twice."""
     events = log("d4", "S: 220 mail", "C: EHLO pc", "S: 250 mail", "C: MAIL FROM:<a@b>", "S: 250 2.1.0 Ok",
                  "C: RCPT TO:<c@b>", "S: 250 2.1.5 Ok", "C: RCPT TO:<d@b>", "S: 250 2.1.5 Ok", "C: RSET", "S: 250 2.0.0 Ok",
                  "C: MAIL FROM:<a@b>", "S: 250 2.1.0 Ok", "C: RCPT TO:<c@b>", "S: 250 2.1.5 Ok",
@@ -47,7 +47,7 @@ def test_mails_are_recipients_of_accepted_messages_only():
     assert (session.messages, session.recipients, session.mails) == (1, 3, 1)
     [session] = mta_log_sessions(log("e5", "S: 220 mail", "C: EHLO pc", "S: 250 mail", "C: MAIL FROM:<a@b>", "S: 250 2.1.0 Ok",
                                      "C: RCPT TO:<c@b>", "S: 250 2.1.5 Ok", "C: RCPT TO:<d@b>", "S: 250 2.1.5 Ok",
-                                     "C: BDAT 3 LAST", "S: 250 2.0.0 Ok: 3 bytes queued as 0123456789"), "172.28.0.90", LISTENERS)
+                                     "C: RCPT TO: <C@b> NOTIFY=NEVER", "S: 250 2.1.5 Ok", "C: BDAT 3 LAST", "S: 250 2.0.0 Ok: 3 bytes queued as 0123456789"), "172.28.0.90", LISTENERS)
     assert (session.messages, session.mails) == (1, 2)
 
 
