@@ -215,3 +215,12 @@ def test_a_student_id_that_cannot_make_the_students_domain_starts_nothing(tmp_pa
     from labctl.classroom.roster import read_roster
 
     assert [s.id for s in read_roster(roster, student_id_rule("t-dom", str(lab_file("practica4")), "4"))] == ["ana", "ana_diaz"]
+
+
+@pytest.mark.parametrize("command", [["status"], ["grade"], ["down"], ["reset", "--all"], ["access"]])
+def test_a_class_command_before_any_class_says_how_to_start_one(tmp_path, monkeypatch, command):
+    """Not 'say which class with --name': with no class recorded, no name would do."""
+    monkeypatch.setenv("LABCTL_STATE_DIR", str(tmp_path))
+    result = runner.invoke(app, ["class", *command])
+    assert result.exit_code == 1
+    assert result.stderr == "error: no class is recorded here; start one with 'labctl class up ROSTER.csv --exercise N'\n"

@@ -16,6 +16,8 @@ def chosen_class(name: str | None) -> ClassRecord:
     if name:
         return records.load(name)
     known = records.all_names()
-    if len(known) != 1:
-        raise LabError(f"say which class with --name ({'classes: ' + ', '.join(known) if known else 'no class is recorded here'})")
+    if not known:  # nothing to choose from: --name would not help
+        raise LabError("no class is recorded here; start one with 'labctl class up ROSTER.csv --exercise N'")
+    if len(known) > 1:
+        raise LabError(f"say which class with --name (classes: {', '.join(known)})")
     return records.load(known[0])
