@@ -455,14 +455,16 @@ def _wait_until(condition, timeout: float = 60) -> None:
 @pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
 @pytest.mark.parametrize("moment", ["network created", "containers created"])
 def test_interrupted_up_leaves_nothing(engine, tmp_path, clean, make_mini_lab, signal_name, moment):
-    """Ctrl-C (or a kill) while `up` works: the network and containers it made go."""
+    """Ctrl-C (or a kill) while `up` works: the network and containers it made go, and the
+    state folder it made for a lab that was not there (configs, lab CA, captures)."""
     import os
     import signal
 
     clean.append("mini")
     # The dns zone never loads, so `up` waits for it until interrupted.
     path = make_mini_lab(tmp_path, records=[{"name": "www", "type": "CNAME", "value": "ns"}])
-    process = _cli("up", str(path), "--timeout", "60", env=dict(os.environ))
+    state = tmp_path / "state"
+    process = _cli("up", str(path), "--timeout", "60", env=dict(os.environ, LABCTL_STATE_DIR=str(state)))
     label = {"label": "labctl.lab=mini"}
     if moment == "network created":
         _wait_until(lambda: engine.networks.list(filters=label))
@@ -473,6 +475,19 @@ def test_interrupted_up_leaves_nothing(engine, tmp_path, clean, make_mini_lab, s
     assert process.returncode == 130, output
     assert "error: interrupted: lab mini is as it was before this up (what it had made is removed)" in output
     assert leftovers(engine, "mini") == NOTHING, output
+    assert not (state / "labs" / "mini").exists(), sorted(p.name for p in state.rglob("*"))
+
+
+def test_failed_up_of_a_new_lab_leaves_no_state(engine, tmp_path, clean, make_mini_lab, monkeypatch):
+    """A service that never answers: nothing of the lab stays, its state folder neither (a
+    second try finds no half-made lab CA or captures of a lab that never was)."""
+    clean.append("mini")
+    path = make_mini_lab(tmp_path, records=[{"name": "www", "type": "CNAME", "value": "ns"}])
+    monkeypatch.setenv("LABCTL_STATE_DIR", str(tmp_path / "state"))
+    result = CliRunner().invoke(app, ["up", str(path), "--timeout", "1"])
+    assert result.exit_code == 1 and result.stderr.startswith("error: "), result.output
+    assert leftovers(engine, "mini") == NOTHING
+    assert not (tmp_path / "state" / "labs" / "mini").exists()
 
 
 def test_two_concurrent_ups_converge_to_one_healthy_lab(engine, tmp_path, clean, make_mini_lab):

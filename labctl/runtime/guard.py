@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import shutil
 import signal
 import threading
 from pathlib import Path
@@ -56,6 +57,17 @@ def _locked(directory: Path) -> tuple[IO, bool]:
         except FileNotFoundError:
             pass
         handle.close()
+
+
+def clear_state(instance: str) -> None:
+    """Called with the lock held: everything in the instance's state folder but the lock
+    (which then goes with the folder when the lock is released)."""
+    for entry in lab_state_dir(instance).iterdir():
+        if entry.name != LOCK_FILE:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
 
 
 def _remove_if_only_the_lock(directory: Path) -> None:

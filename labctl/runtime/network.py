@@ -8,6 +8,7 @@ from docker.types import IPAMConfig, IPAMPool
 
 from labctl.render.plan import LABEL_LAB, NetworkPlan
 from labctl.runtime.engine import LabError
+from labctl.runtime.guard import signals_held
 
 
 def find_networks(engine: DockerClient, instance: str) -> list[Network]:
@@ -41,16 +42,19 @@ def ensure_network(engine: DockerClient, plan: NetworkPlan) -> tuple[Network, bo
         return net, False
     ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=plan.subnet, gateway=plan.gateway)])
     try:
-        net = engine.networks.create(
-            plan.name,
-            driver="bridge",
-            ipam=ipam,
-            labels=plan.labels,
-            # Internal: lab traffic never leaves this machine; the host, as the
-            # gateway, still reaches every container (as the course VM does).
-            internal=True,
-            options={"com.docker.network.bridge.name": plan.bridge},
-        )
+        # Ctrl-C held back until the engine answers: cut off mid-request, the engine still made
+        # the network, after the rollback had looked for it (an interrupted up left it behind).
+        with signals_held():
+            net = engine.networks.create(
+                plan.name,
+                driver="bridge",
+                ipam=ipam,
+                labels=plan.labels,
+                # Internal: lab traffic never leaves this machine; the host, as the
+                # gateway, still reaches every container (as the course VM does).
+                internal=True,
+                options={"com.docker.network.bridge.name": plan.bridge},
+            )
     except APIError as exc:
         text = str(exc.explanation or exc)
         if "overlap" in text or "Pool" in text:

@@ -30,7 +30,7 @@ from labctl.render.writer import write_configs
 from labctl.runtime import containers as ctr
 from labctl.runtime import firewall
 from labctl.runtime.engine import LabError
-from labctl.runtime.guard import instance_lock, signals_held, terminate_as_interrupt
+from labctl.runtime.guard import clear_state, instance_lock, signals_held, terminate_as_interrupt
 from labctl.runtime.network import ensure_network, find_networks, subnets_of
 from labctl.runtime.parallel import all_at_once
 from labctl.runtime.readiness import wait_ready
@@ -181,8 +181,14 @@ def up(engine: DockerClient, lab: Lab, instance: str, exercise: str | None = Non
     given, is recorded so that `reset`, `check` and `grade` find the lab again.
     One change per instance at a time: a concurrent `up` waits, then converges."""
     check_instance(instance)
-    with instance_lock(instance):
-        return _up(engine, lab, instance, exercise, timeout, origin)
+    with instance_lock(instance) as new:
+        try:
+            return _up(engine, lab, instance, exercise, timeout, origin)
+        except BaseException:
+            if new:  # a lab that was not there before leaves no state folder (configs, CA, captures)
+                with signals_held():
+                    clear_state(instance)
+            raise
 
 
 @dataclass
