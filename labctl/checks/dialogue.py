@@ -253,9 +253,11 @@ class SmtpSession(SessionCheck):
         recipients of both domains, of which only the other domain's go MTA→MTA. Each relay
         must be a complete session; mail for one recipient alone is not enough."""
         wanted = self.params.min_recipients
+        if wanted < 2:
+            return False, ""
         complete = [s for s in sessions if s.messages and all(s.has(c) for c in self.params.commands)]
         relayed = sorted({r.lower() for s in complete for m in self.carried(ctx, s) for r in m.rcpt_to})
-        if wanted < 2 or not relayed:
+        if not relayed:
             return False, ""
         connections = len({(s.client_ip, s.client_port, s.server_port) for s in complete})
         if len(relayed) >= wanted:
