@@ -97,6 +97,15 @@ def test_a_started_service_is_probed_while_another_still_starts(tmp_path, monkey
     assert probed.index("mail") < probed.index("client")
 
 
+def test_a_sidecar_started_alone_has_nothing_to_wait_for(tmp_path):
+    """`labctl start capture`: the capture sidecar answers no probe (it shares a network
+    namespace); waiting for it returned a traceback (a pool of no thread)."""
+    plan = plan_lab(load_lab("practica4"), "qa-ready", tmp_path, [])
+    sidecar = replace(plan, containers=tuple(c for c in plan.containers if c.service == "capture"))
+    assert len(sidecar.containers) == 1 and sidecar.containers[0].network_mode is not None
+    readiness.wait_ready(sidecar, 5, alive=lambda service: "it died")
+
+
 def test_the_mail_server_is_started_first_the_others_in_plan_order(tmp_path):
     plan = plan_lab(load_lab("practica4"), "qa-ready", tmp_path, [])
     made = [Container(attrs={"Id": c.name, "Config": {"Labels": {LABEL_SERVICE: c.service}}}) for c in plan.containers]

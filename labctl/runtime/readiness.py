@@ -168,6 +168,8 @@ def wait_ready(plan: LabPlan, timeout: float, alive: Callable[[str], str | None]
     started = started or {}
     deadline = time.monotonic() + timeout
     probed = [c for c in plan.containers if c.network_mode is None]
+    if not probed:
+        return  # a sidecar alone (labctl start capture): nothing of it answers a probe
     seen: list[Probe] = []  # list.append is atomic: the probing threads share it
     stop = threading.Event()
     pool = ThreadPoolExecutor(max_workers=len(probed))
