@@ -185,6 +185,7 @@ class ZoneRecords(Check):
         mx = records(ask(ip, domain, "MX").answer, domain, "MX")
         mail_ip = str(ctx.service(self.params.mx).ip)
         to_mail = set()  # the preferences of the MX records that reach the mail server
+        told = len(problems)
         for record in mx:
             preference, exchange = record.split()
             target = fqdn(exchange)
@@ -198,7 +199,7 @@ class ZoneRecords(Check):
                 problems.append(f"MX {preference} {target} has no address in the zone{relative_hint(target, domain)}")
             elif sorted(records(answer, target, "A")) == [mail_ip]:
                 to_mail.add(int(preference))
-        if not to_mail:
+        if not to_mail and len(problems) == told:  # an MX told above as unusable says enough
             problems.append(f"no MX points at the mail server {mail_ip} (MX: {', '.join(mx) or 'none'})")
         elif min(to_mail) > min(int(record.split()[0]) for record in mx):
             problems.append(f"the mail server's MX ({min(to_mail)}) is not the most preferred (MX: {', '.join(mx)}): "

@@ -120,6 +120,15 @@ class Config:
     # This host's own IPv4 addresses (found at start, interfaces.py): user@[one of them] is local.
     own_addresses: list[str] = field(default_factory=list)
 
+    @functools.cached_property
+    def relay_self_addresses(self) -> frozenset[str]:
+        """Where an MTA relaying to relay_port reaches us: an exchanger at one of these is ourselves."""
+        found: set[str] = set()
+        for listener in self.listeners:
+            if listener.port == self.relay_port:
+                found |= set(self.own_addresses) if listener.host in ("", "0.0.0.0") else {listener.host}
+        return frozenset(found)
+
     @property
     def mailbox_bound(self) -> Bound:
         return Bound(self.mailbox_quota, self.mailbox_files)

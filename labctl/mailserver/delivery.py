@@ -262,7 +262,7 @@ class DeliveryWorker:
     async def _relay(self, domain: str, items: list[tuple[QueuedMessage, list[Recipient]]]) -> None:
         try:
             hosts = await mail_exchangers(domain, self.config.resolvers, self.config.resolver_port,
-                                          self_name=self.config.hostname)
+                                          self_name=self.config.hostname, self_addresses=self.config.relay_self_addresses)
         except DestinationError as error:
             outcomes = {id(r): error.outcome for _, recipients in items for r in recipients}
             hosts = []

@@ -105,19 +105,12 @@ def _make_resolver(nameservers: list[str], port: int) -> dns.asyncresolver.Resol
     return resolver
 
 
-def _better_than_self(records: list, self_name: str, domain: str) -> list:
-    """RFC 5321 5.1: when we are one of the exchangers (a backup MX), only better ones may get the mail."""
-    mine = [r.preference for r in records if r.exchange.to_text(omit_final_dot=True).lower() == self_name]
-    if not mine:
-        return records
-    better = [r for r in records if r.preference < min(mine)]
-    if not better:
-        raise _fail(554, "5.4.6", f"mail for {domain} loops back to myself")
-    return better
-
-
-async def mail_exchangers(domain: str, nameservers: list[str], port: int, self_name: str = "") -> list[Exchanger]:
-    """Hosts to try for `domain`, best MX first (RFC 5321 5.1); none as good as `self_name` (our host name)."""
+async def mail_exchangers(domain: str, nameservers: list[str], port: int, self_name: str = "",
+                          self_addresses: frozenset[str] = frozenset()) -> list[Exchanger]:
+    """Hosts to try for `domain`, best MX first (RFC 5321 5.1); none as good as ourselves, an
+    exchanger named `self_name` (our host name) or at one of `self_addresses`: a backup MX
+    may be named by the domain's own zone (respaldo.<domain>), as Postfix finds itself by
+    address too."""
     if domain.startswith("[") and domain.endswith("]"):
         literal = domain[1:-1].removeprefix("IPv6:")
         try:
@@ -131,23 +124,30 @@ async def mail_exchangers(domain: str, nameservers: list[str], port: int, self_n
         records = sorted(answer, key=lambda r: r.preference)
         if len(records) == 1 and records[0].exchange.to_text() == ".":
             raise _fail(556, "5.1.10", f"Domain {domain} does not accept mail (null MX, RFC 7505)")
-        records = _better_than_self(records, self_name.lower(), domain)
-        names = [r.exchange.to_text(omit_final_dot=True) for r in records]
+        exchangers = [(r.preference, r.exchange.to_text(omit_final_dot=True)) for r in records]
     except dns.resolver.NoAnswer:
-        names = [domain]  # no MX: the domain itself is the implicit MX
+        exchangers = [(0, domain)]  # no MX: the domain itself is the implicit MX
     except dns.resolver.NXDOMAIN:
         raise _fail(550, "5.1.2", f"Host or domain name not found: {domain}") from None
     except dns.exception.DNSException as error:
         raise _fail(451, "4.4.3", f"Host or domain name lookup failed: {domain}: {error}") from None
-    addresses: list[Exchanger] = []
+    found: list[tuple[int, Exchanger]] = []
     lookup_trouble = None
-    for name in names:
+    for preference, name in exchangers:
         try:
-            addresses += [Exchanger(name, r.address) for r in await resolver.resolve(name, "A")]
+            found += [(preference, Exchanger(name, r.address)) for r in await resolver.resolve(name, "A")]
         except (dns.resolver.NoAnswer, dns.resolver.NXDOMAIN):
             continue
         except dns.exception.DNSException as error:
             lookup_trouble = error
+    mine = [p for p, name in exchangers if name.lower() == self_name.lower()]
+    mine += [p for p, host in found if host.address in self_addresses]
+    if mine:
+        # RFC 5321 5.1: when we are one of the exchangers (a backup MX), only better ones may get the mail.
+        if not any(p < min(mine) for p, _ in exchangers):
+            raise _fail(554, "5.4.6", f"mail for {domain} loops back to myself")
+        found = [(p, host) for p, host in found if p < min(mine)]
+    addresses = [host for _, host in found]
     if not addresses:
         raise _fail(451, "4.4.3", f"No address for the mail exchangers of {domain}"
                     + (f": {lookup_trouble}" if lookup_trouble else ""))

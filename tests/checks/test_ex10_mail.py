@@ -297,3 +297,25 @@ def test_g_forgery_from_any_host_but_mail_counts(ex10, student):
     result = ex10.check("g-spf-fail")
     assert_passes(result)
     assert f"from client ({student.ip('client')}): fail" in result.detail
+
+
+def test_m_backup_named_in_the_students_zone_forwards_too(ex10, student):
+    """The backup MX by a name of the student's own zone (respaldo.<domain> A <the cloud's
+    address>), which b and m accept: the cloud server finds itself in the MX list by its
+    address, as Postfix does, and queues the mail for mail. (Knowing itself only by its host
+    name, it relayed the mail to itself in a loop, and m-reenvio never saw mail unreachable.)"""
+    student.register("ns1", "ns2")
+    student.write("respaldo-mx.yaml", f"backup_for: [{student.domain}]\n")
+    ex10.forget_mail()
+    publish(student, 2024040110, mx="@ IN MX 10 mail\n@ IN MX 20 respaldo",
+            extra=f"respaldo IN A {student.ip('mail-nube')}\n")
+    assert_passes(ex10.check("m-mx-respaldo"))
+    assert_fails(ex10.check("m-reenvio"))
+    cli("stop", "mail", "--instance", INSTANCE)
+    provider_sends(ex10, student, "respaldo con nombre propio")
+    wait_for(lambda: "has not delivered it yet" in ex10.check("m-reenvio").detail, 30,
+             "the cloud server took and deferred the mail")
+    cli("start", "mail", "--instance", INSTANCE)
+    result = ex10.eventually("m-reenvio", timeout=RETRY + 15)
+    assert_passes(result)
+    assert result.detail.startswith("mail-nube: ") and "deferred (451 4.4.1" in result.detail, result.detail

@@ -6,6 +6,7 @@ import json
 import smtplib
 import socket
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -80,6 +81,31 @@ def test_backup_queues_while_the_primary_is_down_and_forwards_when_it_returns(tm
     assert f"by {CLOUD} (Postfix) with ESMTP" in text and "Subject: via backup" in text
     print(f"forwarded {delay:.2f} s after the primary returned (retry interval {RETRY} s)")
     assert delay < RETRY + 5  # within its retry interval, plus a queue run's own time
+
+
+def test_a_backup_named_in_the_domains_own_zone_knows_itself_by_address(tmp_path, dns_stub):
+    """The student's zone may name the cloud server with a name of its own (respaldo.<domain>
+    A <the cloud's address>), which b and m accept: the cloud is then in the MX list by an
+    address, not by its host name. As Postfix, it knows its own address: it queues the mail
+    for the better MX instead of relaying to itself (each hop a new queue entry, in a loop)."""
+    port = free_port()  # both listen on it, at two loopback addresses, as two lab hosts on port 25
+    dns_stub.set(DOMAIN, "MX", [f"10 mail.{DOMAIN}.", f"20 respaldo.{DOMAIN}."])
+    dns_stub.set(f"mail.{DOMAIN}", "A", ["127.0.0.2"])
+    dns_stub.set(f"respaldo.{DOMAIN}", "A", ["127.0.0.1"])
+    setting = tmp_path / "respaldo-mx.yaml"
+    setting.write_text(f"backup_for: [{DOMAIN}]\n")
+    config = replace(cloud_config(tmp_path, dns_stub, port, setting), listeners=[Listener("smtp", "127.0.0.1", port, "mta")])
+    with RunningServer(config) as cloud:
+        send(cloud)
+        deferred = wait_for(lambda: [e for e in events(cloud.config, "delivery") if e["status"] == "deferred"])
+        assert deferred[0]["reply"].startswith(f"451 4.4.1 connect to mail.{DOMAIN}[127.0.0.2]:{port}: Connection refused")
+        assert [c["hosts"] for c in events(cloud.config, "relay_connect")][0] == ["127.0.0.2"]
+        primary = replace(primary_config(tmp_path, port), listeners=[Listener("smtp", "127.0.0.2", port, "mta")])
+        with RunningServer(primary):
+            [path] = wait_for(lambda: maildir_files(primary, "alumno", DOMAIN), timeout=10)
+        relayed = [e for e in events(cloud.config, "delivery") if e["status"] == "relayed"]
+    assert len(relayed) == 1 and len(events(cloud.config, "queued")) == 1
+    assert f"by {CLOUD} (Postfix) with ESMTP" in path.read_text()
 
 
 def test_only_the_domains_of_the_setting_file_and_it_is_reread_when_it_changes(tmp_path, zone):
