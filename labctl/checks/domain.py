@@ -199,8 +199,9 @@ class ZoneRecords(Check):
                 problems.append(f"MX {preference} {target} has no address in the zone{relative_hint(target, domain)}")
             elif sorted(records(answer, target, "A")) == [mail_ip]:
                 to_mail.add(int(preference))
-        if not to_mail and len(problems) == told:  # an MX told above as unusable says enough
-            problems.append(f"no MX points at the mail server {mail_ip} (MX: {', '.join(mx) or 'none'})")
+        if not to_mail:
+            if len(problems) == told:  # an MX told above as unusable says enough
+                problems.append(f"no MX points at the mail server {mail_ip} (MX: {', '.join(mx) or 'none'})")
         elif min(to_mail) > min(int(record.split()[0]) for record in mx):
             problems.append(f"the mail server's MX ({min(to_mail)}) is not the most preferred (MX: {', '.join(mx)}): "
                             "the lowest number is tried first")
