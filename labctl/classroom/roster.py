@@ -129,6 +129,8 @@ def _rows(path: Path, text: str) -> list[tuple[int, list[str]]]:
 def read_roster(path: Path, check_id=lambda student_id: None) -> list[Student]:
     """The students of the roster at `path`; `check_id(id)` raises ValueError with the
     reason when an id cannot name a lab (Docker's name rule)."""
+    if path.is_dir():
+        raise LabSpecError(f"{path}: is a folder; expected a roster file (a CSV with a header row and a student id column)")
     if not path.is_file():
         raise LabSpecError(f"{path}: no such roster file (expected a CSV with a header row and a student id column)")
     text = _text(path)

@@ -134,6 +134,13 @@ BAD = {
 }
 
 
+def test_a_folder_given_as_the_roster_is_named_as_one(tmp_path):
+    """Not 'no such roster file': the folder is there (a Moodle download unzipped, say)."""
+    with pytest.raises(LabSpecError) as err:
+        read_roster(tmp_path, student_id_rule("t11"))
+    assert str(err.value) == f"{tmp_path}: is a folder; expected a roster file (a CSV with a header row and a student id column)"
+
+
 @pytest.mark.parametrize("case", BAD)
 def test_bad_roster_is_one_line(tmp_path, case):
     content, expected = BAD[case]
