@@ -1,5 +1,6 @@
 """Group commit in a helper process: the files of accepted messages are written out and made
-durable there, off the event loop.
+durable there, off the event loop, while more than one client is connected (a lone client's are
+written on the loop: nobody else waits meanwhile, and it saves two process wake-ups).
 
 A session stages its message's Maildir copies in memory (durable.StagedFile: a
 memfd, microseconds) and sends their descriptors to the helper, which writes

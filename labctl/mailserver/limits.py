@@ -15,6 +15,11 @@ class SessionLimits:
         self._by_ip: Counter[str] = Counter()
         self._count = 0
 
+    @property
+    def sessions(self) -> int:
+        """Sessions admitted and not yet ended."""
+        return self._count
+
     def admit(self, ip: str) -> str | None:
         """Count a new session in, or say why not (the text of a 421 reply)."""
         if self._count >= self.total:

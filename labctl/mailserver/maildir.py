@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from .dirsync import DIRECTORIES
-from .durable import StagedFile, WrittenFile, write_parts
+from .durable import StagedFile, WrittenFile, open_unnamed, write_parts
 
 
 def maildir_path(root: str | Path, domain: str, user: str) -> Path:
@@ -63,6 +63,25 @@ def deliver(maildir: Path, name: str, *message: bytes | bytearray) -> bool:
     if delivered:
         return False
     parts = _lf(message)
-    if not WrittenFile.create(maildir / "tmp" / name, maildir / "new" / name, lambda fd: write_parts(fd, parts)).place():
-        DIRECTORIES.changed(maildir / "new")
+    _place(WrittenFile.create(maildir / "tmp" / name, maildir / "new" / name, lambda fd: write_parts(fd, parts)))
     return True
+
+
+def deliver_fresh(maildir: Path, name: str, *message: bytes | bytearray) -> None:
+    """Store the concatenation of `message` as new/<name>, durably, for a message just accepted
+    (no earlier attempt can have taken its name): written into an unnamed file and linked into
+    new/ once on the disk, with no temporary name to create and rename."""
+    _prepared(maildir)
+    parts = _lf(message)
+    final = maildir / "new" / name
+    try:
+        unnamed = open_unnamed(maildir / "tmp")
+    except OSError:  # no O_TMPFILE on this filesystem
+        _place(WrittenFile.create(maildir / "tmp" / name, final, lambda fd: write_parts(fd, parts)))
+        return
+    _place(WrittenFile.filled(unnamed, None, final, lambda fd: write_parts(fd, parts)))
+
+
+def _place(written: WrittenFile) -> None:
+    if not written.place():
+        DIRECTORIES.changed(written.final.parent)  # concurrent writers share one fsync of new/

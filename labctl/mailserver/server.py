@@ -41,8 +41,10 @@ class MailService:
         """Make the message durable, then call `accepted` (once): local recipients are delivered
         at once, whoever is left is queued for the worker. When every recipient is delivered,
         `accepted` is called by the callback that learns it, a turn of the event loop before
-        this returns: under load a turn is milliseconds of every session's work."""
-        await self.worker.deliver_on_arrival(message, content, delivered_all=accepted)
+        this returns: under load a turn is milliseconds of every session's work. A lone
+        client's copies are made durable on the loop itself (DeliveryWorker.deliver_on_arrival)."""
+        await self.worker.deliver_on_arrival(message, content, delivered_all=accepted,
+                                             alone=self.session_limits.sessions == 1)
         if not message.is_done:
             # Shielded: a client leaving now must not leave a stored message unknown to the worker.
             await asyncio.shield(self._queue(message, content))

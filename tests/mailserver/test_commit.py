@@ -1,5 +1,6 @@
-"""Local mail is delivered before the 250, by the commit helper process; nothing is lost when
-the helper dies or the client leaves before its answer."""
+"""Local mail is delivered before the 250: by the commit helper process while other clients are
+connected, on the event loop for a lone client; nothing is lost when the helper dies or the client
+leaves before its answer."""
 from __future__ import annotations
 
 import errno
@@ -9,7 +10,10 @@ import signal
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
+
+import pytest
 
 from labctl.mailserver import durable
 from labctl.mailserver.commit import SpareFiles, commit_batch
@@ -32,7 +36,8 @@ def send(client, subject: str, recipients=(IMAP,)) -> str:
 
 
 def test_local_mail_is_in_place_in_new_at_the_250_and_never_spooled(server):
-    with raw_session(server.smtp_port) as client:
+    # Another client connected: the helper writes the copies (a lone client's are written on the loop).
+    with raw_session(server.smtp_port) as client, raw_session(server.smtp_port):
         # The second message goes into the files the helper made ahead for these Maildirs.
         for count, subject in enumerate(("at once", "and again"), start=1):
             reply = send(client, subject, recipients=(IMAP, POP))
@@ -47,6 +52,25 @@ def test_local_mail_is_in_place_in_new_at_the_250_and_never_spooled(server):
     delivered = wait_for(lambda: len(events(server.config, "delivery")) == 4 and events(server.config, "delivery"))
     assert {(e["recipient"], e["status"], e["attempt"], e["summary"]["subject"]) for e in delivered} == {
         (recipient, "delivered", 1, subject) for recipient in (IMAP, POP) for subject in ("at once", "and again")}
+    assert not server.service.worker.messages
+    assert server.service.committer._last_id == 2  # both messages went by the helper
+    assert not events(server.config, "internal_error")
+
+
+def test_a_lone_clients_mail_is_made_durable_on_the_loop_not_handed_to_the_helper(server):
+    with raw_session(server.smtp_port) as client:
+        for count, subject in enumerate(("alone", "still alone"), start=1):
+            assert send(client, subject, recipients=(IMAP, POP)).startswith("250 2.0.0 Ok: queued as ")
+            for user in ("alumnoimap", "alumnopop"):
+                paths = maildir_files(server.config, user)
+                assert len(paths) == count and all(path.parent.name == "new" for path in paths)
+                assert any(f"Subject: {subject}" in path.read_text() for path in paths)
+                assert not list(paths[0].parent.parent.joinpath("tmp").iterdir())
+    assert server.service.committer._last_id == 0  # nothing went to the helper
+    assert not list(Path(server.config.spool_dir).iterdir())
+    delivered = wait_for(lambda: len(events(server.config, "delivery")) == 4 and events(server.config, "delivery"))
+    assert {(e["recipient"], e["status"], e["attempt"], e["summary"]["subject"]) for e in delivered} == {
+        (recipient, "delivered", 1, subject) for recipient in (IMAP, POP) for subject in ("alone", "still alone")}
     assert not server.service.worker.messages
     assert not events(server.config, "internal_error")
 
@@ -77,7 +101,8 @@ def test_a_helper_dying_with_a_message_in_hand_costs_no_mail_and_is_started_agai
     first = server.service.committer._process
     os.kill(first.pid, signal.SIGSTOP)  # it holds the next message until it is killed
     replies = []
-    with raw_session(server.smtp_port) as client:
+    # Another client connected: the message goes by the helper.
+    with raw_session(server.smtp_port) as client, raw_session(server.smtp_port):
         sending = threading.Thread(target=lambda: replies.append(send(client, "in hand")))
         sending.start()
         wait_for(lambda: server.service.committer._pending)
@@ -96,15 +121,19 @@ def test_a_helper_dying_with_a_message_in_hand_costs_no_mail_and_is_started_agai
     assert server.service.committer._process.poll() is None
 
 
-def test_a_client_gone_before_its_250_still_has_its_message_delivered_and_logged(server):
-    sock = socket.create_connection(("127.0.0.1", server.smtp_port))
-    # nc -q0 with a session typed in a file: everything at once, then the connection closes.
-    sock.sendall(f"EHLO cliente\r\nMAIL FROM:<{POP}>\r\nRCPT TO:<{IMAP}>\r\nDATA\r\n".encode())
-    answered = b""
-    while b"354 " not in answered:
-        answered += sock.recv(4096)
-    sock.sendall(b"Subject: left early\r\n\r\nbody\r\n.\r\nQUIT\r\n")
-    sock.close()
+@pytest.mark.parametrize("others", [0, 1], ids=["alone", "by-the-helper"])
+def test_a_client_gone_before_its_250_still_has_its_message_delivered_and_logged(server, others):
+    with ExitStack() as other_clients:
+        for _ in range(others):
+            other_clients.enter_context(raw_session(server.smtp_port))
+        sock = socket.create_connection(("127.0.0.1", server.smtp_port))
+        # nc -q0 with a session typed in a file: everything at once, then the connection closes.
+        sock.sendall(f"EHLO cliente\r\nMAIL FROM:<{POP}>\r\nRCPT TO:<{IMAP}>\r\nDATA\r\n".encode())
+        answered = b""
+        while b"354 " not in answered:
+            answered += sock.recv(4096)
+        sock.sendall(b"Subject: left early\r\n\r\nbody\r\n.\r\nQUIT\r\n")
+        sock.close()
     [path] = wait_for(lambda: maildir_files(server.config, "alumnoimap"))
     assert "Subject: left early" in path.read_text()
     [delivery] = wait_for(lambda: events(server.config, "delivery"))

@@ -21,7 +21,7 @@ def test_unexpected_error_in_local_delivery_is_logged_and_retried(tmp_path, monk
     real_deliver = maildir.deliver
     calls = []
 
-    def stage_failing(*args):
+    def arrival_failing(*args):
         raise RuntimeError("bug in local delivery")
 
     def deliver_failing_once(*args):
@@ -31,7 +31,8 @@ def test_unexpected_error_in_local_delivery_is_logged_and_retried(tmp_path, monk
         return real_deliver(*args)
 
     # A bug in the delivery on arrival, then in the queue's first attempt.
-    monkeypatch.setattr(maildir, "stage", stage_failing)
+    monkeypatch.setattr(maildir, "deliver_fresh", arrival_failing)  # a lone client's, on the loop
+    monkeypatch.setattr(maildir, "stage", arrival_failing)  # staged for the commit helper
     monkeypatch.setattr(maildir, "deliver", deliver_failing_once)
     config = make_config(tmp_path, retry=Retry(initial=0.2, max_interval=1, give_up_after=60))
     with RunningServer(config) as server:
