@@ -106,3 +106,33 @@ def test_a_mistyped_command_or_option_is_one_line(typed, said):
 def test_a_group_typed_alone_still_shows_its_help():
     result = CliRunner().invoke(cli.app, ["class"], prog_name="labctl")
     assert "Usage: labctl class" in result.output and "roster" in result.output
+
+
+def test_every_example_in_a_commands_help_is_a_command_line_it_takes(tmp_path, monkeypatch):
+    """An example is run as written by whoever reads --help: each names the command it is
+    under, and its options and values parse (a wrong one is a usage error at once)."""
+    import re
+
+    from labctl.cli.commands.capture.export import parse_time
+
+    monkeypatch.chdir(tmp_path)  # the files the examples read (a roster, a capture) are there
+    root = get_command(cli.app)
+    shown = 0
+    for names in [(name,) for name in cli.COMMANDS] + [(g, n) for g, names in cli.GROUPS.items() for n in names]:
+        for example in getattr(importlib.import_module(cli.module_name(*names)), "EXAMPLES", ()):
+            words = example.partition("  #")[0].split()
+            assert words[: len(names) + 1] == ["labctl", *names], example
+            for word in words:
+                if re.fullmatch(r"[\w.-]+\.(csv|pcapng)", word):
+                    (tmp_path / word).touch()
+            command = root
+            for name in names:
+                command = command.get_command(None, name)
+            command.make_context(" ".join(names), words[len(names) + 1:])
+            for option, value in zip(words, words[1:]):
+                if option in ("--since", "--until"):  # read when the command runs
+                    parse_time(value)
+            shown += 1
+    assert shown >= 20
+    help_text = CliRunner().invoke(cli.app, ["class", "up", "--help"]).output
+    assert "Examples:" in help_text and "labctl class up alumnos.csv --exercise 4" in help_text

@@ -1,6 +1,7 @@
 """The labctl command line. Every command is one module of labctl.cli.commands that
 defines one function, `command`; a group of commands (images, mail, capture, class) is
-a package there, its docstring the group's help. The root registers them all the same
+a package there, its docstring the group's help; a module's EXAMPLES, when it has them, are
+shown under the command's help. The root registers them all the same
 way, from the names below, and imports a command's module only to run it (or for
 --help): `labctl up` does not import the capture reader, the checks or the class tools,
 a third of a second on every command a student types."""
@@ -34,10 +35,16 @@ def module_name(*names: str) -> str:
     return ".".join([__name__, "commands", *(f"{n}_" if keyword.iskeyword(n) else n for n in names)])
 
 
+def examples_text(examples: tuple[str, ...]) -> str | None:
+    """A command's EXAMPLES under its help, one a paragraph (typer joins single lines)."""
+    return "Examples:\n\n" + "\n\n".join(examples) if examples else None
+
+
 @functools.cache
 def _command(*names: str) -> TyperCommand:
+    module = importlib.import_module(module_name(*names))
     registry = typer.Typer(add_completion=False)
-    registry.command(names[-1])(importlib.import_module(module_name(*names)).command)
+    registry.command(names[-1], epilog=examples_text(getattr(module, "EXAMPLES", ())))(module.command)
     return get_command(registry)
 
 

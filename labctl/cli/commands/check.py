@@ -24,6 +24,13 @@ def labs_up(names: list[str]) -> str:
     return f" (up here: {', '.join(names[:SHOWN_INSTANCES])}{more}; say which with --instance)"
 
 
+EXAMPLES = (
+    'labctl check  # the exercise the lab was brought up with',
+    'labctl check --exercise 3 --file foto.jpg  # 3.c: the attachment, decoded by hand',
+    'labctl check --json --junit informe.xml',
+)
+
+
 def command(
     exercise: Optional[str] = typer.Option(None, "--exercise", "-e", help="Exercise to check (default: the one the lab was brought up with)."),
     lab: Optional[str] = typer.Option(None, "--lab", help="Lab name or path to a lab.yaml (default: the one the instance was brought up from)."),

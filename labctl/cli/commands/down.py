@@ -12,6 +12,13 @@ from labctl.runtime import project
 from labctl.runtime.engine import client
 
 
+EXAMPLES = (
+    'labctl down',
+    'labctl down --keep-data  # the mailboxes stay for the next up',
+    'labctl down --instance ana --purge  # also captures, keys and the lab CA',
+)
+
+
 def command(
     lab: str = LabArg,
     instance: Optional[str] = InstanceOpt,

@@ -9,6 +9,12 @@ from labctl.cli.lab_options import InstanceOpt, LabOpt, service_container
 from labctl.cli.output import user_errors
 
 
+EXAMPLES = (
+    'labctl exec client -- dig www.redes.unlp.edu.ar',
+    'labctl exec client -- swaks --to alumnoimap@redes.unlp.edu.ar --server mail.redes.unlp.edu.ar',
+)
+
+
 def command(
     service: str = typer.Argument(..., help="Service name, e.g. client."),
     command: list[str] = typer.Argument(..., help="Command to run (after --)."),

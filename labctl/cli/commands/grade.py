@@ -13,6 +13,11 @@ from labctl.runtime.engine import client
 from labctl.runtime.project import Origin, instances
 
 
+EXAMPLES = (
+    'labctl grade --out informes',
+)
+
+
 def command(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for one JSON and one JUnit report per student."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable summary."),

@@ -9,6 +9,12 @@ from labctl.cli.lab_options import InstanceOpt, LabOpt, service_container
 from labctl.cli.output import print_lines, user_errors
 
 
+EXAMPLES = (
+    'labctl logs mail',
+    'labctl logs dns-redes --tail 50',
+)
+
+
 def command(
     service: str = typer.Argument(..., help="Service name, e.g. mail."),
     lab: str = LabOpt,

@@ -16,6 +16,11 @@ from labctl.spec.instance import check_instance
 from labctl.spec.loader import load_lab
 
 
+EXAMPLES = (
+    'labctl render --out configs --compose',
+)
+
+
 def command(
     lab: str = LabArg,
     exercise: Optional[str] = ExerciseOpt,

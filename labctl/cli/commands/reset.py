@@ -9,6 +9,11 @@ from labctl.runtime import project
 from labctl.runtime.engine import client
 
 
+EXAMPLES = (
+    'labctl reset --instance ana',
+)
+
+
 def command(
     lab: str = LabArg,
     instance: Optional[str] = InstanceOpt,

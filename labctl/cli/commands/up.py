@@ -14,6 +14,13 @@ from labctl.spec.instance import check_instance
 from labctl.spec.loader import lab_file, load_lab
 
 
+EXAMPLES = (
+    'labctl up  # the course network, as the VM has it',
+    'labctl up --exercise 7  # the lab variant exercise 7 needs',
+    'labctl up practica4 --instance ana --subnet 172.29.1.0/24  # one instance per student',
+)
+
+
 def command(
     lab: str = LabArg,
     exercise: Optional[str] = ExerciseOpt,

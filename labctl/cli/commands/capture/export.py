@@ -30,6 +30,12 @@ def parse_time(text: str, now: float | None = None) -> float:
         raise typer.BadParameter(f"{text!r}: expected epoch seconds, ISO 8601 or a time ago like 10m") from None
 
 
+EXAMPLES = (
+    'labctl capture export ultimos.pcap --since 10m  # the last ten minutes',
+    'labctl capture export clase.pcap --since 2026-04-07T10:15 --until 2026-04-07T10:30',
+)
+
+
 @reports_errors
 def command(
     out: Annotated[Path, typer.Argument(help="The pcap file to write.")],

@@ -46,6 +46,13 @@ def _echo_json(outcome: FollowPass, streams: Iterator[TcpStream], with_dns: bool
     typer.echo('\n  ],\n  "dns": ' + textwrap.indent(json.dumps(dns, indent=2), "  ").lstrip() + "\n}")
 
 
+EXAMPLES = (
+    'labctl capture follow --proto smtp',
+    'labctl capture follow --stream 3 --json',
+    'labctl capture follow --file captura.pcapng --port 2525=smtp',
+)
+
+
 @reports_errors
 def command(
     lab: Lab = "practica4",

@@ -11,6 +11,12 @@ from labctl.capture.ladder import ladder_svg, ladder_text
 from labctl.cli.capture_input import Files, Lab, Ports, Probes, Proto, StreamIndex, check_proto, fail, load, selected_streams
 from labctl.cli.output import reports_errors
 
+
+EXAMPLES = (
+    'labctl capture ladder --proto pop --svg pop3.svg',
+)
+
+
 @reports_errors
 def command(
     lab: Lab = "practica4",

@@ -15,6 +15,13 @@ from labctl.cli.output import cells, console, table as new_table, user_errors
 from labctl.cli.roster_notes import roster_changes
 from labctl.runtime.engine import client
 
+
+EXAMPLES = (
+    'labctl class grade',
+    'labctl class grade --out informes --timeout 300',
+)
+
+
 def command(
     name: Optional[str] = NameOpt,
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for the reports (default: the class's reports folder)."),

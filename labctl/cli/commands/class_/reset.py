@@ -12,6 +12,13 @@ from labctl.cli.output import console, user_errors
 from labctl.runtime.engine import client
 from labctl.spec.loader import LabSpecError
 
+
+EXAMPLES = (
+    'labctl class reset ana beto',
+    'labctl class reset --all',
+)
+
+
 def command(
     students: Optional[list[str]] = typer.Argument(None, help="Ids of the students whose lab starts over."),
     all_: bool = typer.Option(False, "--all", help="Every student of the class."),

@@ -20,6 +20,13 @@ from labctl.cli.roster_notes import who
 from labctl.runtime.engine import LabError, client
 from labctl.spec.loader import LabSpecError, lab_file, load_lab
 
+
+EXAMPLES = (
+    'labctl class up alumnos.csv --exercise 4',
+    'labctl class up participantes.csv --exercise 10 --name redes --parallel 8',
+)
+
+
 def command(
     roster: Path = typer.Argument(..., help="CSV with a header and a student id column (a Moodle participants export works)."),
     exercise: str = typer.Option(..., "--exercise", "-e", help="The exercise every student's lab runs."),
