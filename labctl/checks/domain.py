@@ -179,9 +179,10 @@ class ZoneRecords(Check):
             problems.append(f"NS {', '.join(ns) or 'none'}, expected {', '.join(sorted(name_servers(ctx)))}")
         for label, service in self.params.addresses.items():
             name = f"{label}.{domain}"
-            got = self._address(ip, name)
+            target, got = self._address(ip, name)
             if got != [str(ctx.service(service).ip)]:
-                problems.append(f"{name} resolves to {', '.join(got) or 'nothing'}, expected {ctx.service(service).ip}")
+                why = (relative_hint(target, domain) or undotted_owner_hint(ip, name, domain)) if not got else ""
+                problems.append(f"{name} resolves to {', '.join(got) or 'nothing'}, expected {ctx.service(service).ip}{why}")
         mx = records(ask(ip, domain, "MX").answer, domain, "MX")
         mail_ip = str(ctx.service(self.params.mx).ip)
         to_mail = set()  # the preferences of the MX records that reach the mail server
@@ -196,7 +197,8 @@ class ZoneRecords(Check):
                 problems.append(f"MX {preference} {target} is an alias (CNAME): an MX must name a host with "
                                 "its own A record (RFC 2181 10.3; BIND logs it as illegal)")
             elif not records(answer, target, "A"):
-                problems.append(f"MX {preference} {target} has no address in the zone{relative_hint(target, domain)}")
+                why = relative_hint(target, domain) or undotted_owner_hint(ip, target, domain)
+                problems.append(f"MX {preference} {target} has no address in the zone{why}")
             elif sorted(records(answer, target, "A")) == [mail_ip]:
                 to_mail.add(int(preference))
         if not to_mail:
@@ -213,8 +215,8 @@ class ZoneRecords(Check):
         return True, f"SOA serial {soa[0].split()[2]}, NS {', '.join(ns)}, MX {', '.join(mx)}, {len(self.params.addresses)} names resolve{note}"
 
     @staticmethod
-    def _address(ip: str, name: str) -> list[str]:
-        """A records of `name` at the server, following a CNAME the server answers with."""
+    def _address(ip: str, name: str) -> tuple[str, list[str]]:
+        """The name a CNAME the server answers with leads to (`name` itself without one), and its A records."""
         response = ask(ip, name, "A")
         target = fqdn(name)
         for _ in range(8):
@@ -224,7 +226,16 @@ class ZoneRecords(Check):
             target = fqdn(cname[0])
             if not records(response.answer, target, "A"):
                 response = ask(ip, target, "A")
-        return sorted(records(response.answer, target, "A"))
+        return target, sorted(records(response.answer, target, "A"))
+
+
+def undotted_owner_hint(ip: str, name: str, domain: str) -> str:
+    """A name of the zone with no records, whose records the server has one zone's name further
+    down (mail.<domain>.<domain>): the student wrote it in full without its final dot."""
+    doubled = name + domain
+    if ask(ip, doubled, "A").answer:
+        return f" (its records are at {doubled}: a full name written without the final dot gets the zone's name added)"
+    return ""
 
 
 def relative_hint(name: str, domain: str) -> str:

@@ -540,3 +540,23 @@ def test_g_spf_record_written_other_ways_and_a_stale_second_one(ex10, student):
     result = ex10.check("g-spf-registro")
     assert_fails(result)
     assert "none (no TXT record of the domain starts with v=spf1)" in result.detail, result.detail
+
+
+def test_b_full_names_without_their_final_dot_are_told_where_they_went(ex10, student):
+    """mail written in full without its final dot (as owner) and webmail a CNAME to a full
+    name without it: BIND serves both one zone's name further down. b fails, and says where
+    the records went and what was meant."""
+    domain = student.domain
+    zone = student.zone(2024040801, webmail=f"webmail IN CNAME correo.{domain}")
+    student.write(f"ns1/db.{domain}", zone.replace("mail IN A", f"mail.{domain} IN A"))
+    student.write("ns1/named.conf.local", student.primary_zone_conf())
+    student.write("ns2/named.conf.local", student.secondary_zone_conf())
+    student.applied()
+    result = ex10.check("b-zona")
+    assert_fails(result)
+    assert (f"mail.{domain}. resolves to nothing, expected {student.ip('mail')} (its records are at "
+            f"mail.{domain}.{domain}.: a full name written without the final dot") in result.detail, result.detail
+    assert f"webmail.{domain}. resolves to nothing, expected {student.ip('correo')} (written without the final dot, so BIND added the zone's name: did you mean correo.{domain}.?)" in result.detail, result.detail
+    assert f"MX 10 mail.{domain}. has no address in the zone (its records are at" in result.detail, result.detail
+    student.serve_zone(2024040802, webmail=f"webmail IN CNAME correo.{domain}.")
+    assert_passes(ex10.check("b-zona"))
