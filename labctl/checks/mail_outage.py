@@ -53,7 +53,13 @@ class MtaDeferredThenDelivered(Check):
             if event["status"] == "deferred" and event["reply"].startswith(UNREACHABLE):
                 unreachable[event["queue_id"]] = event
         if not unreachable:
-            return 0, False, f"{sender} never found {p.server} unreachable for mail to @{p.domain} (stop it while mail is sent)"
+            server_ip = str(ctx.service(p.server).ip)
+            others = sorted({host for e in ctx.mta_events(sender) if e["event"] == "relay_connect"
+                             and e["domain"].lower() == p.domain.lower() for host in e["hosts"] if host != server_ip})
+            backup = (f"; it may hand that mail to {', '.join(others)} too (another MX of the domain), which "
+                      f"takes it while {p.server} is down: the backup MX of item m" if others else "")
+            return 0, False, (f"{sender} never found {p.server} unreachable for mail to @{p.domain} "
+                              f"(stop it while mail is sent){backup}")
         for event in deliveries:
             last_failure = unreachable.get(event["queue_id"])
             if event["status"] != "relayed" or last_failure is None:

@@ -319,3 +319,8 @@ def test_m_backup_named_in_the_students_zone_forwards_too(ex10, student):
     result = mail_down_while_the_provider_sends(ex10, student, "respaldo con nombre propio")
     assert_passes(result)
     assert result.detail.startswith("mail-nube: ") and "deferred (451 4.4.1" in result.detail, result.detail
+    # Item l, done only now: the provider deferred nothing, the backup took the mail, and l says so.
+    result = ex10.check("l-reintento")
+    assert_fails(result)
+    assert (f"mail-proveedor never found mail unreachable for mail to @{student.domain} (stop it while mail is sent); "
+            f"it may hand that mail to {student.ip('mail-nube')} too (another MX of the domain)") in result.detail, result.detail
