@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lab_traffic import LabPorts, lab_servers, run_clients, tcpdump, wait_until_capturing
+from lab_traffic import LabPorts, lab_servers, run_clients, tcpdump, wait_until_captured
 
 # Link layers tcpdump writes: Ethernet on lo, Linux cooked v1 and v2 on "any".
 CAPTURE_SETUPS = {"ethernet": ("lo", None), "sll": ("any", "LINUX_SLL"), "sll2": ("any", "LINUX_SLL2")}
@@ -27,6 +27,7 @@ def lab_capture(tmp_path_factory) -> LabCapture:
         with ExitStack() as dumps:
             for name, (interface, linktype) in CAPTURE_SETUPS.items():
                 dumps.enter_context(tcpdump(files[name], interface, ports.bpf(), linktype))
-            wait_until_capturing(list(files.values()), ports.probe)
+            wait_until_captured(list(files.values()), ports.probe, b"probe-start")
             run_clients(ports)
+            wait_until_captured(list(files.values()), ports.probe, b"probe-end")
     return LabCapture(files, ports)

@@ -170,7 +170,7 @@ class LabPorts:
     imap: int
     http: int
     dns: int  # UDP and TCP
-    probe: int  # UDP, only to see that tcpdump has started
+    probe: int  # UDP, only to see that tcpdump has started and has written all
 
     def bpf(self) -> str:
         return " or ".join(f"port {port}" for port in (self.smtp, self.pop, self.imap, self.http, self.dns, self.probe))
@@ -227,14 +227,15 @@ def tcpdump(path: Path, interface: str, bpf: str, linktype: str | None = None):
         process.wait(timeout=10)
 
 
-def wait_until_capturing(paths: list[Path], probe_port: int) -> None:
-    """A listening tcpdump may still miss the first packets: probe until every file has one."""
+def wait_until_captured(paths: list[Path], probe_port: int, marker: bytes) -> None:
+    """Probe until every file holds `marker`: a listening tcpdump may still miss the first
+    packets, and a loaded machine may not have written the last ones yet."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         deadline = time.monotonic() + 10
-        while not all(path.exists() and path.stat().st_size > 24 for path in paths):
+        while not all(path.exists() and marker in path.read_bytes() for path in paths):
             if time.monotonic() > deadline:
-                raise RuntimeError("tcpdump captures nothing")
-            s.sendto(b"probe", ("127.0.0.1", probe_port))
+                raise RuntimeError(f"tcpdump did not capture the probe {marker!r}")
+            s.sendto(marker, ("127.0.0.1", probe_port))
             time.sleep(0.05)
 
 
