@@ -5,10 +5,12 @@ does not (NameConstraints). Kept files are reused, outdated ones remade."""
 from __future__ import annotations
 
 import datetime
+import json
 import ipaddress
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from labctl.render.tls import CA_CERT, CA_KEY, lab_certificates
+from labctl.render.tls import CA_CERT, CA_KEY, RECORD, lab_certificates
 from labctl.spec.loader import load_lab
 
 HOSTNAME = "mail.redes.unlp.edu.ar"
@@ -184,3 +186,38 @@ def test_files_of_an_older_labctl_are_remade(tmp_path, practica4):
     lab_certificates(tmp_path, practica4)
     result = _openssl_verify(tmp_path, tmp_path / "mail.pem", "-verify_hostname", HOSTNAME)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_files_checked_before_are_taken_without_cryptography(tmp_path, practica4):
+    """A later `up` finds the very files an earlier one checked: it reads them as they are
+    (importing cryptography is 40 ms of every up)."""
+    first = lab_certificates(tmp_path, practica4)
+    script = (
+        "import sys; from pathlib import Path\n"
+        "from labctl.render.tls import lab_certificates\n"
+        "from labctl.spec.loader import load_lab\n"
+        f"certs = lab_certificates(Path({str(tmp_path)!r}), load_lab('practica4'))\n"
+        "print(certs.servers['mail'].cert == open(sys.argv[1]).read(), any(m.startswith('cryptography') for m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "mail.pem")], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["True", "False"]
+    assert lab_certificates(tmp_path, practica4) == first
+
+
+def test_files_changed_after_the_check_are_checked_again(tmp_path, practica4):
+    lab_certificates(tmp_path, practica4)
+    _old_labctl_files(tmp_path)  # replaced behind labctl's back: the record no longer matches
+    lab_certificates(tmp_path, practica4)
+    result = _openssl_verify(tmp_path, tmp_path / "mail.pem", "-verify_hostname", HOSTNAME)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_record_past_its_renewal_date_is_checked_again(tmp_path, practica4):
+    first = lab_certificates(tmp_path, practica4)
+    record = json.loads((tmp_path / RECORD).read_text())
+    record["renew_at"] = "2000-01-01T00:00:00+00:00"
+    (tmp_path / RECORD).write_text(json.dumps(record))
+    assert lab_certificates(tmp_path, practica4) == first  # still good: kept, and so recorded
+    renew_at = datetime.datetime.fromisoformat(json.loads((tmp_path / RECORD).read_text())["renew_at"])
+    ends = [x509.load_pem_x509_certificate(pem.encode()).not_valid_after_utc for pem in (first.ca, first.servers["mail"].cert)]
+    assert renew_at == min(ends) - datetime.timedelta(days=30)

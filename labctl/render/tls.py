@@ -1,37 +1,29 @@
-"""A per-lab certificate authority and one certificate per mail service.
+"""A per-lab certificate authority and one certificate per TLS service.
 
 Made once and kept in the lab's state folder, so re-rendering yields the same
 files (a second `up` changes nothing) and a student imports the CA into
-Thunderbird only once (`ca.pem`).
-
-Strict verifiers (Python 3.13's default context, `openssl verify -x509_strict`)
-accept only RFC 5280 profiles: key identifiers on both sides, key usages,
-critical basic constraints. Students are told to trust the CA, so it is limited
-by NameConstraints to the lab's own names and subnet: it can vouch for nothing
-else. Files made by an older labctl, or for another hostname, subnet or set of
-lab names, do not match the profile below and are made again.
+Thunderbird only once (`ca.pem`). labctl.render.certificates makes and checks
+them; once it has, the folder records what it found good (RECORD): the files'
+digests, what they were checked for, by which version of that module, and when
+the first of them is due for renewal. A later `up` that finds all of it
+unchanged takes the files as they are, without importing cryptography.
 """
 from __future__ import annotations
 
 import datetime
+import hashlib
 import ipaddress
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from labctl.spec.models import Lab, Role
 
 CA_CERT = "ca.pem"
 CA_KEY = "ca.key"
-VALIDITY = datetime.timedelta(days=825)
-# A kept certificate this close to its end is made again.
-RENEW_BEFORE = datetime.timedelta(days=30)
+RECORD = "checked.json"
+_CHECKER = Path(__file__).with_name("certificates.py")
 
 
 @dataclass(frozen=True)
@@ -62,115 +54,42 @@ class LabCertificates:
     servers: dict[str, TlsPair]  # by mail service name
 
 
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+def _wanted(scope: CaScope, servers: dict[str, tuple[str, ipaddress.IPv4Address]]) -> dict:
+    """What the files are checked for, and by which code: any change means checking again."""
+    return {
+        "checker": hashlib.sha256(_CHECKER.read_bytes()).hexdigest(),
+        "scope": [list(scope.domains), str(scope.subnet)],
+        "servers": {name: [hostname, str(ip)] for name, (hostname, ip) in sorted(servers.items())},
+    }
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    # Created 0600, never world-readable even for a moment.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
+def _file_names(servers: dict) -> list[str]:
+    return [CA_CERT, CA_KEY, *(f"{name}.{ext}" for name in sorted(servers) for ext in ("pem", "key"))]
 
 
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
-def _usage(**granted: bool) -> x509.KeyUsage:
-    flags = dict(digital_signature=False, content_commitment=False, key_encipherment=False, data_encipherment=False,
-                 key_agreement=False, key_cert_sign=False, crl_sign=False, encipher_only=False, decipher_only=False)
-    return x509.KeyUsage(**{**flags, **granted})
-
-
-def _ca_extensions(public_key, scope: CaScope) -> list[x509.Extension]:
-    permitted = [x509.DNSName(domain) for domain in scope.domains] + [x509.IPAddress(scope.subnet)]
-    return [
-        x509.Extension(x509.BasicConstraints.oid, True, x509.BasicConstraints(ca=True, path_length=0)),
-        x509.Extension(x509.KeyUsage.oid, True, _usage(key_cert_sign=True, crl_sign=True)),
-        x509.Extension(x509.SubjectKeyIdentifier.oid, False, x509.SubjectKeyIdentifier.from_public_key(public_key)),
-        x509.Extension(x509.NameConstraints.oid, True, x509.NameConstraints(permitted_subtrees=permitted, excluded_subtrees=None)),
-    ]
-
-
-def _server_extensions(public_key, ca_cert: x509.Certificate, hostname: str, ip: ipaddress.IPv4Address) -> list[x509.Extension]:
-    ca_key_id = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-    return [
-        x509.Extension(x509.BasicConstraints.oid, True, x509.BasicConstraints(ca=False, path_length=None)),
-        x509.Extension(x509.KeyUsage.oid, True, _usage(digital_signature=True, key_encipherment=True)),
-        x509.Extension(x509.ExtendedKeyUsage.oid, False, x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH])),
-        x509.Extension(x509.SubjectAlternativeName.oid, False, x509.SubjectAlternativeName([x509.DNSName(hostname), x509.IPAddress(ip)])),
-        x509.Extension(x509.SubjectKeyIdentifier.oid, False, x509.SubjectKeyIdentifier.from_public_key(public_key)),
-        x509.Extension(x509.AuthorityKeyIdentifier.oid, False, x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_key_id)),
-    ]
-
-
-def _sign(subject: x509.Name, issuer: x509.Name, public_key, signing_key, extensions: list[x509.Extension]) -> x509.Certificate:
-    now = datetime.datetime.now(datetime.timezone.utc)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + VALIDITY)
-    )
-    for extension in extensions:
-        builder = builder.add_extension(extension.value, extension.critical)
-    return builder.sign(signing_key, hashes.SHA256())
-
-
-def _has_exactly(cert: x509.Certificate, wanted: list[x509.Extension]) -> bool:
-    """The certificate carries these extensions and no others, and is not about to expire."""
-    def key(ext: x509.Extension) -> str:
-        return ext.oid.dotted_string
-
+def _digests(tls_dir: Path, names: list[str]) -> dict[str, str] | None:
     try:
-        present = sorted(cert.extensions, key=key)
-    except ValueError:  # an extension this library cannot parse: not ours
-        return False
-    soon = datetime.datetime.now(datetime.timezone.utc) + RENEW_BEFORE
-    return present == sorted(wanted, key=key) and cert.not_valid_after_utc > soon
+        return {name: hashlib.sha256((tls_dir / name).read_bytes()).hexdigest() for name in names}
+    except OSError:
+        return None
 
 
-def _load_or_make_ca(tls_dir: Path, lab_name: str, scope: CaScope) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    cert_path, key_path = tls_dir / CA_CERT, tls_dir / CA_KEY
-    if cert_path.is_file() and key_path.is_file():
-        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
-        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
-        if _has_exactly(cert, _ca_extensions(cert.public_key(), scope)):
-            return cert, key
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = _name(f"labctl {lab_name} lab CA")
-    cert = _sign(name, name, key.public_key(), key, _ca_extensions(key.public_key(), scope))
-    tls_dir.mkdir(parents=True, exist_ok=True)
-    _write_private(key_path, _key_pem(key))
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return cert, key
-
-
-def _still_valid(cert_path: Path, ca_cert: x509.Certificate, hostname: str, ip: ipaddress.IPv4Address) -> bool:
-    """The kept certificate was signed by this lab CA for this hostname and address, with today's profile."""
-    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+def _still_good(tls_dir: Path, wanted: dict, names: list[str]) -> bool:
+    """The files are byte for byte those checked for exactly `wanted`, and none is due for renewal."""
     try:
-        cert.verify_directly_issued_by(ca_cert)
-    except (ValueError, TypeError, InvalidSignature):
+        record = json.loads((tls_dir / RECORD).read_text(encoding="utf-8"))
+        renew_at = datetime.datetime.fromisoformat(record["renew_at"])
+    except (OSError, ValueError, KeyError, TypeError):
         return False
-    return _has_exactly(cert, _server_extensions(cert.public_key(), ca_cert, hostname, ip))
+    return (record.get("wanted") == wanted and record.get("files") == _digests(tls_dir, names)
+            and datetime.datetime.now(datetime.timezone.utc) < renew_at)
 
 
-def server_pair(tls_dir: Path, lab_name: str, scope: CaScope, service: str, hostname: str, ip: ipaddress.IPv4Address) -> TlsPair:
-    """The service's certificate for `hostname` and `ip`, signed by the lab CA;
-    made once, made again when anything it names (or the CA) changed."""
-    ca_cert, ca_key = _load_or_make_ca(tls_dir, lab_name, scope)
-    cert_path, key_path = tls_dir / f"{service}.pem", tls_dir / f"{service}.key"
-    if not (cert_path.is_file() and key_path.is_file() and _still_valid(cert_path, ca_cert, hostname, ip)):
-        key = ec.generate_private_key(ec.SECP256R1())
-        cert = _sign(_name(hostname), ca_cert.subject, key.public_key(), ca_key, _server_extensions(key.public_key(), ca_cert, hostname, ip))
-        _write_private(key_path, _key_pem(key))
-        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return TlsPair(cert_path.read_text(), key_path.read_text())
+def _keep_record(tls_dir: Path, wanted: dict, names: list[str], renew_at: datetime.datetime) -> None:
+    record = {"wanted": wanted, "files": _digests(tls_dir, names), "renew_at": renew_at.isoformat()}
+    partial = tls_dir / f".{RECORD}.new"
+    partial.write_text(json.dumps(record), encoding="utf-8")
+    os.replace(partial, tls_dir / RECORD)
 
 
 def lab_certificates(tls_dir: Path, lab: Lab) -> LabCertificates:
@@ -179,5 +98,15 @@ def lab_certificates(tls_dir: Path, lab: Lab) -> LabCertificates:
     scope = CaScope.of(lab)
     names = {name: svc.hostname for name, svc in lab.by_role(Role.mail).items()}
     names |= {name: lab.webmail_host(svc) for name, svc in lab.by_role(Role.webmail).items()}
-    servers = {name: server_pair(tls_dir, lab.name, scope, name, hostname, lab.services[name].ip) for name, hostname in names.items()}
-    return LabCertificates((tls_dir / CA_CERT).read_text() if servers else "", servers)
+    if not names:
+        return LabCertificates("", {})
+    servers = {name: (hostname, lab.services[name].ip) for name, hostname in names.items()}
+    wanted, files = _wanted(scope, servers), _file_names(servers)
+    if not _still_good(tls_dir, wanted, files):
+        # Here only: cryptography is imported when something is to be made or checked.
+        from labctl.render import certificates
+
+        pairs = [certificates.server_pair(tls_dir, lab.name, scope, name, hostname, ip) for name, (hostname, ip) in servers.items()]
+        _keep_record(tls_dir, wanted, files, certificates.renewal_due([(tls_dir / CA_CERT).read_text(), *(p.cert for p in pairs)]))
+    pairs = {name: TlsPair((tls_dir / f"{name}.pem").read_text(), (tls_dir / f"{name}.key").read_text()) for name in servers}
+    return LabCertificates((tls_dir / CA_CERT).read_text(), pairs)

@@ -20,7 +20,8 @@ import pytest
 from labctl.checks import portprobe
 from labctl.checks.listening import Listening, parse_tables
 from labctl.checks.ports import PROBE_SOURCE
-from labctl.render.tls import CaScope, server_pair
+from labctl.render.certificates import server_pair
+from labctl.render.tls import CaScope
 
 HOST = "127.0.0.1"
 LATE = 0.6  # longer than the probe's grace before it speaks
