@@ -139,7 +139,7 @@ def instrument(tracer: Tracer, engine) -> None:
     tracer.engine(engine.api)
     tracer.wrap(project, "prepare", "step render configs + plan")
     tracer.wrap(project, "running", "step read running state")
-    tracer.wrap(project, "_converge", "step converge (network..ready)")
+    tracer.wrap(project, "_converge", "step converge (volumes..ready)")
     tracer.wrap(project, "_down", "step down")
     tracer.wrap(project, "ensure_network", "step network")
     tracer.wrap(project.firewall, "isolate", "step firewall isolate")

@@ -48,14 +48,15 @@ def test_up_loads_only_what_up_runs():
     probe = (
         "import json, sys\n"
         "from typer.main import get_command\n"
-        "from labctl.cli import app\n"
+        "from labctl.cli import _without_ssh_transport, app\n"
+        "_without_ssh_transport()  # as main() does: paramiko would bring cryptography\n"
         "get_command(app).get_command(None, 'up')\n"
         "print(json.dumps(sorted(sys.modules)))\n"
     )
     loaded = set(json.loads(subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True).stdout))
     assert "labctl.runtime.project" in loaded  # what up runs
     for unneeded in ("labctl.checks", "labctl.capture.capture", "labctl.capture.reader", "dpkt", "labctl.classroom",
-                     "labctl.cli.commands.capture"):
+                     "labctl.cli.commands.capture", "cryptography", "labctl.render.certificates"):
         assert unneeded not in loaded, unneeded
 
 

@@ -320,12 +320,17 @@ def plan_lab(lab: Lab, instance: str, config_dir: Path, files: list[RenderedFile
                 **_resources(ROLE_RESOURCES[svc.role]),
             )
         )
-    network = NetworkPlan(
+    return LabPlan(instance, lab, exercise, network_plan(lab, instance, exercise), tuple(containers), volumes, config_dir)
+
+
+def network_plan(lab: Lab, instance: str, exercise: str | None = None) -> NetworkPlan:
+    """The lab network: known from the lab alone, before any file is rendered."""
+    labels = {LABEL_LAB: instance, **({LABEL_EXERCISE: exercise} if exercise else {})}
+    return NetworkPlan(
         name=f"{instance}-{lab.network.name}",
         subnet=str(lab.network.subnet),
         gateway=str(lab.network.gateway),
         bridge=bridge_name(instance),
-        labels=dict(base_labels),
+        labels=labels,
         host_closed=lab.access is not None,
     )
-    return LabPlan(instance, lab, exercise, network, tuple(containers), volumes, config_dir)

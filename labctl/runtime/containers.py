@@ -4,7 +4,7 @@ from __future__ import annotations
 import threading
 
 from docker import DockerClient
-from docker.errors import APIError, ImageNotFound, NotFound
+from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 from docker.models.networks import Network
 from docker.types import LogConfig
@@ -63,17 +63,13 @@ def set_aside(container: Container) -> None:
 
 def check_images(engine: DockerClient, containers: tuple[ContainerPlan, ...]) -> None:
     needed = {c.image for c in containers}
-    missing = []
-    for image in sorted(needed):
-        try:
-            engine.images.get(image)
-        except ImageNotFound:
-            missing.append(image)
+    found = images.present(engine, needed)
+    missing = sorted(needed - found.keys())
     if missing:
         raise LabError(f"missing image(s) {', '.join(missing)}: run 'labctl images build'")
-    stale = images.out_of_date(engine, needed)
-    if stale:
-        raise LabError(f"image(s) {', '.join(stale)} built from older sources than this labctl's images/: "
+    out_of_date = images.stale(found)
+    if out_of_date:
+        raise LabError(f"image(s) {', '.join(out_of_date)} built from older sources than this labctl's images/: "
                        "run 'labctl images build' (cached layers make it quick)")
 
 

@@ -67,19 +67,25 @@ def _files_under(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
 
 
+def present(engine: DockerClient, tags: set[str]) -> dict[str, dict[str, str]]:
+    """Those of `tags` the engine has, with their labels: one request for all of them."""
+    found = {}
+    for image in engine.api.images(filters={"reference": sorted(tags)}):
+        for tag in image.get("RepoTags") or []:
+            if tag in tags:
+                found[tag] = image.get("Labels") or {}
+    return found
+
+
+def stale(found: dict[str, dict[str, str]]) -> list[str]:
+    """Those of the lab images `found` (tag -> labels) whose build sources changed since they
+    were built (or that were built before images carried their digest)."""
+    return [spec.tag for spec in image_specs()
+            if spec.tag in found and found[spec.tag].get(SOURCE_LABEL) != source_digest(spec)]
+
+
 def out_of_date(engine: DockerClient, tags: set[str]) -> list[str]:
-    """Those of the lab images `tags` whose build sources changed since they were built (or
-    that were built before images carried their digest)."""
-    stale = []
-    for spec in image_specs():
-        if spec.tag in tags:
-            try:
-                labels = engine.images.get(spec.tag).labels or {}
-            except ImageNotFound:
-                continue  # missing, which the caller says
-            if labels.get(SOURCE_LABEL) != source_digest(spec):
-                stale.append(spec.tag)
-    return stale
+    return stale(present(engine, tags))
 
 
 def ensure_base(engine: DockerClient, log: Callable[[str], None]) -> None:

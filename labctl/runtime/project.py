@@ -18,12 +18,13 @@ from typing import Callable
 from docker import DockerClient
 from docker.errors import APIError, DockerException, NotFound
 from docker.models.containers import Container
+from docker.models.networks import Network
 
 from labctl.capture.files import capture_files, stats_files
 from labctl.paths import captures_dir, lab_state_dir, tls_dir
 from labctl.render.configs import render_configs
 from labctl.render.plan import (
-    ACCESS_SERVICE, CAPTURE_SERVICE, LABEL_CONFIG_HASH, LABEL_EXERCISE, LABEL_LAB, SSH_KEYS_DIR, STATELESS_SERVICES, LabPlan, plan_lab,
+    ACCESS_SERVICE, CAPTURE_SERVICE, LABEL_CONFIG_HASH, LABEL_EXERCISE, LABEL_LAB, SSH_KEYS_DIR, STATELESS_SERVICES, LabPlan, network_plan, plan_lab,
 )
 from labctl.render.tls import lab_certificates
 from labctl.render.writer import write_configs
@@ -260,13 +261,16 @@ def _up(engine: DockerClient, lab: Lab, instance: str, exercise: str | None, tim
     now = running(engine, instance)
     _refuse_other_lab(now, lab, instance, exercise)
     undo = _Undo.snapshot(engine, instance)
-    plan = prepare(lab, instance, exercise)
-    ctr.check_images(engine, plan.containers)
-
-    result = UpResult(plan)
     with terminate_as_interrupt():
         try:
-            _converge(engine, plan, now, result, undo, timeout)
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                # The engine makes the network (70 ms) while the configuration is rendered and
+                # the images are checked; if either fails, the rollback below removes it again.
+                network = pool.submit(ensure_network, engine, network_plan(lab, instance, exercise))
+                plan = prepare(lab, instance, exercise)
+                ctr.check_images(engine, plan.containers)
+            result = UpResult(plan)
+            _converge(engine, plan, network.result()[0], now, result, undo, timeout)
         except BaseException:
             # Leave nothing half-started, and lose nothing: only what this call
             # created goes; volumes kept by `down --keep-data` stay; containers
@@ -283,10 +287,9 @@ def _up(engine: DockerClient, lab: Lab, instance: str, exercise: str | None, tim
     return result
 
 
-def _converge(engine: DockerClient, plan: LabPlan, now: Running, result: UpResult, undo: _Undo, timeout: float) -> None:
-    """Make the engine hold what the plan says: every container created with the
-    current configuration, running, and attached to the lab network at its address."""
-    network, _ = ensure_network(engine, plan.network)
+def _converge(engine: DockerClient, plan: LabPlan, network: Network, now: Running, result: UpResult, undo: _Undo, timeout: float) -> None:
+    """Make the engine hold what the plan says (its network made already): every container
+    created with the current configuration, running, and attached to the lab network at its address."""
     for volume, labels in plan.volumes.items():
         try:
             engine.volumes.get(volume)
