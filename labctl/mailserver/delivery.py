@@ -21,7 +21,7 @@ from .config import Config
 from .durable import StagedFile
 from .eventlog import EventLog
 from .headers import delivery_headers
-from .relay import DestinationError, Outcome, Parcel, mail_exchangers, send_batch
+from .relay import DestinationError, Outcome, Parcel, send_batch
 from .spool import DEFERRED, DELIVERED, FAILED, RELAYED, QueuedMessage, Recipient, Spool
 from .summary import UnreadableMessage, summarise
 
@@ -299,6 +299,8 @@ class DeliveryWorker:
         return Outcome(250, DELIVERED_REPLY + ("" if fresh else " (already there)"), "2.0.0")
 
     async def _relay(self, domain: str, items: list[tuple[QueuedMessage, list[Recipient]]]) -> None:
+        from .exchangers import mail_exchangers  # not at start: see there
+
         try:
             hosts = await mail_exchangers(domain, self.config.resolvers, self.config.resolver_port,
                                           self_name=self.config.hostname, self_addresses=self.config.relay_self_addresses)

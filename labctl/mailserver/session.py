@@ -35,12 +35,12 @@ from .maildir import maildir_path
 from .message_data import DotTerminatedContent, normalise_chunked
 from .quota import FULL_TEXT, NO_ROOM, is_full
 from .replies import with_enhanced_code
-from .spf_check import SpfVerdict, evaluate
 from .spool import QueuedMessage, Recipient, new_queue_id
 
 if TYPE_CHECKING:
     from .config import Listener
     from .server import MailService
+    from .spf_check import SpfVerdict
 
 # Postfix's line_length_limit: a command (or a SASL response) longer than this is cut here
 # and the rest of its line dropped. RFC 5321 4.5.3.1.4 asks for at least 512 octets; AUTH
@@ -587,6 +587,10 @@ class LabSMTP(SMTP):
         if action == "off" or self.listener.kind != "mta" or self.session.authenticated:
             return None
         if self.envelope.spf is None:
+            # Imported at the first check, not at start: pyspf and dnspython are 30 ms of
+            # the MTA's start, which `labctl up` waits for.
+            from .spf_check import evaluate
+
             self.envelope.spf = await asyncio.to_thread(
                 evaluate, client_ip=self._peer_ip, mail_from=self.envelope.mail_from,
                 helo=self.session.host_name or "", receiver=self.config.hostname,
