@@ -11,6 +11,7 @@ import os
 import shutil
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
@@ -266,9 +267,16 @@ def _up(engine: DockerClient, lab: Lab, instance: str, exercise: str | None, tim
             with ThreadPoolExecutor(max_workers=1) as pool:
                 # The engine makes the network (70 ms) while the configuration is rendered and
                 # the images are checked; if either fails, the rollback below removes it again.
-                network = pool.submit(ensure_network, engine, network_plan(lab, instance, exercise))
-                plan = prepare(lab, instance, exercise)
-                ctr.check_images(engine, plan.containers)
+                # Ctrl-C is held back from the thread that asks for it (it inherits the mask)...
+                with signals_held():
+                    network = pool.submit(ensure_network, engine, network_plan(lab, instance, exercise))
+                try:
+                    plan = prepare(lab, instance, exercise)
+                    ctr.check_images(engine, plan.containers)
+                finally:
+                    # ...and here until the engine has answered: the rollback must see the network.
+                    with signals_held():
+                        futures_wait([network])
             result = UpResult(plan)
             _converge(engine, plan, network.result()[0], now, result, undo, timeout)
         except BaseException:
