@@ -8,6 +8,7 @@ Everything else is "remote", which an unauthenticated client may not use.
 """
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 
@@ -40,6 +41,9 @@ class Path:
     address: str  # "" for the null reverse-path <>
     params: str  # the ESMTP parameters after the path
     as_typed: str = ""  # the mailbox as the client wrote it, unquoted, for replies (Postfix echoes that)
+    # The mailbox as the client gave it (no domain appended), quoted only where it must be: the
+    # original recipient Postfix names in Received: (for <...>) and X-Original-To:.
+    given: str = ""
 
 
 def _split_mailbox(mailbox: str) -> tuple[str, str]:
@@ -60,13 +64,26 @@ def _split_mailbox(mailbox: str) -> tuple[str, str]:
 def validate_mailbox(mailbox: str) -> str:
     """The mailbox as we keep it (a local part with misplaced dots quoted), or AddressError."""
     local, domain = _split_mailbox(mailbox)
-    if not (_DOMAIN.match(domain) or _ADDRESS_LITERAL.match(domain)):
+    if not (_DOMAIN.match(domain) or _is_address_literal(domain)):
         raise AddressError("bad domain")
     if _DOT_ATOM.match(local) or _QUOTED.match(local):
         return mailbox
     if _LOOSE_DOTS.match(local):
         return f'"{local}"@{domain}'
     raise AddressError("bad local part")
+
+
+def _is_address_literal(domain: str) -> bool:
+    """[192.0.2.1] or [IPv6:2001:db8::1]: an address Postfix can read (valid_hostaddr); it
+    refuses [1.2.3] or a general literal as bad syntax, not as someone else's host."""
+    if not _ADDRESS_LITERAL.match(domain):
+        return False
+    text = domain[1:-1]
+    version, address = (6, text[5:]) if text[:5].lower() == "ipv6:" else (4, text)
+    try:
+        return ipaddress.ip_address(address).version == version
+    except ValueError:
+        return False
 
 
 def reply_form(mailbox: str) -> str:
@@ -113,10 +130,17 @@ def parse_path(argument: str, *, allow_null: bool, default_domain: str | None = 
         if not allow_null:
             raise AddressError("null address not allowed here")
         return Path("", params.strip())
-    as_typed = reply_form(mailbox)
+    as_typed, given = reply_form(mailbox), _quoted_where_needed(mailbox)
     if default_domain and "@" not in mailbox and _LOOSE_DOTS.match(mailbox):
         mailbox = f"{mailbox}@{default_domain}"
-    return Path(validate_mailbox(mailbox), params.strip(), as_typed)
+    return Path(validate_mailbox(mailbox), params.strip(), as_typed, given)
+
+
+def _quoted_where_needed(mailbox: str) -> str:
+    """"alumnoimap"@x is alumnoimap@x; "alumno imap"@x stays quoted (Postfix's quote_822_local)."""
+    local, domain = _split_mailbox(mailbox) if "@" in mailbox else (mailbox, None)
+    plain = _unquoted(local)
+    return (plain if _DOT_ATOM.match(plain) else local) + (f"@{domain}" if domain is not None else "")
 
 
 def domain_of(address: str) -> str:

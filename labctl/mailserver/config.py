@@ -22,6 +22,8 @@ LISTENER_KINDS = ("mta", "msa")
 # policyd-spf's 550 5.7.23 (the result is marked and logged whenever SPF is evaluated).
 SPF_ACTIONS = ("off", "mark", "reject")
 POSTMASTER = "postmaster"
+# Debian's main.cf: alumnoimap+algo@ is delivered to alumnoimap when no account is named so.
+RECIPIENT_DELIMITER = "+"
 # Where labctl mounts the mail service's config (labctl's config_mount(Role.mail)).
 DEFAULT_CONFIG_PATH = "/etc/labctl/mail/mta.yaml"
 
@@ -82,7 +84,7 @@ class Config:
     maildir_root: str
     log_file: str
     size_limit: int = 10240000
-    max_recipients: int = 100
+    max_recipients: int = 1000  # Postfix's smtpd_recipient_limit
     resolvers: list[str] = field(default_factory=list)
     resolver_port: int = 53  # lets tests point the MX lookups at a stub server
     relay_port: int = 25
@@ -168,6 +170,9 @@ class Config:
                 return account
         if local_part.lower() == POSTMASTER and domain in self.local_domains:
             return Account(f"{POSTMASTER}@{domain}", user=POSTMASTER, password="")
+        user, delimiter, _ = local_part.partition(RECIPIENT_DELIMITER)
+        if delimiter and user:
+            return self.account_for_mailbox(user, domain)
         return None
 
     def account_for_login(self, login: str) -> Account | None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from . import dsn, maildir, quota
-from .addresses import domain_of, local_mailbox
+from .addresses import domain_of, local_mailbox, reply_form
 from .commit import GroupCommit
 from .config import Config
 from .durable import StagedFile
@@ -282,8 +282,10 @@ class DeliveryWorker:
             return None
         # Deterministic name: a crash-and-retry finds the earlier copy (see maildir.py).
         name = f"{int(message.arrival)}.Q{message.queue_id}R{message.recipients.index(recipient)}.{self.config.hostname}"
-        headers = delivery_headers(mail_from=message.mail_from, original_to=recipient.address,
-                                   delivered_to=account.address)
+        # Postfix's local(8): X-Original-To: as the client gave it, Delivered-To: as it was resolved
+        # (unquoted, a final dot dropped); both with their case and address extension.
+        headers = delivery_headers(mail_from=message.mail_from, original_to=recipient.original or recipient.address,
+                                   delivered_to=reply_form(recipient.address).removesuffix("."))
         return maildir.maildir_path(self.config.maildir_root, local.domain, account.user), name, headers
 
     def _store_in_maildir(self, message: QueuedMessage, recipient: Recipient, content: bytes) -> Outcome:

@@ -85,6 +85,8 @@ class LabEnvelope(Envelope):
         super().__init__()
         self.mail_from = None  # "" is the null sender, so None means "no MAIL yet"
         self.recipients: list[Recipient] = []
+        # RCPTs answered 250, a repeated address too: Postfix's smtpd_recipient_limit counts them all.
+        self.rcpt_count = 0
         self.ret: str | None = None
         self.envid: str | None = None
         self.chunks = bytearray()
@@ -528,7 +530,7 @@ class LabSMTP(SMTP):
         except ParameterError as refusal:
             await self.push(str(refusal))
             return
-        if len(self.envelope.recipients) >= self.config.max_recipients:
+        if self.envelope.rcpt_count >= self.config.max_recipients:
             await self.push("452 4.5.3 Error: too many recipients")
             return
         refusal = (self._recipient_refusal(path.address, as_typed=path.as_typed)
@@ -538,8 +540,11 @@ class LabSMTP(SMTP):
             await self.push(refusal)
             return
         if all(r.address.lower() != path.address.lower() for r in self.envelope.recipients):
-            self.envelope.recipients.append(Recipient(path.address, notify=params.notify, orcpt=params.orcpt))
+            original = path.given if path.given != path.address else ""
+            self.envelope.recipients.append(Recipient(path.address, notify=params.notify, orcpt=params.orcpt,
+                                                      original=original))
             self.envelope.rcpt_tos.append(path.address)
+        self.envelope.rcpt_count += 1
         self._log("rcpt_to", address=path.address, params=words)
         await self.push("250 2.1.5 Ok")
 
@@ -763,7 +768,7 @@ class LabSMTP(SMTP):
             helo=self.session.host_name or "unknown", client_ip=peer_ip, hostname=self.config.hostname,
             mail_name=self.config.mail_name,
             protocol=self._protocol_name(), queue_id=queue_id,
-            recipients=[r.address for r in envelope.recipients], timestamp=now)
+            recipients=[r.original or r.address for r in envelope.recipients], timestamp=now)
         if envelope.spf is not None:
             trace += envelope.spf.header  # below our Received:, as Postfix places policyd-spf's field
         account = self._authenticated_account

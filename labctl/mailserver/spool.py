@@ -31,6 +31,7 @@ class Recipient:
     address: str
     notify: list[str] | None = None  # RFC 3461 NOTIFY; None means "not given"
     orcpt: str | None = None  # RFC 3461 ORCPT, as "addr-type;xtext"
+    original: str = ""  # the address as the client gave it, when not `address` (RCPT TO:<alumnoimap>)
     status: str = PENDING
     attempts: int = 0
     reason: str = ""  # last reply or error seen, for the queue listing and DSNs

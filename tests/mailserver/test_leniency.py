@@ -15,7 +15,10 @@ def test_addresses_without_domain_get_the_local_domain(server):
         assert client.command("DATA").startswith("354 ")
         assert client.command("Subject: sin dominio\r\n\r\nx\r\n.").startswith("250 2.0.0 Ok: queued as ")
     [path] = wait_for(lambda: maildir_files(server.config, "alumnoimap"))
-    assert path.read_text().startswith(f"Return-Path: <{POP}>\nX-Original-To: {IMAP}\nDelivered-To: {IMAP}\n")
+    # X-Original-To: and Received:'s "for" name the recipient as typed, as Postfix's do (test_stored_message_parity).
+    text = path.read_text()
+    assert text.startswith(f"Return-Path: <{POP}>\nX-Original-To: alumnoimap\nDelivered-To: {IMAP}\n")
+    assert "\tfor <alumnoimap>; " in text
 
 
 def test_blanks_inside_brackets_and_misplaced_dots_are_taken_and_relayed_quoted(server):
@@ -58,10 +61,15 @@ def test_the_servers_own_names_deliver_to_the_first_local_domain(server):
         assert client.command("DATA").startswith("354 ")
         assert client.command("Subject: nombres\r\n\r\nx\r\n.").startswith("250 2.0.0 Ok: queued as ")
     paths = wait_for(lambda: len(maildir_files(server.config, "alumnoimap")) == 4 and maildir_files(server.config, "alumnoimap"))
-    assert sorted(p.read_text().split("\n")[1] for p in paths) == sorted(f"X-Original-To: {a}" for a in written[:4])
-    assert all(f"Delivered-To: {IMAP}\n" in p.read_text() for p in paths)
+    # As Postfix's local(8) writes them (test_stored_message_parity): X-Original-To: as written but
+    # unquoted, Delivered-To: also without a final dot; both keep the domain name the client used.
+    originals = ["alumnoimap@mail.redes.unlp.edu.ar", "alumnoimap@localhost", "alumnoimap@redes.unlp.edu.ar.", IMAP]
+    delivered = ["alumnoimap@mail.redes.unlp.edu.ar", "alumnoimap@localhost", IMAP, IMAP]
+    assert sorted(p.read_text().split("\n")[1:3] for p in paths) == sorted(
+        [f"X-Original-To: {o}", f"Delivered-To: {d}"] for o, d in zip(originals, delivered))
     [pop] = wait_for(lambda: maildir_files(server.config, "alumnopop"))
-    assert pop.read_text().startswith(f'Return-Path: <{POP}>\nX-Original-To: "alumnoPOP"@MAIL.redes.unlp.edu.ar\nDelivered-To: {POP}\n')
+    assert pop.read_text().startswith(f"Return-Path: <{POP}>\nX-Original-To: alumnoPOP@MAIL.redes.unlp.edu.ar\n"
+                                      "Delivered-To: alumnoPOP@MAIL.redes.unlp.edu.ar\n")
 
 
 def test_mail_before_helo_is_accepted(server):
@@ -88,4 +96,5 @@ def test_the_address_literal_of_an_own_address_is_local(server):
         assert client.command("DATA").startswith("354 ")
         assert client.command("Subject: literal\r\n\r\nx\r\n.").startswith("250 2.0.0 Ok: queued as ")
     [path] = wait_for(lambda: maildir_files(server.config, "alumnoimap"))
-    assert path.read_text().startswith(f"Return-Path: <{POP}>\nX-Original-To: alumnoimap@[127.0.0.1]\nDelivered-To: {IMAP}\n")
+    assert path.read_text().startswith(f"Return-Path: <{POP}>\nX-Original-To: alumnoimap@[127.0.0.1]\n"
+                                       "Delivered-To: alumnoimap@[127.0.0.1]\n")

@@ -41,6 +41,13 @@ MESSAGES = {
 ENVELOPES = {
     "EHLO, one recipient": ("[172.28.0.1]", False, POP, [IMAP]),
     "HELO, null sender, two recipients": ("alumno", True, "", [IMAP, POP]),
+    "an address extension": ("alumno", False, POP, ["alumnoimap+algo@redes.unlp.edu.ar"]),
+    "capitals, the host's name as domain": ("alumno", False, POP, ["ALUMNOIMAP@Mail.Redes.Unlp.Edu.Ar"]),
+    "quoted": ("alumno", False, POP, ['"alumnoimap"@redes.unlp.edu.ar']),
+    "final dot": ("alumno", False, POP, ['alumnoimap@redes.unlp.edu.ar.']),
+    "the server's address literal": ("alumno", False, POP, ["alumnoimap@[127.0.0.1]"]),
+    "localhost": ("alumno", False, POP, ["alumnoimap@localhost"]),
+    "no domains": ("alumno", False, "alumnopop", ["alumnoimap", '"alumnopop"']),
 }
 
 
@@ -69,7 +76,9 @@ def send_each(port: int, stored) -> list[str]:
 
 @pytest.fixture(scope="module")
 def postfix_stored(engine, test_label):
-    setup = "useradd -m alumnopop && postconf -e 'mynetworks = 127.0.0.0/8' 'smtputf8_enable = no'"
+    # We append the first local domain to an address without one: Postfix's myorigin set so.
+    setup = ("useradd -m alumnopop && postconf -e 'mynetworks = 127.0.0.0/8' 'smtputf8_enable = no' "
+             "'myorigin = redes.unlp.edu.ar'")
     with postfix_container(engine, {test_label: "postfix-stored"}, setup) as (postfix, port):
         return send_each(port, lambda: postfix_mail(postfix, "alumnoimap"))
 
