@@ -79,6 +79,13 @@ def test_missing_file_says_where_it_comes_from(tmp_path):
         read_model(tmp_path / "registro.yaml", Registration, "registro.yaml")
 
 
+def test_a_folder_by_the_files_name_is_one_line_naming_it(tmp_path):
+    """Not 'error: /…/respuestas.yaml: Is a directory', exit 1: the file as the student knows it."""
+    (tmp_path / "respuestas.yaml").mkdir()
+    with pytest.raises(LabSpecError, match=r"^respuestas.yaml: is a folder; expected a workspace file \(YAML\) by that name$"):
+        read_model(tmp_path / "respuestas.yaml", Answers, "respuestas.yaml")
+
+
 def test_a_huge_answers_file_is_refused_unread(tmp_path):
     path = tmp_path / "respuestas.yaml"
     path.write_text("#" * (MAX_BYTES + 1), encoding="utf-8")

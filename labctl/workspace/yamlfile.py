@@ -22,6 +22,8 @@ def read_yaml(path: Path, shown: str) -> Any:
         return parse_yaml(read_text(path, EXPECTED), EXPECTED)
     except FileNotFoundError:
         raise LabSpecError(f"{shown}: no such file (labctl up writes a skeleton; see labctl workspace)") from None
+    except IsADirectoryError:
+        raise LabSpecError(f"{shown}: is a folder; expected {EXPECTED} (YAML) by that name") from None
     except LabYamlError as exc:
         raise LabSpecError(f"{shown}: {exc}") from None
 
