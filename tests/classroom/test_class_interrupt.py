@@ -37,7 +37,10 @@ def test_ctrl_c_starts_no_further_lab(engine, tmp_path):
             time.sleep(0.05)
         up.send_signal(signal.SIGINT)
         output = up.communicate(timeout=60)[0].decode()
-        assert up.returncode != 0, output
+        assert up.returncode == 130, output
+        assert output.endswith(f"error: interrupted: no further lab was started, the ones under way finished; 'labctl class status "
+                               f"--name {CLASS}' shows them, 'labctl class up {roster}' again carries on, 'labctl class down "
+                               f"--name {CLASS} --purge' removes the class\n"), output
         time.sleep(1)  # nothing may start late either
         # The signal comes as the first lab's containers appear; on a loaded host that lab may
         # be done by then and the next one under way: it finishes, and nothing after it starts.

@@ -15,7 +15,7 @@ from labctl.classroom.roster import read_roster, students_only
 from labctl.cli.class_options import ParallelOpt
 from labctl.cli.class_progress import exit_on_failures, with_progress
 from labctl.cli.lab_options import DEFAULT_LAB
-from labctl.cli.output import console, user_errors
+from labctl.cli.output import EXIT_INTERRUPTED, console, print_error, user_errors
 from labctl.cli.roster_notes import who
 from labctl.runtime.engine import LabError, client
 from labctl.spec.loader import LabSpecError, lab_file, load_lab
@@ -67,8 +67,15 @@ def command(
         record.roster = str(roster.resolve())  # the roster the class now follows
         record = lifecycle.enrol(engine, record, students, ssh_port)
         wanted = [record.student(s.id) for s in students]
-        outcomes = with_progress(f"class {class_name} up", len(wanted),
-                                  lambda done: lifecycle.bring_up(engine, record, wanted, parallel, done))
+        try:
+            outcomes = with_progress(f"class {class_name} up", len(wanted),
+                                      lambda done: lifecycle.bring_up(engine, record, wanted, parallel, done))
+        except KeyboardInterrupt:
+            # Not a bare exit: the class is recorded and the labs under way came up whole.
+            print_error(f"interrupted: no further lab was started, the ones under way finished; 'labctl class status --name "
+                        f"{class_name}' shows them, 'labctl class up {roster}' again carries on, "
+                        f"'labctl class down --name {class_name} --purge' removes the class")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
         ready = sum(o.error is None for o in outcomes)
         console.print(f"[green]{ready}/{len(wanted)} labs up[/] (exercise {exercise}); "
                       f"'labctl class status --name {class_name}' and 'labctl class access --name {class_name}'", highlight=False, soft_wrap=True)
