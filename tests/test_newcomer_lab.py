@@ -137,3 +137,15 @@ def test_check_of_a_lab_that_is_not_up_names_the_ones_that_are(lab, engine):
     assert labs_up(["a", "b"]) == " (up here: a, b; say which with --instance)"
     assert labs_up([f"s{n}" for n in range(7)]) == " (up here: s0, s1, s2, s3, s4 and 2 more; say which with --instance)"
     assert labs_up([]) == ""
+
+
+def test_a_file_handed_to_an_exercise_that_asks_for_none_is_refused(lab, tmp_path):
+    """Ignored, the report's silence read as the file's approval; a folder is named as one."""
+    handed = tmp_path / "foto.jpg"
+    handed.write_bytes(b"\xff\xd8\xff")
+    result = runner.invoke(app, ["check", "--instance", INSTANCE, "--exercise", "4", "--file", str(handed)])
+    assert result.exit_code == 2
+    assert result.stderr == f"error: --file {handed}: exercise 4 asks for no file; --file is for exercise 3\n"
+    result = runner.invoke(app, ["check", "--instance", INSTANCE, "--exercise", "3", "--file", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.stderr == f"error: --file {tmp_path}: is a folder; expected the file the exercise asks you to hand in\n"

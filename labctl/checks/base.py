@@ -57,6 +57,7 @@ class Check:
 
     kind: ClassVar[str]
     Params: ClassVar[type[Params]] = Params
+    reads_handin: ClassVar[bool] = False  # looks at the file given with `labctl check --file`
 
     def __init__(self, exercise: str, spec: CheckSpec) -> None:
         self.exercise = exercise

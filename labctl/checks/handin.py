@@ -13,6 +13,7 @@ class HandinAttachment(Check):
     """The handed-in file (--file) is, byte for byte, an attachment of a matching message."""
 
     Params = MessageParams
+    reads_handin = True
 
     def run(self, ctx: CheckContext) -> tuple[bool, str]:
         if ctx.handin is None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from docker import DockerClient
 
-from labctl.checks.base import build_checks
+from labctl.checks.base import REGISTRY, build_checks
 from labctl.checks.context import CheckContext
 from labctl.checks.report import Report
 from labctl.runtime import project
@@ -21,6 +21,8 @@ class LabNotUp(LabError):
 def run_checks(engine: DockerClient, lab: str, instance: str, exercise: str | None = None,
                handin: Path | None = None, student: str | None = None) -> Report:
     began = time.monotonic()
+    if handin is not None and handin.is_dir():
+        raise LabSpecError(f"--file {handin}: is a folder; expected the file the exercise asks you to hand in")
     if handin is not None and not handin.is_file():
         raise LabSpecError(f"--file {handin}: no such file")
     now = project.running(engine, instance)
@@ -43,6 +45,10 @@ def run_checks(engine: DockerClient, lab: str, instance: str, exercise: str | No
         raise LabSpecError(f"lab {instance} runs {running}; exercise {exercise} needs its own: "
                            f"'labctl down{where}', then 'labctl up --exercise {exercise}{where}{moved}'")
     checks = build_checks(spec, exercise)
+    if handin is not None and not any(check.reads_handin for check in checks):
+        # Ignored, the student would take the report's silence for the file's approval.
+        takers = [n for n, e in spec.exercises.items() if any(REGISTRY[c.kind].reads_handin for c in e.checks if c.kind in REGISTRY)]
+        raise LabSpecError(f"--file {handin}: exercise {exercise} asks for no file; --file is for exercise {' and '.join(takers) or 'none'}")
     ctx = CheckContext(engine, spec, instance, handin=handin)
     waiting = [check.prefetch(ctx) for check in checks]
     # The checks that wait on a background measurement go last (the others run meanwhile);
