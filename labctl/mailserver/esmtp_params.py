@@ -22,6 +22,7 @@ class ParameterError(ValueError):
 class MailParams:
     ret: str | None  # RET=FULL|HDRS, upper-cased
     envid: str | None  # ENVID=, as sent (xtext)
+    body: str | None = None  # BODY=7BIT|8BITMIME, upper-cased
 
 
 @dataclass(frozen=True)
@@ -53,13 +54,13 @@ def _unsupported(word: str) -> ParameterError:
 
 def mail_params(words: list[str], size_limit: int) -> MailParams:
     """The MAIL FROM parameters, or ParameterError with Postfix's reply."""
-    size = ret = envid = None
+    size = ret = envid = body = None
     for word in words:
         name, _, value = word.partition("=")
         keyword = name.upper() + ("=" if "=" in word else "")
         if keyword == "BODY=" and value.upper() in BODY_TYPES:
-            continue
-        if keyword == "SIZE=":
+            body = value.upper()
+        elif keyword == "SIZE=":
             if not (value.isascii() and value.isdigit()):
                 raise ParameterError("501 5.5.4 Bad message size syntax")
             size = int(value)
@@ -78,7 +79,7 @@ def mail_params(words: list[str], size_limit: int) -> MailParams:
             raise _unsupported(word)
     if size is not None and size > size_limit:
         raise ParameterError("552 5.3.4 Message size exceeds fixed limit")
-    return MailParams(ret, envid)
+    return MailParams(ret, envid, body)
 
 
 def notify_words(value: str) -> list[str] | None:

@@ -129,8 +129,8 @@ def _connect_error(host: Exchanger, port: int, error: OSError | smtplib.SMTPExce
 
 def _mail_options(client: smtplib.SMTP, message: QueuedMessage) -> list[str]:
     options = [f"SIZE={message.size}"] if client.has_extn("size") else []
-    if client.has_extn("8bitmime"):
-        options.append("BODY=8BITMIME")
+    if client.has_extn("8bitmime") and message.body:
+        options.append(f"BODY={message.body}")
     if client.has_extn("dsn"):
         if message.ret:
             options.append(f"RET={message.ret}")

@@ -88,6 +88,7 @@ class LabEnvelope(Envelope):
         # RCPTs answered 250, a repeated address too: Postfix's smtpd_recipient_limit counts them all.
         self.rcpt_count = 0
         self.ret: str | None = None
+        self.body: str | None = None  # BODY= as declared
         self.envid: str | None = None
         self.chunks = bytearray()
         self.chunking = False  # a BDAT has come in this transaction: no more RCPT, no DATA
@@ -506,6 +507,7 @@ class LabSMTP(SMTP):
         self.envelope.mail_from = path.address
         self.envelope.ret = params.ret
         self.envelope.envid = params.envid
+        self.envelope.body = params.body
         self._log("mail_from", address=path.address, params=words)
         await self.push("250 2.1.0 Ok")
 
@@ -776,6 +778,7 @@ class LabSMTP(SMTP):
             queue_id=queue_id, mail_from=envelope.mail_from, recipients=envelope.recipients,
             arrival=now, size=len(content), client_ip=peer_ip, helo=self.session.host_name or "",
             auth_user=account.user if account else "", ret=envelope.ret, envid=envelope.envid,
+            body=envelope.body,
             is_dsn=envelope.mail_from == "")
         self._set_post_data_state()
         try:

@@ -55,6 +55,9 @@ class QueuedMessage:
     auth_user: str = ""
     ret: str | None = None  # RFC 3461 RET=FULL|HDRS
     envid: str | None = None  # RFC 3461 ENVID
+    # BODY= as the client declared it (RFC 6152), passed on as Postfix's smtp(8) passes it: an
+    # undeclared 8-bit message goes on without one too (test_relay_client_parity).
+    body: str | None = None
     is_dsn: bool = False  # bounces are never bounced again
     next_attempt: float = 0.0
     delay_notified: bool = False
