@@ -4,7 +4,9 @@ side by side with docker-compose v1 running the rendered compose file.
 
 Both are timed as a user runs them, one command each (interpreter start and
 imports included); labctl's in-process time is printed too, to show what the
-command adds.
+command adds, and the engine's own floor: the same network and containers made
+and started by the SDK with nothing else (no capture first, no firewall), until
+the services answer. No tool that starts these containers can be faster.
 
     python3 bench/bench_lab.py [--lab practica4] [--runs 3]
 
@@ -23,8 +25,11 @@ from pathlib import Path
 from labctl.render.compose import COMPOSE_FILE, render_compose
 from labctl.render.plan import LABEL_LAB
 from labctl.runtime import project
+from labctl.runtime import containers
 from labctl.runtime.containers import wait_for_log
 from labctl.runtime.engine import client
+from labctl.runtime.network import ensure_network
+from labctl.runtime.parallel import all_at_once
 from labctl.runtime.readiness import wait_ready
 from labctl.spec.loader import load_lab
 
@@ -78,6 +83,18 @@ def run_compose(engine, lab, instance: str, workdir: Path) -> dict[str, float]:
     return {"up": up, "down": timed([*cmd, "down", "-v"]), "rss": rss}
 
 
+def run_engine_floor(engine, lab, instance: str, workdir: Path) -> float:
+    plan = project.prepare(lab, instance, target=workdir)
+    began = time.monotonic()
+    ensure_network(engine, plan.network)
+    made = all_at_once(lambda c: containers.create(engine, c, plan.network.name), plan.containers)
+    all_at_once(containers.start, made)
+    wait_ready(plan, project.READY_TIMEOUT, alive=lambda service: None)
+    floor = time.monotonic() - began
+    project.down(engine, instance)
+    return floor
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lab", default="practica4")
@@ -89,10 +106,12 @@ def main() -> None:
     instance = lab.name
     project.down(engine, instance)
     results: dict[str, list[dict[str, float]]] = {"labctl": [], "docker-compose": []}
+    floors = []
     with tempfile.TemporaryDirectory(prefix="bench-compose-") as tmp:
         for _ in range(args.runs):
             results["labctl"].append(run_labctl(engine, lab, args.lab, instance))
             results["docker-compose"].append(run_compose(engine, lab, instance, Path(tmp)))
+            floors.append(run_engine_floor(engine, lab, instance, Path(tmp) / "floor"))
         containers = len(project.prepare(lab, instance, target=Path(tmp)).containers)
 
     print(f"lab {args.lab}: {containers} containers, {args.runs} runs each, median")
@@ -106,6 +125,8 @@ def main() -> None:
     print(f"{'labctl/compose':16}{ours['up'] / peer['up']:>10.2f}{ours['down'] / peer['down']:>10.2f}{ours['rss'] / peer['rss']:>10.2f}")
     inside = {k: statistics.median(r[f"in-process {k}"] for r in results["labctl"]) for k in ("up", "down")}
     print(f"{'labctl in-process':16}{inside['up']:>10.2f}{inside['down']:>10.2f}   (the same work without starting the command)")
+    floor = statistics.median(floors)
+    print(f"{'engine alone':16}{floor:>10.2f}{'':>10}   ({floor / peer['up']:.2f} of compose: the engine starting these containers, nothing else)")
 
 
 if __name__ == "__main__":
