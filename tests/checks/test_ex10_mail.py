@@ -143,8 +143,26 @@ def test_k_submission_at_info_found_by_srv(ex10, student):
     # Near miss: port 25 of info's server, no AUTH (an MTA takes it only for its own users).
     swaks(ex10, "--server", student.ip("mail-info"), "--from", "redes@info.unlp.edu.ar",
           "--to", "redes@info.unlp.edu.ar")
+    # Near misses for k-srv: info's server by its name only, another domain's SRV, and the
+    # MX lookup that the student's MTA makes itself to relay a message to info.
+    ex10.student("dig", "A", "mail.info.unlp.edu.ar")
+    ex10.student("dig", "SRV", "_submission._tcp.proveedor.com.ar")
+    swaks(ex10, "--server", student.ip("mail"), "--port", "587", "--auth", "PLAIN", "--auth-user", "alumno",
+          "--auth-password", "alumnopass", "--from", f"alumno@{student.domain}", "--to", "redes@info.unlp.edu.ar")
+    deadline = time.monotonic() + 20
+    while not any(m.is_response and m.qtype == "MX" and m.qname == "info.unlp.edu.ar." and m.client.ip == student.ip("mail")
+                  for m in ex10.context().capture.dns_messages()):
+        assert time.monotonic() < deadline, "the MTA never looked up info's MX"
+        time.sleep(0.3)
     ex10.captured()
     assert_fails(ex10.check("k-submission"))
+    assert_fails(ex10.check("k-srv"))
+    # The other way a MUA learns it: Thunderbird's account wizard asks the domain's MX.
+    ex10.student("dig", "MX", "info.unlp.edu.ar")
+    ex10.captured()
+    result = ex10.check("k-srv")
+    assert_passes(result)
+    assert "info.unlp.edu.ar. MX answered" in result.detail, result.detail
     srv = ex10.student("dig", "+short", "SRV", "_submission._tcp.info.unlp.edu.ar").split()
     assert srv[2:] == ["587", "mail.info.unlp.edu.ar."]
     submit = ["--server", srv[3].rstrip("."), "--port", srv[2], "--auth", "LOGIN", "--auth-user", "redes@info.unlp.edu.ar",
