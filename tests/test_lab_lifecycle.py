@@ -148,6 +148,15 @@ def test_other_exercise_running_is_refused(engine, tmp_path, clean, make_mini_la
         project.up(engine, lab, "mini", exercise="7")
 
 
+def test_other_exercise_running_in_a_named_instance_says_how_to_take_that_one_down(engine, tmp_path, clean, make_mini_lab):
+    """A plain 'labctl down' takes down the lab's default instance, not 'mini-named'."""
+    clean.append("mini-named")
+    lab = load_lab(make_mini_lab(tmp_path))
+    project.up(engine, lab, "mini-named")
+    with pytest.raises(LabError, match=r"^lab 'mini-named' is running the reference network; run 'labctl down --instance mini-named' first \(or use another --instance\)$"):
+        project.up(engine, lab, "mini-named", exercise="7")
+
+
 def test_reset_empties_mailboxes_and_list_shows_instances(engine, tmp_path, clean, make_mini_lab):
     import smtplib
 

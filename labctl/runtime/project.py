@@ -165,7 +165,9 @@ def _refuse_other_lab(now: Running, lab: Lab, instance: str, exercise: str | Non
     anything else would tear it down half-way. Checked before touching anything."""
     if not now.containers:
         return
-    again = "; run 'labctl down' first (or use another --instance)"
+    # The instance named when it is not the lab's own (the default): a plain 'labctl down' would miss it.
+    down = "labctl down" if instance == lab.name else f"labctl down --instance {instance}"
+    again = f"; run '{down}' first (or use another --instance)"
     if now.exercise != exercise:
         what = f"exercise {now.exercise}" if now.exercise else "the reference network"
         raise LabError(f"lab {instance!r} is running {what}{again}")
