@@ -58,6 +58,11 @@ class SmtpAttachmentEncoded(Check):
         return False, "no message with an attachment in the SMTP dialogues of the capture" + encrypted_note(ctx)
 
 
+def _is_login(address: str, login: str) -> bool:
+    """The address is the logged-in user's own: the login itself, or its user name's."""
+    return address == login or ("@" not in login and address.partition("@")[0] == login)
+
+
 class ForgedParams(Params):
     field: Literal["From", "To"]
 
@@ -77,15 +82,22 @@ class SmtpHeaderDiffers(Check):
     def run(self, ctx: CheckContext) -> tuple[bool, str]:
         field = self.params.field
         envelope_name = "MAIL FROM" if field == "From" else "RCPT TO"
-        messages = captured_messages(ctx)
+        # A bounce (MAIL FROM:<>) is not the student's forgery.
+        messages = [message for message in captured_messages(ctx) if message.mail_from]
         for message in messages:
-            if not message.mail_from:
-                continue  # a bounce (MAIL FROM:<>) is not the student's forgery
             shown = [address for name in VISIBLE[field] for address in message.header_addresses(name)]
             envelope = [message.mail_from] if field == "From" else list(message.rcpt_to)
             if shown and not set(shown) & set(envelope):
                 return True, (f"{message.where}: {envelope_name} {', '.join(f'<{a}>' for a in envelope)} "
                               f"| {'/'.join(f'{name}:' for name in VISIBLE[field])} {', '.join(shown)}")
+        # Forged in the envelope too (a webmail identity, swaks --from): the visible sender
+        # is still not whoever logged in to send it.
+        for message in messages if field == "From" else []:
+            shown = message.header_addresses("From")
+            login = message.login.lower()
+            if shown and login and not any(_is_login(address, login) for address in shown):
+                return True, f"{message.where}: logged in as {login} | From: {', '.join(shown)}"
         found = (f"{len(messages)} message(s) in the capture, none whose {field}: differs from its {envelope_name}"
+                 + (" or from who logged in" if field == "From" else "")
                  if messages else "no message in the SMTP dialogues of the capture")
         return False, found + encrypted_note(ctx)

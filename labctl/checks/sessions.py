@@ -96,14 +96,27 @@ def envelope_path(command: str) -> str | None:
     return path[1].lower() if path else None
 
 
+def _sasl_login_user(blob: str) -> str:
+    """The user name of SASL LOGIN's first answer (base64)."""
+    try:
+        return base64.b64decode(blob.strip(), validate=True).decode("utf-8", "replace")
+    except (binascii.Error, ValueError):
+        return ""
+
+
 def login_name(protocol: str, verb: str, lines: list[str]) -> str:
     """Who logs in with this command (`lines`: the command line, then the client's SASL
-    answers): LOGIN and USER name the user, AUTH(ENTICATE) PLAIN carries it in base64."""
+    answers): LOGIN and USER name the user, AUTH(ENTICATE) PLAIN and LOGIN carry it in base64."""
     words = lines[0].split()[1 if protocol == "imap" else 0:]
     if verb in ("LOGIN", "USER") and len(words) > 1:
         return words[1].strip('"')
-    if verb in ("AUTH", "AUTHENTICATE") and len(words) > 1 and words[1].upper() == "PLAIN":
-        return _plain_user(words[2] if len(words) > 2 else (lines[1] if len(lines) > 1 else ""))
+    if verb in ("AUTH", "AUTHENTICATE") and len(words) > 1:
+        first_answer = words[2] if len(words) > 2 else (lines[1] if len(lines) > 1 else "")
+        mechanism = words[1].upper()
+        if mechanism == "PLAIN":
+            return _plain_user(first_answer)
+        if mechanism == "LOGIN":  # Roundcube's and swaks's choice on SMTP
+            return _sasl_login_user(first_answer)
     return ""
 
 

@@ -10,7 +10,7 @@ from functools import cached_property
 from labctl.capture.dialogue import dialogue
 from labctl.capture.tcp import TcpStream
 from labctl.checks.context import CheckContext
-from labctl.checks.sessions import envelope_path
+from labctl.checks.sessions import capture_session, envelope_path
 from labctl.mailserver.summary import MessageSummary, UnreadableMessage, addresses, parse, summary_of
 
 
@@ -33,6 +33,11 @@ class CapturedMessage:
             return summary_of(self.content)
         except UnreadableMessage:
             return None
+
+    @cached_property
+    def login(self) -> str:
+        """Who logged in (SMTP AUTH) in the message's connection, as far as it is readable; "" for no one."""
+        return capture_session(self.stream).login
 
     @property
     def where(self) -> str:

@@ -128,6 +128,15 @@ def test_i_j_visible_sender_and_recipient_forged(ex10, student):
     wait_for(lambda: any(m.stream.server.ip == student.ip("mail-proveedor") and "con copia" in str(m.content["Subject"])
                          for m in captured_messages(ex10.context())), 20, "mail relayed the copy to the provider")
     assert_fails(ex10.check("j-destinatario"))
+    assert_fails(ex10.check("i-remitente"))  # logged in as alumno, From: alumno@
+    # i forged in the envelope too, as a webmail identity or swaks --from sends: the visible
+    # sender is not who logged in (SASL LOGIN, Roundcube's choice).
+    swaks(ex10, "--server", student.ip("mail"), "--port", "587", "--auth", "LOGIN", "--auth-user", "alumno",
+          "--auth-password", "alumnopass", "--from", "presidente@casarosada.gob.ar", "--to", f"redes@{domain}")
+    ex10.captured()
+    result = ex10.check("i-remitente")
+    assert_passes(result)
+    assert "logged in as alumno | From: presidente@casarosada.gob.ar" in result.detail, result.detail
     swaks(ex10, "--server", student.ip("mail"), "--from", f"redes@{domain}", "--to", f"alumno@{domain}",
           "--header", "From: Presidencia <presidente@casarosada.gob.ar>", "--header", "To: todos@unlp.edu.ar")
     ex10.captured()

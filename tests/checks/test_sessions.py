@@ -142,6 +142,17 @@ def test_the_login_name_is_read_from_login_user_and_sasl_plain():
     assert (pop.login, pop.has("AUTH|USER")) == ("alumnopop", True)
 
 
+def test_the_login_name_is_read_from_smtp_sasl_login():
+    # As Roundcube and swaks --auth LOGIN send it: the user name, then the password, each in base64.
+    smtp = capture_session(stream("smtp", 587, (S, b"220 ready\r\n"), (C, b"AUTH LOGIN\r\n"), (S, b"334 VXNlcm5hbWU6\r\n"),
+                                  (C, b"YWx1bW5v\r\n"), (S, b"334 UGFzc3dvcmQ6\r\n"), (C, b"YWx1bW5vcGFzcw==\r\n"),
+                                  (S, b"235 2.7.0 Authentication successful\r\n")))
+    assert smtp.login == "alumno"
+    initial = capture_session(stream("smtp", 587, (S, b"220 ready\r\n"), (C, b"AUTH LOGIN YWx1bW5v\r\n"), (S, b"334 UGFzc3dvcmQ6\r\n"),
+                                    (C, b"eA==\r\n"), (S, b"535 5.7.8 Error: authentication failed\r\n")))
+    assert initial.login == ""  # refused: nobody logged in
+
+
 def test_imap_typed_by_hand_with_one_tag_for_every_command():
     """Typed into nc or telnet, every command often carries the same tag (". login", ". select"),
     in lower case and with bare LF: Dovecot answers each; each completion answers the oldest
