@@ -120,7 +120,7 @@ def test_only_the_domains_of_the_setting_file_and_it_is_reread_when_it_changes(t
         # A broken edit keeps the last good setting, and says why in the log.
         setting.write_text("backup_for: [no es un dominio]\n")
         send(cloud)
-        [error] = events(cloud.config, "config_error")
+        [error] = wait_for(lambda: events(cloud.config, "config_error"))  # logged after the reply
         assert error["kept"] == [DOMAIN] and "backup_for[0]: expected a domain name" in error["error"]
         with pytest.raises(smtplib.SMTPRecipientsRefused):
             send(cloud, to="alguien@otro.example")
