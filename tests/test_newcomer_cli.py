@@ -224,3 +224,14 @@ def test_a_class_command_before_any_class_says_how_to_start_one(tmp_path, monkey
     result = runner.invoke(app, ["class", *command])
     assert result.exit_code == 1
     assert result.stderr == "error: no class is recorded here; start one with 'labctl class up ROSTER.csv --exercise N'\n"
+
+
+def test_render_into_a_file_is_one_line_and_writes_nothing(tmp_path, monkeypatch):
+    """Not 'error: …: File exists' (mkdir's words) after the lab CA was already made."""
+    monkeypatch.setenv("LABCTL_STATE_DIR", str(tmp_path / "state"))
+    target = tmp_path / "configs"
+    target.write_text("mine\n", encoding="utf-8")
+    result = runner.invoke(app, ["render", "--out", str(target)])
+    assert result.exit_code == 2
+    assert result.stderr == f"error: --out {target}: is a file; expected a folder to write the configuration into\n"
+    assert target.read_text(encoding="utf-8") == "mine\n" and not (tmp_path / "state").exists()

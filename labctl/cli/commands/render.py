@@ -13,7 +13,7 @@ from labctl.render.compose import COMPOSE_FILE, render_compose
 from labctl.runtime import project
 from labctl.runtime.guard import instance_lock
 from labctl.spec.instance import check_instance
-from labctl.spec.loader import load_lab
+from labctl.spec.loader import LabSpecError, load_lab
 
 
 EXAMPLES = (
@@ -33,6 +33,8 @@ def command(
     with user_errors():
         if instance is not None:
             check_instance(instance)
+        if out is not None and out.exists() and not out.is_dir():
+            raise LabSpecError(f"--out {out}: is a file; expected a folder to write the configuration into")
         spec = load_lab(lab, exercise, subnet)
         name = instance_name(lab, instance)
         # Never the live config folder of a running instance: that is up's.
