@@ -395,7 +395,8 @@ class DeliveryWorker:
                 queue_id=dsn.dsn_queue_id(message, action, notified), mail_from="",
                 recipients=[Recipient(message.mail_from, notify=["NEVER"])], arrival=now, size=0,
                 helo=self.config.hostname, is_dsn=True)
-            body = dsn.build_dsn(message, notified, action, content, hostname=self.config.hostname, now=now)
+            body = dsn.build_dsn(message, notified, action, content, hostname=self.config.hostname, now=now,
+                                 mail_name=self.config.mail_name)
             notice.size = len(body)
             if await asyncio.to_thread(self.spool.store, notice, body):
                 self.events.write("dsn_queued", queue_id=notice.queue_id, about=message.queue_id,

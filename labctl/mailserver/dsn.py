@@ -44,8 +44,8 @@ def dsn_queue_id(message: QueuedMessage, action: str, recipients: list[Recipient
 def _recipient_fields(recipient: Recipient, action: str) -> list[str]:
     # As Postfix: the original recipient is given even when the client sent no ORCPT.
     addr_type, _, address = (recipient.orcpt or f"rfc822;{recipient.address}").partition(";")
-    fields = [f"Original-Recipient: {addr_type};{xtext_decode(address)}"]
-    fields.append(f"Final-Recipient: rfc822; {recipient.address}")
+    fields = [f"Final-Recipient: rfc822; {recipient.address}",
+              f"Original-Recipient: {addr_type};{xtext_decode(address)}"]
     fields.append(f"Action: {action}")
     fields.append(f"Status: {recipient.status_code or _DEFAULT_STATUS[action]}")
     if recipient.remote_mta:
@@ -57,11 +57,13 @@ def _recipient_fields(recipient: Recipient, action: str) -> list[str]:
 
 def _returned_content(message: QueuedMessage, action: str, original: bytes) -> tuple[str, bytes]:
     """RET=FULL returns the message, RET=HDRS the header; by default only failures carry it all."""
+    # Postfix's bounce(8) returns the message as queued: with the Return-Path: it would have been delivered with.
+    return_path = f"Return-Path: <{message.mail_from}>\r\n".encode()
     full = message.ret == "FULL" or (message.ret is None and action == FAILED)
     if full:
-        return "message/rfc822", original
+        return "message/rfc822", return_path + original
     header, _, _ = original.partition(b"\r\n\r\n")
-    return "text/rfc822-headers", header + b"\r\n"
+    return "text/rfc822-headers", return_path + header + b"\r\n"
 
 
 _SIGNATURE = "\r\n                   The mail system"
@@ -85,7 +87,7 @@ _EXPLANATIONS[RELAYED] = _EXPLANATIONS[DELIVERED]
 
 
 def build_dsn(message: QueuedMessage, recipients: list[Recipient], action: str,
-              original: bytes, *, hostname: str, now: float) -> bytes:
+              original: bytes, *, hostname: str, now: float, mail_name: str = "Postfix") -> bytes:
     """A multipart/report DSN to the envelope sender of `message`."""
     boundary = f"{message.queue_id}.{secrets.token_hex(6)}/{hostname}"
     per_message = [f"Reporting-MTA: dns; {hostname}", f"X-Labctl-Queue-ID: {message.queue_id}"]
@@ -96,7 +98,10 @@ def build_dsn(message: QueuedMessage, recipients: list[Recipient], action: str,
     human = [f"This is the mail system at host {hostname}.", "", _EXPLANATIONS[action], ""]
     human += [f"<{r.address}>: {r.reason or action}" for r in recipients]
     returned_type, returned = _returned_content(message, action, original)
+    notice_id = dsn_queue_id(message, action, recipients)
     head = "\r\n".join([
+        # The notice is mail this host made: a Received: without "from", as Postfix's bounce(8) writes it.
+        f"Received: by {hostname} ({mail_name})\r\n\tid {notice_id}; {rfc5322_date(now)}",
         f"Date: {rfc5322_date(now)}",
         f"From: Mail Delivery System <MAILER-DAEMON@{hostname}>",
         f"Subject: {_SUBJECTS[action]}",
@@ -106,7 +111,7 @@ def build_dsn(message: QueuedMessage, recipients: list[Recipient], action: str,
         f'Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary="{boundary}"',
         # Only what it returns can make the notice 8-bit.
         *(["Content-Transfer-Encoding: 8bit"] if not returned.isascii() else []),
-        f"Message-Id: <{dsn_queue_id(message, action, recipients)}@{hostname}>",
+        f"Message-Id: <{notice_id}@{hostname}>",
     ])
     parts = [
         "Content-Description: Notification\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n"

@@ -27,4 +27,4 @@ def test_the_notice_says_8bit_only_when_what_it_returns_is(original, eight_bit):
     text = dsn.build_dsn(message, [recipient], dsn.FAILED, original, hostname="mx.example", now=0)
     head = text.split(b"\r\n\r\n", 1)[0]
     assert (b"\r\nContent-Transfer-Encoding: 8bit\r\n" in head) == eight_bit
-    assert head.startswith(b"Date: ") and b"\r\nFrom: Mail Delivery System <MAILER-DAEMON@mx.example>\r\n" in head
+    assert head.startswith(b"Received: by mx.example (Postfix)\r\n\tid ") and b"\r\nDate: " in head and b"\r\nFrom: Mail Delivery System <MAILER-DAEMON@mx.example>\r\n" in head

@@ -78,7 +78,8 @@ def test_our_mta_relays_to_postfix_found_by_mx(engine, test_label, tmp_path, dns
         assert f"Received: from mail.{OURS} (" in text  # Postfix names our HELO
     bounce_text = bounce.read_text()
     assert "Subject: Undelivered Mail Returned to Sender" in bounce_text
-    assert (f"Final-Recipient: rfc822; nadie@{POSTFIX_DOMAIN}\nAction: failed\nStatus: 5.1.1\n"
+    assert (f"Final-Recipient: rfc822; nadie@{POSTFIX_DOMAIN}\nOriginal-Recipient: rfc822;nadie@{POSTFIX_DOMAIN}\n"
+            "Action: failed\nStatus: 5.1.1\n"
             f"Remote-MTA: dns; mail.{POSTFIX_DOMAIN}\nDiagnostic-Code: smtp; 550 5.1.1 <nadie@{POSTFIX_DOMAIN}>: {UNKNOWN}") in bounce_text
 
 
@@ -135,14 +136,18 @@ def notice_outline(text: str) -> dict:
     notification = body.split("Content-Type: text/plain; charset=us-ascii\n\n", 1)[1]
     status = body.split("Content-Type: message/delivery-status\n\n", 1)[1].split("\n--", 1)[0]
     return {
-        "fields": [name for name, _ in fields if name not in ("Return-Path", "X-Original-To", "Delivered-To", "Received")],
+        # The notice's own Received: too ("by <host> (Postfix) id ..."); the delivery's fields differ by recipient.
+        "fields": [name for name, _ in fields if name not in ("Return-Path", "X-Original-To", "Delivered-To")],
+        "received": re.sub(r"by \S+ ", "by <host> ", values["Received"]),  # its first line
         "from": values["From"].split("<")[0].strip(),
         "subject": values["Subject"],
         "auto-submitted": values["Auto-Submitted"],
         "explanation": re.sub(r"at host \S+", "at host <host>", notification.split("\n<", 1)[0]),
         "descriptions": [line for line in body.split("\n") if line.startswith("Content-Description: ")],
         # Postfix names itself in X-Postfix-* fields, and we in X-Labctl-*.
-        "status fields": sorted({line.split(":")[0] for line in status.split("\n") if ":" in line and not line.startswith("X-")}),
+        "status fields": [line.split(":")[0] for line in status.split("\n") if ":" in line and not line.startswith("X-")],
+        # The returned message as it was queued, with its Return-Path: first.
+        "returned": body.split("Content-Type: message/rfc822\n\n", 1)[1].split(":", 1)[0],
     }
 
 

@@ -105,7 +105,8 @@ def test_5xx_reply_bounces_with_a_dsn(tmp_path, dns_stub, remote_mta):
     assert "Return-Path: <>" in text
     assert "Subject: Undelivered Mail Returned to Sender" in text
     assert "Original-Envelope-Id: q1" in text
-    assert (f"Final-Recipient: rfc822; nobody@{REMOTE}\nAction: failed\nStatus: 5.1.1\n"
+    assert (f"Final-Recipient: rfc822; nobody@{REMOTE}\nOriginal-Recipient: rfc822;nobody@{REMOTE}\n"
+            "Action: failed\nStatus: 5.1.1\n"
             "Remote-MTA: dns; mx.remote.example\nDiagnostic-Code: smtp; 550 5.1.1 <nobody@remote.example>") in text
     assert f"user@{REMOTE}" not in text.split("Content-Type: message/delivery-status")[1].split("Content-Description: Undelivered Message")[0]
     assert "Content-Type: message/rfc822" in text and "body of half wrong" in text

@@ -211,8 +211,8 @@ def test_success_dsn_for_local_delivery_carries_envid_and_orcpt(server):
     assert "Return-Path: <>" in text
     assert "Content-Type: multipart/report; report-type=delivery-status;" in text
     assert "Original-Envelope-Id: env+id" in text
-    assert "Original-Recipient: rfc822;orig@x" in text  # Postfix writes it without a space
-    assert f"Final-Recipient: rfc822; {IMAP}\nAction: delivered\nStatus: 2.0.0" in text
+    # Postfix writes Original-Recipient without a space, after Final-Recipient.
+    assert f"Final-Recipient: rfc822; {IMAP}\nOriginal-Recipient: rfc822;orig@x\nAction: delivered\nStatus: 2.0.0" in text
     assert "Content-Type: text/rfc822-headers" in text and "Subject: dsn please" in text
     assert "secret body" not in text  # RET=HDRS
 
