@@ -81,12 +81,16 @@ def verb_of(command: str, tagged: bool) -> str:
     return " ".join(words[:2]).upper() if words[0].upper() == "UID" else words[0].upper()
 
 
-def _plain_user(blob: str) -> str:
-    """The authentication identity of a SASL PLAIN response (authzid NUL authcid NUL password)."""
+def _sasl_user(mechanism: str, blob: str) -> str:
+    """The user a SASL first answer (base64) names: PLAIN's authentication identity
+    (authzid NUL authcid NUL password), LOGIN's whole answer."""
     try:
-        parts = base64.b64decode(blob.strip(), validate=True).split(b"\0")
+        decoded = base64.b64decode(blob.strip(), validate=True)
     except (binascii.Error, ValueError):
         return ""
+    if mechanism == "LOGIN":
+        return decoded.decode("utf-8", "replace")
+    parts = decoded.split(b"\0")
     return parts[1].decode("utf-8", "replace") if len(parts) == 3 else ""
 
 
@@ -94,14 +98,6 @@ def envelope_path(command: str) -> str | None:
     """The address of a MAIL FROM or RCPT TO command, lower case, without brackets (None: no such command)."""
     path = ENVELOPE_PATH.match(command.strip())
     return path[1].lower() if path else None
-
-
-def _sasl_login_user(blob: str) -> str:
-    """The user name of SASL LOGIN's first answer (base64)."""
-    try:
-        return base64.b64decode(blob.strip(), validate=True).decode("utf-8", "replace")
-    except (binascii.Error, ValueError):
-        return ""
 
 
 def login_name(protocol: str, verb: str, lines: list[str]) -> str:
@@ -113,10 +109,8 @@ def login_name(protocol: str, verb: str, lines: list[str]) -> str:
     if verb in ("AUTH", "AUTHENTICATE") and len(words) > 1:
         first_answer = words[2] if len(words) > 2 else (lines[1] if len(lines) > 1 else "")
         mechanism = words[1].upper()
-        if mechanism == "PLAIN":
-            return _plain_user(first_answer)
-        if mechanism == "LOGIN":  # Roundcube's and swaks's choice on SMTP
-            return _sasl_login_user(first_answer)
+        if mechanism in ("PLAIN", "LOGIN"):  # LOGIN: Roundcube's and swaks's choice on SMTP
+            return _sasl_user(mechanism, first_answer)
     return ""
 
 
